@@ -1,0 +1,128 @@
+/**
+ * The event bus: the one interface every service uses, with two adapters of the same semantics —
+ * Apache Kafka (`kafka-bus.ts`, distributed mode) and an in-process log (`memory-bus.ts`, embedded mode).
+ *
+ * Semantics both adapters guarantee (checked by one contract test suite, test/bus.contract.test.ts):
+ * - a message's partition is chosen by its key, so one key's messages stay ordered;
+ * - `publish` resolves only when the messages are durable (Kafka: acks=all, idempotent producer);
+ * - a consumer group receives each partition's messages in order, in batches; the group's offset advances
+ *   only after the handler resolved; a handler that throws gets the same batch again (after a backoff);
+ * - a compacted topic can be read as a key → value map that stays current (a null value deletes the key).
+ */
+
+export type Headers = Record<string, string>;
+
+export interface OutgoingMessage {
+  key: string;
+  /** null is a tombstone: on a compacted topic it deletes the key. */
+  value: Buffer | null;
+  headers?: Headers;
+}
+
+export interface IncomingMessage {
+  topic: string;
+  partition: number;
+  /** Offsets are decimal strings, as Kafka reports them. */
+  offset: string;
+  key: string;
+  value: Buffer | null;
+  headers: Headers;
+  /** Epoch milliseconds when the bus accepted the message. */
+  timestamp: number;
+}
+
+export interface Batch {
+  topic: string;
+  partition: number;
+  messages: IncomingMessage[];
+}
+
+export type BatchHandler = (batch: Batch) => Promise<void>;
+
+export interface TopicSpec {
+  name: string;
+  partitions?: number;
+  compacted?: boolean;
+}
+
+export interface SubscribeOptions {
+  group: string;
+  topics: string[];
+  handler: BatchHandler;
+  /** Where a group without a committed offset starts. Default: the beginning. */
+  fromBeginning?: boolean;
+  /** Upper bound on messages per batch (the Kafka adapter bounds bytes instead; batches may be smaller). */
+  maxBatchSize?: number;
+}
+
+export interface Subscription {
+  /** Stops fetching, waits for the in-flight batch to settle, commits what succeeded, and leaves the group. */
+  stop(): Promise<void>;
+}
+
+/** A compacted topic materialized in memory. */
+export interface CompactedView {
+  get(key: string): Buffer | undefined;
+  entries(): IterableIterator<[string, Buffer]>;
+  readonly size: number;
+  close(): Promise<void>;
+}
+
+export type ChangeListener = (key: string, value: Buffer | null) => void;
+
+export interface Bus {
+  /** Creates the topics that do not exist yet (idempotent). */
+  ensureTopics(specs: TopicSpec[]): Promise<void>;
+  publish(topic: string, messages: OutgoingMessage[]): Promise<void>;
+  subscribe(options: SubscribeOptions): Promise<Subscription>;
+  /**
+   * Reads a compacted topic from its beginning into a map and keeps it current. Resolves once the map holds
+   * everything the topic held when the call started. `onChange` sees every later change (and the initial load).
+   */
+  openView(topic: string, onChange?: ChangeListener): Promise<CompactedView>;
+  close(): Promise<void>;
+}
+
+/** Backoff for a batch whose handler threw: 100 ms doubling up to 5 s. */
+export function redeliveryDelayMs(attempt: number): number {
+  return Math.min(5_000, 100 * 2 ** Math.min(attempt, 6));
+}
+
+/** Kafka's default partitioner (murmur2, positive, modulo) so both adapters place a key identically. */
+export function partitionForKey(key: string, partitions: number): number {
+  return (murmur2(Buffer.from(key)) & 0x7fffffff) % partitions;
+}
+
+function murmur2(data: Buffer): number {
+  const seed = 0x9747b28c;
+  const m = 0x5bd1e995;
+  const r = 24;
+  const length = data.length;
+  let h = seed ^ length;
+  const length4 = length >> 2;
+  for (let i = 0; i < length4; i++) {
+    const i4 = i * 4;
+    let k =
+      (data[i4]! & 0xff) +
+      ((data[i4 + 1]! & 0xff) << 8) +
+      ((data[i4 + 2]! & 0xff) << 16) +
+      ((data[i4 + 3]! & 0xff) << 24);
+    k = Math.imul(k, m);
+    k ^= k >>> r;
+    k = Math.imul(k, m);
+    h = Math.imul(h, m);
+    h ^= k;
+  }
+  const rest = length & 3;
+  const base = length - rest;
+  if (rest === 3) h ^= (data[base + 2]! & 0xff) << 16;
+  if (rest >= 2) h ^= (data[base + 1]! & 0xff) << 8;
+  if (rest >= 1) {
+    h ^= data[base]! & 0xff;
+    h = Math.imul(h, m);
+  }
+  h ^= h >>> 13;
+  h = Math.imul(h, m);
+  h ^= h >>> 15;
+  return h;
+}

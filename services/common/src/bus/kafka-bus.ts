@@ -1,0 +1,264 @@
+import { randomUUID } from 'node:crypto';
+import {
+  type Admin,
+  type Consumer,
+  type IHeaders,
+  Kafka,
+  type KafkaConfig,
+  logLevel,
+  Partitioners,
+  type Producer,
+} from 'kafkajs';
+import {
+  type Bus,
+  type ChangeListener,
+  type CompactedView,
+  type Headers,
+  type IncomingMessage,
+  type OutgoingMessage,
+  redeliveryDelayMs,
+  type SubscribeOptions,
+  type Subscription,
+  type TopicSpec,
+} from './bus.ts';
+import { Signal } from './signal.ts';
+
+export interface KafkaBusOptions {
+  brokers: string[];
+  clientId: string;
+  defaultPartitions?: number;
+  replicationFactor?: number;
+  /** How many partitions one subscription handles at the same time. */
+  partitionsConsumedConcurrently?: number;
+  onError?: (error: unknown, context: string) => void;
+  onLog?: (level: 'error' | 'warn' | 'info', message: string) => void;
+}
+
+/**
+ * The Bus on Apache Kafka via kafkajs. kafkajs is frozen upstream, so it stays behind this file.
+ * Producer: idempotent, acks=all, so a resolved publish survives a broker failover and is never doubled.
+ * Consumers: manual commits after the handler resolved; a failing batch is retried in place with backoff
+ * (heartbeating meanwhile), so a partition stays ordered and nothing after a failing batch is committed.
+ */
+export class KafkaBus implements Bus {
+  private readonly kafka: Kafka;
+  private producer: Producer | undefined;
+  private producerReady: Promise<Producer> | undefined;
+  private admin: Admin | undefined;
+  private readonly consumers = new Set<Consumer>();
+  private readonly subscriptions = new Set<Subscription>();
+
+  constructor(private readonly options: KafkaBusOptions) {
+    const config: KafkaConfig = {
+      clientId: options.clientId,
+      brokers: options.brokers,
+      retry: { retries: 8, initialRetryTime: 100, maxRetryTime: 5_000 },
+      logLevel: logLevel.WARN,
+      logCreator:
+        () =>
+        ({ level, log }) => {
+          const text = `${log.message}${log.error ? `: ${String(log.error)}` : ''}`;
+          if (level === logLevel.ERROR) options.onLog?.('error', text);
+          else if (level === logLevel.WARN) options.onLog?.('warn', text);
+        },
+    };
+    this.kafka = new Kafka(config);
+  }
+
+  async ensureTopics(specs: TopicSpec[]): Promise<void> {
+    const admin = await this.connectedAdmin();
+    const existing = new Set(await admin.listTopics());
+    const missing = specs.filter((s) => !existing.has(s.name));
+    if (missing.length === 0) return;
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: missing.map((s) => ({
+        topic: s.name,
+        numPartitions: s.partitions ?? this.options.defaultPartitions ?? 6,
+        replicationFactor: this.options.replicationFactor ?? 1,
+        configEntries: s.compacted
+          ? [
+              { name: 'cleanup.policy', value: 'compact' },
+              { name: 'min.cleanable.dirty.ratio', value: '0.1' },
+            ]
+          : [],
+      })),
+    });
+  }
+
+  async publish(topic: string, messages: OutgoingMessage[]): Promise<void> {
+    if (messages.length === 0) return;
+    const producer = await this.connectedProducer();
+    await producer.send({
+      topic,
+      acks: -1,
+      messages: messages.map((m) => ({ key: m.key, value: m.value, headers: m.headers ?? {} })),
+    });
+  }
+
+  async subscribe(options: SubscribeOptions): Promise<Subscription> {
+    const consumer = this.kafka.consumer({
+      groupId: options.group,
+      allowAutoTopicCreation: true,
+      maxWaitTimeInMs: 100,
+      sessionTimeout: 30_000,
+      heartbeatInterval: 3_000,
+    });
+    this.consumers.add(consumer);
+    await consumer.connect();
+    await consumer.subscribe({ topics: options.topics, fromBeginning: options.fromBeginning !== false });
+    const maxBatch = options.maxBatchSize ?? 5_000;
+    let running = true;
+    const stopSignal = new Signal();
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: this.options.partitionsConsumedConcurrently ?? 3,
+      eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
+        const all = batch.messages.map(
+          (m): IncomingMessage => ({
+            topic: batch.topic,
+            partition: batch.partition,
+            offset: m.offset,
+            key: m.key?.toString() ?? '',
+            value: m.value,
+            headers: toHeaders(m.headers),
+            timestamp: Number(m.timestamp),
+          }),
+        );
+        for (let i = 0; i < all.length; i += maxBatch) {
+          const messages = all.slice(i, i + maxBatch);
+          for (let attempt = 0; ; attempt++) {
+            if (!running || !isRunning() || isStale()) return;
+            try {
+              await options.handler({ topic: batch.topic, partition: batch.partition, messages });
+              break;
+            } catch (error) {
+              this.options.onError?.(
+                error,
+                `group ${options.group} ${batch.topic}/${batch.partition}: handler failed, batch will be redelivered`,
+              );
+              await stopSignal.wait(redeliveryDelayMs(attempt));
+              await heartbeat();
+            }
+          }
+          const last = messages[messages.length - 1]!.offset;
+          resolveOffset(last);
+          await consumer.commitOffsets([
+            { topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() },
+          ]);
+          await heartbeat();
+        }
+      },
+    });
+    const subscription: Subscription = {
+      stop: async () => {
+        if (!running) return;
+        running = false;
+        stopSignal.notify();
+        await consumer.disconnect();
+        this.consumers.delete(consumer);
+        this.subscriptions.delete(subscription);
+      },
+    };
+    this.subscriptions.add(subscription);
+    return subscription;
+  }
+
+  async openView(topic: string, onChange?: ChangeListener): Promise<CompactedView> {
+    const admin = await this.connectedAdmin();
+    const ends = await admin.fetchTopicOffsets(topic);
+    // Partitions still to catch up on: next offset to read must reach the high watermark seen at open.
+    const pending = new Map(
+      ends.filter((e) => BigInt(e.high) > BigInt(e.low)).map((e) => [e.partition, BigInt(e.high)]),
+    );
+    const caughtUp = new Signal();
+    const map = new Map<string, Buffer>();
+    // A view reads from the beginning and never commits: a throwaway group id per view.
+    const consumer = this.kafka.consumer({
+      groupId: `${this.options.clientId}.view.${topic}.${randomUUID()}`,
+      maxWaitTimeInMs: 100,
+    });
+    this.consumers.add(consumer);
+    await consumer.connect();
+    await consumer.subscribe({ topics: [topic], fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatch: async ({ batch, resolveOffset }) => {
+        for (const m of batch.messages) {
+          const key = m.key?.toString() ?? '';
+          if (m.value === null) map.delete(key);
+          else map.set(key, m.value);
+          onChange?.(key, m.value);
+          resolveOffset(m.offset);
+        }
+        const last = batch.messages[batch.messages.length - 1];
+        const target = pending.get(batch.partition);
+        if (last && target !== undefined && BigInt(last.offset) + 1n >= target) {
+          pending.delete(batch.partition);
+          caughtUp.notify();
+        }
+      },
+    });
+    const deadline = Date.now() + 60_000;
+    while (pending.size > 0) {
+      if (Date.now() > deadline) throw new Error(`timed out reading compacted topic ${topic}`);
+      await caughtUp.wait(200);
+    }
+    return {
+      get: (key) => map.get(key),
+      entries: () => map.entries(),
+      get size() {
+        return map.size;
+      },
+      close: async () => {
+        await consumer.disconnect();
+        this.consumers.delete(consumer);
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.subscriptions].map((s) => s.stop()));
+    await Promise.all([...this.consumers].map((c) => c.disconnect()));
+    await this.producer?.disconnect();
+    await this.admin?.disconnect();
+  }
+
+  private connectedProducer(): Promise<Producer> {
+    this.producerReady ??= (async () => {
+      const producer = this.kafka.producer({
+        idempotent: true,
+        maxInFlightRequests: 1,
+        allowAutoTopicCreation: true,
+        createPartitioner: Partitioners.DefaultPartitioner,
+      });
+      await producer.connect();
+      this.producer = producer;
+      return producer;
+    })();
+    this.producerReady.catch(() => {
+      this.producerReady = undefined;
+    });
+    return this.producerReady;
+  }
+
+  private async connectedAdmin(): Promise<Admin> {
+    if (!this.admin) {
+      const admin = this.kafka.admin();
+      await admin.connect();
+      this.admin = admin;
+    }
+    return this.admin;
+  }
+}
+
+function toHeaders(headers: IHeaders | undefined): Headers {
+  const out: Headers = {};
+  if (!headers) return out;
+  for (const [k, v] of Object.entries(headers)) {
+    if (v === undefined) continue;
+    out[k] = Array.isArray(v) ? String(v[v.length - 1]) : v.toString();
+  }
+  return out;
+}

@@ -1,0 +1,319 @@
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  type Batch,
+  type Bus,
+  type ChangeListener,
+  type CompactedView,
+  type OutgoingMessage,
+  partitionForKey,
+  redeliveryDelayMs,
+  type SubscribeOptions,
+  type Subscription,
+  type TopicSpec,
+} from './bus.ts';
+import { PartitionLog, type StoredRecord } from './partition-log.ts';
+import { Signal } from './signal.ts';
+
+export interface MemoryBusOptions {
+  /** Where topics and group offsets persist; undefined keeps everything in memory (tests). */
+  dir?: string;
+  /** Partitions of a topic created implicitly by publish/subscribe. */
+  defaultPartitions?: number;
+  onError?: (error: unknown, context: string) => void;
+}
+
+interface Topic {
+  name: string;
+  compacted: boolean;
+  partitions: PartitionLog[];
+}
+
+interface Member {
+  id: number;
+  topics: string[];
+}
+
+interface Group {
+  name: string;
+  members: Member[];
+  /** Next offset to consume, per `topic/partition`. */
+  committed: Map<string, number>;
+  /** Partitions a member is handling right now: a partition is never handled by two members at once. */
+  busy: Set<string>;
+  changed: Signal;
+}
+
+type OffsetFile = Record<string, Record<string, number>>;
+
+/**
+ * The in-process bus of the embedded mode: Kafka's semantics (keyed partitions, consumer groups, offsets
+ * committed after the handler succeeded, redelivery, compacted topics) in one process, persisted under `dir`.
+ */
+export class MemoryBus implements Bus {
+  private readonly topics = new Map<string, Promise<Topic>>();
+  private readonly groups = new Map<string, Group>();
+  private readonly defaultPartitions: number;
+  private nextMemberId = 1;
+  private offsetsDirty = false;
+  private offsetsTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+  private readonly subscriptions = new Set<Subscription>();
+
+  constructor(private readonly options: MemoryBusOptions = {}) {
+    this.defaultPartitions = options.defaultPartitions ?? 3;
+    if (options.dir) {
+      mkdirSync(options.dir, { recursive: true });
+      this.loadOffsets();
+    }
+  }
+
+  async ensureTopics(specs: TopicSpec[]): Promise<void> {
+    await Promise.all(specs.map((spec) => this.topic(spec.name, spec)));
+  }
+
+  async publish(topicName: string, messages: OutgoingMessage[]): Promise<void> {
+    if (this.closed) throw new Error('bus is closed');
+    if (messages.length === 0) return;
+    const topic = await this.topic(topicName);
+    const byPartition = new Map<number, Array<Omit<StoredRecord, 'offset'>>>();
+    const timestamp = Date.now();
+    for (const m of messages) {
+      const p = partitionForKey(m.key, topic.partitions.length);
+      const list = byPartition.get(p) ?? [];
+      byPartition.set(p, list);
+      list.push({ key: m.key, value: m.value, headers: m.headers ?? {}, timestamp });
+    }
+    await Promise.all([...byPartition].map(([p, records]) => topic.partitions[p]!.append(records)));
+  }
+
+  async subscribe(options: SubscribeOptions): Promise<Subscription> {
+    const topics = await Promise.all(options.topics.map((name) => this.topic(name)));
+    const group = this.group(options.group);
+    const member: Member = { id: this.nextMemberId++, topics: options.topics };
+    for (const topic of topics) {
+      topic.partitions.forEach((log, p) => {
+        const id = `${topic.name}/${p}`;
+        // A new group's position counts at once, so retention never trims what it has yet to read.
+        if (!group.committed.has(id))
+          group.committed.set(id, options.fromBeginning === false ? log.endOffset : log.startOffset);
+      });
+    }
+    group.members.push(member);
+    group.changed.notify();
+
+    let running = true;
+    const stopSignal = new Signal();
+    const maxBatch = options.maxBatchSize ?? 500;
+    const loops = topics.flatMap((topic) =>
+      topic.partitions.map((log, p) =>
+        this.consumeLoop(group, member, topic, p, log, maxBatch, options, () => running, stopSignal),
+      ),
+    );
+    const subscription: Subscription = {
+      stop: async () => {
+        if (!running) return;
+        running = false;
+        stopSignal.notify();
+        for (const log of topics.flatMap((t) => t.partitions)) log.appended.notify();
+        group.changed.notify();
+        await Promise.all(loops);
+        group.members = group.members.filter((m) => m !== member);
+        group.changed.notify();
+        this.subscriptions.delete(subscription);
+      },
+    };
+    this.subscriptions.add(subscription);
+    return subscription;
+  }
+
+  async openView(topicName: string, onChange?: ChangeListener): Promise<CompactedView> {
+    const topic = await this.topic(topicName);
+    const map = new Map<string, Buffer>();
+    const apply = (records: StoredRecord[]): void => {
+      for (const r of records) {
+        if (r.value === null) map.delete(r.key);
+        else map.set(r.key, r.value);
+        onChange?.(r.key, r.value);
+      }
+    };
+    const unfollow = topic.partitions.map((log) => log.follow(apply));
+    return {
+      get: (key) => map.get(key),
+      entries: () => map.entries(),
+      get size() {
+        return map.size;
+      },
+      close: async () => {
+        for (const stop of unfollow) stop();
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await Promise.all([...this.subscriptions].map((s) => s.stop()));
+    this.closed = true;
+    clearTimeout(this.offsetsTimer);
+    this.saveOffsets();
+    for (const topic of await Promise.all(this.topics.values())) {
+      await Promise.all(topic.partitions.map((log) => log.close()));
+    }
+  }
+
+  /** Lag of a group on a topic: messages not yet committed (for tests and health). */
+  async lag(groupName: string, topicName: string): Promise<number> {
+    const topic = await this.topic(topicName);
+    const group = this.group(groupName);
+    return topic.partitions.reduce(
+      (sum, log, p) => sum + log.endOffset - (group.committed.get(`${topicName}/${p}`) ?? log.startOffset),
+      0,
+    );
+  }
+
+  private async consumeLoop(
+    group: Group,
+    member: Member,
+    topic: Topic,
+    partition: number,
+    log: PartitionLog,
+    maxBatch: number,
+    options: SubscribeOptions,
+    isRunning: () => boolean,
+    stopSignal: Signal,
+  ): Promise<void> {
+    const id = `${topic.name}/${partition}`;
+    let attempt = 0;
+    while (isRunning()) {
+      if (this.ownerOf(group, topic.name, partition) !== member || group.busy.has(id)) {
+        await group.changed.wait(250);
+        continue;
+      }
+      const from = group.committed.get(id) ?? log.startOffset;
+      const records = log.read(from, maxBatch);
+      if (records.length === 0) {
+        await log.appended.wait(1_000);
+        continue;
+      }
+      const batch: Batch = {
+        topic: topic.name,
+        partition,
+        messages: records.map((r) => ({
+          topic: topic.name,
+          partition,
+          offset: String(r.offset),
+          key: r.key,
+          value: r.value,
+          headers: r.headers,
+          timestamp: r.timestamp,
+        })),
+      };
+      group.busy.add(id);
+      try {
+        await options.handler(batch);
+        attempt = 0;
+        group.committed.set(id, records[records.length - 1]!.offset + 1);
+        this.scheduleOffsetSave();
+        if (!topic.compacted) log.trimBelow(this.minCommitted(topic.name, partition));
+      } catch (error) {
+        this.options.onError?.(error, `group ${group.name} ${id}: handler failed, batch will be redelivered`);
+        await stopSignal.wait(redeliveryDelayMs(attempt++));
+      } finally {
+        group.busy.delete(id);
+        group.changed.notify();
+      }
+    }
+  }
+
+  /** Round-robin assignment of a group's partitions to its members, in join order (like Kafka's). */
+  private ownerOf(group: Group, topicName: string, partition: number): Member | undefined {
+    const members = group.members.filter((m) => m.topics.includes(topicName));
+    return members[partition % Math.max(1, members.length)];
+  }
+
+  private minCommitted(topicName: string, partition: number): number {
+    let min = Number.POSITIVE_INFINITY;
+    for (const group of this.groups.values()) {
+      const c = group.committed.get(`${topicName}/${partition}`);
+      if (c !== undefined) min = Math.min(min, c);
+    }
+    return Number.isFinite(min) ? min : 0;
+  }
+
+  private group(name: string): Group {
+    let group = this.groups.get(name);
+    if (!group) {
+      group = { name, members: [], committed: new Map(), busy: new Set(), changed: new Signal() };
+      this.groups.set(name, group);
+    }
+    return group;
+  }
+
+  private topic(name: string, spec?: TopicSpec): Promise<Topic> {
+    let topic = this.topics.get(name);
+    if (!topic) {
+      topic = this.openTopic(name, spec);
+      this.topics.set(name, topic);
+    }
+    return topic;
+  }
+
+  private async openTopic(name: string, spec?: TopicSpec): Promise<Topic> {
+    const dir = this.options.dir ? join(this.options.dir, 'topics', name) : undefined;
+    const metaPath = dir ? join(dir, 'topic.json') : undefined;
+    let meta = {
+      partitions: spec?.partitions ?? this.defaultPartitions,
+      compacted: spec?.compacted ?? false,
+    };
+    if (metaPath && existsSync(metaPath)) meta = JSON.parse(readFileSync(metaPath, 'utf8')) as typeof meta;
+    else if (dir && metaPath) {
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(metaPath, JSON.stringify(meta));
+    }
+    const partitions = await Promise.all(
+      Array.from({ length: meta.partitions }, (_, p) =>
+        PartitionLog.open(dir ? join(dir, `${p}.log`) : undefined, (records) =>
+          meta.compacted ? compact(records) : records.filter((r) => r.offset >= this.minCommitted(name, p)),
+        ),
+      ),
+    );
+    return { name, compacted: meta.compacted, partitions };
+  }
+
+  private scheduleOffsetSave(): void {
+    if (!this.options.dir) return;
+    this.offsetsDirty = true;
+    this.offsetsTimer ??= setTimeout(() => {
+      this.offsetsTimer = undefined;
+      this.saveOffsets();
+    }, 100);
+  }
+
+  // Offsets are saved shortly after commits; after a crash a group may get a batch again (at-least-once).
+  private saveOffsets(): void {
+    if (!this.options.dir || !this.offsetsDirty) return;
+    this.offsetsDirty = false;
+    const out: OffsetFile = {};
+    for (const [name, group] of this.groups) out[name] = Object.fromEntries(group.committed);
+    const path = join(this.options.dir, 'offsets.json');
+    writeFileSync(`${path}.tmp`, JSON.stringify(out));
+    renameSync(`${path}.tmp`, path);
+  }
+
+  private loadOffsets(): void {
+    const path = join(this.options.dir!, 'offsets.json');
+    if (!existsSync(path)) return;
+    const saved = JSON.parse(readFileSync(path, 'utf8')) as OffsetFile;
+    for (const [name, offsets] of Object.entries(saved)) {
+      const group = this.group(name);
+      for (const [id, offset] of Object.entries(offsets)) group.committed.set(id, offset);
+    }
+  }
+}
+
+/** Keeps the last record of each key, and drops keys whose last record is a tombstone. */
+function compact(records: StoredRecord[]): StoredRecord[] {
+  const last = new Map<string, StoredRecord>();
+  for (const r of records) last.set(r.key, r);
+  return [...last.values()].filter((r) => r.value !== null).sort((a, b) => a.offset - b.offset);
+}

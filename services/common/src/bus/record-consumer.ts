@@ -1,0 +1,75 @@
+import type { RecordTypes, SchemaName } from '../records.ts';
+import type { AvroCodec } from './avro-codec.ts';
+import type { Batch, Bus, IncomingMessage, Subscription } from './bus.ts';
+import { dlqTopic } from './topics.ts';
+
+export type DecodedRecord = {
+  [N in SchemaName]: { schema: N; value: RecordTypes[N]; message: IncomingMessage };
+}[SchemaName];
+
+export interface DeadLetter {
+  message: IncomingMessage;
+  reason: string;
+}
+
+/** A handler may hand back messages it refuses (bad content); they go to the DLQ, the rest commit. */
+export type RecordBatchHandler = (
+  records: DecodedRecord[],
+  batch: Batch,
+) => Promise<DeadLetter[] | undefined>;
+
+export interface RecordSubscriptionOptions {
+  bus: Bus;
+  codec: AvroCodec;
+  group: string;
+  topics: string[];
+  handler: RecordBatchHandler;
+  fromBeginning?: boolean;
+  maxBatchSize?: number;
+  onDeadLetter?: (letter: DeadLetter) => void;
+}
+
+/**
+ * Subscribes a group to Avro records. A message that cannot be decoded, or that the handler refuses, is
+ * published to the topic's DLQ twin with the reason and its origin in headers; it never stalls the partition
+ * and never crashes the consumer. The DLQ publish happens before the batch commits, so nothing is lost.
+ */
+export function subscribeRecords(options: RecordSubscriptionOptions): Promise<Subscription> {
+  const { bus, codec } = options;
+  return bus.subscribe({
+    group: options.group,
+    topics: options.topics,
+    fromBeginning: options.fromBeginning,
+    maxBatchSize: options.maxBatchSize,
+    handler: async (batch) => {
+      const records: DecodedRecord[] = [];
+      const dead: DeadLetter[] = [];
+      for (const message of batch.messages) {
+        const decoded = codec.decode(message);
+        if (decoded.ok)
+          records.push({ schema: decoded.schema, value: decoded.value, message } as DecodedRecord);
+        else dead.push({ message, reason: decoded.reason });
+      }
+      if (records.length > 0) dead.push(...((await options.handler(records, batch)) ?? []));
+      if (dead.length > 0) {
+        await bus.publish(
+          dlqTopic(batch.topic),
+          dead.map(({ message, reason }) => ({
+            key: message.key,
+            value: message.value,
+            headers: {
+              ...message.headers,
+              'thoth-dlq-reason': reason.slice(0, 1_000),
+              'thoth-dlq-topic': message.topic,
+              'thoth-dlq-partition': String(message.partition),
+              'thoth-dlq-offset': message.offset,
+              'thoth-dlq-group': options.group,
+              'thoth-dlq-at': new Date().toISOString(),
+            },
+          })),
+        );
+        for (const letter of dead) options.onDeadLetter?.(letter);
+      }
+    },
+  });
+}

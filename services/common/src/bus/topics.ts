@@ -1,0 +1,42 @@
+import type { TopicSpec } from './bus.ts';
+
+/** Every topic Thoth uses, named under one prefix (THOTH_TOPIC_PREFIX). */
+export interface Topics {
+  /** Behavioral events and decision events, keyed `<tenant>/<agent>`. */
+  events: string;
+  /** Compacted: baseline directives, keyed `<tenant>/<agent>[/session:<id>][/tool:<name>]`. */
+  directives: string;
+  /** Compacted: holds and their resolutions, keyed by hold token. */
+  approvals: string;
+  /** Compacted: tenants, API keys and policies (control state every API replica materializes). */
+  control: string;
+}
+
+export function topicNames(prefix: string): Topics {
+  return {
+    events: `${prefix}.events`,
+    directives: `${prefix}.directives`,
+    approvals: `${prefix}.approvals`,
+    control: `${prefix}.control`,
+  };
+}
+
+export function dlqTopic(topic: string): string {
+  return `${topic}.dlq`;
+}
+
+/** The topics with their partitioning and cleanup policy, DLQ twins included. */
+export function topicSpecs(topics: Topics, partitions: number): TopicSpec[] {
+  const specs: TopicSpec[] = [
+    { name: topics.events, partitions },
+    { name: topics.directives, partitions, compacted: true },
+    { name: topics.approvals, partitions, compacted: true },
+    { name: topics.control, partitions: 1, compacted: true },
+  ];
+  return [...specs, ...specs.map((s) => ({ name: dlqTopic(s.name), partitions: 1 }))];
+}
+
+/** Partition key that keeps one agent's events in order. */
+export function agentKey(tenantId: string, agentId: string): string {
+  return `${tenantId}/${agentId}`;
+}

@@ -1,0 +1,37 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from './config.ts';
+
+describe('loadConfig', () => {
+  it('defaults to the embedded single process on 127.0.0.1:8080', () => {
+    const c = loadConfig({});
+    expect(c.THOTH_MODE).toBe('embedded');
+    expect(c.PORT).toBe(8080);
+    expect(c.HOST).toBe('127.0.0.1');
+    expect(c.THOTH_DATA_DIR).toBe('./.thoth');
+    expect(c.THOTH_SERVICES).toEqual(['all']);
+  });
+
+  it('names the variable that is invalid', () => {
+    expect(() => loadConfig({ PORT: 'eighty' })).toThrow(ConfigError);
+    expect(() => loadConfig({ PORT: 'eighty' })).toThrow(/PORT/);
+    expect(() => loadConfig({ CLICKHOUSE_URL: 'not a url' })).toThrow(/CLICKHOUSE_URL/);
+  });
+
+  it('requires the broker, the ClickHouse server and an admin token in distributed mode', () => {
+    let message = '';
+    try {
+      loadConfig({ THOTH_MODE: 'distributed' });
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    expect(message).toMatch(/KAFKA_BROKERS/);
+    expect(message).toMatch(/CLICKHOUSE_URL/);
+    expect(message).toMatch(/THOTH_ADMIN_TOKEN/);
+  });
+
+  it('splits comma lists and treats empty variables as unset', () => {
+    const c = loadConfig({ KAFKA_BROKERS: 'a:9092, b:9092', PORT: '' });
+    expect(c.KAFKA_BROKERS).toEqual(['a:9092', 'b:9092']);
+    expect(c.PORT).toBe(8080);
+  });
+});

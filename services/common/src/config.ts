@@ -1,0 +1,95 @@
+import { z } from 'zod';
+
+/**
+ * Every environment variable Thoth reads, in one schema. Read once at start (`loadConfig`); an invalid value
+ * fails start with a message naming the variable. The README's configuration table mirrors this file.
+ */
+const csv = z.string().transform((s) =>
+  s
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean),
+);
+const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+const port = z.coerce.number().int().min(0).max(65_535);
+
+export const configSchema = z
+  .object({
+    THOTH_MODE: z.enum(['embedded', 'distributed']).default('embedded'),
+    /** Which services this process runs: `all`, or a comma list of `api`, `audit-writer`. */
+    THOTH_SERVICES: csv.default(['all']),
+    HOST: z.string().min(1).default('127.0.0.1'),
+    PORT: port.default(8080),
+    THOTH_DATA_DIR: z.string().min(1).default('./.thoth'),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+
+    KAFKA_BROKERS: csv.optional(),
+    KAFKA_CLIENT_ID: z.string().min(1).default('thoth'),
+    /** Prefix of every topic name (`<prefix>.events`, …): lets several deployments or tests share a broker. */
+    THOTH_TOPIC_PREFIX: z
+      .string()
+      .regex(/^[a-zA-Z0-9._-]+$/, 'letters, digits, dot, underscore and dash only')
+      .default('thoth'),
+    THOTH_TOPIC_PARTITIONS: z.coerce.number().int().min(1).max(1024).default(6),
+    KAFKA_REPLICATION_FACTOR: z.coerce.number().int().min(1).max(7).default(1),
+
+    CLICKHOUSE_URL: z.url().optional(),
+    CLICKHOUSE_USER: z.string().default('default'),
+    CLICKHOUSE_PASSWORD: z.string().default(''),
+    CLICKHOUSE_DATABASE: z
+      .string()
+      .regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, 'a plain identifier')
+      .default('thoth'),
+    /** Retention of the audit trail, applied as a ClickHouse TTL. */
+    THOTH_EVENTS_TTL_DAYS: z.coerce.number().int().min(1).default(365),
+
+    THOTH_ADMIN_TOKEN: z.string().min(16, 'at least 16 characters').optional(),
+    THOTH_POLICY_FILE: z.string().min(1).optional(),
+    THOTH_HOLD_TTL_SECONDS: z.coerce.number().int().min(1).default(900),
+    /** Requests per second allowed per API key (token bucket; burst = 2 × rate). */
+    THOTH_RATE_LIMIT_PER_KEY: z.coerce.number().int().min(1).default(2000),
+    THOTH_BODY_LIMIT_BYTES: z.coerce
+      .number()
+      .int()
+      .min(1024)
+      .default(5 * 1024 * 1024),
+    /** Print the generated admin token at start in embedded mode (never in distributed mode). */
+    THOTH_PRINT_ADMIN_TOKEN: bool.default(true),
+  })
+  .superRefine((c, ctx) => {
+    if (c.THOTH_MODE !== 'distributed') return;
+    if (!c.KAFKA_BROKERS?.length)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['KAFKA_BROKERS'],
+        message: 'required when THOTH_MODE=distributed',
+      });
+    if (!c.CLICKHOUSE_URL)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['CLICKHOUSE_URL'],
+        message: 'required when THOTH_MODE=distributed',
+      });
+    if (!c.THOTH_ADMIN_TOKEN)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['THOTH_ADMIN_TOKEN'],
+        message: 'required when THOTH_MODE=distributed (replicas must share it)',
+      });
+  });
+
+export type Config = z.infer<typeof configSchema>;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Parses the environment; throws a ConfigError listing every invalid variable by name. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  // An empty variable means "not set", as in most shells' `VAR= cmd`.
+  const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = configSchema.safeParse(present);
+  if (parsed.success) return parsed.data;
+  const lines = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(config)'}: ${i.message}`);
+  throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+}

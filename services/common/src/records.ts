@@ -1,0 +1,127 @@
+/**
+ * TypeScript shapes of the Avro records in schemas/avro/. Kept by hand next to the .avsc files; the codec test
+ * round-trips a full value of each through its schema, so a drift between the two fails a test.
+ * Timestamps are epoch milliseconds; free-form objects are JSON text (`*_json`).
+ */
+
+export interface BehavioralEvent {
+  event_id: string;
+  tenant_id: string;
+  agent_id: string;
+  session_id: string;
+  user_id: string;
+  source_type: string;
+  event_type: string;
+  tool_name: string;
+  content: string | null;
+  metadata_json: string;
+  approved_scope: string[];
+  enforcement_mode: string | null;
+  session_tool_calls: string[];
+  occurred_at: number;
+  ingested_at: number;
+  ttl: string | null;
+  violation_id: string | null;
+  purpose: string | null;
+  data_classification: string | null;
+  task_context_json: string | null;
+  endpoint_id: string | null;
+  hostname: string | null;
+  enforcement_trace_id: string | null;
+  chain_index: number | null;
+  hash: string | null;
+  previous_hash: string | null;
+  signature: string | null;
+}
+
+export interface DecisionEvent {
+  event_id: string;
+  tenant_id: string;
+  agent_id: string;
+  session_id: string;
+  user_id: string;
+  tool_name: string;
+  decision: string;
+  would_be_decision: string;
+  enforcement_mode: string;
+  environment: string;
+  reason: string;
+  reason_code: string;
+  action_classification: string;
+  violation_id: string;
+  enforcement_trace_id: string;
+  risk_score: number;
+  matched_rule_ids: string[];
+  model_signals: string[];
+  top_contributors_json: string;
+  decision_evidence_json: string;
+  tool_args_json: string | null;
+  modified_tool_args_json: string | null;
+  hold_token: string | null;
+  policy_version: number;
+  latency_us: number;
+  receipt_signature: string;
+  receipt_key_id: string;
+  request_id: string | null;
+  purpose: string | null;
+  data_classification: string | null;
+  occurred_at: number;
+}
+
+export interface DirectiveRecord {
+  tenant_id: string;
+  agent_id: string;
+  session_id: string | null;
+  tool_name: string | null;
+  level: 'warn' | 'step_up' | 'block';
+  score: number;
+  reason: string;
+  reason_code: string;
+  finding_ids: string[];
+  contributions: Array<{ feature: string; points: number }>;
+  signals: string[];
+  updated_at: number;
+  expires_at: number;
+}
+
+export type HoldStatus = 'pending' | 'approved' | 'denied' | 'expired';
+
+export interface HoldRecord {
+  token: string;
+  approval_id: string;
+  tenant_id: string;
+  agent_id: string;
+  session_id: string;
+  user_id: string;
+  tool_name: string;
+  args_digest: string;
+  args_preview_json: string;
+  reason: string;
+  reason_code: string;
+  risk_score: number;
+  violation_id: string;
+  enforcement_trace_id: string;
+  finding_ids: string[];
+  status: HoldStatus;
+  created_at: number;
+  expires_at: number;
+  resolved_at: number | null;
+  resolved_by: string | null;
+  comment: string | null;
+}
+
+/** Schema names (the Avro full names) as they appear in the `thoth-schema` header. */
+export const SCHEMAS = {
+  behavioralEvent: 'thoth.v1.BehavioralEvent',
+  decisionEvent: 'thoth.v1.DecisionEvent',
+  directive: 'thoth.v1.Directive',
+  hold: 'thoth.v1.Hold',
+} as const;
+
+export interface RecordTypes {
+  'thoth.v1.BehavioralEvent': BehavioralEvent;
+  'thoth.v1.DecisionEvent': DecisionEvent;
+  'thoth.v1.Directive': DirectiveRecord;
+  'thoth.v1.Hold': HoldRecord;
+}
+export type SchemaName = keyof RecordTypes;

@@ -1,0 +1,92 @@
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { Readable } from 'node:stream';
+import { type ClickHouseClient, type ClickHouseClientConfigOptions, createClient } from '@clickhouse/client';
+import { createChdbConnection } from 'chdb/connection';
+import type { Logger } from '../logger.ts';
+import { applyMigrations } from './migrations.ts';
+
+export interface StoreConfig {
+  /** A ClickHouse server (distributed mode). Without it: embedded chDB under `dataDir`. */
+  clickhouseUrl?: string;
+  user?: string;
+  password?: string;
+  database: string;
+  dataDir: string;
+}
+
+/**
+ * The analytics store: one `@clickhouse/client` whichever engine is behind it — a ClickHouse server over
+ * HTTP, or chDB (the same engine, in process) through `chdb/connection`. Everything else talks to `client`.
+ *
+ * chDB facts that shape this module: one data directory per process, and it must stay on the main thread.
+ * It ignores the client's `database` setting, so embedded tables live in chDB's `default` database (the
+ * whole data directory is Thoth's); on a server they live in `database`, created at start.
+ */
+export class Store {
+  private constructor(
+    readonly client: ClickHouseClient,
+    readonly engine: 'chdb' | 'server',
+  ) {}
+
+  static async open(config: StoreConfig, log?: Logger): Promise<Store> {
+    if (config.clickhouseUrl) {
+      const base = { url: config.clickhouseUrl, username: config.user, password: config.password };
+      const admin = createClient(base);
+      await admin.command({ query: `CREATE DATABASE IF NOT EXISTS ${config.database}` });
+      await admin.close();
+      const client = createClient({
+        ...base,
+        database: config.database,
+        clickhouse_settings: { date_time_input_format: 'best_effort' },
+      });
+      return new Store(client, 'server');
+    }
+    const path = resolve(config.dataDir, 'clickhouse');
+    mkdirSync(path, { recursive: true });
+    log?.info({ path }, 'opening embedded ClickHouse (chDB)');
+    // chdb is typed against its own copy of @clickhouse/client-common; the runtime contract is the same.
+    const connection = createChdbConnection({
+      path,
+    }) as unknown as ClickHouseClientConfigOptions['connection'];
+    const client = createClient({
+      connection,
+      clickhouse_settings: { date_time_input_format: 'best_effort' },
+    });
+    return new Store(client, 'chdb');
+  }
+
+  /** Applies the SQL migrations of schemas/clickhouse that have not run yet (idempotent). */
+  migrate(log?: Logger): Promise<string[]> {
+    return applyMigrations(this.client, log);
+  }
+
+  /** Rows of a SELECT with named parameters (`{name:Type}` in the SQL). */
+  async select<T>(query: string, params: Record<string, unknown> = {}): Promise<T[]> {
+    const result = await this.client.query({ query, query_params: params, format: 'JSONEachRow' });
+    return result.json<T>();
+  }
+
+  /**
+   * Inserts rows as one JSONEachRow stream: serializing ourselves and streaming is several times faster than
+   * handing the client an array of objects, and keeps the event loop free.
+   */
+  async insertRows(table: string, rows: readonly object[]): Promise<void> {
+    if (rows.length === 0) return;
+    let body = '';
+    for (const row of rows) body += `${JSON.stringify(row)}\n`;
+    // `exec` sends a raw byte stream as the body; `insert` would re-encode every chunk as a JSON value.
+    const result = await this.client.exec({
+      query: `INSERT INTO ${table} FORMAT JSONEachRow`,
+      values: Readable.from([body], { objectMode: false }),
+    });
+    result.stream.resume();
+    await new Promise<void>((resolve, reject) => {
+      result.stream.once('end', resolve).once('close', resolve).once('error', reject);
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.client.close();
+  }
+}

@@ -1,0 +1,235 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Bus, IncomingMessage, Subscription } from '@thoth/common/bus/bus';
+import { MemoryBus } from '@thoth/common/bus/memory-bus';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { adapters, uniquePrefix, waitFor } from './helpers.ts';
+
+const msg = (key: string, n: number) => ({
+  key,
+  value: Buffer.from(`${key}:${n}`),
+  headers: { n: String(n) },
+});
+
+describe.each(adapters)('bus contract: $name adapter', (adapter) => {
+  let bus: Bus;
+  let prefix: string;
+  const subs: Subscription[] = [];
+
+  beforeAll(() => {
+    bus = adapter.create();
+    prefix = uniquePrefix(`contract-${adapter.name}`);
+  });
+  afterAll(async () => {
+    await Promise.all(subs.map((s) => s.stop()));
+    await bus.close();
+  });
+
+  async function collect(
+    group: string,
+    topic: string,
+    into: IncomingMessage[],
+    opts: { fromBeginning?: boolean } = {},
+  ) {
+    const sub = await bus.subscribe({
+      group,
+      topics: [topic],
+      fromBeginning: opts.fromBeginning,
+      handler: async (batch) => {
+        into.push(...batch.messages);
+      },
+    });
+    subs.push(sub);
+    return sub;
+  }
+
+  it('keeps each key in order on one partition and carries headers', async () => {
+    const topic = `${prefix}.order`;
+    await bus.ensureTopics([{ name: topic, partitions: 3 }]);
+    const keys = ['a/1', 'b/2', 'c/3', 'd/4'];
+    for (let n = 0; n < 50; n++)
+      await bus.publish(
+        topic,
+        keys.map((k) => msg(k, n)),
+      );
+    const got: IncomingMessage[] = [];
+    await collect(`${prefix}-g-order`, topic, got);
+    await waitFor('200 messages', () => got.length >= 200);
+    expect(got).toHaveLength(200);
+    for (const key of keys) {
+      const mine = got.filter((m) => m.key === key);
+      expect(mine.map((m) => Number(m.headers.n))).toEqual([...Array(50).keys()]);
+      expect(new Set(mine.map((m) => m.partition)).size).toBe(1);
+      expect(mine[0]!.value!.toString()).toBe(`${key}:0`);
+    }
+  });
+
+  it('commits a group offset only after its handler succeeded, and resumes from it', async () => {
+    const topic = `${prefix}.resume`;
+    const group = `${prefix}-g-resume`;
+    await bus.ensureTopics([{ name: topic, partitions: 2 }]);
+    await bus.publish(
+      topic,
+      Array.from({ length: 20 }, (_, n) => msg('k', n)),
+    );
+    const first: IncomingMessage[] = [];
+    const sub = await collect(group, topic, first);
+    await waitFor('first 20', () => first.length >= 20);
+    await sub.stop();
+    await bus.publish(
+      topic,
+      Array.from({ length: 5 }, (_, n) => msg('k', 20 + n)),
+    );
+    const second: IncomingMessage[] = [];
+    await collect(group, topic, second);
+    await waitFor('next 5', () => second.length >= 5);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(second.map((m) => Number(m.headers.n))).toEqual([20, 21, 22, 23, 24]);
+  });
+
+  it('redelivers a batch whose handler threw, and never skips past it', async () => {
+    const topic = `${prefix}.redeliver`;
+    await bus.ensureTopics([{ name: topic, partitions: 1 }]);
+    await bus.publish(
+      topic,
+      Array.from({ length: 10 }, (_, n) => msg('k', n)),
+    );
+    const seen: number[] = [];
+    let failed = false;
+    const sub = await bus.subscribe({
+      group: `${prefix}-g-redeliver`,
+      topics: [topic],
+      handler: async (batch) => {
+        const ns = batch.messages.map((m) => Number(m.headers.n));
+        if (!failed && ns.includes(5)) {
+          failed = true;
+          throw new Error('injected failure');
+        }
+        seen.push(...ns);
+      },
+    });
+    subs.push(sub);
+    await waitFor('all 10 after a redelivery', () => seen.includes(9) && seen.includes(5));
+    expect(failed).toBe(true);
+    // Everything arrives, in order, each once after its successful delivery.
+    expect([...new Set(seen)].sort((a, b) => a - b)).toEqual([...Array(10).keys()]);
+    expect(seen.indexOf(5)).toBeLessThan(seen.indexOf(9));
+  });
+
+  it('splits partitions among the members of one group, each message to one member', async () => {
+    const topic = `${prefix}.members`;
+    const group = `${prefix}-g-members`;
+    await bus.ensureTopics([{ name: topic, partitions: 3 }]);
+    const a: IncomingMessage[] = [];
+    const b: IncomingMessage[] = [];
+    await collect(group, topic, a);
+    await collect(group, topic, b);
+    await new Promise((r) => setTimeout(r, adapter.name === 'kafka' ? 3_000 : 100));
+    const keys = Array.from({ length: 30 }, (_, i) => `agent-${i}`);
+    await bus.publish(
+      topic,
+      keys.map((k) => msg(k, 0)),
+    );
+    await waitFor('30 across members', () => a.length + b.length >= 30);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(a.length + b.length).toBe(30);
+    expect(new Set([...a, ...b].map((m) => m.key)).size).toBe(30);
+  });
+
+  it('a group that starts at the end sees only new messages', async () => {
+    const topic = `${prefix}.latest`;
+    await bus.ensureTopics([{ name: topic, partitions: 1 }]);
+    await bus.publish(topic, [msg('k', 0), msg('k', 1)]);
+    const got: IncomingMessage[] = [];
+    await collect(`${prefix}-g-latest`, topic, got, { fromBeginning: false });
+    await new Promise((r) => setTimeout(r, adapter.name === 'kafka' ? 3_000 : 100));
+    await bus.publish(topic, [msg('k', 2)]);
+    await waitFor('the new message', () => got.length >= 1);
+    expect(got.map((m) => Number(m.headers.n))).toEqual([2]);
+  });
+
+  it('materializes a compacted topic as a current key → value map', async () => {
+    const topic = `${prefix}.table`;
+    await bus.ensureTopics([{ name: topic, partitions: 3, compacted: true }]);
+    await bus.publish(topic, [
+      { key: 'x', value: Buffer.from('1') },
+      { key: 'y', value: Buffer.from('1') },
+      { key: 'x', value: Buffer.from('2') },
+    ]);
+    const changes: string[] = [];
+    const view = await bus.openView(topic, (key, value) =>
+      changes.push(`${key}=${value?.toString() ?? 'null'}`),
+    );
+    expect(view.get('x')?.toString()).toBe('2');
+    expect(view.get('y')?.toString()).toBe('1');
+    await bus.publish(topic, [
+      { key: 'y', value: null },
+      { key: 'z', value: Buffer.from('3') },
+    ]);
+    await waitFor('the view to follow', () => view.get('z') !== undefined && view.get('y') === undefined);
+    expect(view.size).toBe(2);
+    expect(changes).toContain('y=null');
+    await view.close();
+  });
+
+  it('opens a view of an empty compacted topic at once', async () => {
+    const topic = `${prefix}.empty`;
+    await bus.ensureTopics([{ name: topic, partitions: 2, compacted: true }]);
+    const started = Date.now();
+    const view = await bus.openView(topic);
+    expect(view.size).toBe(0);
+    expect(Date.now() - started).toBeLessThan(15_000);
+    await view.close();
+  });
+});
+
+describe('in-process bus persistence', () => {
+  it('keeps messages, compacted state and group offsets across a restart', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'thoth-bus-'));
+    try {
+      const first = new MemoryBus({ dir, defaultPartitions: 2 });
+      await first.ensureTopics([
+        { name: 'ev', partitions: 2 },
+        { name: 'tbl', partitions: 1, compacted: true },
+      ]);
+      await first.publish(
+        'ev',
+        Array.from({ length: 10 }, (_, n) => msg(`k${n % 3}`, n)),
+      );
+      await first.publish('tbl', [
+        { key: 'a', value: Buffer.from('old') },
+        { key: 'a', value: Buffer.from('new') },
+        { key: 'gone', value: Buffer.from('x') },
+        { key: 'gone', value: null },
+      ]);
+      const got: IncomingMessage[] = [];
+      const sub = await first.subscribe({
+        group: 'g',
+        topics: ['ev'],
+        handler: async (b) => void got.push(...b.messages),
+      });
+      await waitFor('10 consumed', () => got.length === 10);
+      await sub.stop();
+      await first.publish('ev', [msg('k0', 10), msg('k1', 11)]);
+      await first.close();
+
+      const second = new MemoryBus({ dir, defaultPartitions: 2 });
+      const view = await second.openView('tbl');
+      expect(view.get('a')?.toString()).toBe('new');
+      expect(view.get('gone')).toBeUndefined();
+      const after: IncomingMessage[] = [];
+      await second.subscribe({
+        group: 'g',
+        topics: ['ev'],
+        handler: async (b) => void after.push(...b.messages),
+      });
+      await waitFor('the 2 unconsumed', () => after.length >= 2);
+      await new Promise((r) => setTimeout(r, 200));
+      expect(after.map((m) => Number(m.headers.n)).sort((x, y) => x - y)).toEqual([10, 11]);
+      await second.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

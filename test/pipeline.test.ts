@@ -1,0 +1,173 @@
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AuditWriter } from '@thoth/audit-writer/audit-writer';
+import { AvroCodec, FINGERPRINT_HEADER, SCHEMA_HEADER } from '@thoth/common/bus/avro-codec';
+import type { Bus, IncomingMessage } from '@thoth/common/bus/bus';
+import { agentKey, dlqTopic, topicNames, topicSpecs } from '@thoth/common/bus/topics';
+import { Store } from '@thoth/common/store/store';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { behavioralEvent } from './fixtures.ts';
+import { adapters, quietLog, uniquePrefix, waitFor } from './helpers.ts';
+
+// One chDB per process: every adapter's run writes to the same embedded store, under its own tenant.
+let store: Store;
+let dataDir: string;
+const codec = new AvroCodec();
+
+beforeAll(async () => {
+  dataDir = mkdtempSync(join(tmpdir(), 'thoth-pipeline-'));
+  store = await Store.open({ database: 'thoth', dataDir });
+  await store.migrate();
+});
+afterAll(async () => {
+  await store.close();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+/** Order-independent checksum: the sum of the first 32 bits of SHA-256(event_id). */
+const jsChecksum = (ids: string[]) =>
+  ids.reduce(
+    (sum, id) => sum + Number.parseInt(createHash('sha256').update(id).digest('hex').slice(0, 8), 16),
+    0,
+  );
+
+async function storedStats(tenant: string) {
+  const [row] = await store.select<{ n: number; uniq: number; checksum: number }>(
+    `SELECT count() AS n, uniqExact(event_id) AS uniq,
+            sum(toUInt64(reinterpretAsUInt32(reverse(substring(SHA256(event_id), 1, 4))))) AS checksum
+     FROM events WHERE tenant_id = {tenant:String}`,
+    { tenant },
+  );
+  return { n: Number(row!.n), uniq: Number(row!.uniq), checksum: Number(row!.checksum) };
+}
+
+describe.each(adapters)('pipeline on the $name adapter', (adapter) => {
+  let bus: Bus;
+  let topics: ReturnType<typeof topicNames>;
+  const tenant = `tenant-${adapter.name}`;
+
+  beforeAll(async () => {
+    bus = adapter.create();
+    topics = topicNames(uniquePrefix(`pipe-${adapter.name}`));
+    await bus.ensureTopics(topicSpecs(topics, 3));
+  });
+  afterAll(async () => {
+    await bus.close();
+  });
+
+  it('delivers 10,000 Avro events through a consumer group into ClickHouse exactly', async () => {
+    const events = Array.from({ length: 10_000 }, (_, i) =>
+      behavioralEvent({ tenant_id: tenant, agent_id: `agent-${i % 20}`, session_id: `s-${i % 100}` }),
+    );
+    for (let i = 0; i < events.length; i += 1_000) {
+      await bus.publish(
+        topics.events,
+        events
+          .slice(i, i + 1_000)
+          .map((e) => codec.encode('thoth.v1.BehavioralEvent', agentKey(e.tenant_id, e.agent_id), e)),
+      );
+    }
+    const writer = new AuditWriter({ bus, codec, store, eventsTopic: topics.events, log: quietLog });
+    await writer.start();
+    await waitFor('10,000 rows', async () => (await storedStats(tenant)).n >= 10_000, 90_000);
+    await writer.stop();
+    const stats = await storedStats(tenant);
+    expect(stats.n).toBe(10_000);
+    expect(stats.uniq).toBe(10_000);
+    expect(stats.checksum).toBe(jsChecksum(events.map((e) => e.event_id)));
+  });
+
+  it('redelivers after a failure mid-stream without leaving a duplicate row', async () => {
+    const redeliveryTenant = `${tenant}-redelivery`;
+    const events = Array.from({ length: 3_000 }, (_, i) =>
+      behavioralEvent({ tenant_id: redeliveryTenant, agent_id: `agent-${i % 5}` }),
+    );
+    let inserts = 0;
+    let failed = false;
+    // The failure comes after the rows were stored, so the redelivered batch writes the same rows again.
+    const flakyStore: Pick<Store, 'select' | 'insertRows'> = {
+      select: (q, p) => store.select(q, p),
+      insertRows: async (table, rows) => {
+        await store.insertRows(table, rows);
+        if (++inserts === 2 && !failed) {
+          failed = true;
+          throw new Error('injected failure after insert');
+        }
+      },
+    };
+    const writer = new AuditWriter({
+      bus,
+      codec,
+      store: flakyStore,
+      eventsTopic: topics.events,
+      log: quietLog,
+      group: 'audit-writer-redelivery',
+      maxBatchSize: 500,
+    });
+    await writer.start();
+    for (let i = 0; i < events.length; i += 500) {
+      await bus.publish(
+        topics.events,
+        events
+          .slice(i, i + 500)
+          .map((e) => codec.encode('thoth.v1.BehavioralEvent', agentKey(e.tenant_id, e.agent_id), e)),
+      );
+    }
+    await waitFor('3,000 rows', async () => (await storedStats(redeliveryTenant)).uniq >= 3_000, 90_000);
+    await new Promise((r) => setTimeout(r, 1_000));
+    await writer.stop();
+    expect(failed).toBe(true);
+    const stats = await storedStats(redeliveryTenant);
+    expect(stats.n).toBe(3_000);
+    expect(stats.uniq).toBe(3_000);
+  });
+
+  it('sends poison messages to the DLQ with a reason and goes on with the rest', async () => {
+    const poisonTenant = `${tenant}-poison`;
+    const key = agentKey(poisonTenant, 'agent-p');
+    const before = behavioralEvent({ tenant_id: poisonTenant, agent_id: 'agent-p' });
+    const after = behavioralEvent({ tenant_id: poisonTenant, agent_id: 'agent-p' });
+    const good = codec.encode('thoth.v1.BehavioralEvent', key, before);
+    await bus.publish(topics.events, [
+      good,
+      {
+        key,
+        value: Buffer.from('not avro at all'),
+        headers: { [SCHEMA_HEADER]: 'x', [FINGERPRINT_HEADER]: 'ffffffffffffffff' },
+      },
+      { key, value: Buffer.from([0xff, 0xff, 0xff]), headers: good.headers },
+      { key, value: Buffer.from('no headers') },
+      codec.encode('thoth.v1.BehavioralEvent', key, after),
+    ]);
+    const dlq: IncomingMessage[] = [];
+    const dlqSub = await bus.subscribe({
+      group: 'dlq-reader',
+      topics: [dlqTopic(topics.events)],
+      handler: async (batch) => void dlq.push(...batch.messages),
+    });
+    const writer = new AuditWriter({
+      bus,
+      codec,
+      store,
+      eventsTopic: topics.events,
+      log: quietLog,
+      group: 'audit-writer-poison',
+    });
+    await writer.start();
+    await waitFor('both good events', async () => (await storedStats(poisonTenant)).n >= 2);
+    await waitFor('three dead letters', () => dlq.length >= 3);
+    await writer.stop();
+    await dlqSub.stop();
+    expect((await storedStats(poisonTenant)).n).toBe(2);
+    const reasons = dlq.map((m) => m.headers['thoth-dlq-reason']);
+    expect(reasons).toEqual([
+      expect.stringMatching(/unknown schema fingerprint ffffffffffffffff/),
+      expect.stringMatching(/undecodable thoth.v1.BehavioralEvent/),
+      expect.stringMatching(/missing thoth-schema-fingerprint header/),
+    ]);
+    expect(dlq[0]!.headers['thoth-dlq-topic']).toBe(topics.events);
+    expect(dlq[0]!.value!.toString()).toBe('not avro at all');
+  });
+});
