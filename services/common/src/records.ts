@@ -110,12 +110,41 @@ export interface HoldRecord {
   comment: string | null;
 }
 
+export interface ApiKeyRecord {
+  key_id: string;
+  tenant_id: string;
+  name: string;
+  key_hash: string;
+  key_prefix: string;
+  permissions: string[];
+  agent_id: string | null;
+  created_at: number;
+  created_by: string;
+  expires_at: number | null;
+  revoked_at: number | null;
+}
+
+export interface TenantRecord {
+  tenant_id: string;
+  created_at: number;
+  created_by: string;
+}
+
+export interface ReceiptKeyRecord {
+  key_id: string;
+  public_key_pem: string;
+  created_at: number;
+}
+
 /** Schema names (the Avro full names) as they appear in the `thoth-schema` header. */
 export const SCHEMAS = {
   behavioralEvent: 'thoth.v1.BehavioralEvent',
   decisionEvent: 'thoth.v1.DecisionEvent',
   directive: 'thoth.v1.Directive',
   hold: 'thoth.v1.Hold',
+  apiKey: 'thoth.v1.ApiKey',
+  tenant: 'thoth.v1.Tenant',
+  receiptKey: 'thoth.v1.ReceiptKey',
 } as const;
 
 export interface RecordTypes {
@@ -123,5 +152,8 @@ export interface RecordTypes {
   'thoth.v1.DecisionEvent': DecisionEvent;
   'thoth.v1.Directive': DirectiveRecord;
   'thoth.v1.Hold': HoldRecord;
+  'thoth.v1.ApiKey': ApiKeyRecord;
+  'thoth.v1.Tenant': TenantRecord;
+  'thoth.v1.ReceiptKey': ReceiptKeyRecord;
 }
 export type SchemaName = keyof RecordTypes;

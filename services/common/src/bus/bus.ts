@@ -68,7 +68,8 @@ export interface CompactedView {
   close(): Promise<void>;
 }
 
-export type ChangeListener = (key: string, value: Buffer | null) => void;
+/** Sees each change of a compacted topic, with the message's headers (the schema of the value). */
+export type ChangeListener = (key: string, value: Buffer | null, headers: Headers) => void;
 
 export interface Bus {
   /** Creates the topics that do not exist yet (idempotent). */

@@ -189,7 +189,7 @@ export class KafkaBus implements Bus {
           const key = m.key?.toString() ?? '';
           if (m.value === null) map.delete(key);
           else map.set(key, m.value);
-          onChange?.(key, m.value);
+          onChange?.(key, m.value, toHeaders(m.headers));
           resolveOffset(m.offset);
         }
         const last = batch.messages[batch.messages.length - 1];

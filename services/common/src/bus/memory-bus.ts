@@ -134,7 +134,7 @@ export class MemoryBus implements Bus {
       for (const r of records) {
         if (r.value === null) map.delete(r.key);
         else map.set(r.key, r.value);
-        onChange?.(r.key, r.value);
+        onChange?.(r.key, r.value, r.headers);
       }
     };
     const unfollow = topic.partitions.map((log) => log.follow(apply));

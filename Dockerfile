@@ -1,0 +1,65 @@
+# syntax=docker/dockerfile:1
+#
+# Thoth image for the distributed shape (see docker-compose.yml). One image for every role: THOTH_SERVICES
+# picks what a container runs (`api`, `audit-writer`, …). No build step: TypeScript runs through tsx.
+#
+#   docker build -t thoth .
+#
+# The native chDB binding (@chdb/lib-linux-x64-gnu) is loaded when the store module is imported, even in
+# distributed mode, and package-lock.json only records its linux-x64 build. Build and run this image as
+# linux/amd64 (docker-compose.yml pins `platform: linux/amd64`; by hand: `docker build --platform linux/amd64`).
+
+ARG NODE_IMAGE=node:20-bookworm-slim
+
+# --- deps: node_modules, from the lockfile alone ------------------------------------------------------------
+FROM ${NODE_IMAGE} AS deps
+WORKDIR /app
+
+# Manifests first, so this layer stays cached until a dependency changes. Every npm workspace
+# (`services/*`) needs its package.json here, or `npm ci` finds the lockfile out of sync:
+# add a line when a workspace is added.
+COPY package.json package-lock.json ./
+COPY services/api/package.json services/api/
+COPY services/audit-writer/package.json services/audit-writer/
+COPY services/common/package.json services/common/
+COPY services/thoth/package.json services/thoth/
+
+# tsx runs the service, and it is a root devDependency, so this is a full `npm ci`. Dev dependencies
+# included: the simplest correct choice, and tsx stays at the version the lockfile pins.
+# `npm ci --omit=dev` followed by `npm install --no-save tsx@4` does NOT work: that install re-reads the
+# whole tree from the registry and either installs every devDependency anyway (without --omit=dev)
+# or leaves tsx out (with it, since tsx is declared as a dev dependency). Moving tsx to the root
+# "dependencies" would let this become `npm ci --omit=dev`.
+RUN npm ci --no-audit --no-fund && npm cache clean --force
+
+# --- runtime -------------------------------------------------------------------------------------------------
+FROM ${NODE_IMAGE} AS runtime
+WORKDIR /app
+
+# Thoth reads only the variables of services/common/src/config.ts. NPM_CONFIG_UPDATE_NOTIFIER is for npm: it stops
+# `npx` from asking the registry for a newer npm at every start.
+ENV NPM_CONFIG_UPDATE_NOTIFIER=false \
+    THOTH_MODE=distributed \
+    HOST=0.0.0.0 \
+    PORT=8080 \
+    THOTH_DATA_DIR=/var/lib/thoth
+
+# Code and dependencies stay owned by root and read-only to the service user. Only the data directory
+# (where the receipt-signing key lives) belongs to the service user. docker-compose.yml mounts a named
+# volume there, and Docker copies this ownership into a new volume.
+COPY --from=deps /app/node_modules ./node_modules
+COPY package.json package-lock.json tsconfig.json ./
+COPY services/ ./services/
+COPY schemas/ ./schemas/
+RUN mkdir -p /var/lib/thoth && chown node:node /var/lib/thoth
+
+# Non-root: the `node` user (uid 1000) comes with the official image.
+USER node
+
+EXPOSE 8080
+
+# Node's global fetch, so no curl/wget is needed in the slim image.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:8080/healthz').then((r)=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+
+CMD ["npx", "tsx", "services/thoth/src/main.ts"]

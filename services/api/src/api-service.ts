@@ -1,0 +1,108 @@
+import { join } from 'node:path';
+import type { AvroCodec } from '@thoth/common/bus/avro-codec';
+import type { Bus } from '@thoth/common/bus/bus';
+import type { Topics } from '@thoth/common/bus/topics';
+import type { Config } from '@thoth/common/config';
+import type { Logger } from '@thoth/common/logger';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from './app.ts';
+import { BackgroundPublisher } from './background-publisher.ts';
+import { ControlState } from './control/control-state.ts';
+import { DirectiveIndex } from './directive-index.ts';
+import { Enforcer } from './enforce/enforcer.ts';
+import { HoldRegistry } from './holds/hold-registry.ts';
+import { createAuthenticator } from './http/auth.ts';
+import { defaultPolicySet, loadPolicyFile, type PolicySet } from './policy-source.ts';
+import { RateLimiter } from './rate-limiter.ts';
+import { ReceiptSigner } from './receipts/receipt-signer.ts';
+import { SessionStore } from './session-store.ts';
+
+export interface ApiService {
+  app: FastifyInstance;
+  control: ControlState;
+  holds: HoldRegistry;
+  directives: DirectiveIndex;
+  publisher: BackgroundPublisher;
+  signer: ReceiptSigner;
+  /** Stops accepting requests, flushes queued decision events, closes the views. */
+  stop(): Promise<void>;
+}
+
+export interface ApiServiceDeps {
+  config: Config;
+  log: Logger;
+  bus: Bus;
+  codec: AvroCodec;
+  topics: Topics;
+  adminToken: string;
+  policies?: PolicySet;
+  isReady: () => boolean;
+}
+
+/** Builds the API's in-memory state from the bus (control, holds, directives), then the HTTP app. */
+export async function startApiService(deps: ApiServiceDeps): Promise<ApiService> {
+  const { config, log, bus, codec, topics } = deps;
+  const policies =
+    deps.policies ?? (config.THOTH_POLICY_FILE ? loadPolicyFile(config.THOTH_POLICY_FILE) : defaultPolicySet);
+  const publisher = new BackgroundPublisher({ bus, log });
+  const control = new ControlState({ bus, codec, topic: topics.control, log });
+  const holds = new HoldRegistry({
+    bus,
+    codec,
+    topic: topics.approvals,
+    publisher,
+    log,
+    ttlSeconds: config.THOTH_HOLD_TTL_SECONDS,
+  });
+  const directives = new DirectiveIndex({ bus, codec, topic: topics.directives, log });
+  await Promise.all([control.start(), holds.start(), directives.start()]);
+
+  const signer = ReceiptSigner.loadOrCreate(join(config.THOTH_DATA_DIR, 'keys', 'receipt-ed25519.pem'));
+  await control.publishReceiptKey({
+    key_id: signer.keyId,
+    public_key_pem: signer.publicKeyPem,
+    created_at: Date.now(),
+  });
+
+  const enforcer = new Enforcer({
+    policies,
+    sessions: new SessionStore(),
+    directives,
+    holds,
+    signer,
+    publisher,
+    codec,
+    eventsTopic: topics.events,
+  });
+  const auth = createAuthenticator({
+    control,
+    rateLimiter: new RateLimiter(config.THOTH_RATE_LIMIT_PER_KEY),
+    adminToken: deps.adminToken,
+  });
+  const app = await buildApp({
+    log,
+    bodyLimitBytes: config.THOTH_BODY_LIMIT_BYTES,
+    isReady: deps.isReady,
+    auth,
+    enforcer,
+    holds,
+    bus,
+    codec,
+    eventsTopic: topics.events,
+    control,
+    signer,
+  });
+  return {
+    app,
+    control,
+    holds,
+    directives,
+    publisher,
+    signer,
+    stop: async () => {
+      await app.close();
+      await publisher.drain();
+      await Promise.all([control.stop(), holds.stop(), directives.stop()]);
+    },
+  };
+}

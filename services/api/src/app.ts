@@ -1,0 +1,119 @@
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { Logger } from '@thoth/common/logger';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import {
+  hasZodFastifySchemaValidationErrors,
+  jsonSchemaTransform,
+  serializerCompiler,
+  validatorCompiler,
+  type ZodTypeProvider,
+} from 'fastify-type-provider-zod';
+import { clientErrorCode, type ErrorBody, HttpError } from './http/http-error.ts';
+import { type EnforceRouteDeps, enforceRoutes } from './routes/enforce-routes.ts';
+import { type IngestRouteDeps, ingestRoutes } from './routes/ingest-routes.ts';
+import { type KeyRouteDeps, keyRoutes } from './routes/key-routes.ts';
+
+export interface AppDeps extends EnforceRouteDeps, IngestRouteDeps, KeyRouteDeps {
+  log: Logger;
+  bodyLimitBytes: number;
+  /** /healthz answers 200 only once this is true (migrations ran, consumers subscribed). */
+  isReady: () => boolean;
+}
+
+/**
+ * The HTTP API as one Fastify instance; `services/thoth` starts it. Tests build it and use `inject()`.
+ * Hardening is explicit: body limit, request/keep-alive timeouts, one error shape, no 5xx for bad input.
+ */
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.log as FastifyBaseLogger,
+    // Per-request logs would cost more than the enforce decision itself; errors are still logged.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: deps.bodyLimitBytes,
+    requestTimeout: 30_000,
+    connectionTimeout: 60_000,
+    // Longer than the usual 60 s idle timeout of load balancers, so they close first (no reset races).
+    keepAliveTimeout: 72_000,
+    return503OnClosing: true,
+    trustProxy: false,
+  }).withTypeProvider<ZodTypeProvider>();
+
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+
+  // Be liberal in what we accept: a JSON body sent without (or with a wrong) content type is still JSON.
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => {
+    const text = typeof body === 'string' ? body : body.toString('utf8');
+    if (text.trim() === '') return done(null, undefined);
+    try {
+      done(null, JSON.parse(text));
+    } catch {
+      done(new HttpError(400, 'invalid_json', 'the body is not valid JSON'), undefined);
+    }
+  });
+
+  app.setErrorHandler((error, request, reply) => {
+    const send = (
+      status: number,
+      body: ErrorBody & Record<string, unknown>,
+      headers: Record<string, string> = {},
+    ) => reply.code(status).headers(headers).send(body);
+    if (error instanceof HttpError) {
+      const extra = 'rejected' in error ? { rejected: (error as { rejected: unknown }).rejected } : {};
+      return send(error.statusCode, { error: error.code, message: error.message, ...extra }, error.headers);
+    }
+    if (hasZodFastifySchemaValidationErrors(error)) {
+      const message = error.validation
+        .map((v) => {
+          const field = `${error.validationContext ?? 'body'}${v.instancePath.replaceAll('/', '.')}`;
+          return `${field}: ${v.message}`;
+        })
+        .join('; ');
+      return send(400, { error: 'invalid_request', message });
+    }
+    const status = (error as { statusCode?: number }).statusCode ?? 500;
+    if (status >= 400 && status < 500) {
+      const code = (error as { code?: string }).code;
+      return send(status, { error: clientErrorCode(code, status), message: (error as Error).message });
+    }
+    request.log.error({ err: error, url: request.url }, 'unhandled error');
+    return send(500, { error: 'internal', message: 'internal server error' });
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    reply
+      .code(404)
+      .send({ error: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` });
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      info: {
+        title: 'Thoth API',
+        version: '0.1.0',
+        description: 'Runtime governance for AI agents. Wire contract: PROTOCOL.md.',
+      },
+      components: {
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer' },
+          apiKey: { type: 'apiKey', in: 'header', name: 'X-Api-Key' },
+        },
+      },
+      security: [{ bearer: [] }, { apiKey: [] }],
+    },
+    transform: jsonSchemaTransform,
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  app.get('/healthz', { schema: { hide: true } }, async (_request, reply) => {
+    if (!deps.isReady()) return reply.code(503).send({ status: 'starting' });
+    return { status: 'ok' };
+  });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  await app.register(enforceRoutes(deps));
+  await app.register(ingestRoutes(deps));
+  await app.register(keyRoutes(deps));
+  return app;
+}

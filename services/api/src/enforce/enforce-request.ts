@@ -1,0 +1,62 @@
+import { z } from 'zod';
+import { type EnforcementMode, normalizeScope, type ToolCall } from '../decision/index.ts';
+
+const id = z.string().min(1).max(512);
+const optionalText = z.string().max(4_096).nullish();
+const MODES = ['observe', 'progressive', 'step_up', 'block'] as const;
+
+/**
+ * POST /v1/enforce body (PROTOCOL.md). Liberal where the SDK families differ: nulls for absent optionals,
+ * Go's empty `user_id`, mode names in any case; unknown fields are ignored.
+ */
+export const enforceRequestSchema = z.object({
+  agent_id: id,
+  tenant_id: id,
+  tool_name: z.string().min(1).max(512),
+  session_id: id,
+  user_id: z.string().max(512).nullish(),
+  session_tool_calls: z.array(z.string().max(512)).max(10_000).nullish(),
+  approved_scope: z.array(z.string().max(512)).max(10_000).nullish(),
+  enforcement_mode: z
+    .string()
+    .transform((m) => m.toLowerCase().replace('-', '_'))
+    .pipe(z.enum(MODES))
+    .nullish(),
+  environment: optionalText,
+  enforcement_trace_id: z.string().max(512).nullish(),
+  tool_args: z.unknown().optional(),
+  session_intent: optionalText,
+  purpose: optionalText,
+  data_classification: optionalText,
+  task_context: z.record(z.string(), z.unknown()).nullish(),
+  identity_binding: z.unknown().optional(),
+  metadata: z.record(z.string(), z.unknown()).nullish(),
+  request_id: z.string().max(512).nullish(),
+  occurred_at: z.string().max(64).nullish(),
+  endpoint_id: optionalText,
+  fleet_id: optionalText,
+  model_name: optionalText,
+  model_provider: optionalText,
+});
+
+export type EnforceRequest = z.infer<typeof enforceRequestSchema>;
+
+/** The wire body as the decision logic sees it. */
+export function toToolCall(body: EnforceRequest, nowMs: number): ToolCall {
+  return {
+    tenantId: body.tenant_id,
+    agentId: body.agent_id,
+    toolName: body.tool_name,
+    sessionId: body.session_id,
+    userId: body.user_id || 'system',
+    sessionToolCalls: body.session_tool_calls ?? [],
+    approvedScope: normalizeScope(body.approved_scope ?? []),
+    mode: (body.enforcement_mode ?? 'progressive') as EnforcementMode,
+    environment: body.environment || 'prod',
+    toolArgs: body.tool_args,
+    purpose: body.purpose ?? undefined,
+    dataClassification: body.data_classification ?? undefined,
+    taskContext: body.task_context ?? undefined,
+    nowMs,
+  };
+}

@@ -1,0 +1,232 @@
+import { createHash } from 'node:crypto';
+import type { AvroCodec } from '@thoth/common/bus/avro-codec';
+import { agentKey } from '@thoth/common/bus/topics';
+import { canonicalJson } from '@thoth/common/canonical-json';
+import { ulid } from '@thoth/common/ids';
+import type { DecisionEvent } from '@thoth/common/records';
+import type { BackgroundPublisher } from '../background-publisher.ts';
+import { type DecisionOutcome, decideToolCall } from '../decision/index.ts';
+import type { DirectiveIndex } from '../directive-index.ts';
+import type { HoldRegistry } from '../holds/hold-registry.ts';
+import type { PolicySet } from '../policy-source.ts';
+import type { ReceiptSigner } from '../receipts/receipt-signer.ts';
+import { SessionStore } from '../session-store.ts';
+import { type EnforceRequest, toToolCall } from './enforce-request.ts';
+
+export const DECISION_ENVELOPE_VERSION = '1';
+
+/** Decisions that carry a violation id (PROTOCOL.md: always on BLOCK and DEFER; on STEP_UP too). */
+const VIOLATIONS = new Set(['BLOCK', 'DEFER', 'STEP_UP']);
+
+export interface EnforcerDeps {
+  policies: PolicySet;
+  sessions: SessionStore;
+  directives: Pick<DirectiveIndex, 'forAgent'>;
+  holds: Pick<HoldRegistry, 'create'>;
+  signer: ReceiptSigner;
+  publisher: Pick<BackgroundPublisher, 'enqueue'>;
+  codec: AvroCodec;
+  eventsTopic: string;
+  now?: () => number;
+}
+
+/**
+ * The enforce hot path: everything from memory (policy, session risk, directives), a decision from the pure
+ * logic, a hold when the answer is STEP_UP, a signed receipt, and the decision event queued for the bus —
+ * never awaited. No network, no disk.
+ */
+export class Enforcer {
+  constructor(private readonly deps: EnforcerDeps) {}
+
+  enforce(body: EnforceRequest): Record<string, unknown> {
+    const started = process.hrtime.bigint();
+    const now = this.deps.now?.() ?? Date.now();
+    const call = toToolCall(body, now);
+    const policy = this.deps.policies.forTenant(call.tenantId);
+    const sessionKey = SessionStore.key(call.tenantId, call.agentId, call.sessionId);
+    const outcome = decideToolCall(
+      call,
+      policy,
+      this.deps.sessions.get(sessionKey),
+      this.deps.directives.forAgent(call.tenantId, call.agentId),
+    );
+    this.deps.sessions.set(sessionKey, outcome.session);
+
+    const decisionId = ulid(now);
+    const traceId = body.enforcement_trace_id || call.sessionId;
+    const hold =
+      outcome.decision === 'STEP_UP'
+        ? this.deps.holds.create(
+            {
+              approval_id: `apr_${decisionId}`,
+              tenant_id: call.tenantId,
+              agent_id: call.agentId,
+              session_id: call.sessionId,
+              user_id: call.userId,
+              tool_name: call.toolName,
+              args_digest: argsDigest(call.toolArgs),
+              args_preview_json: JSON.stringify(call.toolArgs ?? null).slice(0, 2_000),
+              reason: outcome.reason,
+              reason_code: outcome.reasonCode,
+              risk_score: outcome.riskScore,
+              violation_id: decisionId,
+              enforcement_trace_id: traceId,
+              finding_ids: findingIds(outcome),
+            },
+            outcome.stepUpTimeoutSeconds,
+          )
+        : undefined;
+
+    const signed = {
+      decision: outcome.decision,
+      decision_reason_code: outcome.reasonCode,
+      decision_id: decisionId,
+      enforcement_trace_id: traceId,
+      tenant_id: call.tenantId,
+      agent_id: call.agentId,
+      session_id: call.sessionId,
+      tool_name: call.toolName,
+      risk_score: outcome.riskScore,
+      issued_at: new Date(now).toISOString(),
+      hold_token: hold?.token,
+      modified_tool_args: outcome.decision === 'MODIFY' ? outcome.modifiedToolArgs : undefined,
+      policy_version: policy.version,
+    };
+    const receipt = { ...this.deps.signer.sign(signed), issued_at: signed.issued_at };
+    const latencyUs = Number(process.hrtime.bigint() - started) / 1_000;
+
+    const response = envelope(outcome, {
+      decisionId,
+      traceId,
+      holdToken: hold?.token,
+      receipt,
+      latencyMs: Math.round(latencyUs) / 1_000,
+      policyVersion: policy.version,
+    });
+    this.publishDecision(body, outcome, {
+      decisionId,
+      traceId,
+      holdToken: hold?.token,
+      receipt,
+      latencyUs,
+      now,
+      policyVersion: policy.version,
+    });
+    return response;
+  }
+
+  private publishDecision(
+    body: EnforceRequest,
+    outcome: DecisionOutcome,
+    ctx: {
+      decisionId: string;
+      traceId: string;
+      holdToken: string | undefined;
+      receipt: { signature: string; key_id: string };
+      latencyUs: number;
+      now: number;
+      policyVersion: number;
+    },
+  ): void {
+    const event: DecisionEvent = {
+      event_id: `${body.tenant_id}:${ctx.decisionId}`,
+      tenant_id: body.tenant_id,
+      agent_id: body.agent_id,
+      session_id: body.session_id,
+      user_id: body.user_id || 'system',
+      tool_name: body.tool_name,
+      decision: outcome.decision,
+      would_be_decision: outcome.wouldBe,
+      enforcement_mode: body.enforcement_mode ?? 'progressive',
+      environment: body.environment || 'prod',
+      reason: outcome.reason,
+      reason_code: outcome.reasonCode,
+      action_classification: outcome.actionClassification,
+      violation_id: ctx.decisionId,
+      enforcement_trace_id: ctx.traceId,
+      risk_score: outcome.riskScore,
+      matched_rule_ids: outcome.matchedRuleIds,
+      model_signals: outcome.modelSignals,
+      top_contributors_json: JSON.stringify(outcome.topContributors),
+      decision_evidence_json: JSON.stringify(outcome.decisionEvidence),
+      tool_args_json: body.tool_args === undefined ? null : JSON.stringify(body.tool_args),
+      modified_tool_args_json:
+        outcome.modifiedToolArgs === undefined ? null : JSON.stringify(outcome.modifiedToolArgs),
+      hold_token: ctx.holdToken ?? null,
+      policy_version: ctx.policyVersion,
+      latency_us: Math.round(ctx.latencyUs),
+      receipt_signature: ctx.receipt.signature,
+      receipt_key_id: ctx.receipt.key_id,
+      request_id: body.request_id ?? null,
+      purpose: body.purpose ?? null,
+      data_classification: body.data_classification ?? null,
+      occurred_at: ctx.now,
+    };
+    this.deps.publisher.enqueue(
+      this.deps.eventsTopic,
+      this.deps.codec.encode('thoth.v1.DecisionEvent', agentKey(event.tenant_id, event.agent_id), event),
+    );
+  }
+}
+
+/** The response body of POST /v1/enforce (PROTOCOL.md), snake_case, integers where SDKs decode ints. */
+export function envelope(
+  outcome: DecisionOutcome,
+  ctx: {
+    decisionId: string;
+    traceId: string;
+    holdToken: string | undefined;
+    receipt: Record<string, unknown>;
+    latencyMs: number;
+    policyVersion: number;
+  },
+): Record<string, unknown> {
+  const d = outcome.decision;
+  const body: Record<string, unknown> = {
+    decision: d,
+    authorization_decision: d,
+    reason: outcome.reason,
+    decision_reason_code: outcome.reasonCode,
+    action_classification: outcome.actionClassification,
+    decision_id: ctx.decisionId,
+    risk_score: outcome.riskScore,
+    latency_ms: ctx.latencyMs,
+    enforcement_trace_id: ctx.traceId,
+    matched_rule_ids: outcome.matchedRuleIds,
+    model_signals: outcome.modelSignals,
+    score_components: outcome.scoreComponents,
+    top_contributors: outcome.topContributors,
+    decision_evidence: outcome.decisionEvidence,
+    policy_version: ctx.policyVersion,
+    receipt: ctx.receipt,
+    decision_envelope_version: DECISION_ENVELOPE_VERSION,
+  };
+  if (VIOLATIONS.has(d)) body.violation_id = ctx.decisionId;
+  if (outcome.decision !== outcome.wouldBe) body.would_be_decision = outcome.wouldBe;
+  if (outcome.warning) body.warning = outcome.warning;
+  if (d === 'STEP_UP') {
+    body.hold_token = ctx.holdToken;
+    body.step_up_timeout_seconds = Math.trunc(outcome.stepUpTimeoutSeconds ?? 900);
+  }
+  if (d === 'MODIFY') {
+    body.modified_tool_args = outcome.modifiedToolArgs;
+    body.modification_reason = outcome.modificationReason ?? outcome.reason;
+  }
+  if (d === 'DEFER') {
+    body.defer_reason = outcome.deferReason ?? outcome.reason;
+    body.defer_timeout_seconds = Math.trunc(outcome.deferTimeoutSeconds ?? 60);
+  }
+  return body;
+}
+
+/** SHA-256 of the canonical JSON of the call's arguments: binds an approval to this one call. */
+export function argsDigest(toolArgs: unknown): string {
+  return createHash('sha256')
+    .update(canonicalJson(toolArgs ?? null))
+    .digest('hex');
+}
+
+function findingIds(outcome: DecisionOutcome): string[] {
+  const ids = outcome.decisionEvidence.finding_ids;
+  return Array.isArray(ids) ? ids.filter((x): x is string => typeof x === 'string') : [];
+}

@@ -1,0 +1,178 @@
+import { randomUUID } from 'node:crypto';
+import type { BehavioralEvent } from '@thoth/common/records';
+import { z } from 'zod';
+
+/**
+ * The three ingest dialects of PROTOCOL.md — a bare JSON array (Python), `{"events":[…]}` in snake_case
+ * (Go) and `{"events":[…]}` in camelCase (TypeScript) — normalized to one BehavioralEvent. Pure.
+ */
+
+const CAMEL_TO_SNAKE: Record<string, string> = {
+  eventId: 'event_id',
+  eventType: 'event_type',
+  agentId: 'agent_id',
+  tenantId: 'tenant_id',
+  sessionId: 'session_id',
+  toolName: 'tool_name',
+  occurredAt: 'occurred_at',
+  sourceType: 'source_type',
+  userId: 'user_id',
+  approvedScope: 'approved_scope',
+  enforcementMode: 'enforcement_mode',
+  sessionToolCalls: 'session_tool_calls',
+  violationId: 'violation_id',
+  dataClassification: 'data_classification',
+  taskContext: 'task_context',
+  endpointId: 'endpoint_id',
+  ingestedAt: 'ingested_at',
+};
+
+const text = z.string().max(1_000_000);
+const shortText = z.string().max(512);
+const EVENT_TYPES = ['TOOL_CALL_PRE', 'TOOL_CALL_POST', 'TOOL_CALL_BLOCK', 'LLM_INVOCATION'] as const;
+
+const wireEventSchema = z.object({
+  event_id: shortText.min(1).optional(),
+  tenant_id: shortText.min(1),
+  agent_id: shortText.min(1),
+  session_id: shortText.min(1),
+  user_id: shortText.nullish(),
+  source_type: shortText.nullish(),
+  event_type: z
+    .string()
+    .transform((t) => t.toUpperCase())
+    .pipe(z.enum(EVENT_TYPES)),
+  tool_name: shortText.nullish(),
+  content: z.union([text, z.record(z.string(), z.unknown()), z.array(z.unknown())]).nullish(),
+  metadata: z.record(z.string(), z.unknown()).nullish(),
+  approved_scope: z.array(shortText).max(10_000).nullish(),
+  enforcement_mode: shortText.nullish(),
+  session_tool_calls: z.array(shortText).max(10_000).nullish(),
+  occurred_at: z.union([z.string().max(64), z.number()]).nullish(),
+  ttl: z.union([shortText, z.number()]).nullish(),
+  violation_id: shortText.nullish(),
+  purpose: shortText.nullish(),
+  data_classification: shortText.nullish(),
+  task_context: z.record(z.string(), z.unknown()).nullish(),
+  endpoint_id: shortText.nullish(),
+  hostname: shortText.nullish(),
+});
+
+export interface RejectedEvent {
+  index: number;
+  event_id?: string;
+  field: string;
+  message: string;
+}
+
+export type IngestBody = { ok: true; events: unknown[] } | { ok: false; message: string };
+
+/** Which dialect: a bare array, or an object with an `events` array. */
+export function eventsOf(body: unknown): IngestBody {
+  if (Array.isArray(body)) return { ok: true, events: body };
+  if (body !== null && typeof body === 'object' && Array.isArray((body as { events?: unknown }).events))
+    return { ok: true, events: (body as { events: unknown[] }).events };
+  return { ok: false, message: 'body must be a JSON array of events or an object with an "events" array' };
+}
+
+function snakeCase(raw: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(raw)) {
+    const snake = CAMEL_TO_SNAKE[key];
+    // snake_case wins when both spellings arrive.
+    if (snake) out[snake] ??= value;
+    else out[key] = value;
+  }
+  return out;
+}
+
+function parseTime(value: string | number | null | undefined, fallback: number): number | undefined {
+  if (value === null || value === undefined || value === '') return fallback;
+  // Numbers: epoch seconds (Python's time.time()) or milliseconds.
+  if (typeof value === 'number') return value < 1e11 ? Math.round(value * 1_000) : Math.round(value);
+  const ms = Date.parse(value);
+  return Number.isNaN(ms) ? undefined : ms;
+}
+
+const json = (value: unknown): string => JSON.stringify(value);
+
+/** Normalizes one wire event; an error names the field. */
+export function normalizeEvent(
+  raw: unknown,
+  nowMs: number,
+): { ok: true; event: BehavioralEvent } | { ok: false; field: string; message: string } {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
+    return { ok: false, field: '(event)', message: 'each event must be a JSON object' };
+  const parsed = wireEventSchema.safeParse(snakeCase(raw as Record<string, unknown>));
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    return { ok: false, field: issue.path.join('.') || '(event)', message: issue.message };
+  }
+  const e = parsed.data;
+  const occurredAt = parseTime(e.occurred_at, nowMs);
+  if (occurredAt === undefined) return { ok: false, field: 'occurred_at', message: 'not an ISO-8601 time' };
+  const metadata = e.metadata ?? {};
+  const trace = metadata.enforcement_trace_id;
+  return {
+    ok: true,
+    event: {
+      event_id: e.event_id ?? `${e.tenant_id}:${randomUUID()}`,
+      tenant_id: e.tenant_id,
+      agent_id: e.agent_id,
+      session_id: e.session_id,
+      user_id: e.user_id || 'system',
+      source_type: e.source_type || 'agent_tool_call',
+      event_type: e.event_type,
+      tool_name: e.tool_name ?? '',
+      content:
+        e.content === null || e.content === undefined
+          ? null
+          : typeof e.content === 'string'
+            ? e.content
+            : json(e.content),
+      metadata_json: json(metadata),
+      approved_scope: e.approved_scope ?? [],
+      enforcement_mode: e.enforcement_mode ?? null,
+      session_tool_calls: e.session_tool_calls ?? [],
+      occurred_at: occurredAt,
+      ingested_at: nowMs,
+      ttl: e.ttl === null || e.ttl === undefined ? null : String(e.ttl),
+      violation_id: e.violation_id ?? null,
+      purpose: e.purpose ?? null,
+      data_classification: e.data_classification ?? null,
+      task_context_json: e.task_context ? json(e.task_context) : null,
+      endpoint_id: e.endpoint_id ?? null,
+      hostname: e.hostname ?? null,
+      enforcement_trace_id: typeof trace === 'string' ? trace : null,
+      chain_index: null,
+      hash: null,
+      previous_hash: null,
+      signature: null,
+    },
+  };
+}
+
+/** Normalizes a whole batch: valid events and per-event rejections, never one poisoning the other. */
+export function normalizeBatch(
+  events: unknown[],
+  nowMs: number,
+): { events: BehavioralEvent[]; rejected: RejectedEvent[] } {
+  const ok: BehavioralEvent[] = [];
+  const rejected: RejectedEvent[] = [];
+  events.forEach((raw, index) => {
+    const result = normalizeEvent(raw, nowMs);
+    if (result.ok) ok.push(result.event);
+    else {
+      const eventId =
+        (raw as { event_id?: unknown; eventId?: unknown } | null)?.event_id ??
+        (raw as { eventId?: unknown } | null)?.eventId;
+      rejected.push({
+        index,
+        ...(typeof eventId === 'string' ? { event_id: eventId } : {}),
+        field: result.field,
+        message: result.message,
+      });
+    }
+  });
+  return { events: ok, rejected };
+}

@@ -1,0 +1,53 @@
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  type KeyObject,
+  sign,
+} from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { canonicalJson } from '@thoth/common/canonical-json';
+
+export interface Receipt {
+  signature: string;
+  signing_algorithm: 'ed25519';
+  key_id: string;
+}
+
+/**
+ * Signs decision receipts with Ed25519. Each API process keeps its own key in its data directory (created on
+ * first start) and publishes the public half on the control topic, so `GET /v1/keys/receipt` on any replica
+ * lists every key that ever signed. What exactly is signed: docs/receipts.md.
+ */
+export class ReceiptSigner {
+  readonly keyId: string;
+  readonly publicKeyPem: string;
+
+  private constructor(private readonly privateKey: KeyObject) {
+    const publicKey = createPublicKey(privateKey);
+    this.publicKeyPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    const raw = publicKey.export({ type: 'spki', format: 'der' }).subarray(-32);
+    this.keyId = createHash('sha256').update(raw).digest('hex').slice(0, 16);
+  }
+
+  /** Loads the key at `path`, or creates it there (mode 0600) on first start. */
+  static loadOrCreate(path: string): ReceiptSigner {
+    if (existsSync(path)) return new ReceiptSigner(createPrivateKey(readFileSync(path)));
+    const { privateKey } = generateKeyPairSync('ed25519');
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+    return new ReceiptSigner(privateKey);
+  }
+
+  static ephemeral(): ReceiptSigner {
+    return new ReceiptSigner(generateKeyPairSync('ed25519').privateKey);
+  }
+
+  /** Signs the canonical JSON of `payload` (UTF-8). */
+  sign(payload: Record<string, unknown>): Receipt {
+    const signature = sign(null, Buffer.from(canonicalJson(payload)), this.privateKey).toString('base64url');
+    return { signature, signing_algorithm: 'ed25519', key_id: this.keyId };
+  }
+}

@@ -1,0 +1,93 @@
+import type { HoldRecord } from '@thoth/common/records';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { enforceRequestSchema } from '../enforce/enforce-request.ts';
+import type { Enforcer } from '../enforce/enforcer.ts';
+import type { HoldRegistry } from '../holds/hold-registry.ts';
+import { type Authenticator, assertSameTenant } from '../http/auth.ts';
+import { HttpError } from '../http/http-error.ts';
+
+export interface EnforceRouteDeps {
+  auth: Authenticator;
+  enforcer: Enforcer;
+  holds: Pick<HoldRegistry, 'get'>;
+}
+
+export const enforceRoutes =
+  (deps: EnforceRouteDeps): FastifyPluginAsyncZod =>
+  async (app) => {
+    app.post(
+      '/v1/enforce',
+      {
+        schema: {
+          summary: 'Decide one tool call: ALLOW, BLOCK, STEP_UP, MODIFY or DEFER',
+          tags: ['data plane'],
+          body: enforceRequestSchema,
+        },
+      },
+      async (request) => {
+        const identity = deps.auth.require(request, 'execute');
+        assertSameTenant(identity, request.body.tenant_id, request.body.agent_id);
+        return deps.enforcer.enforce(request.body);
+      },
+    );
+
+    app.get(
+      '/v1/enforce/hold/:token',
+      {
+        schema: {
+          summary: 'Poll a STEP_UP hold',
+          tags: ['data plane'],
+          params: z.object({ token: z.string().min(1).max(256) }),
+        },
+      },
+      async (request) => {
+        const identity = deps.auth.require(request, 'execute');
+        const hold = deps.holds.get(request.params.token);
+        // Another tenant's hold is answered exactly like a missing one.
+        if (!hold || hold.tenant_id !== identity.tenantId)
+          throw new HttpError(404, 'not_found', 'unknown hold token');
+        return pollAnswer(hold);
+      },
+    );
+  };
+
+/** The poll shapes every SDK family understands (PROTOCOL.md). Never MODIFY/DEFER, never STEP_UP once resolved. */
+export function pollAnswer(hold: HoldRecord): Record<string, unknown> {
+  const base = {
+    token: hold.token,
+    violation_id: hold.violation_id,
+    expires_at: new Date(hold.expires_at).toISOString(),
+  };
+  switch (hold.status) {
+    case 'pending':
+      return { ...base, resolved: false, resolution: null, decision: 'STEP_UP', status: 'pending' };
+    case 'approved':
+      return {
+        ...base,
+        resolved: true,
+        resolution: 'ALLOW',
+        decision: 'ALLOW',
+        status: 'approved',
+        reason: hold.comment || `approved by ${hold.resolved_by ?? 'an approver'}`,
+      };
+    case 'denied':
+      return {
+        ...base,
+        resolved: true,
+        resolution: 'BLOCK',
+        decision: 'BLOCK',
+        status: 'denied',
+        reason: hold.comment || `denied by ${hold.resolved_by ?? 'an approver'}`,
+      };
+    case 'expired':
+      return {
+        ...base,
+        resolved: true,
+        resolution: 'BLOCK',
+        decision: 'BLOCK',
+        status: 'expired',
+        reason: `step-up approval expired after ${Math.round((hold.expires_at - hold.created_at) / 1_000)} s without a decision`,
+      };
+  }
+}

@@ -1,0 +1,86 @@
+import type { AvroCodec } from '@thoth/common/bus/avro-codec';
+import type { Bus } from '@thoth/common/bus/bus';
+import { agentKey } from '@thoth/common/bus/topics';
+import type { Logger } from '@thoth/common/logger';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { type Authenticator, assertSameTenant } from '../http/auth.ts';
+import { HttpError } from '../http/http-error.ts';
+import { eventsOf, normalizeBatch } from '../ingest/normalize-events.ts';
+
+export interface IngestRouteDeps {
+  auth: Authenticator;
+  bus: Bus;
+  codec: AvroCodec;
+  eventsTopic: string;
+  log: Logger;
+}
+
+export const ingestRoutes =
+  (deps: IngestRouteDeps): FastifyPluginAsyncZod =>
+  async (app) => {
+    app.post(
+      '/v1/events/batch',
+      {
+        schema: {
+          summary: 'Ingest behavioral events (bare array, {events} snake_case or {events} camelCase)',
+          tags: ['data plane'],
+          body: z.unknown(),
+        },
+      },
+      async (request, reply) => {
+        const identity = deps.auth.require(request, 'write');
+        const body = eventsOf(request.body);
+        if (!body.ok) throw new HttpError(400, 'invalid_request', body.message);
+        // The tenant is the key's: an event without one gets it, an event naming another is refused.
+        const raw = body.events.map((e) => withTenant(e, identity.tenantId));
+        for (const e of raw) {
+          const event = e as { tenant_id?: unknown; agent_id?: unknown; agentId?: unknown };
+          assertSameTenant(
+            identity,
+            typeof event.tenant_id === 'string' ? event.tenant_id : undefined,
+            typeof event.agent_id === 'string'
+              ? event.agent_id
+              : typeof event.agentId === 'string'
+                ? event.agentId
+                : undefined,
+          );
+        }
+        const { events, rejected } = normalizeBatch(raw, Date.now());
+        if (events.length === 0 && rejected.length > 0) {
+          const first = rejected[0]!;
+          throw Object.assign(
+            new HttpError(400, 'invalid_events', `event ${first.index}: ${first.field}: ${first.message}`),
+            { rejected },
+          );
+        }
+        try {
+          await deps.bus.publish(
+            deps.eventsTopic,
+            events.map((e) =>
+              deps.codec.encode('thoth.v1.BehavioralEvent', agentKey(e.tenant_id, e.agent_id), e),
+            ),
+          );
+        } catch (error) {
+          deps.log.error({ err: error }, 'ingest: the bus did not accept the events');
+          throw new HttpError(
+            503,
+            'bus_unavailable',
+            'events not accepted: the event bus is unavailable, retry later',
+            {
+              'retry-after': '5',
+            },
+          );
+        }
+        reply.code(202);
+        return { accepted: events.length, rejected };
+      },
+    );
+  };
+
+function withTenant(event: unknown, tenantId: string): unknown {
+  if (event === null || typeof event !== 'object' || Array.isArray(event)) return event;
+  const e = event as Record<string, unknown>;
+  if (e.tenant_id !== undefined || e.tenantId !== undefined) return e;
+  return { ...e, tenant_id: tenantId };
+}

@@ -1,0 +1,116 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { type ApiService, startApiService } from '@thoth/api/api-service';
+import { AuditWriter } from '@thoth/audit-writer/audit-writer';
+import { AvroCodec } from '@thoth/common/bus/avro-codec';
+import type { Bus } from '@thoth/common/bus/bus';
+import { KafkaBus } from '@thoth/common/bus/kafka-bus';
+import { MemoryBus } from '@thoth/common/bus/memory-bus';
+import { topicNames, topicSpecs } from '@thoth/common/bus/topics';
+import type { Config } from '@thoth/common/config';
+import { urlSafeToken } from '@thoth/common/ids';
+import type { Logger } from '@thoth/common/logger';
+import { Store } from '@thoth/common/store/store';
+
+export interface Runtime {
+  config: Config;
+  bus: Bus;
+  store: Store | undefined;
+  api: ApiService | undefined;
+  auditWriter: AuditWriter | undefined;
+  adminToken: string;
+  /** Drains and stops everything, consumers last so in-flight events land. */
+  stop(): Promise<void>;
+}
+
+const SERVICES = ['api', 'audit-writer'] as const;
+type ServiceName = (typeof SERVICES)[number];
+
+/**
+ * Starts Thoth. Embedded mode: in-process bus + chDB, every service in this process. Distributed mode: Kafka
+ * + a ClickHouse server, the services named in THOTH_SERVICES. Same code either way, only the bus and the
+ * store connection differ.
+ */
+export async function startRuntime(config: Config, log: Logger): Promise<Runtime> {
+  const dataDir = resolve(config.THOTH_DATA_DIR);
+  mkdirSync(dataDir, { recursive: true });
+  const wanted = new Set<ServiceName>(
+    config.THOTH_SERVICES.includes('all') ? SERVICES : (config.THOTH_SERVICES as ServiceName[]),
+  );
+  for (const name of wanted)
+    if (!SERVICES.includes(name))
+      throw new Error(`THOTH_SERVICES: unknown service "${name}" (known: all, ${SERVICES.join(', ')})`);
+
+  const onError = (error: unknown, context: string) => log.error({ err: error }, context);
+  const bus: Bus =
+    config.THOTH_MODE === 'distributed'
+      ? new KafkaBus({
+          brokers: config.KAFKA_BROKERS ?? [],
+          clientId: config.KAFKA_CLIENT_ID,
+          defaultPartitions: config.THOTH_TOPIC_PARTITIONS,
+          replicationFactor: config.KAFKA_REPLICATION_FACTOR,
+          onError,
+          onLog: (level, message) => log[level]({ component: 'kafkajs' }, message),
+        })
+      : new MemoryBus({
+          dir: join(dataDir, 'bus'),
+          defaultPartitions: config.THOTH_TOPIC_PARTITIONS,
+          onError,
+        });
+  const topics = topicNames(config.THOTH_TOPIC_PREFIX);
+  await bus.ensureTopics(topicSpecs(topics, config.THOTH_TOPIC_PARTITIONS));
+  const codec = new AvroCodec();
+  const adminToken = config.THOTH_ADMIN_TOKEN ?? embeddedAdminToken(dataDir);
+
+  let ready = false;
+  let store: Store | undefined;
+  let auditWriter: AuditWriter | undefined;
+  if (wanted.has('audit-writer')) {
+    store = await Store.open(
+      {
+        clickhouseUrl: config.CLICKHOUSE_URL,
+        user: config.CLICKHOUSE_USER,
+        password: config.CLICKHOUSE_PASSWORD,
+        database: config.CLICKHOUSE_DATABASE,
+        dataDir,
+      },
+      log,
+    );
+    const ran = await store.migrate(log);
+    log.info({ applied: ran.length }, 'ClickHouse migrations up to date');
+    auditWriter = new AuditWriter({ bus, codec, store, eventsTopic: topics.events, log });
+    await auditWriter.start();
+  }
+
+  let api: ApiService | undefined;
+  if (wanted.has('api')) {
+    api = await startApiService({ config, log, bus, codec, topics, adminToken, isReady: () => ready });
+    await api.app.listen({ host: config.HOST, port: config.PORT });
+  }
+  ready = true;
+
+  return {
+    config,
+    bus,
+    store,
+    api,
+    auditWriter,
+    adminToken,
+    stop: async () => {
+      ready = false;
+      await api?.stop();
+      await auditWriter?.stop();
+      await bus.close();
+      await store?.close();
+    },
+  };
+}
+
+/** Embedded mode without THOTH_ADMIN_TOKEN: one generated at first start and kept in the data directory. */
+function embeddedAdminToken(dataDir: string): string {
+  const path = join(dataDir, 'admin-token');
+  if (existsSync(path)) return readFileSync(path, 'utf8').trim();
+  const token = `thoth_admin_${urlSafeToken(32)}`;
+  writeFileSync(path, `${token}\n`, { mode: 0o600 });
+  return token;
+}

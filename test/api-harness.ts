@@ -1,0 +1,92 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type ApiService, startApiService } from '@thoth/api/api-service';
+import { policySetFrom } from '@thoth/api/policy-source';
+import { AvroCodec } from '@thoth/common/bus/avro-codec';
+import type { Bus, IncomingMessage } from '@thoth/common/bus/bus';
+import { MemoryBus } from '@thoth/common/bus/memory-bus';
+import { type Topics, topicNames, topicSpecs } from '@thoth/common/bus/topics';
+import { loadConfig } from '@thoth/common/config';
+import { quietLog, uniquePrefix } from './helpers.ts';
+
+export const ADMIN_TOKEN = 'test-admin-token-0123456789';
+
+export interface TestApi {
+  service: ApiService;
+  bus: Bus;
+  codec: AvroCodec;
+  topics: Topics;
+  /** A key of tenant `acme-corp` with execute, write and read. */
+  key: string;
+  /** Every message published on the events topic so far (decoded later by tests). */
+  events: IncomingMessage[];
+  inject: ApiService['app']['inject'];
+  close(): Promise<void>;
+}
+
+/** An API service on an in-memory bus (or the given one), with a tenant policy and a ready key. */
+export async function startTestApi(
+  options: { policy?: unknown; env?: Record<string, string>; bus?: Bus; prefix?: string } = {},
+): Promise<TestApi> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'thoth-api-'));
+  const config = loadConfig({ THOTH_DATA_DIR: dataDir, LOG_LEVEL: 'silent', ...options.env });
+  const bus = options.bus ?? new MemoryBus({ defaultPartitions: 3 });
+  const topics = topicNames(options.prefix ?? uniquePrefix('api'));
+  await bus.ensureTopics(topicSpecs(topics, 3));
+  const codec = new AvroCodec();
+  const service = await startApiService({
+    config,
+    log: quietLog,
+    bus,
+    codec,
+    topics,
+    adminToken: ADMIN_TOKEN,
+    policies: options.policy ? policySetFrom(options.policy) : undefined,
+    isReady: () => true,
+  });
+  const { apiKey } = await service.control.createApiKey({
+    tenantId: 'acme-corp',
+    name: 'test',
+    permissions: ['execute', 'write', 'read'],
+    createdBy: 'test',
+  });
+  const events: IncomingMessage[] = [];
+  const subscription = await bus.subscribe({
+    group: `observer-${topics.events}`,
+    topics: [topics.events],
+    handler: async (batch) => void events.push(...batch.messages),
+  });
+  return {
+    service,
+    bus,
+    codec,
+    topics,
+    key: apiKey,
+    events,
+    inject: service.app.inject.bind(service.app),
+    close: async () => {
+      await subscription.stop();
+      await service.stop();
+      if (!options.bus) await bus.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A realistic enforce body (TypeScript SDK shape); override what the test is about. */
+export function enforceBody(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    agent_id: 'invoice-processor-v2',
+    tenant_id: 'acme-corp',
+    tool_name: 'search_docs',
+    session_id: `session-${Math.random().toString(36).slice(2)}`,
+    user_id: 'system',
+    session_tool_calls: ['search_docs'],
+    approved_scope: ['search_docs', 'submit_payment'],
+    enforcement_mode: 'progressive',
+    environment: 'prod',
+    tool_args: { args: ['quarterly report'], kwargs: {} },
+    ...overrides,
+  };
+}
