@@ -78,6 +78,8 @@ export async function startRuntime(config: Config, log: Logger): Promise<Runtime
     );
     const ran = await store.migrate(log);
     log.info({ applied: ran.length }, 'ClickHouse migrations up to date');
+    if (await store.applyRetention(config.THOTH_EVENTS_TTL_DAYS))
+      log.info({ days: config.THOTH_EVENTS_TTL_DAYS }, 'audit-trail retention changed');
     auditWriter = new AuditWriter({ bus, codec, store, eventsTopic: topics.events, log });
     await auditWriter.start();
   }

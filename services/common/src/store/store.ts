@@ -61,6 +61,21 @@ export class Store {
     return applyMigrations(this.client, log);
   }
 
+  /**
+   * Sets the audit trail's retention (the `events` TTL) to `days`, when it differs: a config value, so it
+   * cannot live in a migration file. ClickHouse prints the TTL as `toIntervalDay(N)` in the table's DDL.
+   */
+  async applyRetention(days: number): Promise<boolean> {
+    const [table] = await this.select<{ ddl: string }>(
+      "SELECT create_table_query AS ddl FROM system.tables WHERE database = currentDatabase() AND name = 'events'",
+    );
+    if (!table || table.ddl.includes(`toIntervalDay(${days})`)) return false;
+    await this.client.command({
+      query: `ALTER TABLE events MODIFY TTL toDateTime(occurred_at) + toIntervalDay(${Math.trunc(days)})`,
+    });
+    return true;
+  }
+
   /** Rows of a SELECT with named parameters (`{name:Type}` in the SQL). */
   async select<T>(query: string, params: Record<string, unknown> = {}): Promise<T[]> {
     const result = await this.client.query({ query, query_params: params, format: 'JSONEachRow' });

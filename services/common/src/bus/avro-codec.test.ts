@@ -1,0 +1,158 @@
+import { describe, expect, it } from 'vitest';
+import type { RecordTypes, SchemaName } from '../records.ts';
+import { AvroCodec, FINGERPRINT_HEADER, SCHEMA_HEADER } from './avro-codec.ts';
+
+const now = 1_764_000_000_000;
+// A full value of every record type: encoding fails if the TypeScript shape drifts from the .avsc.
+const samples: { [N in SchemaName]: RecordTypes[N] } = {
+  'thoth.v1.BehavioralEvent': {
+    event_id: 'acme:1',
+    tenant_id: 'acme',
+    agent_id: 'a',
+    session_id: 's',
+    user_id: 'u',
+    source_type: 'agent_tool_call',
+    event_type: 'TOOL_CALL_PRE',
+    tool_name: 't',
+    content: 'c',
+    metadata_json: '{}',
+    approved_scope: ['t'],
+    enforcement_mode: 'progressive',
+    session_tool_calls: ['t'],
+    occurred_at: now,
+    ingested_at: now,
+    ttl: '30d',
+    violation_id: 'v',
+    purpose: 'p',
+    data_classification: 'pii',
+    task_context_json: '{}',
+    endpoint_id: 'e',
+    hostname: 'h',
+    enforcement_trace_id: 'tr',
+    chain_index: 3,
+    hash: 'h1',
+    previous_hash: 'h0',
+    signature: 'sig',
+  },
+  'thoth.v1.DecisionEvent': {
+    event_id: 'acme:v',
+    tenant_id: 'acme',
+    agent_id: 'a',
+    session_id: 's',
+    user_id: 'u',
+    tool_name: 't',
+    decision: 'BLOCK',
+    would_be_decision: 'BLOCK',
+    enforcement_mode: 'progressive',
+    environment: 'prod',
+    reason: 'r',
+    reason_code: 'rc',
+    action_classification: 'write',
+    violation_id: 'v',
+    enforcement_trace_id: 'tr',
+    risk_score: 40,
+    matched_rule_ids: ['r1'],
+    model_signals: ['s'],
+    top_contributors_json: '[]',
+    decision_evidence_json: '{}',
+    tool_args_json: '{}',
+    modified_tool_args_json: null,
+    hold_token: null,
+    policy_version: 2,
+    latency_us: 12,
+    receipt_signature: 'sig',
+    receipt_key_id: 'k',
+    request_id: null,
+    purpose: null,
+    data_classification: null,
+    occurred_at: now,
+  },
+  'thoth.v1.Directive': {
+    tenant_id: 'acme',
+    agent_id: 'a',
+    session_id: null,
+    tool_name: 'pay',
+    level: 'step_up',
+    score: 40,
+    reason: 'r',
+    reason_code: 'rate_anomaly',
+    finding_ids: ['f'],
+    contributions: [{ feature: 'rate', points: 40 }],
+    signals: ['s'],
+    updated_at: now,
+    expires_at: now + 1,
+  },
+  'thoth.v1.Hold': {
+    token: 'tok',
+    approval_id: 'apr',
+    tenant_id: 'acme',
+    agent_id: 'a',
+    session_id: 's',
+    user_id: 'u',
+    tool_name: 't',
+    args_digest: 'd',
+    args_preview_json: '{}',
+    reason: 'r',
+    reason_code: 'rc',
+    risk_score: 60,
+    violation_id: 'v',
+    enforcement_trace_id: 'tr',
+    finding_ids: [],
+    status: 'approved',
+    created_at: now,
+    expires_at: now + 900_000,
+    resolved_at: now + 5,
+    resolved_by: 'alice',
+    comment: 'ok',
+  },
+  'thoth.v1.ApiKey': {
+    key_id: 'key_1',
+    tenant_id: 'acme',
+    name: 'n',
+    key_hash: 'h',
+    key_prefix: 'thoth_live_ab12',
+    permissions: ['execute'],
+    agent_id: null,
+    created_at: now,
+    created_by: 'admin',
+    expires_at: null,
+    revoked_at: null,
+  },
+  'thoth.v1.Tenant': { tenant_id: 'acme', created_at: now, created_by: 'admin' },
+  'thoth.v1.ReceiptKey': { key_id: 'k', public_key_pem: 'pem', created_at: now },
+};
+
+describe('AvroCodec', () => {
+  const codec = new AvroCodec();
+
+  it.each(Object.keys(samples) as SchemaName[])('round-trips a full %s and names it in headers', (name) => {
+    const message = codec.encode(name, 'key', samples[name] as never);
+    expect(message.headers?.[SCHEMA_HEADER]).toBe(name);
+    expect(message.headers?.[FINGERPRINT_HEADER]).toMatch(/^[0-9a-f]{16}$/);
+    const decoded = codec.decode({ value: message.value, headers: message.headers ?? {} });
+    expect(decoded).toEqual({ ok: true, schema: name, value: samples[name] });
+  });
+
+  it('refuses unknown fingerprints, truncated bytes and tombstones with a reason', () => {
+    const message = codec.encode('thoth.v1.Tenant', 'k', samples['thoth.v1.Tenant']);
+    const headers = message.headers ?? {};
+    expect(
+      codec.decode({
+        value: message.value,
+        headers: { ...headers, [FINGERPRINT_HEADER]: '0000000000000000' },
+      }),
+    ).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/unknown schema fingerprint/),
+    });
+    expect(codec.decode({ value: message.value!.subarray(0, 3), headers })).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/undecodable thoth.v1.Tenant/),
+    });
+    expect(codec.decode({ value: null, headers })).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/tombstone/),
+    });
+    expect(codec.decode({ value: message.value, headers: {} })).toMatchObject({ ok: false });
+  });
+});
