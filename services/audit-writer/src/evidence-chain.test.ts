@@ -1,0 +1,85 @@
+import { describe, expect, it } from 'vitest';
+import {
+  type ChainFields,
+  ChainVerifier,
+  EMPTY_HEAD,
+  GENESIS_HASH,
+  linkHash,
+  linkRows,
+} from './evidence-chain.ts';
+
+const row = (n: number, agent = 'a'): ChainFields => ({
+  tenant_id: 't',
+  agent_id: agent,
+  event_id: `e${n}`,
+  kind: 'behavioral',
+  event_type: 'TOOL_CALL_PRE',
+  session_id: 's',
+  user_id: 'u',
+  tool_name: 'search_docs',
+  decision: '',
+  reason_code: '',
+  risk_score: 0,
+  enforcement_mode: 'progressive',
+  violation_id: '',
+  enforcement_trace_id: '',
+  content: `call ${n}`,
+  payload: '{}',
+  occurred_at_ms: 1_764_000_000_000 + n,
+});
+
+describe('evidence chain', () => {
+  it('links each agent from the genesis, continuing from known heads', () => {
+    const heads = new Map();
+    const linked = linkRows([row(1), row(2, 'b'), row(3)], heads);
+    expect(linked.map((r) => [r.agent_id, r.chain_index])).toEqual([
+      ['a', 1],
+      ['b', 1],
+      ['a', 2],
+    ]);
+    expect(linked[0]!.previous_hash).toBe(GENESIS_HASH);
+    expect(linked[2]!.previous_hash).toBe(linked[0]!.hash);
+    const more = linkRows([row(4)], heads);
+    expect(more[0]!.chain_index).toBe(3);
+    expect(more[0]!.previous_hash).toBe(linked[2]!.hash);
+  });
+
+  it('is deterministic and covers every stored column', () => {
+    const base = linkHash(row(1), 1, GENESIS_HASH);
+    expect(linkHash(row(1), 1, GENESIS_HASH)).toBe(base);
+    expect(base).toMatch(/^[0-9a-f]{64}$/);
+    for (const [field, value] of Object.entries({
+      content: 'x',
+      decision: 'BLOCK',
+      risk_score: 1,
+      payload: '{"a":1}',
+      occurred_at_ms: 1,
+    }))
+      expect(linkHash({ ...row(1), [field]: value }, 1, GENESIS_HASH)).not.toBe(base);
+    expect(linkHash(row(1), 2, GENESIS_HASH)).not.toBe(base);
+  });
+
+  it('verifies an intact chain and reports exactly the first broken link', () => {
+    const linked = linkRows(
+      [1, 2, 3, 4, 5].map((n) => row(n)),
+      new Map(),
+    );
+    const intact = new ChainVerifier('a');
+    for (const r of linked) expect(intact.check(r)).toBeUndefined();
+    expect(intact.checked).toBe(5);
+    expect(intact.chainHead).toEqual({ chainIndex: 5, hash: linked[4]!.hash });
+
+    const tampered = linked.map((r) => (r.chain_index === 3 ? { ...r, content: 'edited' } : r));
+    const v = new ChainVerifier('a');
+    const breaches = tampered.map((r) => v.check(r)).filter(Boolean);
+    expect(breaches[0]).toMatchObject({ chain_index: 3, event_id: 'e3', reason: 'hash_mismatch' });
+
+    const gap = new ChainVerifier('a', EMPTY_HEAD);
+    for (const r of [linked[0]!, linked[2]!]) gap.check(r);
+    expect(gap.breach).toMatchObject({ chain_index: 3, reason: 'index_gap' });
+
+    const dup = new ChainVerifier('a');
+    for (const r of [linked[0]!, linked[0]!]) dup.check(r);
+    expect(dup.breach).toMatchObject({ reason: 'duplicate_index' });
+  });
+});
