@@ -8,6 +8,7 @@ import type { Bus, IncomingMessage } from '@thoth/common/bus/bus';
 import { MemoryBus } from '@thoth/common/bus/memory-bus';
 import { type Topics, topicNames, topicSpecs } from '@thoth/common/bus/topics';
 import { loadConfig } from '@thoth/common/config';
+import type { Store } from '@thoth/common/store/store';
 import { quietLog, uniquePrefix } from './helpers.ts';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
@@ -27,7 +28,7 @@ export interface TestApi {
 
 /** An API service on an in-memory bus (or the given one), with a tenant policy and a ready key. */
 export async function startTestApi(
-  options: { policy?: unknown; env?: Record<string, string>; bus?: Bus; prefix?: string } = {},
+  options: { policy?: unknown; env?: Record<string, string>; bus?: Bus; prefix?: string; store?: Store } = {},
 ): Promise<TestApi> {
   const dataDir = mkdtempSync(join(tmpdir(), 'thoth-api-'));
   const config = loadConfig({ THOTH_DATA_DIR: dataDir, LOG_LEVEL: 'silent', ...options.env });
@@ -43,6 +44,7 @@ export async function startTestApi(
     topics,
     adminToken: ADMIN_TOKEN,
     policies: options.policy ? policySetFrom(options.policy) : undefined,
+    store: options.store,
     isReady: () => true,
   });
   const { apiKey } = await service.control.createApiKey({

@@ -1,9 +1,10 @@
-import { join } from 'node:path';
 import type { AvroCodec } from '@thoth/common/bus/avro-codec';
 import type { Bus } from '@thoth/common/bus/bus';
 import type { Topics } from '@thoth/common/bus/topics';
 import type { Config } from '@thoth/common/config';
 import type { Logger } from '@thoth/common/logger';
+import { SigningKey } from '@thoth/common/signing-key';
+import type { Store } from '@thoth/common/store/store';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from './app.ts';
 import { BackgroundPublisher } from './background-publisher.ts';
@@ -12,9 +13,9 @@ import { DirectiveIndex } from './directive-index.ts';
 import { Enforcer } from './enforce/enforcer.ts';
 import { HoldRegistry } from './holds/hold-registry.ts';
 import { createAuthenticator } from './http/auth.ts';
+import { LiveTail } from './live-tail.ts';
 import { defaultPolicySet, loadPolicyFile, type PolicySet } from './policy-source.ts';
 import { RateLimiter } from './rate-limiter.ts';
-import { ReceiptSigner } from './receipts/receipt-signer.ts';
 import { SessionStore } from './session-store.ts';
 
 export interface ApiService {
@@ -23,7 +24,7 @@ export interface ApiService {
   holds: HoldRegistry;
   directives: DirectiveIndex;
   publisher: BackgroundPublisher;
-  signer: ReceiptSigner;
+  signer: SigningKey;
   /** Stops accepting requests, flushes queued decision events, closes the views. */
   stop(): Promise<void>;
 }
@@ -36,6 +37,10 @@ export interface ApiServiceDeps {
   topics: Topics;
   adminToken: string;
   policies?: PolicySet;
+  /** The audit trail the SOC routes read; without it they answer 503. */
+  store?: Store;
+  /** Signs receipts and evidence bundles; default: the key in THOTH_DATA_DIR. */
+  signingKey?: SigningKey;
   isReady: () => boolean;
 }
 
@@ -55,9 +60,16 @@ export async function startApiService(deps: ApiServiceDeps): Promise<ApiService>
     ttlSeconds: config.THOTH_HOLD_TTL_SECONDS,
   });
   const directives = new DirectiveIndex({ bus, codec, topic: topics.directives, log });
-  await Promise.all([control.start(), holds.start(), directives.start()]);
+  const liveTail = new LiveTail({
+    bus,
+    codec,
+    topic: topics.events,
+    log,
+    groupPrefix: config.KAFKA_CLIENT_ID,
+  });
+  await Promise.all([control.start(), holds.start(), directives.start(), liveTail.start()]);
 
-  const signer = ReceiptSigner.loadOrCreate(join(config.THOTH_DATA_DIR, 'keys', 'receipt-ed25519.pem'));
+  const signer = deps.signingKey ?? SigningKey.loadOrCreate(SigningKey.pathIn(config.THOTH_DATA_DIR));
   await control.publishReceiptKey({
     key_id: signer.keyId,
     public_key_pem: signer.publicKeyPem,
@@ -91,6 +103,8 @@ export async function startApiService(deps: ApiServiceDeps): Promise<ApiService>
     eventsTopic: topics.events,
     control,
     signer,
+    store: deps.store,
+    liveTail,
   });
   return {
     app,
@@ -102,7 +116,7 @@ export async function startApiService(deps: ApiServiceDeps): Promise<ApiService>
     stop: async () => {
       await app.close();
       await publisher.drain();
-      await Promise.all([control.stop(), holds.stop(), directives.stop()]);
+      await Promise.all([control.stop(), holds.stop(), directives.stop(), liveTail.stop()]);
     },
   };
 }

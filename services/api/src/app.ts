@@ -10,11 +10,13 @@ import {
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
 import { clientErrorCode, type ErrorBody, HttpError } from './http/http-error.ts';
+import { parseJsonBody } from './http/json-body.ts';
 import { type EnforceRouteDeps, enforceRoutes } from './routes/enforce-routes.ts';
 import { type IngestRouteDeps, ingestRoutes } from './routes/ingest-routes.ts';
 import { type KeyRouteDeps, keyRoutes } from './routes/key-routes.ts';
+import { type SocRouteDeps, socRoutes } from './routes/soc-routes.ts';
 
-export interface AppDeps extends EnforceRouteDeps, IngestRouteDeps, KeyRouteDeps {
+export interface AppDeps extends EnforceRouteDeps, IngestRouteDeps, KeyRouteDeps, SocRouteDeps {
   log: Logger;
   bodyLimitBytes: number;
   /** /healthz answers 200 only once this is true (migrations ran, consumers subscribed). */
@@ -37,20 +39,38 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     keepAliveTimeout: 72_000,
     return503OnClosing: true,
     trustProxy: false,
+    routerOptions: { maxParamLength: 512 },
+    // Errors fastify raises before a route runs (a malformed URL, a too long parameter) get our shape too.
+    frameworkErrors: (error, _request, reply) => {
+      const status = error.statusCode && error.statusCode < 500 ? error.statusCode : 400;
+      const body: ErrorBody = { error: clientErrorCode(error.code, status), message: error.message };
+      (reply as unknown as { code(n: number): { send(b: ErrorBody): void } }).code(status).send(body);
+    },
   }).withTypeProvider<ZodTypeProvider>();
 
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 
-  // Be liberal in what we accept: a JSON body sent without (or with a wrong) content type is still JSON.
-  app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => {
-    const text = typeof body === 'string' ? body : body.toString('utf8');
-    if (text.trim() === '') return done(null, undefined);
+  // One JSON parser for every body (bounded depth, finite numbers). Be liberal in what we accept: a JSON body
+  // sent without, or with another, content type is still JSON.
+  const parseBody = (
+    _request: unknown,
+    body: string | Buffer,
+    done: (e: Error | null, v?: unknown) => void,
+  ) => {
     try {
-      done(null, JSON.parse(text));
-    } catch {
-      done(new HttpError(400, 'invalid_json', 'the body is not valid JSON'), undefined);
+      done(null, parseJsonBody(typeof body === 'string' ? body : body.toString('utf8')));
+    } catch (error) {
+      done(error as Error, undefined);
     }
+  };
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, parseBody);
+  app.addContentTypeParser('*', { parseAs: 'string' }, parseBody);
+  // Node answers `Expect:` headers it does not support itself; keep the error shape there too.
+  app.server.on('checkExpectation', (_request, response) => {
+    response.writeHead(417, { 'content-type': 'application/json; charset=utf-8' });
+    response.end(JSON.stringify({ error: 'expectation_failed', message: 'unsupported Expect header' }));
   });
 
   app.setErrorHandler((error, request, reply) => {
@@ -115,5 +135,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(enforceRoutes(deps));
   await app.register(ingestRoutes(deps));
   await app.register(keyRoutes(deps));
+  await app.register(socRoutes(deps));
   return app;
 }

@@ -1,29 +1,59 @@
 import type { AvroCodec } from '@thoth/common/bus/avro-codec';
 import type { Bus, Subscription } from '@thoth/common/bus/bus';
 import { type DeadLetter, type DecodedRecord, subscribeRecords } from '@thoth/common/bus/record-consumer';
+import { linkRows } from '@thoth/common/evidence-chain';
+import { ulid } from '@thoth/common/ids';
 import type { Logger } from '@thoth/common/logger';
-import type { Store } from '@thoth/common/store/store';
-import { behavioralEventRow, decisionEventRow, type EventRow } from './event-rows.ts';
+import type { SigningKey } from '@thoth/common/signing-key';
+import { type AuditStore, storedChainHeads, storedEventIds } from './audit-store.ts';
+import { BatchingInserter } from './batching-inserter.ts';
+import {
+  behavioralEventRow,
+  clickhouseTime,
+  decisionEventRow,
+  type EventRow,
+  tableRow,
+} from './event-rows.ts';
 
 export interface AuditWriterDeps {
   bus: Bus;
   codec: AvroCodec;
-  store: Pick<Store, 'select' | 'insertRows'>;
+  store: AuditStore;
   eventsTopic: string;
   log: Logger;
   group?: string;
   maxBatchSize?: number;
+  /** One insert gathers rows until this many, or until `flushMs` passed. */
+  flushRows?: number;
+  flushMs?: number;
+  /** Signs the tenants' chain heads every `checkpointIntervalMs` (no checkpoints without a key); its public
+   * half is published on `controlTopic`, where every API replica learns it. */
+  signingKey?: SigningKey;
+  controlTopic?: string;
+  checkpointIntervalMs?: number;
 }
 
 /**
- * Writes every event and decision on the events topic into the `events` table. At-least-once: the bus
- * commits a batch only after `insertNew` resolved; a redelivered batch is harmless because rows whose
- * event_id is already stored are skipped (dedup on event_id, within the batch and against the table).
+ * Writes every event and decision of the events topic into the audit trail (`events`), each linked into its
+ * agent's evidence chain. At-least-once: the bus commits a batch only after its rows are stored. Idempotent:
+ * an event_id already stored is skipped, so a redelivered event gets neither a second row nor a second link.
+ * One agent's events are on one partition, handled one batch at a time, which keeps each chain sequential.
  */
 export class AuditWriter {
   private subscription: Subscription | undefined;
+  private readonly inserter: BatchingInserter<Record<string, unknown>>;
+  private readonly touchedTenants = new Set<string>();
+  private checkpointTimer: NodeJS.Timeout | undefined;
+  private checkpointing: Promise<void> = Promise.resolve();
+  written = 0;
 
-  constructor(private readonly deps: AuditWriterDeps) {}
+  constructor(private readonly deps: AuditWriterDeps) {
+    this.inserter = new BatchingInserter(
+      (rows) => deps.store.insertRows('events', rows),
+      deps.flushRows ?? 20_000,
+      deps.flushMs ?? 100,
+    );
+  }
 
   async start(): Promise<void> {
     this.subscription = await subscribeRecords({
@@ -36,12 +66,35 @@ export class AuditWriter {
       onDeadLetter: (letter) =>
         this.deps.log.warn({ reason: letter.reason, offset: letter.message.offset }, 'event sent to DLQ'),
     });
+    if (this.deps.signingKey && this.deps.controlTopic) {
+      const key = this.deps.signingKey;
+      await this.deps.bus.publish(this.deps.controlTopic, [
+        this.deps.codec.encode('thoth.v1.ReceiptKey', `receipt-key/${key.keyId}`, {
+          key_id: key.keyId,
+          public_key_pem: key.publicKeyPem,
+          created_at: Date.now(),
+        }),
+      ]);
+    }
+    if (this.deps.signingKey) {
+      const every = this.deps.checkpointIntervalMs ?? 60_000;
+      this.checkpointTimer = setInterval(() => {
+        this.checkpointing = this.checkpointing
+          .then(async () => void (await this.checkpoint()))
+          .catch((error: unknown) => {
+            this.deps.log.error({ err: error }, 'checkpoint failed; will retry at the next interval');
+          });
+      }, every);
+    }
   }
 
-  /** Stops consuming; the in-flight batch finishes and commits first. */
+  /** Stops consuming; the in-flight batch is stored and committed first; a last checkpoint is signed. */
   async stop(): Promise<void> {
     await this.subscription?.stop();
     this.subscription = undefined;
+    clearInterval(this.checkpointTimer);
+    await this.checkpointing;
+    if (this.deps.signingKey) await this.checkpoint().catch(() => undefined);
   }
 
   private async write(records: DecodedRecord[]): Promise<DeadLetter[]> {
@@ -52,24 +105,71 @@ export class AuditWriter {
       else if (record.schema === 'thoth.v1.DecisionEvent') rows.push(decisionEventRow(record.value));
       else dead.push({ message: record.message, reason: `unexpected ${record.schema} on the events topic` });
     }
-    await insertNew(this.deps.store, rows);
+    await this.insertNew(rows);
     return dead;
   }
-}
 
-/** Inserts the rows whose event_id is neither earlier in the batch nor already stored. Returns how many. */
-export async function insertNew(
-  store: Pick<Store, 'select' | 'insertRows'>,
-  rows: EventRow[],
-): Promise<number> {
-  const unique = new Map<string, EventRow>();
-  for (const row of rows) if (!unique.has(row.event_id)) unique.set(row.event_id, row);
-  if (unique.size === 0) return 0;
-  const stored = await store.select<{ event_id: string }>(
-    'SELECT event_id FROM events WHERE tenant_id IN {tenants:Array(String)} AND event_id IN {ids:Array(String)}',
-    { tenants: [...new Set([...unique.values()].map((r) => r.tenant_id))], ids: [...unique.keys()] },
-  );
-  for (const { event_id } of stored) unique.delete(event_id);
-  await store.insertRows('events', [...unique.values()]);
-  return unique.size;
+  /** Dedups, links into the chains (continuing from the stored heads) and stores. Returns rows written. */
+  async insertNew(rows: EventRow[]): Promise<number> {
+    const unique = new Map<string, EventRow>();
+    for (const row of rows) if (!unique.has(row.event_id)) unique.set(row.event_id, row);
+    if (unique.size === 0) return 0;
+    const candidates = [...unique.values()];
+    const tenants = [...new Set(candidates.map((r) => r.tenant_id))];
+    const [stored, heads] = await Promise.all([
+      storedEventIds(this.deps.store, tenants, [...unique.keys()]),
+      storedChainHeads(
+        this.deps.store,
+        candidates.map((r) => ({ tenantId: r.tenant_id, agentId: r.agent_id })),
+      ),
+    ]);
+    const fresh = candidates.filter((r) => !stored.has(r.event_id));
+    await this.inserter.add(linkRows(fresh, heads).map(tableRow));
+    for (const t of tenants) this.touchedTenants.add(t);
+    this.written += fresh.length;
+    return fresh.length;
+  }
+
+  /** Signs the chain heads of every tenant written since the last checkpoint. */
+  async checkpoint(): Promise<number> {
+    const key = this.deps.signingKey;
+    if (!key || this.touchedTenants.size === 0) return 0;
+    const tenants = [...this.touchedTenants];
+    this.touchedTenants.clear();
+    const rows: Array<Record<string, unknown>> = [];
+    for (const tenantId of tenants) {
+      // Aliases differ from the column names: `max(chain_index) AS chain_index` would nest inside argMax.
+      const heads = await this.deps.store.select<{
+        agent_id: string;
+        head_index: number | string;
+        head_hash: string;
+      }>(
+        `SELECT agent_id, max(chain_index) AS head_index, argMax(hash, chain_index) AS head_hash
+         FROM events WHERE tenant_id = {tenant:String} GROUP BY agent_id ORDER BY agent_id`,
+        { tenant: tenantId },
+      );
+      const now = Date.now();
+      const body = {
+        checkpoint_id: `chk_${ulid(now)}`,
+        tenant_id: tenantId,
+        created_at: new Date(now).toISOString(),
+        heads: heads.map((h) => ({
+          agent_id: h.agent_id,
+          chain_index: Number(h.head_index),
+          hash: h.head_hash,
+        })),
+      };
+      const signed = key.sign(body);
+      rows.push({
+        tenant_id: tenantId,
+        checkpoint_id: body.checkpoint_id,
+        created_at: clickhouseTime(now),
+        heads: JSON.stringify(body.heads),
+        signature: signed.signature,
+        key_id: signed.key_id,
+      });
+    }
+    await this.deps.store.insertRows('chain_checkpoints', rows);
+    return rows.length;
+  }
 }

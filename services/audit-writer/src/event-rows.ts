@@ -1,25 +1,20 @@
+import type { ChainFields, ChainLink } from '@thoth/common/evidence-chain';
 import type { BehavioralEvent, DecisionEvent } from '@thoth/common/records';
 
-/** One row of the `events` table (schemas/clickhouse/0001_events.sql). Timestamps as ClickHouse text. */
-export interface EventRow {
-  tenant_id: string;
-  agent_id: string;
-  occurred_at: string;
-  event_id: string;
+/** An event about to be stored: the columns the chain covers, plus when Thoth received it. */
+export interface EventRow extends ChainFields {
   kind: 'behavioral' | 'decision';
-  event_type: string;
-  session_id: string;
-  user_id: string;
-  tool_name: string;
-  decision: string;
-  reason_code: string;
-  risk_score: number;
-  enforcement_mode: string;
-  violation_id: string;
-  enforcement_trace_id: string;
-  content: string;
-  payload: string;
-  ingested_at: string;
+  ingested_at_ms: number;
+}
+
+/** One row of the `events` table (schemas/clickhouse/0001_events.sql), timestamps as ClickHouse text. */
+export function tableRow(row: EventRow & ChainLink): Record<string, unknown> {
+  const { occurred_at_ms, ingested_at_ms, ...columns } = row;
+  return {
+    ...columns,
+    occurred_at: clickhouseTime(occurred_at_ms),
+    ingested_at: clickhouseTime(ingested_at_ms),
+  };
 }
 
 /** DateTime64(3) text that ClickHouse parses on both engines: `2026-11-24 10:00:00.123`. */
@@ -40,7 +35,7 @@ export function behavioralEventRow(e: BehavioralEvent): EventRow {
   return {
     tenant_id: e.tenant_id,
     agent_id: e.agent_id,
-    occurred_at: clickhouseTime(e.occurred_at),
+    occurred_at_ms: e.occurred_at,
     event_id: e.event_id,
     kind: 'behavioral',
     event_type: e.event_type,
@@ -55,7 +50,7 @@ export function behavioralEventRow(e: BehavioralEvent): EventRow {
     enforcement_trace_id: e.enforcement_trace_id ?? '',
     content: e.content ?? '',
     payload: JSON.stringify(e),
-    ingested_at: clickhouseTime(e.ingested_at),
+    ingested_at_ms: e.ingested_at,
   };
 }
 
@@ -63,7 +58,7 @@ export function decisionEventRow(d: DecisionEvent): EventRow {
   return {
     tenant_id: d.tenant_id,
     agent_id: d.agent_id,
-    occurred_at: clickhouseTime(d.occurred_at),
+    occurred_at_ms: d.occurred_at,
     event_id: d.event_id,
     kind: 'decision',
     event_type: 'DECISION',
@@ -78,6 +73,6 @@ export function decisionEventRow(d: DecisionEvent): EventRow {
     enforcement_trace_id: d.enforcement_trace_id,
     content: d.reason,
     payload: JSON.stringify(d),
-    ingested_at: clickhouseTime(d.occurred_at),
+    ingested_at_ms: d.occurred_at,
   };
 }

@@ -10,6 +10,7 @@ import { topicNames, topicSpecs } from '@thoth/common/bus/topics';
 import type { Config } from '@thoth/common/config';
 import { urlSafeToken } from '@thoth/common/ids';
 import type { Logger } from '@thoth/common/logger';
+import { SigningKey } from '@thoth/common/signing-key';
 import { Store } from '@thoth/common/store/store';
 
 export interface Runtime {
@@ -65,7 +66,11 @@ export async function startRuntime(config: Config, log: Logger): Promise<Runtime
   let ready = false;
   let store: Store | undefined;
   let auditWriter: AuditWriter | undefined;
-  if (wanted.has('audit-writer')) {
+  const signingKey = SigningKey.loadOrCreate(SigningKey.pathIn(dataDir));
+  if (config.THOTH_MODE === 'distributed' && !config.CLICKHOUSE_URL)
+    log.warn('no CLICKHOUSE_URL: this process stores into its own embedded chDB under THOTH_DATA_DIR');
+  // The API reads the trail (SOC queries), the audit writer writes it: both need the store.
+  if (wanted.has('audit-writer') || wanted.has('api')) {
     store = await Store.open(
       {
         clickhouseUrl: config.CLICKHOUSE_URL,
@@ -80,13 +85,34 @@ export async function startRuntime(config: Config, log: Logger): Promise<Runtime
     log.info({ applied: ran.length }, 'ClickHouse migrations up to date');
     if (await store.applyRetention(config.THOTH_EVENTS_TTL_DAYS))
       log.info({ days: config.THOTH_EVENTS_TTL_DAYS }, 'audit-trail retention changed');
-    auditWriter = new AuditWriter({ bus, codec, store, eventsTopic: topics.events, log });
+  }
+  if (store && wanted.has('audit-writer')) {
+    auditWriter = new AuditWriter({
+      bus,
+      codec,
+      store,
+      eventsTopic: topics.events,
+      log,
+      signingKey,
+      controlTopic: topics.control,
+      checkpointIntervalMs: config.THOTH_CHECKPOINT_INTERVAL_SECONDS * 1_000,
+    });
     await auditWriter.start();
   }
 
   let api: ApiService | undefined;
   if (wanted.has('api')) {
-    api = await startApiService({ config, log, bus, codec, topics, adminToken, isReady: () => ready });
+    api = await startApiService({
+      config,
+      log,
+      bus,
+      codec,
+      topics,
+      adminToken,
+      store,
+      signingKey,
+      isReady: () => ready,
+    });
     await api.app.listen({ host: config.HOST, port: config.PORT });
   }
   ready = true;

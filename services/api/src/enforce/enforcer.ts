@@ -4,12 +4,12 @@ import { agentKey } from '@thoth/common/bus/topics';
 import { canonicalJson } from '@thoth/common/canonical-json';
 import { ulid } from '@thoth/common/ids';
 import type { DecisionEvent } from '@thoth/common/records';
+import type { SigningKey } from '@thoth/common/signing-key';
 import type { BackgroundPublisher } from '../background-publisher.ts';
 import { type DecisionOutcome, decideToolCall } from '../decision/index.ts';
 import type { DirectiveIndex } from '../directive-index.ts';
 import type { HoldRegistry } from '../holds/hold-registry.ts';
 import type { PolicySet } from '../policy-source.ts';
-import type { ReceiptSigner } from '../receipts/receipt-signer.ts';
 import { SessionStore } from '../session-store.ts';
 import { type EnforceRequest, toToolCall } from './enforce-request.ts';
 
@@ -23,7 +23,7 @@ export interface EnforcerDeps {
   sessions: SessionStore;
   directives: Pick<DirectiveIndex, 'forAgent'>;
   holds: Pick<HoldRegistry, 'create'>;
-  signer: ReceiptSigner;
+  signer: SigningKey;
   publisher: Pick<BackgroundPublisher, 'enqueue'>;
   codec: AvroCodec;
   eventsTopic: string;

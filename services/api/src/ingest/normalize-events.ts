@@ -86,12 +86,19 @@ function snakeCase(raw: Record<string, unknown>): Record<string, unknown> {
   return out;
 }
 
+/** The range of a JavaScript Date (and well inside Avro's long). */
+const MAX_TIME_MS = 8.64e15;
+
 function parseTime(value: string | number | null | undefined, fallback: number): number | undefined {
   if (value === null || value === undefined || value === '') return fallback;
   // Numbers: epoch seconds (Python's time.time()) or milliseconds.
-  if (typeof value === 'number') return value < 1e11 ? Math.round(value * 1_000) : Math.round(value);
-  const ms = Date.parse(value);
-  return Number.isNaN(ms) ? undefined : ms;
+  const ms =
+    typeof value === 'number'
+      ? Math.abs(value) < 1e11
+        ? Math.round(value * 1_000)
+        : Math.round(value)
+      : Date.parse(value);
+  return Number.isFinite(ms) && Math.abs(ms) <= MAX_TIME_MS ? ms : undefined;
 }
 
 const json = (value: unknown): string => JSON.stringify(value);
@@ -110,7 +117,12 @@ export function normalizeEvent(
   }
   const e = parsed.data;
   const occurredAt = parseTime(e.occurred_at, nowMs);
-  if (occurredAt === undefined) return { ok: false, field: 'occurred_at', message: 'not an ISO-8601 time' };
+  if (occurredAt === undefined)
+    return {
+      ok: false,
+      field: 'occurred_at',
+      message: 'not an ISO-8601 time (or epoch seconds/ms) in range',
+    };
   const metadata = e.metadata ?? {};
   const trace = metadata.enforcement_trace_id;
   return {

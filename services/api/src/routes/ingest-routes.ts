@@ -35,6 +35,7 @@ export const ingestRoutes =
         // The tenant is the key's: an event without one gets it, an event naming another is refused.
         const raw = body.events.map((e) => withTenant(e, identity.tenantId));
         for (const e of raw) {
+          if (e === null || typeof e !== 'object') continue; // refused one by one below
           const event = e as { tenant_id?: unknown; agent_id?: unknown; agentId?: unknown };
           assertSameTenant(
             identity,

@@ -1,10 +1,10 @@
+import type { SigningKey } from '@thoth/common/signing-key';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { PERMISSIONS } from '../control/api-keys.ts';
 import type { ControlState } from '../control/control-state.ts';
 import type { Authenticator } from '../http/auth.ts';
 import { HttpError } from '../http/http-error.ts';
-import type { ReceiptSigner } from '../receipts/receipt-signer.ts';
 
 export const TENANT_ID = z
   .string()
@@ -13,7 +13,7 @@ export const TENANT_ID = z
 export interface KeyRouteDeps {
   auth: Authenticator;
   control: ControlState;
-  signer: ReceiptSigner;
+  signer: SigningKey;
 }
 
 export const keyRoutes =

@@ -84,6 +84,16 @@ export class KafkaBus implements Bus {
           : [],
       })),
     });
+    // createTopics returns before every partition has a leader on a fresh broker; the first produce would
+    // then fail with NOT_LEADER. Wait until the metadata shows a leader everywhere.
+    const names = missing.map((s) => s.name);
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const { topics } = await admin.fetchTopicMetadata({ topics: names });
+      if (topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) return;
+      if (Date.now() > deadline) throw new Error(`topics without a leader after 30 s: ${names.join(', ')}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
   }
 
   async publish(topic: string, messages: OutgoingMessage[]): Promise<void> {

@@ -7,21 +7,22 @@ import {
   sign,
 } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { canonicalJson } from '@thoth/common/canonical-json';
+import { dirname, join } from 'node:path';
+import { canonicalJson } from './canonical-json.ts';
 
-export interface Receipt {
+export interface Signature {
   signature: string;
   signing_algorithm: 'ed25519';
   key_id: string;
 }
 
 /**
- * Signs decision receipts with Ed25519. Each API process keeps its own key in its data directory (created on
- * first start) and publishes the public half on the control topic, so `GET /v1/keys/receipt` on any replica
- * lists every key that ever signed. What exactly is signed: docs/receipts.md.
+ * An Ed25519 key that signs what Thoth vouches for: decision receipts (docs/receipts.md), evidence-chain
+ * checkpoints and evidence bundles (schemas/evidence-chain.md). Each process keeps its own key in its data
+ * directory (created on first start) and publishes the public half on the control topic, so
+ * `GET /v1/keys/receipt` on any API replica lists every key that ever signed.
  */
-export class ReceiptSigner {
+export class SigningKey {
   readonly keyId: string;
   readonly publicKeyPem: string;
 
@@ -33,20 +34,25 @@ export class ReceiptSigner {
   }
 
   /** Loads the key at `path`, or creates it there (mode 0600) on first start. */
-  static loadOrCreate(path: string): ReceiptSigner {
-    if (existsSync(path)) return new ReceiptSigner(createPrivateKey(readFileSync(path)));
+  static loadOrCreate(path: string): SigningKey {
+    if (existsSync(path)) return new SigningKey(createPrivateKey(readFileSync(path)));
     const { privateKey } = generateKeyPairSync('ed25519');
     mkdirSync(dirname(path), { recursive: true });
     writeFileSync(path, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
-    return new ReceiptSigner(privateKey);
+    return new SigningKey(privateKey);
   }
 
-  static ephemeral(): ReceiptSigner {
-    return new ReceiptSigner(generateKeyPairSync('ed25519').privateKey);
+  /** Where a process keeps its key. */
+  static pathIn(dataDir: string): string {
+    return join(dataDir, 'keys', 'signing-ed25519.pem');
+  }
+
+  static ephemeral(): SigningKey {
+    return new SigningKey(generateKeyPairSync('ed25519').privateKey);
   }
 
   /** Signs the canonical JSON of `payload` (UTF-8). */
-  sign(payload: Record<string, unknown>): Receipt {
+  sign(payload: Record<string, unknown>): Signature {
     const signature = sign(null, Buffer.from(canonicalJson(payload)), this.privateKey).toString('base64url');
     return { signature, signing_algorithm: 'ed25519', key_id: this.keyId };
   }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { canonicalJson } from '@thoth/common/canonical-json';
+import { canonicalJson } from './canonical-json.ts';
 
 /**
  * The tamper-evident evidence chain: per (tenant, agent), every stored event links to the previous one by

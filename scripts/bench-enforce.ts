@@ -1,0 +1,545 @@
+/**
+ * Throughput and latency of POST /v1/enforce against a bare Fastify route on the same machine, same run.
+ *
+ *   npm run bench:enforce            # BENCH_DURATION_S=10 BENCH_CONNECTIONS=50 BENCH_THREADS=2 BENCH_ROUNDS=1
+ *
+ * Two child processes (so neither shares an event loop with the other or with this script):
+ * - thoth: `startApiService` on the in-memory bus with a 3-rule CEL policy and an API key;
+ * - bare:  plain Fastify, one POST route answering a small JSON object.
+ * The load generator is wrk (Debian package `wrk`), 2 threads, 50 connections, a 2 s warm-up before each
+ * measured run, bare first then enforce (alternating when BENCH_ROUNDS > 1; medians are reported).
+ *
+ * Progress goes to stderr; the last line on stdout is one JSON object:
+ *   {"rps":…,"p50_ms":…,"p99_ms":…,"bare_rps":…,"ratio":…}        (ratio = rps / bare_rps)
+ * Exit 2 when wrk is missing, 1 when a check fails (a non-2xx answer, a decision other than ALLOW), and with
+ * BENCH_STRICT=1 also when the target (ratio ≥ 0.75, p99 ≤ 5 ms) is missed. BENCH_CPU_PROF=1 writes a
+ * V8 CPU profile of the thoth server to .cache/bench-profiles/.
+ */
+import { type ChildProcess, execFileSync, fork, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+
+const SELF = import.meta.filename;
+const ROOT = resolve(import.meta.dirname, '..');
+const TENANT = 'acme-corp';
+/** Sessions per wrk thread; each request goes to the next one (risk state stays tiny per session). */
+const SESSIONS_PER_THREAD = 64;
+
+/** The realistic body of the hot path: an in-scope read tool, progressive mode → ALLOW. */
+const BODY_TEMPLATE = {
+  agent_id: 'invoice-processor-v2',
+  tenant_id: TENANT,
+  tool_name: 'search_docs',
+  session_id: '__SESSION__',
+  user_id: 'alice@example.com',
+  approved_scope: ['search_docs', 'read_file', 'submit_payment'],
+  session_tool_calls: ['search_docs', 'read_file', 'search_docs', 'read_file', 'search_docs'],
+  enforcement_mode: 'progressive',
+  tool_args: { args: ['quarterly report'], kwargs: { limit: 10 } },
+  environment: 'prod',
+};
+
+const POLICY = {
+  rules: [
+    {
+      id: 'payment-limit',
+      condition: 'tool == "submit_payment" && args.amount > 10000',
+      effect: 'BLOCK',
+      reason: 'payments above 10,000 need a human',
+      reason_code: 'payment_limit',
+      risk_points: 40,
+    },
+    {
+      id: 'pii-access',
+      condition: 'data_classification == "pii"',
+      effect: 'FLAG',
+      reason: 'personal data accessed',
+      risk_points: 10,
+    },
+    {
+      id: 'runaway-session',
+      condition: 'session.count > 1000000',
+      effect: 'DEFER',
+      reason: 'unusually long session',
+      defer_timeout_seconds: 60,
+    },
+  ],
+};
+
+type ChildMessage = { ready: true; port: number; key?: string } | { stats: Record<string, unknown> };
+
+// ---------------------------------------------------------------------------------------------------------
+// Children
+// ---------------------------------------------------------------------------------------------------------
+
+/** Event-loop delay since the last reset (a stalled loop shows up here before it shows in p99). */
+function loopDelayStats(histogram: ReturnType<typeof monitorEventLoopDelay>): Record<string, number> {
+  return {
+    loop_delay_p50_ms: Math.round(histogram.percentile(50) / 1e4) / 100,
+    loop_delay_p99_ms: Math.round(histogram.percentile(99) / 1e4) / 100,
+    loop_delay_max_ms: Math.round(histogram.max / 1e4) / 100,
+  };
+}
+
+async function thothChild(): Promise<void> {
+  const { startApiService } = await import('@thoth/api/api-service');
+  const { policySetFrom } = await import('@thoth/api/policy-source');
+  const { AvroCodec } = await import('@thoth/common/bus/avro-codec');
+  const { MemoryBus } = await import('@thoth/common/bus/memory-bus');
+  const { topicNames, topicSpecs } = await import('@thoth/common/bus/topics');
+  const { loadConfig } = await import('@thoth/common/config');
+  const { createLogger } = await import('@thoth/common/logger');
+
+  const dataDir = mkdtempSync(join(tmpdir(), 'thoth-bench-'));
+  const config = loadConfig({
+    THOTH_DATA_DIR: dataDir,
+    LOG_LEVEL: 'silent',
+    // One key drives the whole load: the per-key limiter (default 2000/s) would answer 429 to most of it.
+    // Its cost is still measured: every request goes through `take()`.
+    THOTH_RATE_LIMIT_PER_KEY: '1000000000',
+  });
+  const bus = new MemoryBus({ defaultPartitions: 3 });
+  const topics = topicNames('bench');
+  await bus.ensureTopics(topicSpecs(topics, 3));
+  const service = await startApiService({
+    config,
+    log: createLogger('silent'),
+    bus,
+    codec: new AvroCodec(),
+    topics,
+    adminToken: 'bench-admin-token-0123456789abcdef',
+    policies: policySetFrom(POLICY),
+    isReady: () => true,
+  });
+  const { apiKey } = await service.control.createApiKey({
+    tenantId: TENANT,
+    name: 'bench',
+    permissions: ['execute', 'write', 'read'],
+    createdBy: 'bench',
+  });
+  await service.app.listen({ port: 0, host: '127.0.0.1' });
+  const address = service.app.server.address();
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  const loopDelay = monitorEventLoopDelay({ resolution: 5 });
+  loopDelay.enable();
+  process.on('message', (message: unknown) => {
+    if (message === 'reset') loopDelay.reset();
+    if (message !== 'stats') return;
+    const memory = process.memoryUsage();
+    process.send?.({
+      stats: {
+        ...loopDelayStats(loopDelay),
+        rss_mb: Math.round(memory.rss / 1e6),
+        heap_used_mb: Math.round(memory.heapUsed / 1e6),
+        decision_events_published: service.publisher.published,
+        decision_events_dropped: service.publisher.dropped,
+        decision_events_pending: service.publisher.pending,
+      },
+    } satisfies ChildMessage);
+  });
+  const stop = async () => {
+    await service.stop();
+    await bus.close();
+    rmSync(dataDir, { recursive: true, force: true });
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop());
+  process.on('disconnect', () => void stop());
+  process.send?.({ ready: true, port: address.port, key: apiKey } satisfies ChildMessage);
+}
+
+async function bareChild(): Promise<void> {
+  const { default: Fastify } = await import('fastify');
+  const app = Fastify({ logger: false });
+  app.post('/v1/enforce', async (request) => {
+    const body = request.body as { tool_name?: string; session_id?: string };
+    return { decision: 'ALLOW', tool_name: body.tool_name, session_id: body.session_id, risk_score: 0 };
+  });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const address = app.server.address();
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  const stop = async () => {
+    await app.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop());
+  process.on('disconnect', () => void stop());
+  const loopDelay = monitorEventLoopDelay({ resolution: 5 });
+  loopDelay.enable();
+  process.on('message', (message: unknown) => {
+    if (message === 'reset') loopDelay.reset();
+    if (message === 'stats')
+      process.send?.({
+        stats: { ...loopDelayStats(loopDelay), rss_mb: Math.round(process.memoryUsage().rss / 1e6) },
+      } satisfies ChildMessage);
+  });
+  process.send?.({ ready: true, port: address.port } satisfies ChildMessage);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Parent
+// ---------------------------------------------------------------------------------------------------------
+
+const progress = (line: string) => process.stderr.write(`[bench] ${line}\n`);
+
+function envInt(name: string, fallback: number, min: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min) {
+    progress(`${name} must be an integer ≥ ${min} (got ${JSON.stringify(raw)})`);
+    process.exit(1);
+  }
+  return value;
+}
+
+function wrkPath(): string | undefined {
+  try {
+    return execFileSync('sh', ['-c', 'command -v wrk'], { encoding: 'utf8' }).trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+interface Server {
+  name: string;
+  child: ChildProcess;
+  port: number;
+  key: string;
+}
+
+function startChild(mode: 'thoth' | 'bare', cpuProfileDir?: string): Promise<Server> {
+  const execArgv = [...process.execArgv];
+  if (cpuProfileDir) execArgv.push('--cpu-prof', `--cpu-prof-dir=${cpuProfileDir}`);
+  const child = fork(SELF, [`--child=${mode}`], {
+    cwd: ROOT,
+    execArgv,
+    env: { ...process.env, LOG_LEVEL: 'silent', NODE_ENV: 'production' },
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
+  return new Promise((resolvePromise, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${mode} server did not start within 60 s`)), 60_000);
+    child.once('exit', (code) => reject(new Error(`${mode} server exited with ${code} before it was ready`)));
+    child.on('message', (message: ChildMessage) => {
+      if ('ready' in message) {
+        clearTimeout(timer);
+        resolvePromise({ name: mode, child, port: message.port, key: message.key ?? 'not-checked' });
+      }
+    });
+  });
+}
+
+function stats(server: Server): Promise<Record<string, unknown>> {
+  return new Promise((resolvePromise) => {
+    const timer = setTimeout(() => resolvePromise({}), 5_000);
+    const onMessage = (message: ChildMessage) => {
+      if (!('stats' in message)) return;
+      clearTimeout(timer);
+      server.child.off('message', onMessage);
+      resolvePromise(message.stats);
+    };
+    server.child.on('message', onMessage);
+    server.child.send('stats');
+  });
+}
+
+async function stopChild(server: Server): Promise<void> {
+  if (server.child.exitCode !== null) return;
+  const exited = new Promise((r) => server.child.once('exit', r));
+  server.child.kill('SIGTERM');
+  await Promise.race([exited, new Promise((r) => setTimeout(r, 15_000))]);
+  if (server.child.exitCode === null) server.child.kill('SIGKILL');
+}
+
+const sessionId = (thread: number, session: number) => `bench-${thread}-${session}`;
+const bodyFor = (session: string) => JSON.stringify({ ...BODY_TEMPLATE, session_id: session });
+
+/** POSTs the body of every session wrk will use; each must be 200 ALLOW. Returns a sample response. */
+async function checkAllSessions(server: Server, threads: number): Promise<Record<string, unknown>> {
+  let sample: Record<string, unknown> = {};
+  for (let t = 1; t <= threads; t++) {
+    for (let s = 1; s <= SESSIONS_PER_THREAD; s++) {
+      const res = await fetch(`http://127.0.0.1:${server.port}/v1/enforce`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${server.key}`, 'content-type': 'application/json' },
+        body: bodyFor(sessionId(t, s)),
+      });
+      const text = await res.text();
+      let json: Record<string, unknown>;
+      try {
+        json = JSON.parse(text) as Record<string, unknown>;
+      } catch {
+        throw new Error(`${server.name}: answer is not JSON (${res.status}): ${text.slice(0, 300)}`);
+      }
+      if (res.status !== 200 || json.decision !== 'ALLOW')
+        throw new Error(
+          `${server.name}: expected 200 ALLOW for ${sessionId(t, s)}, got ${res.status}: ${text.slice(0, 500)}`,
+        );
+      sample = json;
+    }
+  }
+  return sample;
+}
+
+function luaScript(path: string, key: string): string {
+  const template = JSON.stringify(BODY_TEMPLATE);
+  return `-- generated by scripts/bench-enforce.ts
+local counter = 0
+function setup(thread)
+  counter = counter + 1
+  thread:set("tid", counter)
+end
+
+local requests = {}
+local n = 0
+local i = 0
+function init(args)
+  local template = ${JSON.stringify(template)}
+  local headers = { ["Content-Type"] = "application/json", ["Authorization"] = "Bearer ${key}" }
+  for s = 1, ${SESSIONS_PER_THREAD} do
+    local body = string.gsub(template, "__SESSION__", "bench-" .. tid .. "-" .. s)
+    requests[s] = wrk.format("POST", "${path}", headers, body)
+  end
+  n = ${SESSIONS_PER_THREAD}
+end
+
+function request()
+  i = i % n + 1
+  return requests[i]
+end
+`;
+}
+
+interface WrkResult {
+  rps: number;
+  p50Ms: number;
+  p75Ms: number;
+  p90Ms: number;
+  p99Ms: number;
+  requests: number;
+  non2xx: number;
+  socketErrors: string;
+  raw: string;
+}
+
+function toMs(value: string, unit: string): number {
+  const n = Number(value);
+  switch (unit) {
+    case 'us':
+      return n / 1_000;
+    case 'ms':
+      return n;
+    case 's':
+      return n * 1_000;
+    case 'm':
+      return n * 60_000;
+    default:
+      throw new Error(`unknown wrk latency unit ${unit}`);
+  }
+}
+
+function parseWrk(output: string): WrkResult {
+  const percentile = (p: number) => {
+    const match = new RegExp(`^\\s*${p}%\\s+([\\d.]+)(us|ms|s|m)\\s*$`, 'm').exec(output);
+    if (!match) throw new Error(`wrk output has no ${p}% latency:\n${output}`);
+    return toMs(match[1]!, match[2]!);
+  };
+  const rps = /^Requests\/sec:\s+([\d.]+)/m.exec(output);
+  if (!rps) throw new Error(`wrk output has no Requests/sec:\n${output}`);
+  const requests = /^\s*(\d+) requests in/m.exec(output);
+  const non2xx = /Non-2xx or 3xx responses:\s+(\d+)/.exec(output);
+  const socket = /Socket errors:\s+(.+)$/m.exec(output);
+  return {
+    rps: Number(rps[1]),
+    p50Ms: percentile(50),
+    p75Ms: percentile(75),
+    p90Ms: percentile(90),
+    p99Ms: percentile(99),
+    requests: requests ? Number(requests[1]) : 0,
+    non2xx: non2xx ? Number(non2xx[1]) : 0,
+    socketErrors: socket ? socket[1]!.trim() : 'none',
+    raw: output,
+  };
+}
+
+function runWrk(
+  wrk: string,
+  args: { url: string; script: string; threads: number; connections: number; seconds: number },
+): Promise<WrkResult> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(
+      wrk,
+      [
+        `-t${args.threads}`,
+        `-c${args.connections}`,
+        `-d${args.seconds}s`,
+        '--timeout',
+        '5s',
+        '--latency',
+        '-s',
+        args.script,
+        args.url,
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (chunk) => {
+      out += chunk;
+    });
+    child.stderr.on('data', (chunk) => {
+      err += chunk;
+    });
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      if (code !== 0) reject(new Error(`wrk exited with ${code}: ${err}${out}`));
+      else {
+        try {
+          resolvePromise(parseWrk(out));
+        } catch (error) {
+          reject(error);
+        }
+      }
+    });
+  });
+}
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+const round = (value: number, digits: number) => Math.round(value * 10 ** digits) / 10 ** digits;
+
+async function main(): Promise<void> {
+  const wrk = wrkPath();
+  if (!wrk) {
+    process.stderr.write(
+      'bench:enforce needs wrk (an HTTP load generator), which is not installed.\n' +
+        'Install it with:  sudo apt-get install -y wrk      (Debian/Ubuntu)\n' +
+        '                  brew install wrk                 (macOS)\n',
+    );
+    process.exit(2);
+  }
+  const seconds = envInt('BENCH_DURATION_S', 10, 1);
+  const connections = envInt('BENCH_CONNECTIONS', 50, 1);
+  const threads = envInt('BENCH_THREADS', 2, 1);
+  const warmup = envInt('BENCH_WARMUP_S', 2, 0);
+  const rounds = envInt('BENCH_ROUNDS', 1, 1);
+  if (connections < threads) {
+    progress('BENCH_CONNECTIONS must be ≥ BENCH_THREADS');
+    process.exit(1);
+  }
+  const profileDir = process.env.BENCH_CPU_PROF ? resolve(ROOT, '.cache/bench-profiles') : undefined;
+  if (profileDir) mkdirSync(profileDir, { recursive: true });
+
+  progress(
+    `wrk ${wrk}: ${threads} threads, ${connections} connections, ${warmup} s warm-up + ${seconds} s measured, ${rounds} round(s)`,
+  );
+  const servers: Server[] = [];
+  const workDir = mkdtempSync(join(tmpdir(), 'thoth-bench-wrk-'));
+  const cleanup = async () => {
+    await Promise.all(servers.map(stopChild));
+    rmSync(workDir, { recursive: true, force: true });
+  };
+  process.once('SIGINT', () => void cleanup().then(() => process.exit(130)));
+
+  let failed = false;
+  try {
+    const bare = await startChild('bare');
+    servers.push(bare);
+    const thoth = await startChild('thoth', profileDir);
+    servers.push(thoth);
+    progress(`bare fastify on 127.0.0.1:${bare.port}, thoth on 127.0.0.1:${thoth.port}`);
+
+    const sample = await checkAllSessions(thoth, threads);
+    progress(
+      `checked ${threads * SESSIONS_PER_THREAD} sessions: 200 ALLOW (${sample.decision_reason_code}, risk ${sample.risk_score}, ` +
+        `receipt ${(sample.receipt as { signing_algorithm?: string } | undefined)?.signing_algorithm}); response ${JSON.stringify(sample).length} bytes`,
+    );
+    const bareCheck = await fetch(`http://127.0.0.1:${bare.port}/v1/enforce`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: bodyFor('check'),
+    });
+    if (bareCheck.status !== 200) throw new Error(`bare server answered ${bareCheck.status}`);
+
+    const scripts = {
+      bare: join(workDir, 'bare.lua'),
+      thoth: join(workDir, 'thoth.lua'),
+    };
+    writeFileSync(scripts.bare, luaScript('/v1/enforce', bare.key));
+    writeFileSync(scripts.thoth, luaScript('/v1/enforce', thoth.key));
+
+    const results: Record<'bare' | 'thoth', WrkResult[]> = { bare: [], thoth: [] };
+    for (let round = 1; round <= rounds; round++) {
+      for (const server of [bare, thoth]) {
+        const name = server.name as 'bare' | 'thoth';
+        const url = `http://127.0.0.1:${server.port}/v1/enforce`;
+        const common = { url, script: scripts[name], threads, connections };
+        if (warmup > 0) {
+          progress(`round ${round}: ${name} warm-up ${warmup} s`);
+          await runWrk(wrk, { ...common, seconds: warmup });
+        }
+        progress(`round ${round}: ${name} measuring ${seconds} s`);
+        server.child.send('reset');
+        const result = await runWrk(wrk, { ...common, seconds });
+        results[name].push(result);
+        const serverStats = await stats(server);
+        progress(
+          `round ${round}: ${name}: ${result.rps.toFixed(0)} req/s, p50 ${result.p50Ms.toFixed(3)} ms, ` +
+            `p75 ${result.p75Ms.toFixed(3)} ms, p90 ${result.p90Ms.toFixed(3)} ms, p99 ${result.p99Ms.toFixed(3)} ms, ` +
+            `${result.requests} requests, non-2xx ${result.non2xx}, socket errors: ${result.socketErrors}; ` +
+            `server event-loop delay p99 ${serverStats.loop_delay_p99_ms} ms, max ${serverStats.loop_delay_max_ms} ms`,
+        );
+        if (result.non2xx > 0) {
+          progress(`FAIL: ${name} answered ${result.non2xx} non-2xx responses`);
+          failed = true;
+        }
+      }
+    }
+
+    // The measured path stayed the common path: every session still answers ALLOW.
+    await checkAllSessions(thoth, threads);
+    const thothStats = await stats(thoth);
+    progress(
+      `after the runs every session still answers 200 ALLOW; thoth server: ${JSON.stringify(thothStats)}`,
+    );
+
+    const rps = median(results.thoth.map((r) => r.rps));
+    const bareRps = median(results.bare.map((r) => r.rps));
+    const p50 = median(results.thoth.map((r) => r.p50Ms));
+    const p99 = median(results.thoth.map((r) => r.p99Ms));
+    const ratio = rps / bareRps;
+    const bareP99 = median(results.bare.map((r) => r.p99Ms));
+    const met = ratio >= 0.75 && p99 <= 5;
+    progress(
+      `bare p99 ${bareP99.toFixed(3)} ms; target ratio ≥ 0.75 and p99 ≤ 5 ms: ${met ? 'met' : 'MISSED'} ` +
+        `(ratio ${ratio.toFixed(3)}, p99 ${p99.toFixed(3)} ms)`,
+    );
+    if (!met && process.env.BENCH_STRICT === '1') failed = true;
+    process.stdout.write(
+      `${JSON.stringify({
+        rps: round(rps, 0),
+        p50_ms: round(p50, 3),
+        p99_ms: round(p99, 3),
+        bare_rps: round(bareRps, 0),
+        ratio: round(ratio, 3),
+      })}\n`,
+    );
+  } catch (error) {
+    progress(`FAIL: ${(error as Error).stack ?? error}`);
+    failed = true;
+  } finally {
+    await cleanup();
+    if (profileDir) progress(`CPU profile of the thoth server written to ${profileDir}`);
+  }
+  process.exit(failed ? 1 : 0);
+}
+
+const childMode = process.argv.find((arg) => arg.startsWith('--child='))?.slice('--child='.length);
+if (childMode === 'thoth') await thothChild();
+else if (childMode === 'bare') await bareChild();
+else await main();

@@ -1,0 +1,101 @@
+#!/usr/bin/env node
+// Offline verifier of a Thoth evidence bundle (schemas/evidence-chain.md). No dependencies: Node.js only.
+// Deliberately standalone (it re-implements canonical JSON and the link hash) so a third party can audit it.
+//   node scripts/verify-bundle.mjs bundle.json [--key-id <id>]
+import { createHash, createPublicKey, verify } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+
+const GENESIS = '0'.repeat(64);
+const HASHED = [
+  'tenant_id',
+  'agent_id',
+  'event_id',
+  'kind',
+  'event_type',
+  'session_id',
+  'user_id',
+  'tool_name',
+  'decision',
+  'reason_code',
+  'risk_score',
+  'enforcement_mode',
+  'violation_id',
+  'enforcement_trace_id',
+  'content',
+  'payload',
+  'occurred_at_ms',
+];
+
+function canonical(value) {
+  if (Array.isArray(value))
+    return `[${value.map((v) => (v === undefined ? 'null' : canonical(v))).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const keys = Object.keys(value)
+      .filter((k) => value[k] !== undefined)
+      .sort();
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonical(value[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+function linkHash(record) {
+  const hashed = { v: 1, chain_index: record.chain_index, previous_hash: record.previous_hash };
+  for (const field of HASHED) hashed[field] = record[field];
+  return createHash('sha256').update(canonical(hashed)).digest('hex');
+}
+
+function signatureValid(payload, signature, keyId, keys) {
+  const key = keys.find((k) => k.key_id === keyId);
+  if (!key) return false;
+  return verify(
+    null,
+    Buffer.from(canonical(payload)),
+    createPublicKey(key.public_key_pem),
+    Buffer.from(signature, 'base64url'),
+  );
+}
+
+export function verifyBundle(bundle, { keyId } = {}) {
+  const keys = bundle.public_keys ?? [];
+  const { signature, ...unsigned } = bundle;
+  if (!signature?.signature) return 'the bundle has no signature';
+  if (keyId && signature.key_id !== keyId)
+    return `signed by key ${signature.key_id}, not the required ${keyId}`;
+  if (!signatureValid(unsigned, signature.signature, signature.key_id, keys))
+    return 'the bundle signature does not verify: the bundle was modified or signed by an unknown key';
+  const last = new Map();
+  for (const record of bundle.records ?? []) {
+    const where = `record ${record.event_id} (agent ${record.agent_id}, chain_index ${record.chain_index})`;
+    if (linkHash(record) !== record.hash) return `${where}: hash does not match its content`;
+    if (record.chain_index === 1 && record.previous_hash !== GENESIS)
+      return `${where}: first link must follow the genesis`;
+    const previous = last.get(record.agent_id);
+    if (previous && previous.chain_index + 1 === record.chain_index && previous.hash !== record.previous_hash)
+      return `${where}: previous_hash does not match the preceding record`;
+    if (previous && record.chain_index <= previous.chain_index) return `${where}: records out of chain order`;
+    last.set(record.agent_id, record);
+  }
+  if (bundle.checkpoint) {
+    const { signature: cs, key_id: ck, ...body } = bundle.checkpoint;
+    if (!signatureValid(body, cs, ck, keys))
+      return `checkpoint ${bundle.checkpoint.checkpoint_id}: signature does not verify`;
+  }
+  return undefined;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const [file, flag, keyId] = process.argv.slice(2);
+  if (!file || (flag && flag !== '--key-id')) {
+    console.error('usage: node scripts/verify-bundle.mjs bundle.json [--key-id <id>]');
+    process.exit(2);
+  }
+  const bundle = JSON.parse(readFileSync(file, 'utf8'));
+  const problem = verifyBundle(bundle, { keyId });
+  if (problem) {
+    console.error(`INVALID: ${problem}`);
+    process.exit(1);
+  }
+  console.log(
+    `VALID: ${bundle.records.length} records of session ${bundle.session_id} (tenant ${bundle.tenant_id}), signed by key ${bundle.signature.key_id}`,
+  );
+}

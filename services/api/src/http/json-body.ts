@@ -1,0 +1,31 @@
+import { HttpError } from './http-error.ts';
+
+/** Deeper than any real tool call; bounds every recursive walk (CEL, canonical JSON, stringify) downstream. */
+export const MAX_JSON_DEPTH = 64;
+
+/**
+ * Parses a request body as JSON and refuses what the rest of the server must never see: nesting deeper than
+ * MAX_JSON_DEPTH, and numbers JSON.parse turns into ±Infinity (e.g. 1e309). Iterative, so hostile input cannot
+ * exhaust the stack here either. Throws a 400 HttpError.
+ */
+export function parseJsonBody(text: string): unknown {
+  if (text.trim() === '') return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new HttpError(400, 'invalid_json', 'the body is not valid JSON');
+  }
+  const stack: Array<{ node: unknown; depth: number }> = [{ node: value, depth: 0 }];
+  while (stack.length > 0) {
+    const { node, depth } = stack.pop()!;
+    if (typeof node === 'number' && !Number.isFinite(node))
+      throw new HttpError(400, 'invalid_json', 'the body contains a number too large to represent');
+    if (node === null || typeof node !== 'object') continue;
+    if (depth >= MAX_JSON_DEPTH)
+      throw new HttpError(400, 'invalid_json', `the body is nested deeper than ${MAX_JSON_DEPTH} levels`);
+    for (const child of Array.isArray(node) ? node : Object.values(node))
+      stack.push({ node: child, depth: depth + 1 });
+  }
+  return value;
+}

@@ -1,0 +1,250 @@
+import type { SigningKey } from '@thoth/common/signing-key';
+import type { Store } from '@thoth/common/store/store';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { ApiKeyIdentity, ControlState } from '../control/control-state.ts';
+import type { Authenticator } from '../http/auth.ts';
+import { HttpError } from '../http/http-error.ts';
+import type { LiveTail } from '../live-tail.ts';
+import {
+  EVENT_COLUMNS,
+  feedFilterSchema,
+  feedQueries,
+  type StoredEvent,
+  sessionSummary,
+  toApiEvent,
+} from '../soc/audit-queries.ts';
+import { evidenceBundle, type PublicKeyInfo, verifyChains } from '../soc/evidence.ts';
+import { TENANT_ID } from './key-routes.ts';
+
+export interface SocRouteDeps {
+  auth: Authenticator;
+  store: Pick<Store, 'select'> | undefined;
+  control: ControlState;
+  signer: SigningKey;
+  liveTail: LiveTail | undefined;
+}
+
+const tenantParams = z.object({ tenant: TENANT_ID });
+const idParam = z.string().min(1).max(512);
+const TIMELINE_LIMIT = 10_000;
+
+export const socRoutes =
+  (deps: SocRouteDeps): FastifyPluginAsyncZod =>
+  async (app) => {
+    /** The key's identity when it may read this tenant's trail. */
+    const reader = (request: Parameters<Authenticator['require']>[0], tenant: string): ApiKeyIdentity => {
+      const identity = deps.auth.require(request, 'read');
+      if (identity.tenantId !== tenant)
+        throw new HttpError(403, 'tenant_mismatch', 'this API key reads its own tenant only');
+      return identity;
+    };
+    const store = (): Pick<Store, 'select'> => {
+      if (!deps.store) throw new HttpError(503, 'store_unavailable', 'this process has no audit-trail store');
+      return deps.store;
+    };
+    const signingKeys = (): PublicKeyInfo[] => {
+      const keys = deps.control.receiptKeyList();
+      return keys.some((k) => k.key_id === deps.signer.keyId)
+        ? keys
+        : [...keys, { key_id: deps.signer.keyId, public_key_pem: deps.signer.publicKeyPem }];
+    };
+    const timeline = async (tenant: string, where: string, params: Record<string, unknown>) =>
+      (
+        await store().select<StoredEvent>(
+          `SELECT ${EVENT_COLUMNS} FROM events WHERE tenant_id = {tenant:String} AND ${where}
+           ORDER BY occurred_at, agent_id, chain_index LIMIT ${TIMELINE_LIMIT}`,
+          { tenant, ...params },
+        )
+      ).map(toApiEvent);
+
+    app.get(
+      '/:tenant/thoth/governance/feed',
+      {
+        schema: {
+          summary: 'Search the audit trail',
+          tags: ['SOC'],
+          params: tenantParams,
+          querystring: feedFilterSchema,
+        },
+      },
+      async (request) => {
+        reader(request, request.params.tenant);
+        const q = feedQueries(request.params.tenant, request.query);
+        const [rows, [count]] = await Promise.all([
+          store().select<StoredEvent>(q.rows.sql, q.rows.params),
+          store().select<{ total: number | string }>(q.total.sql, q.total.params),
+        ]);
+        return {
+          data: rows.map(toApiEvent),
+          total: Number(count?.total ?? 0),
+          page: request.query.page,
+          per_page: request.query.per_page,
+        };
+      },
+    );
+
+    app.get(
+      '/:tenant/thoth/sessions/:id/forensics',
+      {
+        schema: {
+          summary: 'A session’s ordered timeline and summary',
+          tags: ['SOC'],
+          params: tenantParams.extend({ id: idParam }),
+        },
+      },
+      async (request) => {
+        reader(request, request.params.tenant);
+        const events = await timeline(request.params.tenant, 'session_id = {session:String}', {
+          session: request.params.id,
+        });
+        if (events.length === 0)
+          throw new HttpError(404, 'not_found', `no events for session ${request.params.id}`);
+        return { session_id: request.params.id, summary: sessionSummary(events), timeline: events };
+      },
+    );
+
+    app.get(
+      '/:tenant/thoth/agents/:id/forensics/latest',
+      {
+        schema: {
+          summary: 'Forensics of an agent’s most recent session',
+          tags: ['SOC'],
+          params: tenantParams.extend({ id: idParam }),
+        },
+      },
+      async (request) => {
+        reader(request, request.params.tenant);
+        const [latest] = await store().select<{ session_id: string }>(
+          `SELECT session_id FROM events WHERE tenant_id = {tenant:String} AND agent_id = {agent:String}
+           ORDER BY occurred_at DESC LIMIT 1`,
+          { tenant: request.params.tenant, agent: request.params.id },
+        );
+        if (!latest) throw new HttpError(404, 'not_found', `no events for agent ${request.params.id}`);
+        const events = await timeline(
+          request.params.tenant,
+          'agent_id = {agent:String} AND session_id = {session:String}',
+          {
+            agent: request.params.id,
+            session: latest.session_id,
+          },
+        );
+        return {
+          agent_id: request.params.id,
+          session_id: latest.session_id,
+          summary: sessionSummary(events),
+          timeline: events,
+        };
+      },
+    );
+
+    app.get(
+      '/:tenant/thoth/evidence/chain',
+      {
+        schema: {
+          summary: 'An agent’s evidence chain from a sequence number (cursor: next_sequence)',
+          tags: ['SOC'],
+          params: tenantParams,
+          querystring: z.object({
+            agent_id: idParam,
+            from_sequence: z.coerce.number().int().min(1).default(1),
+            limit: z.coerce.number().int().min(1).max(1_000).default(100),
+          }),
+        },
+      },
+      async (request) => {
+        reader(request, request.params.tenant);
+        const { agent_id, from_sequence, limit } = request.query;
+        const rows = await store().select<StoredEvent>(
+          `SELECT ${EVENT_COLUMNS} FROM events
+           WHERE tenant_id = {tenant:String} AND agent_id = {agent:String} AND chain_index >= {from:UInt64}
+           ORDER BY chain_index LIMIT {limit:UInt32}`,
+          { tenant: request.params.tenant, agent: agent_id, from: from_sequence, limit },
+        );
+        const data = rows.map(toApiEvent);
+        const last = data[data.length - 1];
+        return {
+          agent_id,
+          data,
+          from_sequence,
+          next_sequence: data.length === limit && last ? Number(last.chain_index) + 1 : null,
+        };
+      },
+    );
+
+    const verifyRoute = {
+      schema: {
+        summary: 'Recompute the evidence chain and report the first broken link',
+        tags: ['SOC'],
+        params: tenantParams,
+        querystring: z.object({ agent_id: idParam.optional() }),
+      },
+    };
+    const verifyHandler = async (
+      request: {
+        params: { tenant: string };
+        query: { agent_id?: string | undefined };
+      } & Parameters<Authenticator['require']>[0],
+    ) => {
+      reader(request, request.params.tenant);
+      return verifyChains(store(), request.params.tenant, signingKeys(), request.query.agent_id);
+    };
+    app.get('/:tenant/governance/evidence/verify-chain', verifyRoute, verifyHandler);
+    app.post('/:tenant/governance/evidence/verify-chain', verifyRoute, verifyHandler);
+
+    app.get(
+      '/:tenant/thoth/sessions/:id/evidence-bundle',
+      {
+        schema: {
+          summary:
+            'A signed, self-contained evidence bundle of a session (verify offline: scripts/verify-bundle.mjs)',
+          tags: ['SOC'],
+          params: tenantParams.extend({ id: idParam }),
+        },
+      },
+      async (request) => {
+        reader(request, request.params.tenant);
+        const bundle = await evidenceBundle(
+          store(),
+          request.params.tenant,
+          request.params.id,
+          deps.signer,
+          signingKeys(),
+        );
+        if (!bundle) throw new HttpError(404, 'not_found', `no events for session ${request.params.id}`);
+        return bundle;
+      },
+    );
+
+    app.get(
+      '/v1/stream',
+      {
+        schema: {
+          summary: 'Live tail (Server-Sent Events) of the tenant’s new events and decisions',
+          tags: ['SOC'],
+          querystring: z.object({ agent_id: idParam.optional() }),
+        },
+      },
+      async (request, reply) => {
+        const identity = deps.auth.require(request, 'read');
+        if (!deps.liveTail) throw new HttpError(503, 'stream_unavailable', 'this process has no live tail');
+        reply.hijack();
+        const raw = reply.raw;
+        raw.writeHead(200, {
+          'content-type': 'text/event-stream; charset=utf-8',
+          'cache-control': 'no-cache, no-transform',
+          connection: 'keep-alive',
+          'x-accel-buffering': 'no',
+        });
+        raw.write(': connected\n\n');
+        const stop = deps.liveTail.listen(identity.tenantId, request.query.agent_id, (event) => {
+          raw.write(`event: ${event.type}\ndata: ${JSON.stringify(event.data)}\n\n`);
+        });
+        const heartbeat = setInterval(() => raw.write(': heartbeat\n\n'), 15_000);
+        request.raw.on('close', () => {
+          clearInterval(heartbeat);
+          stop();
+        });
+      },
+    );
+  };
