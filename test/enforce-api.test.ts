@@ -445,6 +445,26 @@ describe('decision events', () => {
   });
 });
 
+describe('OpenAPI', () => {
+  it('describes every data-plane route from the zod schemas and serves the docs UI', async () => {
+    const spec = (await api.inject({ method: 'GET', url: '/openapi.json' })).json() as {
+      paths: Record<string, Record<string, { requestBody?: unknown }>>;
+    };
+    expect(Object.keys(spec.paths)).toEqual(
+      expect.arrayContaining([
+        '/v1/enforce',
+        '/v1/enforce/hold/{token}',
+        '/v1/events/batch',
+        '/{tenant}/thoth/api-keys',
+      ]),
+    );
+    expect(JSON.stringify(spec.paths['/v1/enforce']!.post!.requestBody)).toContain('tool_name');
+    const ui = await api.inject({ method: 'GET', url: '/docs/' });
+    expect(ui.statusCode).toBe(200);
+    expect(ui.headers['content-type']).toMatch(/text\/html/);
+  });
+});
+
 describe('robustness', () => {
   it('names the failing field in a 400', async () => {
     const response = await api.inject({
