@@ -55,6 +55,7 @@ export async function startApiService(deps: ApiServiceDeps): Promise<ApiService>
     bus,
     codec,
     topic: topics.approvals,
+    eventsTopic: topics.events,
     publisher,
     log,
     ttlSeconds: config.THOTH_HOLD_TTL_SECONDS,

@@ -11,12 +11,18 @@ import {
 } from 'fastify-type-provider-zod';
 import { clientErrorCode, type ErrorBody, HttpError } from './http/http-error.ts';
 import { parseJsonBody } from './http/json-body.ts';
+import { type ApprovalRouteDeps, approvalRoutes } from './routes/approval-routes.ts';
 import { type EnforceRouteDeps, enforceRoutes } from './routes/enforce-routes.ts';
 import { type IngestRouteDeps, ingestRoutes } from './routes/ingest-routes.ts';
 import { type KeyRouteDeps, keyRoutes } from './routes/key-routes.ts';
 import { type SocRouteDeps, socRoutes } from './routes/soc-routes.ts';
 
-export interface AppDeps extends EnforceRouteDeps, IngestRouteDeps, KeyRouteDeps, SocRouteDeps {
+export interface AppDeps
+  extends EnforceRouteDeps,
+    IngestRouteDeps,
+    KeyRouteDeps,
+    SocRouteDeps,
+    ApprovalRouteDeps {
   log: Logger;
   bodyLimitBytes: number;
   /** /healthz answers 200 only once this is true (migrations ran, consumers subscribed). */
@@ -136,5 +142,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(ingestRoutes(deps));
   await app.register(keyRoutes(deps));
   await app.register(socRoutes(deps));
+  await app.register(approvalRoutes(deps));
   return app;
 }

@@ -52,6 +52,20 @@ export class BackgroundPublisher {
     return this.flushing;
   }
 
+  /**
+   * Resolves once everything enqueued before the call is on the bus (throws after `timeoutMs`): for a write
+   * that must not overtake an earlier queued one on the same key.
+   */
+  async settle(timeoutMs = 10_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.queue.length > 0 || this.flushing) {
+      if (Date.now() > deadline) throw new Error('the event bus did not accept queued messages in time');
+      await (this.flushing ?? this.flush());
+      if (this.queue.length > 0 && this.failures > 0)
+        await new Promise((r) => setTimeout(r, this.backoffMs()));
+    }
+  }
+
   /** Flushes until the queue is empty or `timeoutMs` passed (at shutdown). */
   async drain(timeoutMs = 10_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;

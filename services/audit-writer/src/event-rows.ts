@@ -1,9 +1,9 @@
 import type { ChainFields, ChainLink } from '@thoth/common/evidence-chain';
-import type { BehavioralEvent, DecisionEvent } from '@thoth/common/records';
+import type { BehavioralEvent, DecisionEvent, HoldRecord } from '@thoth/common/records';
 
 /** An event about to be stored: the columns the chain covers, plus when Thoth received it. */
 export interface EventRow extends ChainFields {
-  kind: 'behavioral' | 'decision';
+  kind: 'behavioral' | 'decision' | 'approval';
   ingested_at_ms: number;
 }
 
@@ -74,5 +74,40 @@ export function decisionEventRow(d: DecisionEvent): EventRow {
     content: d.reason,
     payload: JSON.stringify(d),
     ingested_at_ms: d.occurred_at,
+  };
+}
+
+const APPROVAL_OUTCOME: Record<HoldRecord['status'], string> = {
+  pending: 'STEP_UP',
+  approved: 'ALLOW',
+  denied: 'BLOCK',
+  expired: 'BLOCK',
+};
+
+/** A step-up approval's state change (requested, approved, denied, expired): who, when, and the outcome. */
+export function approvalEventRow(h: HoldRecord): EventRow {
+  const at = h.resolved_at ?? h.created_at;
+  return {
+    tenant_id: h.tenant_id,
+    agent_id: h.agent_id,
+    occurred_at_ms: at,
+    event_id: `${h.tenant_id}:${h.approval_id}:${h.status}`,
+    kind: 'approval',
+    event_type: h.status === 'pending' ? 'APPROVAL_REQUESTED' : `APPROVAL_${h.status.toUpperCase()}`,
+    session_id: h.session_id,
+    user_id: h.user_id,
+    tool_name: h.tool_name,
+    decision: APPROVAL_OUTCOME[h.status],
+    reason_code: h.reason_code,
+    risk_score: Math.max(0, Math.min(100, h.risk_score)),
+    enforcement_mode: '',
+    violation_id: h.violation_id,
+    enforcement_trace_id: h.enforcement_trace_id,
+    content:
+      h.status === 'pending'
+        ? h.reason
+        : `${h.status} by ${h.resolved_by ?? 'unknown'}${h.comment ? `: ${h.comment}` : ''}`,
+    payload: JSON.stringify({ ...h, token: undefined }),
+    ingested_at_ms: at,
   };
 }

@@ -16,7 +16,7 @@ const port = z.coerce.number().int().min(0).max(65_535);
 export const configSchema = z
   .object({
     THOTH_MODE: z.enum(['embedded', 'distributed']).default('embedded'),
-    /** Which services this process runs: `all`, or a comma list of `api`, `audit-writer`. */
+    /** Which services this process runs: `all`, or a comma list of `api`, `audit-writer`, `approval-notifier`. */
     THOTH_SERVICES: csv.default(['all']),
     HOST: z.string().min(1).default('127.0.0.1'),
     PORT: port.default(8080),
@@ -50,6 +50,12 @@ export const configSchema = z
     THOTH_HOLD_TTL_SECONDS: z.coerce.number().int().min(1).default(900),
     /** Requests per second allowed per API key (token bucket; burst = 2 × rate). */
     THOTH_RATE_LIMIT_PER_KEY: z.coerce.number().int().min(1).default(2000),
+    /** Outbound webhook for step-up approvals (new pending approval, each resolution). */
+    THOTH_WEBHOOK_URL: z.url().optional(),
+    /** HMAC-SHA256 key of the X-Thoth-Signature header. */
+    THOTH_WEBHOOK_SECRET: z.string().min(16, 'at least 16 characters').optional(),
+    THOTH_WEBHOOK_FORMAT: z.enum(['json', 'slack']).default('json'),
+    THOTH_WEBHOOK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(8),
     THOTH_BODY_LIMIT_BYTES: z.coerce
       .number()
       .int()
@@ -59,6 +65,12 @@ export const configSchema = z
     THOTH_PRINT_ADMIN_TOKEN: bool.default(true),
   })
   .superRefine((c, ctx) => {
+    if (c.THOTH_WEBHOOK_URL && !c.THOTH_WEBHOOK_SECRET)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['THOTH_WEBHOOK_SECRET'],
+        message: 'required with THOTH_WEBHOOK_URL',
+      });
     if (c.THOTH_MODE !== 'distributed') return;
     if (!c.KAFKA_BROKERS?.length)
       ctx.addIssue({

@@ -12,6 +12,7 @@ import { urlSafeToken } from '@thoth/common/ids';
 import type { Logger } from '@thoth/common/logger';
 import { SigningKey } from '@thoth/common/signing-key';
 import { Store } from '@thoth/common/store/store';
+import { ApprovalNotifier } from '@thoth/notifier/approval-notifier';
 
 export interface Runtime {
   config: Config;
@@ -24,7 +25,7 @@ export interface Runtime {
   stop(): Promise<void>;
 }
 
-const SERVICES = ['api', 'audit-writer'] as const;
+const SERVICES = ['api', 'audit-writer', 'approval-notifier'] as const;
 type ServiceName = (typeof SERVICES)[number];
 
 /**
@@ -100,6 +101,25 @@ export async function startRuntime(config: Config, log: Logger): Promise<Runtime
     await auditWriter.start();
   }
 
+  // The notifier runs where it is asked for; under `all` only when a webhook is configured.
+  let notifier: ApprovalNotifier | undefined;
+  const notifierAsked = config.THOTH_SERVICES.includes('approval-notifier');
+  if (notifierAsked && !config.THOTH_WEBHOOK_URL)
+    throw new Error('THOTH_SERVICES lists approval-notifier but THOTH_WEBHOOK_URL is not set');
+  if (wanted.has('approval-notifier') && config.THOTH_WEBHOOK_URL && config.THOTH_WEBHOOK_SECRET) {
+    notifier = new ApprovalNotifier({
+      bus,
+      codec,
+      approvalsTopic: topics.approvals,
+      log,
+      url: config.THOTH_WEBHOOK_URL,
+      secret: config.THOTH_WEBHOOK_SECRET,
+      format: config.THOTH_WEBHOOK_FORMAT,
+      maxAttempts: config.THOTH_WEBHOOK_MAX_ATTEMPTS,
+    });
+    await notifier.start();
+  }
+
   let api: ApiService | undefined;
   if (wanted.has('api')) {
     api = await startApiService({
@@ -127,6 +147,7 @@ export async function startRuntime(config: Config, log: Logger): Promise<Runtime
     stop: async () => {
       ready = false;
       await api?.stop();
+      await notifier?.stop();
       await auditWriter?.stop();
       await bus.close();
       await store?.close();

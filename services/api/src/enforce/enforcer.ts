@@ -8,6 +8,7 @@ import type { SigningKey } from '@thoth/common/signing-key';
 import type { BackgroundPublisher } from '../background-publisher.ts';
 import { type DecisionOutcome, decideToolCall } from '../decision/index.ts';
 import type { DirectiveIndex } from '../directive-index.ts';
+import { redactedPreview } from '../holds/args-preview.ts';
 import type { HoldRegistry } from '../holds/hold-registry.ts';
 import type { PolicySet } from '../policy-source.ts';
 import { SessionStore } from '../session-store.ts';
@@ -65,7 +66,7 @@ export class Enforcer {
               user_id: call.userId,
               tool_name: call.toolName,
               args_digest: argsDigest(call.toolArgs),
-              args_preview_json: JSON.stringify(call.toolArgs ?? null).slice(0, 2_000),
+              args_preview_json: JSON.stringify(redactedPreview(call.toolArgs ?? null)),
               reason: outcome.reason,
               reason_code: outcome.reasonCode,
               risk_score: outcome.riskScore,

@@ -1,5 +1,6 @@
 import type { AvroCodec } from '@thoth/common/bus/avro-codec';
 import type { Bus, CompactedView } from '@thoth/common/bus/bus';
+import { agentKey } from '@thoth/common/bus/topics';
 import { urlSafeToken } from '@thoth/common/ids';
 import type { Logger } from '@thoth/common/logger';
 import type { HoldRecord } from '@thoth/common/records';
@@ -21,6 +22,7 @@ export class HoldConflictError extends Error {
  */
 export class HoldRegistry {
   private readonly holds = new Map<string, HoldRecord>();
+  private readonly tokenByApproval = new Map<string, string>();
   private view: CompactedView | undefined;
 
   constructor(
@@ -28,6 +30,8 @@ export class HoldRegistry {
       bus: Bus;
       codec: AvroCodec;
       topic: string;
+      /** Every state of a hold (requested, approved, denied, expired) also goes to the audit trail. */
+      eventsTopic: string;
       publisher: BackgroundPublisher;
       log: Logger;
       ttlSeconds: number;
@@ -72,8 +76,9 @@ export class HoldRegistry {
       resolved_by: null,
       comment: null,
     };
-    this.holds.set(hold.token, hold);
+    this.remember(hold);
     this.deps.publisher.enqueue(this.deps.topic, this.deps.codec.encode('thoth.v1.Hold', hold.token, hold));
+    this.deps.publisher.enqueue(this.deps.eventsTopic, this.auditEvent(hold));
     return hold;
   }
 
@@ -89,6 +94,7 @@ export class HoldRegistry {
     };
     this.holds.set(token, expired);
     this.deps.publisher.enqueue(this.deps.topic, this.deps.codec.encode('thoth.v1.Hold', token, expired));
+    this.deps.publisher.enqueue(this.deps.eventsTopic, this.auditEvent(expired));
     return expired;
   }
 
@@ -102,6 +108,9 @@ export class HoldRegistry {
     const hold = this.get(token);
     if (!hold) throw new HoldConflictError(`no hold ${token}`);
     if (hold.status !== 'pending') throw new HoldConflictError(`hold is already ${hold.status}`);
+    // The hold's pending record may still be queued: it must reach the topic first, or the compacted topic
+    // would keep "pending" as the hold's last word.
+    await this.deps.publisher.settle();
     const resolved: HoldRecord = {
       ...hold,
       status,
@@ -109,9 +118,36 @@ export class HoldRegistry {
       resolved_by: resolvedBy,
       comment,
     };
-    await this.deps.bus.publish(this.deps.topic, [this.deps.codec.encode('thoth.v1.Hold', token, resolved)]);
+    await Promise.all([
+      this.deps.bus.publish(this.deps.topic, [this.deps.codec.encode('thoth.v1.Hold', token, resolved)]),
+      this.deps.bus.publish(this.deps.eventsTopic, [this.auditEvent(resolved)]),
+    ]);
     this.holds.set(token, resolved);
     return resolved;
+  }
+
+  byApprovalId(approvalId: string): HoldRecord | undefined {
+    const token = this.tokenByApproval.get(approvalId);
+    return token === undefined ? undefined : this.get(token);
+  }
+
+  /** A tenant's approvals, newest first, as a person sees them (a pending one past its expiry is expired). */
+  list(
+    tenantId: string,
+    status: HoldRecord['status'] | undefined,
+    page: number,
+    perPage: number,
+  ): { data: HoldRecord[]; total: number } {
+    const all = [...this.holds.keys()]
+      .map((token) => this.get(token)!)
+      .filter((h) => h.tenant_id === tenantId && (status === undefined || h.status === status))
+      .sort((a, b) => b.created_at - a.created_at);
+    return { data: all.slice((page - 1) * perPage, page * perPage), total: all.length };
+  }
+
+  /** The hold as an event of the audit trail (keyed by agent, like every event). */
+  private auditEvent(hold: HoldRecord) {
+    return this.deps.codec.encode('thoth.v1.Hold', agentKey(hold.tenant_id, hold.agent_id), hold);
   }
 
   /** A resolution never goes back to pending (a late copy of the pending record must not undo it). */
@@ -119,5 +155,6 @@ export class HoldRegistry {
     const known = this.holds.get(hold.token);
     if (known && known.status !== 'pending' && hold.status === 'pending') return;
     this.holds.set(hold.token, hold);
+    this.tokenByApproval.set(hold.approval_id, hold.token);
   }
 }

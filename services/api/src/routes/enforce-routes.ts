@@ -10,7 +10,7 @@ import { HttpError } from '../http/http-error.ts';
 export interface EnforceRouteDeps {
   auth: Authenticator;
   enforcer: Enforcer;
-  holds: Pick<HoldRegistry, 'get'>;
+  holds: HoldRegistry;
 }
 
 export const enforceRoutes =

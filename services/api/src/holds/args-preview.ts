@@ -1,0 +1,42 @@
+/**
+ * A preview of a held call's arguments for the person who approves it: enough to judge the call, without the
+ * secrets it may carry. Values under secret-looking keys, and strings that look like card numbers, bearer
+ * tokens, private keys or Thoth keys, become "[REDACTED]"; long strings are cut; the whole preview is bounded.
+ * Pure. (Redaction before storage and export is the control-plane's; this is the approver's view only.)
+ */
+
+export const REDACTED = '[REDACTED]';
+const SECRET_KEY =
+  /pass(word|phrase)?|secret|token|api[-_]?key|auth(orization)?|credential|private[-_]?key|card[-_]?(number|no)?|cvv|cvc|ssn|pin$/i;
+const SECRET_VALUE = [
+  /\b(?:\d[ -]?){13,19}\b/, // card-like digit runs
+  /\bbearer\s+[a-z0-9._~+/=-]{8,}/i,
+  /-----BEGIN [A-Z ]*PRIVATE KEY-----/,
+  /\bthoth_(?:live|test)_[A-Za-z0-9_-]{16,}/,
+  /\b(?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]{8,}/,
+  /\bAKIA[0-9A-Z]{16}\b/,
+];
+const MAX_STRING = 200;
+const MAX_DEPTH = 8;
+const MAX_ITEMS = 50;
+
+export function redactedPreview(value: unknown): unknown {
+  return walk(value, 0);
+}
+
+function walk(value: unknown, depth: number): unknown {
+  if (typeof value === 'string') {
+    if (SECRET_VALUE.some((p) => p.test(value))) return REDACTED;
+    return value.length > MAX_STRING ? `${value.slice(0, MAX_STRING)}… (${value.length} chars)` : value;
+  }
+  if (value === null || typeof value !== 'object') return value;
+  if (depth >= MAX_DEPTH) return '…';
+  if (Array.isArray(value)) {
+    const items = value.slice(0, MAX_ITEMS).map((v) => walk(v, depth + 1));
+    return value.length > MAX_ITEMS ? [...items, `… ${value.length - MAX_ITEMS} more`] : items;
+  }
+  const out: Record<string, unknown> = {};
+  for (const [key, v] of Object.entries(value).slice(0, MAX_ITEMS))
+    out[key] = SECRET_KEY.test(key) && v !== null && typeof v !== 'object' ? REDACTED : walk(v, depth + 1);
+  return out;
+}

@@ -1,0 +1,108 @@
+import type { HoldRecord } from '@thoth/common/records';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { HoldConflictError, type HoldRegistry } from '../holds/hold-registry.ts';
+import type { Authenticator } from '../http/auth.ts';
+import { HttpError } from '../http/http-error.ts';
+import { TENANT_ID } from './key-routes.ts';
+
+export interface ApprovalRouteDeps {
+  auth: Authenticator;
+  holds: HoldRegistry;
+}
+
+const tenantParams = z.object({ tenant: TENANT_ID });
+
+/** An approval as a person (or a console) sees it. The hold token stays private to the waiting agent. */
+export function approvalView(h: HoldRecord): Record<string, unknown> {
+  return {
+    id: h.approval_id,
+    status: h.status,
+    agent_id: h.agent_id,
+    user_id: h.user_id,
+    session_id: h.session_id,
+    tool_name: h.tool_name,
+    args_digest: h.args_digest,
+    args_preview: JSON.parse(h.args_preview_json) as unknown,
+    reason: h.reason,
+    reason_code: h.reason_code,
+    risk_score: h.risk_score,
+    finding_ids: h.finding_ids,
+    violation_id: h.violation_id,
+    enforcement_trace_id: h.enforcement_trace_id,
+    created_at: new Date(h.created_at).toISOString(),
+    expires_at: new Date(h.expires_at).toISOString(),
+    resolved_at: h.resolved_at === null ? null : new Date(h.resolved_at).toISOString(),
+    resolved_by: h.resolved_by,
+    comment: h.comment,
+  };
+}
+
+export const approvalRoutes =
+  (deps: ApprovalRouteDeps): FastifyPluginAsyncZod =>
+  async (app) => {
+    app.get(
+      '/:tenant/thoth/approvals',
+      {
+        schema: {
+          summary: 'Step-up approvals of the tenant, newest first',
+          tags: ['approvals'],
+          params: tenantParams,
+          querystring: z.object({
+            status: z.enum(['pending', 'approved', 'denied', 'expired']).optional(),
+            page: z.coerce.number().int().min(1).max(100_000).default(1),
+            per_page: z.coerce.number().int().min(1).max(500).default(50),
+          }),
+        },
+      },
+      async (request) => {
+        const identity = deps.auth.require(request, 'read');
+        if (identity.tenantId !== request.params.tenant)
+          throw new HttpError(403, 'tenant_mismatch', 'this API key reads its own tenant only');
+        const { status, page, per_page } = request.query;
+        const { data, total } = deps.holds.list(request.params.tenant, status, page, per_page);
+        return { data: data.map(approvalView), total, page, per_page };
+      },
+    );
+
+    app.post(
+      '/:tenant/thoth/approvals/:id/resolve',
+      {
+        schema: {
+          summary: 'Approve or deny a pending step-up (a key with "admin"); releases that one held call only',
+          tags: ['approvals'],
+          params: tenantParams.extend({ id: z.string().min(1).max(128) }),
+          body: z.object({
+            decision: z.enum(['approve', 'deny']),
+            comment: z.string().trim().max(2_000).nullish(),
+          }),
+        },
+      },
+      async (request) => {
+        // Approving is a person's act: agents' keys (execute, write) must never release their own calls.
+        let resolvedBy = 'admin-token';
+        if (!deps.auth.isAdminToken(request)) {
+          const identity = deps.auth.require(request, 'admin');
+          if (identity.tenantId !== request.params.tenant)
+            throw new HttpError(403, 'tenant_mismatch', 'an admin key acts on its own tenant only');
+          resolvedBy = `${identity.name} (${identity.keyId})`;
+        }
+        const hold = deps.holds.byApprovalId(request.params.id);
+        if (!hold || hold.tenant_id !== request.params.tenant)
+          throw new HttpError(404, 'not_found', `no approval ${request.params.id}`);
+        try {
+          const resolved = await deps.holds.resolve(
+            hold.token,
+            request.body.decision === 'approve' ? 'approved' : 'denied',
+            resolvedBy,
+            request.body.comment || null,
+          );
+          return approvalView(resolved);
+        } catch (error) {
+          if (error instanceof HoldConflictError)
+            throw new HttpError(409, 'conflict', `approval ${error.message}`);
+          throw error;
+        }
+      },
+    );
+  };

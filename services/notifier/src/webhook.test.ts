@@ -1,0 +1,64 @@
+import type { HoldRecord } from '@thoth/common/records';
+import { describe, expect, it } from 'vitest';
+import { deliveryId, signatureHeader, verifySignature, webhookBody } from './webhook.ts';
+
+const hold: HoldRecord = {
+  token: 'tok',
+  approval_id: 'apr_1',
+  tenant_id: 'acme',
+  agent_id: 'invoice-bot',
+  session_id: 's',
+  user_id: 'u',
+  tool_name: 'wire_transfer',
+  args_digest: 'd'.repeat(64),
+  args_preview_json: '{"amount":50000}',
+  reason: 'wires need approval',
+  reason_code: 'step_up_high_risk',
+  risk_score: 70,
+  violation_id: 'v1',
+  enforcement_trace_id: 't',
+  finding_ids: [],
+  status: 'pending',
+  created_at: 0,
+  expires_at: 900_000,
+  resolved_at: null,
+  resolved_by: null,
+  comment: null,
+};
+
+describe('approval webhooks', () => {
+  it('signs the raw body with a timestamp and verifies it, refusing tampering and replay', () => {
+    const body = JSON.stringify(webhookBody(hold, 'json'));
+    const header = signatureHeader('s3cret', body, 1_000);
+    expect(header).toMatch(/^t=1000,v1=[0-9a-f]{64}$/);
+    expect(verifySignature('s3cret', body, header, 1_010)).toBe(true);
+    expect(verifySignature('s3cret', `${body} `, header, 1_010)).toBe(false);
+    expect(verifySignature('other', body, header, 1_010)).toBe(false);
+    expect(verifySignature('s3cret', body, header, 1_000 + 301)).toBe(false);
+    expect(verifySignature('s3cret', body, 'garbage', 1_000)).toBe(false);
+  });
+
+  it('describes the approval, with a stable delivery id per state', () => {
+    expect(webhookBody(hold, 'json')).toMatchObject({
+      id: 'apr_1:pending',
+      type: 'approval.requested',
+      approval: { id: 'apr_1', tool_name: 'wire_transfer', args_preview: { amount: 50000 }, risk_score: 70 },
+    });
+    expect(deliveryId({ ...hold, status: 'denied' })).toBe('apr_1:denied');
+    expect(
+      webhookBody({ ...hold, status: 'denied', resolved_by: 'alice', comment: 'no' }, 'json'),
+    ).toMatchObject({
+      type: 'approval.denied',
+    });
+  });
+
+  it('has a Slack-compatible body (text + blocks)', () => {
+    const slack = webhookBody({ ...hold, status: 'approved', resolved_by: 'alice' }, 'slack') as {
+      text: string;
+      blocks: unknown[];
+    };
+    expect(slack.text).toContain('wire_transfer');
+    expect(slack.text).toContain('approved by alice');
+    expect(slack.blocks.length).toBeGreaterThanOrEqual(2);
+  });
+});

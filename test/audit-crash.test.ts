@@ -1,0 +1,317 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { verifyChains } from '@thoth/api/soc/evidence';
+import { AvroCodec } from '@thoth/common/bus/avro-codec';
+import type { Bus, OutgoingMessage } from '@thoth/common/bus/bus';
+import { agentKey, dlqTopic, topicNames, topicSpecs } from '@thoth/common/bus/topics';
+import { SigningKey } from '@thoth/common/signing-key';
+import { Store } from '@thoth/common/store/store';
+import { type Admin, Kafka, logLevel } from 'kafkajs';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { behavioralEvent } from './fixtures.ts';
+import { adapters, uniquePrefix } from './helpers.ts';
+
+/**
+ * Acceptance of the audit issue: 50,000 events on the bus; the audit-writer process (`main.ts` in distributed
+ * mode, THOTH_SERVICES=audit-writer, its own chDB) is killed with SIGKILL at random moments while it consumes,
+ * at least 5 times, and restarted each time; after recovery `count() = uniqExact(event_id) = 50,000` and every
+ * agent's chain verifies. Every event is published before the first writer starts.
+ *
+ * Reproduce a run with CRASH_SEED=<seed> (printed at the start). CRASH_KILLS sets the number of kills (≥ 5).
+ */
+
+const ROOT = resolve(import.meta.dirname, '..');
+const TOTAL = 50_000;
+const AGENTS = 20;
+const TENANTS = ['crash-tenant-a', 'crash-tenant-b'];
+const PARTITIONS = 6;
+const GROUP = 'audit-writer';
+const KILLS = Math.max(5, Number(process.env.CRASH_KILLS ?? 5));
+const SEED = Number(process.env.CRASH_SEED ?? Math.floor(Math.random() * 2 ** 31));
+
+/** mulberry32: a small seeded PRNG, so a run's kill moments can be replayed. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
+const random = prng(SEED);
+const between = (lo: number, hi: number) => Math.floor(lo + random() * (hi - lo + 1));
+
+const t0 = Date.now();
+const log = (line: string) => console.log(`[crash +${((Date.now() - t0) / 1000).toFixed(1)}s] ${line}`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const prefix = uniquePrefix('crash');
+const topics = topicNames(prefix);
+const dataDir = mkdtempSync(join(tmpdir(), 'thoth-crash-'));
+let bus: Bus | undefined;
+let admin: Admin | undefined;
+const live = new Set<ChildProcess>();
+
+afterAll(async () => {
+  for (const child of live) child.kill('SIGKILL');
+  await admin?.disconnect();
+  await bus?.close();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+interface Writer {
+  n: number;
+  child: ChildProcess;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** The production command (`npm start`) running only the audit-writer consumer on Kafka, chDB in dataDir. */
+function startWriter(n: number): Writer {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    THOTH_MODE: 'distributed',
+    THOTH_SERVICES: 'audit-writer',
+    KAFKA_BROKERS: inject('kafkaBrokers').join(','),
+    KAFKA_CLIENT_ID: `crash-writer-${n}`,
+    THOTH_ADMIN_TOKEN: 'crash-test-admin-token-0123456789',
+    THOTH_DATA_DIR: dataDir,
+    THOTH_TOPIC_PREFIX: prefix,
+    THOTH_TOPIC_PARTITIONS: String(PARTITIONS),
+    // Checkpoints are signed while the crashes happen, not only at the final drain.
+    THOTH_CHECKPOINT_INTERVAL_SECONDS: '1',
+    LOG_LEVEL: 'warn',
+  };
+  delete env.CLICKHOUSE_URL;
+  const child = spawn(process.execPath, ['--import', 'tsx', 'services/thoth/src/main.ts'], {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  live.add(child);
+  const relay = (chunk: Buffer) => {
+    for (const line of chunk.toString().split('\n'))
+      if (line.trim() && !line.includes('no CLICKHOUSE_URL')) log(`writer#${n}: ${line.slice(0, 400)}`);
+  };
+  child.stdout?.on('data', relay);
+  child.stderr?.on('data', relay);
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) =>
+    child.on('exit', (code, signal) => {
+      live.delete(child);
+      res({ code, signal });
+    }),
+  );
+  return { n, child, exited };
+}
+
+/** The group's committed position on the events topic, and what is left to consume. */
+async function progress(): Promise<{ committed: number; lag: number }> {
+  // On a fresh broker the group coordinator (__consumer_offsets) may still be loading: retry what is retriable.
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await readProgress();
+    } catch (error) {
+      if (!(error as { retriable?: boolean }).retriable || attempt >= 50) throw error;
+      await sleep(200);
+    }
+  }
+}
+
+async function readProgress(): Promise<{ committed: number; lag: number }> {
+  const ends = await admin!.fetchTopicOffsets(topics.events);
+  const [group] = await admin!.fetchOffsets({ groupId: GROUP, topics: [topics.events] });
+  let committed = 0;
+  let lag = 0;
+  for (const end of ends) {
+    const offset = Number(group?.partitions.find((p) => p.partition === end.partition)?.offset ?? -1);
+    const position = offset < 0 ? Number(end.low) : offset;
+    committed += position - Number(end.low);
+    lag += Number(end.high) - position;
+  }
+  return { committed, lag };
+}
+
+interface Planned {
+  eventId: string;
+  tenant: string;
+  agent: string;
+}
+
+describe('audit writer under SIGKILL', () => {
+  it('stores 50,000 events exactly once with verifiable chains across ≥5 kill -9 and restarts', async () => {
+    log(`seed ${SEED} (CRASH_SEED=${SEED} to replay), ${KILLS} kills, prefix ${prefix}, dataDir ${dataDir}`);
+    const brokers = inject('kafkaBrokers');
+    bus = adapters.find((a) => a.name === 'kafka')!.create();
+    await bus.ensureTopics(topicSpecs(topics, PARTITIONS));
+    admin = new Kafka({ clientId: 'crash-test-admin', brokers, logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+
+    // 1. Publish every event first, keyed by agent, in a random agent order (seeded).
+    const agents = Array.from({ length: AGENTS }, (_, i) => ({
+      tenant: TENANTS[i % TENANTS.length]!,
+      agent: `agent-${String(i).padStart(2, '0')}`,
+    }));
+    const codec = new AvroCodec();
+    const planned: Planned[] = [];
+    const base = Date.now() - TOTAL;
+    let batch: OutgoingMessage[] = [];
+    const published = Date.now();
+    for (let i = 0; i < TOTAL; i++) {
+      const { tenant, agent } = agents[between(0, AGENTS - 1)]!;
+      // Zero-padded and increasing with publish order: one agent's chain must list its ids in ascending order.
+      const eventId = `crash-${String(i).padStart(6, '0')}`;
+      planned.push({ eventId, tenant, agent });
+      batch.push(
+        codec.encode(
+          'thoth.v1.BehavioralEvent',
+          agentKey(tenant, agent),
+          behavioralEvent({
+            event_id: eventId,
+            tenant_id: tenant,
+            agent_id: agent,
+            session_id: `${agent}-s${Math.floor(i / 1000)}`,
+            event_type: i % 2 === 0 ? 'TOOL_CALL_PRE' : 'TOOL_CALL_POST',
+            content: `search_docs("crash ${i}")`,
+            occurred_at: base + i,
+            ingested_at: base + i,
+          }),
+        ),
+      );
+      if (batch.length === 2_500) {
+        await bus.publish(topics.events, batch);
+        batch = [];
+      }
+    }
+    await bus.publish(topics.events, batch);
+    const before = await progress();
+    expect(before).toEqual({ committed: 0, lag: TOTAL });
+    log(`published ${TOTAL} events for ${AGENTS} agents in ${Date.now() - published} ms; lag ${before.lag}`);
+
+    // 2. Kill -9 the writer at random moments while it consumes, restart it each time. A life ends at a
+    //    random 50–600 ms after its first commit was seen, or earlier once the group passed this life's share of
+    //    the stream (a writer consumes ~15k events/s here, so later lives still have something to consume). A
+    //    kill counts as mid-stream only if the life committed something (it was consuming) and the group still
+    //    had a lag after it died. A restarted writer consumes only once the broker expired the killed member
+    //    (its 30 s session): that wait, not the consumption, is most of this test's duration.
+    const kills: Array<{ life: number; consumingMs: number; from: number; to: number; midStream: boolean }> =
+      [];
+    for (let life = 1; life <= KILLS; life++) {
+      const started = Date.now();
+      const atStart = await progress();
+      const writer = startWriter(life);
+      let first = atStart;
+      for (;;) {
+        first = await progress();
+        if (first.committed > atStart.committed) break;
+        const exited = await Promise.race([writer.exited, sleep(50).then(() => undefined)]);
+        if (exited) throw new Error(`writer#${life} exited before consuming: ${JSON.stringify(exited)}`);
+        if (Date.now() - started > 90_000) throw new Error(`writer#${life} did not commit within 90 s`);
+      }
+      const consumingAt = Date.now();
+      const delay = between(50, 600);
+      const cap = Math.floor((TOTAL * life) / (KILLS + 1));
+      log(
+        `writer#${life}: first commit ${consumingAt - started} ms after spawn (committed ${first.committed}); ` +
+          `kill planned at +${delay} ms or once committed ≥ ${cap}`,
+      );
+      let now = first;
+      while (Date.now() - consumingAt < delay && now.committed < cap) {
+        await sleep(between(5, 40));
+        now = await progress();
+      }
+      const consumingMs = Date.now() - consumingAt;
+      const trigger = now.committed >= cap ? `share ≥ ${cap} reached` : `timer ${delay} ms`;
+      writer.child.kill('SIGKILL');
+      const exit = await writer.exited;
+      expect(exit.signal).toBe('SIGKILL');
+      const after = await progress();
+      const midStream = after.committed > atStart.committed && after.lag > 0;
+      kills.push({ life, consumingMs, from: atStart.committed, to: after.committed, midStream });
+      log(
+        `KILL #${life} (SIGKILL, ${trigger}) ${consumingMs} ms after the first commit: committed ${atStart.committed} → ` +
+          `${after.committed} of ${TOTAL}, lag ${after.lag} → ${midStream ? 'mid-stream' : 'NOT mid-stream'}`,
+      );
+    }
+    expect(kills.filter((k) => k.midStream).length).toBeGreaterThanOrEqual(5);
+
+    // 3. Recovery: one more life runs until the group's lag is 0, then drains on SIGTERM and exits 0.
+    const final = startWriter(KILLS + 1);
+    const recovering = Date.now();
+    let lastLog = 0;
+    for (;;) {
+      const now = await progress();
+      if (Date.now() - lastLog > 2_000 || now.lag === 0) {
+        log(`recovery writer#${KILLS + 1}: committed ${now.committed}, lag ${now.lag}`);
+        lastLog = Date.now();
+      }
+      if (now.lag === 0) break;
+      const exited = await Promise.race([final.exited, sleep(200).then(() => undefined)]);
+      if (exited) throw new Error(`recovery writer exited: ${JSON.stringify(exited)}`);
+      if (Date.now() - recovering > 120_000) throw new Error(`lag still ${now.lag} after 120 s`);
+    }
+    final.child.kill('SIGTERM');
+    const stopped = await final.exited;
+    log(`recovery writer#${KILLS + 1} stopped on SIGTERM: ${JSON.stringify(stopped)}`);
+    expect(stopped).toEqual({ code: 0, signal: null });
+    const dlq = await admin.fetchTopicOffsets(dlqTopic(topics.events));
+    expect(dlq.reduce((sum, p) => sum + Number(p.high), 0)).toBe(0);
+
+    // 4. Every event exactly once, and every agent's chain verifies (its checkpoint signed by the writer's key).
+    const store = await Store.open({ database: 'thoth', dataDir });
+    try {
+      const [totals] = await store.select<{ rows: number | string; ids: number | string }>(
+        'SELECT count() AS rows, uniqExact(event_id) AS ids FROM events',
+      );
+      log(`trail: count() ${totals?.rows}, uniqExact(event_id) ${totals?.ids}`);
+      expect(Number(totals?.rows)).toBe(TOTAL);
+      expect(Number(totals?.ids)).toBe(TOTAL);
+
+      const ids = await store.select<{ event_id: string }>('SELECT event_id FROM events ORDER BY event_id');
+      const checksum = (list: string[]) => createHash('sha256').update(list.join('\n')).digest('hex');
+      const expected = planned.map((p) => p.eventId).sort();
+      expect(checksum(ids.map((r) => r.event_id))).toBe(checksum(expected));
+
+      // Each agent's chain lists its events in publish order (one agent = one partition, in order).
+      const chains = await store.select<{ tenant_id: string; agent_id: string; ids: string[] }>(
+        `SELECT tenant_id, agent_id,
+                  arrayMap(x -> x.2, arraySort(x -> x.1, groupArray((chain_index, event_id)))) AS ids
+           FROM events GROUP BY tenant_id, agent_id ORDER BY tenant_id, agent_id`,
+      );
+      const want = new Map<string, string[]>();
+      for (const p of planned) {
+        const k = `${p.tenant}/${p.agent}`;
+        want.set(k, [...(want.get(k) ?? []), p.eventId]);
+      }
+      expect(chains.length).toBe(AGENTS);
+      for (const c of chains) expect(c.ids).toEqual(want.get(`${c.tenant_id}/${c.agent_id}`));
+
+      const key = SigningKey.loadOrCreate(SigningKey.pathIn(dataDir));
+      const keys = [{ key_id: key.keyId, public_key_pem: key.publicKeyPem }];
+      for (const tenant of TENANTS) {
+        const expectedRecords = planned.filter((p) => p.tenant === tenant).length;
+        const result = await verifyChains(store, tenant, keys);
+        log(
+          `verifyChains(${tenant}): verified ${result.verified}, records ${result.records_checked}/` +
+            `${expectedRecords}, agents ${result.agents_checked}, checkpoint ${JSON.stringify(result.checkpoint)}`,
+        );
+        expect(result.breach_detail).toBeNull();
+        expect(result.checkpoint).toMatchObject({ signature_valid: true, consistent: true });
+        expect(result).toMatchObject({
+          verified: true,
+          records_checked: expectedRecords,
+          agents_checked: AGENTS / TENANTS.length,
+        });
+      }
+    } finally {
+      await store.close();
+    }
+    log(
+      `PASS: ${kills.filter((k) => k.midStream).length}/${kills.length} kills mid-stream, seed ${SEED}, ` +
+        `${((Date.now() - t0) / 1000).toFixed(1)} s`,
+    );
+  }, 300_000);
+});
