@@ -103,7 +103,7 @@ describe.each(adapters)('pipeline on the $name adapter', (adapter) => {
       store: flakyStore,
       eventsTopic: topics.events,
       log: quietLog,
-      group: 'audit-writer-redelivery',
+      group: `${topics.events}.audit-writer-redelivery`,
       maxBatchSize: 500,
     });
     await writer.start();
@@ -143,7 +143,7 @@ describe.each(adapters)('pipeline on the $name adapter', (adapter) => {
     ]);
     const dlq: IncomingMessage[] = [];
     const dlqSub = await bus.subscribe({
-      group: 'dlq-reader',
+      group: `${topics.events}.dlq-reader`,
       topics: [dlqTopic(topics.events)],
       handler: async (batch) => void dlq.push(...batch.messages),
     });
@@ -153,7 +153,7 @@ describe.each(adapters)('pipeline on the $name adapter', (adapter) => {
       store,
       eventsTopic: topics.events,
       log: quietLog,
-      group: 'audit-writer-poison',
+      group: `${topics.events}.audit-writer-poison`,
     });
     await writer.start();
     await waitFor('both good events', async () => (await storedStats(poisonTenant)).n >= 2);

@@ -66,7 +66,6 @@ export async function startApiService(deps: ApiServiceDeps): Promise<ApiService>
     codec,
     topic: topics.events,
     log,
-    groupPrefix: config.KAFKA_CLIENT_ID,
   });
   await Promise.all([control.start(), holds.start(), directives.start(), liveTail.start()]);
 

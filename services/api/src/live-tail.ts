@@ -20,13 +20,11 @@ export class LiveTail {
   private readonly listeners = new Set<{ tenantId: string; agentId?: string; listener: Listener }>();
   private subscription: Subscription | undefined;
 
-  constructor(
-    private readonly deps: { bus: Bus; codec: AvroCodec; topic: string; log: Logger; groupPrefix: string },
-  ) {}
+  constructor(private readonly deps: { bus: Bus; codec: AvroCodec; topic: string; log: Logger }) {}
 
   async start(): Promise<void> {
     this.subscription = await this.deps.bus.subscribe({
-      group: `${this.deps.groupPrefix}.live-tail.${randomUUID()}`,
+      group: `${this.deps.topic}.live-tail.${randomUUID()}`,
       topics: [this.deps.topic],
       fromBeginning: false,
       handler: async (batch) => {

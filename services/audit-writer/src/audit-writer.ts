@@ -60,7 +60,8 @@ export class AuditWriter {
     this.subscription = await subscribeRecords({
       bus: this.deps.bus,
       codec: this.deps.codec,
-      group: this.deps.group ?? 'audit-writer',
+      // Named after the topic (which carries THOTH_TOPIC_PREFIX), so deployments sharing a broker never mix.
+      group: this.deps.group ?? `${this.deps.eventsTopic}.audit-writer`,
       topics: [this.deps.eventsTopic],
       maxBatchSize: this.deps.maxBatchSize ?? 5_000,
       handler: (records) => this.write(records),

@@ -38,7 +38,7 @@ export class ApprovalNotifier {
     this.subscription = await subscribeRecords({
       bus: this.deps.bus,
       codec: this.deps.codec,
-      group: this.deps.group ?? 'approval-notifier',
+      group: this.deps.group ?? `${this.deps.approvalsTopic}.approval-notifier`,
       topics: [this.deps.approvalsTopic],
       // A new deployment announces what happens from now on, not the whole history of the topic.
       fromBeginning: false,

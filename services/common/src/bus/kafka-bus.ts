@@ -57,6 +57,9 @@ export class KafkaBus implements Bus {
       logCreator:
         () =>
         ({ level, log }) => {
+          // Retries are bounded on purpose (ingest answers 503 instead of hanging while the broker is away);
+          // kafkajs warns about that on every idempotent producer.
+          if (log.message.startsWith('Limiting retries for the idempotent producer')) return;
           const text = `${log.message}${log.error ? `: ${String(log.error)}` : ''}`;
           if (level === logLevel.ERROR) options.onLog?.('error', text);
           else if (level === logLevel.WARN) options.onLog?.('warn', text);
