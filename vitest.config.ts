@@ -9,14 +9,14 @@ export default defineConfig({
         test: {
           name: 'unit',
           pool: 'forks',
-          include: ['services/**/*.test.ts', 'sdk/**/*.test.ts'],
+          include: ['services/**/*.test.ts', 'sdk/typescript/src/**/*.test.ts'],
         },
       },
       {
         test: {
           name: 'integration',
           pool: 'forks',
-          include: ['test/**/*.test.ts'],
+          include: ['test/**/*.test.ts', 'sdk/typescript/test/**/*.test.ts'],
           globalSetup: ['test/setup/broker.ts'],
           testTimeout: 120_000,
           hookTimeout: 180_000,
