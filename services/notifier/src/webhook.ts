@@ -1,4 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { approvalView } from '@thoth/common/approval-view';
 import type { HoldRecord } from '@thoth/common/records';
 
 /**
@@ -22,27 +23,7 @@ export function deliveryId(hold: HoldRecord): string {
 }
 
 export function webhookBody(hold: HoldRecord, format: WebhookFormat): Record<string, unknown> {
-  const approval = {
-    id: hold.approval_id,
-    status: hold.status,
-    tenant_id: hold.tenant_id,
-    agent_id: hold.agent_id,
-    user_id: hold.user_id,
-    session_id: hold.session_id,
-    tool_name: hold.tool_name,
-    args_digest: hold.args_digest,
-    args_preview: JSON.parse(hold.args_preview_json) as unknown,
-    reason: hold.reason,
-    reason_code: hold.reason_code,
-    risk_score: hold.risk_score,
-    violation_id: hold.violation_id,
-    finding_ids: hold.finding_ids,
-    created_at: new Date(hold.created_at).toISOString(),
-    expires_at: new Date(hold.expires_at).toISOString(),
-    resolved_at: hold.resolved_at === null ? null : new Date(hold.resolved_at).toISOString(),
-    resolved_by: hold.resolved_by,
-    comment: hold.comment,
-  };
+  const approval = approvalView(hold);
   if (format === 'json') return { id: deliveryId(hold), type: eventType(hold), approval };
   const headline =
     hold.status === 'pending'
@@ -58,7 +39,7 @@ export function webhookBody(hold: HoldRecord, format: WebhookFormat): Record<str
           { type: 'mrkdwn', text: `*Reason*\n${hold.reason}` },
           { type: 'mrkdwn', text: `*Approval*\n${hold.approval_id}` },
           { type: 'mrkdwn', text: `*Tenant / user*\n${hold.tenant_id} / ${hold.user_id}` },
-          { type: 'mrkdwn', text: `*Expires*\n${approval.expires_at}` },
+          { type: 'mrkdwn', text: `*Expires*\n${new Date(hold.expires_at).toISOString()}` },
         ],
       },
       ...(hold.comment

@@ -1,4 +1,4 @@
-import type { HoldRecord } from '@thoth/common/records';
+import { approvalView } from '@thoth/common/approval-view';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { HoldConflictError, type HoldRegistry } from '../holds/hold-registry.ts';
@@ -12,31 +12,6 @@ export interface ApprovalRouteDeps {
 }
 
 const tenantParams = z.object({ tenant: TENANT_ID });
-
-/** An approval as a person (or a console) sees it. The hold token stays private to the waiting agent. */
-export function approvalView(h: HoldRecord): Record<string, unknown> {
-  return {
-    id: h.approval_id,
-    status: h.status,
-    agent_id: h.agent_id,
-    user_id: h.user_id,
-    session_id: h.session_id,
-    tool_name: h.tool_name,
-    args_digest: h.args_digest,
-    args_preview: JSON.parse(h.args_preview_json) as unknown,
-    reason: h.reason,
-    reason_code: h.reason_code,
-    risk_score: h.risk_score,
-    finding_ids: h.finding_ids,
-    violation_id: h.violation_id,
-    enforcement_trace_id: h.enforcement_trace_id,
-    created_at: new Date(h.created_at).toISOString(),
-    expires_at: new Date(h.expires_at).toISOString(),
-    resolved_at: h.resolved_at === null ? null : new Date(h.resolved_at).toISOString(),
-    resolved_by: h.resolved_by,
-    comment: h.comment,
-  };
-}
 
 export const approvalRoutes =
   (deps: ApprovalRouteDeps): FastifyPluginAsyncZod =>

@@ -84,6 +84,18 @@ export interface Bus {
   close(): Promise<void>;
 }
 
+/** A CompactedView over a map that an adapter keeps current. */
+export function mapView(map: Map<string, Buffer>, close: () => Promise<void>): CompactedView {
+  return {
+    get: (key) => map.get(key),
+    entries: () => map.entries(),
+    get size() {
+      return map.size;
+    },
+    close,
+  };
+}
+
 /** Backoff for a batch whose handler threw: 100 ms doubling up to 5 s. */
 export function redeliveryDelayMs(attempt: number): number {
   return Math.min(5_000, 100 * 2 ** Math.min(attempt, 6));

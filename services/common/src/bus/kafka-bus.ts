@@ -15,6 +15,7 @@ import {
   type CompactedView,
   type Headers,
   type IncomingMessage,
+  mapView,
   type OutgoingMessage,
   redeliveryDelayMs,
   type SubscribeOptions,
@@ -218,17 +219,10 @@ export class KafkaBus implements Bus {
       if (Date.now() > deadline) throw new Error(`timed out reading compacted topic ${topic}`);
       await caughtUp.wait(200);
     }
-    return {
-      get: (key) => map.get(key),
-      entries: () => map.entries(),
-      get size() {
-        return map.size;
-      },
-      close: async () => {
-        await consumer.disconnect();
-        this.consumers.delete(consumer);
-      },
-    };
+    return mapView(map, async () => {
+      await consumer.disconnect();
+      this.consumers.delete(consumer);
+    });
   }
 
   async close(): Promise<void> {

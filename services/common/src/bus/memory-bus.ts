@@ -5,6 +5,7 @@ import {
   type Bus,
   type ChangeListener,
   type CompactedView,
+  mapView,
   type OutgoingMessage,
   partitionForKey,
   redeliveryDelayMs,
@@ -138,16 +139,9 @@ export class MemoryBus implements Bus {
       }
     };
     const unfollow = topic.partitions.map((log) => log.follow(apply));
-    return {
-      get: (key) => map.get(key),
-      entries: () => map.entries(),
-      get size() {
-        return map.size;
-      },
-      close: async () => {
-        for (const stop of unfollow) stop();
-      },
-    };
+    return mapView(map, async () => {
+      for (const stop of unfollow) stop();
+    });
   }
 
   async close(): Promise<void> {

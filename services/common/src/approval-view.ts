@@ -1,0 +1,27 @@
+import type { HoldRecord } from './records.ts';
+
+/** A step-up approval as people and their tools see it (API, webhooks). The hold token stays with the agent. */
+export function approvalView(h: HoldRecord): Record<string, unknown> {
+  return {
+    id: h.approval_id,
+    status: h.status,
+    tenant_id: h.tenant_id,
+    agent_id: h.agent_id,
+    user_id: h.user_id,
+    session_id: h.session_id,
+    tool_name: h.tool_name,
+    args_digest: h.args_digest,
+    args_preview: JSON.parse(h.args_preview_json) as unknown,
+    reason: h.reason,
+    reason_code: h.reason_code,
+    risk_score: h.risk_score,
+    finding_ids: h.finding_ids,
+    violation_id: h.violation_id,
+    enforcement_trace_id: h.enforcement_trace_id,
+    created_at: new Date(h.created_at).toISOString(),
+    expires_at: new Date(h.expires_at).toISOString(),
+    resolved_at: h.resolved_at === null ? null : new Date(h.resolved_at).toISOString(),
+    resolved_by: h.resolved_by,
+    comment: h.comment,
+  };
+}
