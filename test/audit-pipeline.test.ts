@@ -232,7 +232,7 @@ describe('audit pipeline end to end on the real broker', () => {
         text += Buffer.from(value).toString();
       }
     })().catch(() => undefined);
-    await new Promise((r) => setTimeout(r, 1_500));
+    await waitFor('the stream to be live', () => text.includes(': connected'), 15_000);
     await api.inject({
       method: 'POST',
       url: '/v1/events/batch',

@@ -67,7 +67,7 @@ export async function startApiService(deps: ApiServiceDeps): Promise<ApiService>
     topic: topics.events,
     log,
   });
-  await Promise.all([control.start(), holds.start(), directives.start(), liveTail.start()]);
+  await Promise.all([control.start(), holds.start(), directives.start()]);
 
   const signer = deps.signingKey ?? SigningKey.loadOrCreate(SigningKey.pathIn(config.THOTH_DATA_DIR));
   await control.publishReceiptKey({

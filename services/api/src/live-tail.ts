@@ -12,23 +12,47 @@ export interface TailEvent {
 
 type Listener = (event: TailEvent) => void;
 
+/** How long the subscription outlives its last listener (a reconnecting console should not churn groups). */
+const IDLE_MS = 30_000;
+
 /**
- * New events and decisions as they reach the bus, fanned out to live subscribers (GET /v1/stream). Each API
- * process reads the events topic in a group of its own, from the end, and never needs its offsets again.
+ * New events and decisions as they reach the bus, fanned out to live subscribers (GET /v1/stream). An API
+ * replica reads the events topic only while someone listens: the subscription (a group of its own, from the
+ * end, offsets never needed again) starts with the first listener and stops a while after the last one left.
  */
 export class LiveTail {
   private readonly listeners = new Set<{ tenantId: string; agentId?: string; listener: Listener }>();
-  private subscription: Subscription | undefined;
+  private subscription: Promise<Subscription> | undefined;
+  private idleTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly deps: { bus: Bus; codec: AvroCodec; topic: string; log: Logger }) {}
 
-  async start(): Promise<void> {
-    this.subscription = await this.deps.bus.subscribe({
+  /** Subscribes to a tenant's stream (optionally one agent); resolves once new events flow to it. */
+  async listen(tenantId: string, agentId: string | undefined, listener: Listener): Promise<() => void> {
+    const entry = { tenantId, agentId, listener };
+    this.listeners.add(entry);
+    clearTimeout(this.idleTimer);
+    this.subscription ??= this.subscribe();
+    await this.subscription;
+    return () => {
+      this.listeners.delete(entry);
+      if (this.listeners.size === 0) this.idleTimer = setTimeout(() => void this.stop(), IDLE_MS);
+    };
+  }
+
+  async stop(): Promise<void> {
+    clearTimeout(this.idleTimer);
+    const subscription = this.subscription;
+    this.subscription = undefined;
+    await (await subscription)?.stop();
+  }
+
+  private subscribe(): Promise<Subscription> {
+    const started = this.deps.bus.subscribe({
       group: `${this.deps.topic}.live-tail.${randomUUID()}`,
       topics: [this.deps.topic],
       fromBeginning: false,
       handler: async (batch) => {
-        if (this.listeners.size === 0) return;
         for (const message of batch.messages) {
           const decoded = this.deps.codec.decode(message);
           if (!decoded.ok) continue;
@@ -49,17 +73,11 @@ export class LiveTail {
         }
       },
     });
-  }
-
-  async stop(): Promise<void> {
-    await this.subscription?.stop();
-  }
-
-  /** Subscribes to a tenant's stream (optionally one agent); returns the unsubscribe function. */
-  listen(tenantId: string, agentId: string | undefined, listener: Listener): () => void {
-    const entry = { tenantId, agentId, listener };
-    this.listeners.add(entry);
-    return () => this.listeners.delete(entry);
+    started.catch((error: unknown) => {
+      this.deps.log.error({ err: error }, 'live tail could not subscribe');
+      this.subscription = undefined;
+    });
+    return started;
   }
 
   private emit(event: TailEvent): void {

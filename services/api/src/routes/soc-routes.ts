@@ -228,6 +228,7 @@ export const socRoutes =
       async (request, reply) => {
         const identity = deps.auth.require(request, 'read');
         if (!deps.liveTail) throw new HttpError(503, 'stream_unavailable', 'this process has no live tail');
+        const tail = deps.liveTail;
         reply.hijack();
         const raw = reply.raw;
         raw.writeHead(200, {
@@ -236,15 +237,21 @@ export const socRoutes =
           connection: 'keep-alive',
           'x-accel-buffering': 'no',
         });
-        raw.write(': connected\n\n');
-        const stop = deps.liveTail.listen(identity.tenantId, request.query.agent_id, (event) => {
-          raw.write(`event: ${event.type}\ndata: ${JSON.stringify(event.data)}\n\n`);
-        });
+        let closed = false;
+        let stop = () => {};
         const heartbeat = setInterval(() => raw.write(': heartbeat\n\n'), 15_000);
         request.raw.on('close', () => {
+          closed = true;
           clearInterval(heartbeat);
           stop();
         });
+        const unsubscribe = await tail.listen(identity.tenantId, request.query.agent_id, (event) => {
+          raw.write(`event: ${event.type}\ndata: ${JSON.stringify(event.data)}\n\n`);
+        });
+        if (closed) unsubscribe();
+        else stop = unsubscribe;
+        // Sent once events flow, so a client that waits for it misses nothing after it.
+        raw.write(': connected\n\n');
       },
     );
   };

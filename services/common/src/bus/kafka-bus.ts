@@ -93,7 +93,7 @@ export class KafkaBus implements Bus {
     const names = missing.map((s) => s.name);
     const deadline = Date.now() + 30_000;
     for (;;) {
-      const { topics } = await admin.fetchTopicMetadata({ topics: names });
+      const { topics } = await retryRetriable(() => admin.fetchTopicMetadata({ topics: names }));
       if (topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) return;
       if (Date.now() > deadline) throw new Error(`topics without a leader after 30 s: ${names.join(', ')}`);
       await new Promise((r) => setTimeout(r, 100));
@@ -121,6 +121,13 @@ export class KafkaBus implements Bus {
     this.consumers.add(consumer);
     await consumer.connect();
     await consumer.subscribe({ topics: options.topics, fromBeginning: options.fromBeginning !== false });
+    // run() returns before the group is joined; callers expect a subscription that is live when it resolves.
+    const joined = new Promise<void>((resolve) => {
+      const remove = consumer.on(consumer.events.GROUP_JOIN, () => {
+        remove();
+        resolve();
+      });
+    });
     const maxBatch = options.maxBatchSize ?? 5_000;
     let running = true;
     const stopSignal = new Signal();
@@ -165,6 +172,10 @@ export class KafkaBus implements Bus {
         }
       },
     });
+    const timeout = new Promise<void>((_, reject) =>
+      setTimeout(() => reject(new Error(`group ${options.group} did not join within 60 s`)), 60_000).unref(),
+    );
+    await Promise.race([joined, timeout]);
     const subscription: Subscription = {
       stop: async () => {
         if (!running) return;
@@ -181,7 +192,7 @@ export class KafkaBus implements Bus {
 
   async openView(topic: string, onChange?: ChangeListener): Promise<CompactedView> {
     const admin = await this.connectedAdmin();
-    const ends = await admin.fetchTopicOffsets(topic);
+    const ends = await retryRetriable(() => admin.fetchTopicOffsets(topic));
     // Partitions still to catch up on: next offset to read must reach the high watermark seen at open.
     const pending = new Map(
       ends.filter((e) => BigInt(e.high) > BigInt(e.low)).map((e) => [e.partition, BigInt(e.high)]),
@@ -257,6 +268,23 @@ export class KafkaBus implements Bus {
       this.admin = admin;
     }
     return this.admin;
+  }
+}
+
+/**
+ * Retries what Kafka marks retriable (a leader moving or just elected, a coordinator loading) for up to 15 s:
+ * kafkajs's admin calls give up at once on a fresh broker's NOT_LEADER, which would fail a start.
+ */
+async function retryRetriable<T>(call: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + 15_000;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await call();
+    } catch (error) {
+      const retriable = (error as { retriable?: boolean }).retriable === true;
+      if (!retriable || Date.now() > deadline) throw error;
+      await new Promise((r) => setTimeout(r, Math.min(1_000, 50 * 2 ** attempt)));
+    }
   }
 }
 
