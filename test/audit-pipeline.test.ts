@@ -43,10 +43,11 @@ beforeAll(async () => {
   await writer.start();
 });
 afterAll(async () => {
-  await writer.stop();
-  await api.close();
-  await bus.close();
-  await store.close();
+  // Tolerates a failed beforeAll, so its error is the one reported.
+  await writer?.stop();
+  await api?.close();
+  await bus?.close();
+  await store?.close();
   rmSync(dataDir, { recursive: true, force: true });
 });
 
