@@ -32,6 +32,9 @@ export const configSchema = z
       .default('thoth'),
     THOTH_TOPIC_PARTITIONS: z.coerce.number().int().min(1).max(1024).default(6),
     KAFKA_REPLICATION_FACTOR: z.coerce.number().int().min(1).max(7).default(1),
+    /** How long the broker waits before it gives a silent consumer's partitions to another member: after a
+     * crash, a restarted consumer resumes once this passed. Lower means faster failover, more false alarms. */
+    KAFKA_SESSION_TIMEOUT_MS: z.coerce.number().int().min(6_000).max(300_000).default(30_000),
 
     CLICKHOUSE_URL: z.url().optional(),
     CLICKHOUSE_USER: z.string().default('default'),

@@ -51,7 +51,13 @@ export async function startRuntime(config: Config, log: Logger): Promise<Runtime
           clientId: config.KAFKA_CLIENT_ID,
           defaultPartitions: config.THOTH_TOPIC_PARTITIONS,
           replicationFactor: config.KAFKA_REPLICATION_FACTOR,
+          sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS,
           onError,
+          // A consumer that stopped for good must not leave a process that looks alive: exit, get restarted.
+          onFatal: (error, context) => {
+            log.fatal({ err: error }, context);
+            process.exit(1);
+          },
           onLog: (level, message) => log[level]({ component: 'kafkajs' }, message),
         })
       : new MemoryBus({

@@ -29,6 +29,10 @@ export interface KafkaBusOptions {
   clientId: string;
   defaultPartitions?: number;
   replicationFactor?: number;
+  /** Consumer group session timeout (see KAFKA_SESSION_TIMEOUT_MS). */
+  sessionTimeoutMs?: number;
+  /** kafkajs gave up on a consumer and will not restart it: the process should end and be restarted. */
+  onFatal?: (error: unknown, context: string) => void;
   /** How many partitions one subscription handles at the same time. */
   partitionsConsumedConcurrently?: number;
   onError?: (error: unknown, context: string) => void;
@@ -115,8 +119,12 @@ export class KafkaBus implements Bus {
       groupId: options.group,
       allowAutoTopicCreation: true,
       maxWaitTimeInMs: 100,
-      sessionTimeout: 30_000,
-      heartbeatInterval: 3_000,
+      sessionTimeout: this.options.sessionTimeoutMs ?? 30_000,
+      heartbeatInterval: Math.min(3_000, Math.floor((this.options.sessionTimeoutMs ?? 30_000) / 3)),
+    });
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      if (!payload.restart)
+        this.options.onFatal?.(payload.error, `consumer group ${options.group} stopped for good`);
     });
     this.consumers.add(consumer);
     await consumer.connect();
