@@ -1,11 +1,11 @@
 import type { AvroCodec } from '@thoth/common/bus/avro-codec';
 import type { Bus, Subscription } from '@thoth/common/bus/bus';
 import { type DeadLetter, type DecodedRecord, subscribeRecords } from '@thoth/common/bus/record-consumer';
-import { linkRows } from '@thoth/common/evidence-chain';
+import { agentChainKey, type ChainHead, linkRows } from '@thoth/common/evidence-chain';
 import { ulid } from '@thoth/common/ids';
 import type { Logger } from '@thoth/common/logger';
 import type { SigningKey } from '@thoth/common/signing-key';
-import { type AuditStore, storedChainHeads, storedEventIds } from './audit-store.ts';
+import { type AgentSpan, type AuditStore, storedChainHeads, storedEventIds } from './audit-store.ts';
 import { BatchingInserter } from './batching-inserter.ts';
 import {
   approvalEventRow,
@@ -44,6 +44,8 @@ export class AuditWriter {
   private subscription: Subscription | undefined;
   private readonly inserter: BatchingInserter<Record<string, unknown>>;
   private readonly touchedTenants = new Set<string>();
+  /** Chain heads this writer stored (a hint: every batch still asks the store for anything past them). */
+  private readonly heads = new Map<string, ChainHead>();
   private checkpointTimer: NodeJS.Timeout | undefined;
   private checkpointing: Promise<void> = Promise.resolve();
   written = 0;
@@ -119,15 +121,29 @@ export class AuditWriter {
     if (unique.size === 0) return 0;
     const candidates = [...unique.values()];
     const tenants = [...new Set(candidates.map((r) => r.tenant_id))];
+    const spans = new Map<string, AgentSpan>();
+    for (const r of candidates) {
+      const key = agentChainKey(r.tenant_id, r.agent_id);
+      const span = spans.get(key) ?? {
+        tenantId: r.tenant_id,
+        agentId: r.agent_id,
+        fromMs: r.occurred_at_ms,
+        toMs: r.occurred_at_ms,
+      };
+      span.fromMs = Math.min(span.fromMs, r.occurred_at_ms);
+      span.toMs = Math.max(span.toMs, r.occurred_at_ms);
+      spans.set(key, span);
+    }
     const [stored, heads] = await Promise.all([
-      storedEventIds(this.deps.store, tenants, [...unique.keys()]),
-      storedChainHeads(
-        this.deps.store,
-        candidates.map((r) => ({ tenantId: r.tenant_id, agentId: r.agent_id })),
-      ),
+      storedEventIds(this.deps.store, [...spans.values()], [...unique.keys()]),
+      storedChainHeads(this.deps.store, [...spans.values()], this.heads),
     ]);
     const fresh = candidates.filter((r) => !stored.has(r.event_id));
-    await this.inserter.add(linkRows(fresh, heads).map(tableRow));
+    const linked = linkRows(fresh, heads);
+    await this.inserter.add(linked.map(tableRow));
+    // Only stored links advance the cache: a failed insert leaves it as it was, and the next batch re-checks
+    // the store for anything past it anyway.
+    for (const [key, head] of heads) this.heads.set(key, head);
     for (const t of tenants) this.touchedTenants.add(t);
     this.written += fresh.length;
     return fresh.length;

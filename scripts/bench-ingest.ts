@@ -1,0 +1,751 @@
+/**
+ * Sustained HTTP batch ingest → Kafka → ClickHouse (chDB), end to end, on this machine.
+ *
+ *   npm run bench:ingest        # BENCH_DURATION_S=60 BENCH_WARMUP_S=5 BENCH_CONCURRENCY=8 BENCH_BATCH_SIZE=500
+ *
+ * What runs:
+ * - a Kafka broker (scripts/kafka.sh on 127.0.0.1:BENCH_KAFKA_PORT, default 29092, wiped at start and stopped
+ *   at the end) unless KAFKA_BROKERS names one;
+ * - Thoth as one process, `THOTH_MODE=distributed`: the API and the audit writer on Kafka, storing into the
+ *   embedded chDB of its data directory (a fresh temporary one, removed at the end unless BENCH_KEEP=1).
+ *   BENCH_SPLIT=1 runs the production shape instead: an API-only process takes the ingest, a second process runs
+ *   the audit writer (and answers the probe's feed reads from the chDB it writes);
+ * - this process: the load generator and the probe (loopback HTTP only).
+ *
+ * Load: BENCH_CONCURRENCY workers each keep one `POST /v1/events/batch` in flight (keep-alive), closed loop, as
+ * fast as Thoth answers (or paced to BENCH_RATE events/s when set). A batch is what one SDK flushes: BENCH_BATCH_SIZE
+ * events of one agent (BENCH_AGENTS agents, round robin) in one session whose id is the batch id, TOOL_CALL_PRE /
+ * TOOL_CALL_POST pairs with varied tools, content and metadata.
+ *
+ * e2e (accepted → queryable): every BENCH_SAMPLE_MS the next batch answered 202 during the measured window becomes
+ * a sample. The probe asks the SOC feed `GET /{tenant}/thoth/governance/feed?agent_id=A&session_id=S&per_page=1`
+ * until `total` equals the batch's accepted count: e2e = the time that answer arrived minus the time the 202
+ * arrived, i.e. until the LAST event of the batch is queryable through the public read path (an upper bound). The
+ * query hits the sort-key prefix (tenant, agent) plus the session bloom filter, and the probe is ONE loop with one
+ * request in flight that polls the oldest ≤ 8 outstanding samples every BENCH_POLL_MS: measuring stays a small,
+ * bounded load even when a backlog builds (chDB runs one query of a session at a time, so a poll per sample per
+ * tick would queue in front of the audit writer's own queries and feed on itself).
+ *
+ * Throughput: events_per_s = min(accepted/s, stored/s) over the measured window: accepted/s counts 202-accepted
+ * events, stored/s the growth of the tenant's stored count (the feed's `total`) between the window's start and
+ * end. A pipeline that accepts faster than it stores cannot claim the accept rate. After the load stops the
+ * bench waits until the trail holds exactly every accepted event (no loss, no duplicate) and reports the drain.
+ *
+ * Knobs (environment): BENCH_DURATION_S (60), BENCH_WARMUP_S (5), BENCH_CONCURRENCY (8), BENCH_BATCH_SIZE (500),
+ * BENCH_AGENTS (100), BENCH_RATE (0 = closed loop), BENCH_SAMPLE_MS (250), BENCH_POLL_MS (50), THOTH_TOPIC_PARTITIONS
+ * (6), BENCH_KAFKA_PORT (29092), KAFKA_BROKERS (use that broker instead of starting one), BENCH_SPLIT=1, BENCH_KEEP=1
+ * (keep the data directory), BENCH_CPU_PROF=1, BENCH_THOTH_NODE_ARGS (extra node flags for Thoth, for diagnostics). The CPU each
+ * process used during the window is reported, and so is what OTHER processes on the machine used: on a shared
+ * 2-core machine that is CPU this benchmark did not get.
+ *
+ * Progress goes to stderr; the last line on stdout is one JSON object:
+ *   {"events_per_s":…,"e2e_p50_ms":…,"e2e_p99_ms":…, …details}
+ * Exit 1 when a check fails (a non-202 answer, a rejected event, a lost or duplicated event); with BENCH_STRICT=1
+ * also when the target (≥ 20,000 events/s, e2e p99 ≤ 2,000 ms) is missed. BENCH_CPU_PROF=1 writes a V8 CPU
+ * profile of the Thoth process(es) to .cache/bench-profiles/.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { Agent, request as httpRequest } from 'node:http';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const TENANT = 'bench-corp';
+const ADMIN_TOKEN = `bench-admin-${randomUUID()}`;
+const TARGET_EVENTS_PER_S = 20_000;
+const TARGET_E2E_P99_MS = 2_000;
+/** Samples the probe polls per round (the oldest outstanding ones). */
+const PROBE_PER_ROUND = 8;
+
+const progress = (line: string) => process.stderr.write(`[bench:ingest] ${line}\n`);
+
+function envInt(name: string, fallback: number, min: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min) {
+    progress(`${name} must be an integer ≥ ${min} (got ${JSON.stringify(raw)})`);
+    process.exit(2);
+  }
+  return value;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+const round = (value: number, digits = 1) => Math.round(value * 10 ** digits) / 10 ** digits;
+
+function percentile(values: number[], p: number): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  // Nearest rank: the smallest value with at least p% of the samples at or below it.
+  const rank = Math.ceil((p / 100) * sorted.length);
+  return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1]!;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Processes: broker, Thoth
+// ---------------------------------------------------------------------------------------------------------
+
+function run(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<void> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(command, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const forward = (chunk: Buffer) => {
+      for (const line of chunk.toString().split('\n')) if (line.trim()) progress(line);
+    };
+    child.stdout.on('data', forward);
+    child.stderr.on('data', forward);
+    child.on('error', reject);
+    child.on('exit', (code) =>
+      code === 0 ? resolvePromise() : reject(new Error(`${command} ${args.join(' ')} exited with ${code}`)),
+    );
+  });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolvePromise, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolvePromise(port));
+    });
+  });
+}
+
+/** CPU seconds (user + system) a process used so far, from /proc (Linux). */
+function cpuSeconds(pid: number | undefined, thread = false): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    // A process's stat sums its threads; /proc/<pid>/task/<pid>/stat is its main thread alone (the event loop).
+    const stat = readFileSync(thread ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // Fields 14 and 15 of stat (utime, stime) are at 11 and 12 once pid and comm are cut off.
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
+/** CPU seconds the whole machine spent busy so far (all cores, from /proc/stat). */
+function machineBusySeconds(): number | undefined {
+  try {
+    const fields = readFileSync('/proc/stat', 'utf8')
+      .split('\n')[0]!
+      .trim()
+      .split(/\s+/)
+      .slice(1)
+      .map(Number);
+    // user nice system idle iowait irq softirq steal …: busy = all − idle − iowait.
+    const total = fields.slice(0, 8).reduce((a, b) => a + b, 0);
+    return (total - fields[3]! - fields[4]!) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
+function brokerPid(port: number): number | undefined {
+  try {
+    const pid = Number(readFileSync(join(ROOT, `.cache/kafka/run-${port}/broker.pid`), 'utf8').trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function stopChild(child: ChildProcess, name: string): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  const timedOut = await Promise.race([exited.then(() => false), sleep(40_000).then(() => true)]);
+  if (timedOut) {
+    progress(`${name} did not stop within 40 s: SIGKILL`);
+    child.kill('SIGKILL');
+    await exited;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// HTTP
+// ---------------------------------------------------------------------------------------------------------
+
+interface HttpAnswer {
+  status: number;
+  body: string;
+}
+
+function http(
+  agent: Agent,
+  port: number,
+  method: 'GET' | 'POST',
+  path: string,
+  headers: Record<string, string>,
+  body?: string,
+): Promise<HttpAnswer> {
+  return new Promise((resolvePromise, reject) => {
+    const req = httpRequest(
+      {
+        host: '127.0.0.1',
+        port,
+        method,
+        path,
+        agent,
+        headers: body === undefined ? headers : { ...headers, 'content-length': Buffer.byteLength(body) },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () =>
+          resolvePromise({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }),
+        );
+        res.on('error', reject);
+      },
+    );
+    req.setTimeout(60_000, () => req.destroy(new Error(`${method} ${path}: no answer within 60 s`)));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Load
+// ---------------------------------------------------------------------------------------------------------
+
+const TOOLS = [
+  ['search_docs', 'quarterly revenue by region'],
+  ['read_file', '/srv/reports/2026-q3/summary.md'],
+  ['query_database', 'SELECT id, amount FROM invoices WHERE status = $1'],
+  ['send_email', 'to: finance@example.com subject: invoice batch ready'],
+  ['submit_payment', 'vendor 4471 amount 1250.00 EUR'],
+  ['http_get', 'https://api.example.com/v2/customers?page=3'],
+  ['write_file', '/tmp/out/report-draft.txt'],
+  ['run_shell', 'ls -la /var/log/app'],
+] as const;
+
+/** One SDK flush: `size` events of one agent in one session (the batch id), PRE/POST pairs. */
+function batchBody(batchId: string, agentId: string, size: number, nowMs: number): string {
+  const occurredAt = new Date(nowMs).toISOString();
+  const parts: string[] = [];
+  for (let i = 0; i < size; i++) {
+    const [tool, arg] = TOOLS[(i >> 1) % TOOLS.length]!;
+    const pre = i % 2 === 0;
+    const content = pre
+      ? `{"args":[${JSON.stringify(arg)}],"kwargs":{"limit":${10 + (i % 40)}}}`
+      : `"${tool} returned ${100 + ((i * 37) % 900)} bytes in ${5 + (i % 95)} ms"`;
+    parts.push(
+      `{"event_id":"${batchId}-${i}","tenant_id":"${TENANT}","agent_id":"${agentId}","session_id":"${batchId}",` +
+        `"user_id":"user-${i % 17}@example.com","event_type":"${pre ? 'TOOL_CALL_PRE' : 'TOOL_CALL_POST'}",` +
+        `"tool_name":"${tool}","content":${content},"occurred_at":"${occurredAt}",` +
+        `"metadata":{"sdk":"thoth-ts/0.1.0","host":"worker-${i % 7}","latency_ms":${5 + (i % 95)},` +
+        `"authorization_decision":"ALLOW"},"approved_scope":["search_docs","read_file","query_database"],` +
+        `"enforcement_mode":"progressive","data_classification":"${i % 5 === 0 ? 'pii' : 'internal'}"}`,
+    );
+  }
+  return `{"events":[${parts.join(',')}]}`;
+}
+
+interface Sample {
+  agentId: string;
+  sessionId: string;
+  expected: number;
+  acceptedAt: number;
+  firstSeenMs?: number;
+  e2eMs?: number;
+  polls: number;
+}
+
+type Phase = 'warmup' | 'measure' | 'stopped';
+
+interface Thoth {
+  name: string;
+  child: ChildProcess;
+  port: number;
+  exited: Promise<never>;
+}
+
+async function main(): Promise<void> {
+  const durationS = envInt('BENCH_DURATION_S', 60, 1);
+  const warmupS = envInt('BENCH_WARMUP_S', 5, 0);
+  const concurrency = envInt('BENCH_CONCURRENCY', 8, 1);
+  const batchSize = envInt('BENCH_BATCH_SIZE', 500, 2);
+  const agents = envInt('BENCH_AGENTS', 100, 1);
+  const sampleMs = envInt('BENCH_SAMPLE_MS', 250, 10);
+  const pollMs = envInt('BENCH_POLL_MS', 50, 5);
+  const rate = envInt('BENCH_RATE', 0, 0);
+  const partitions = envInt('THOTH_TOPIC_PARTITIONS', 6, 1);
+  const kafkaPort = envInt('BENCH_KAFKA_PORT', 29092, 1024);
+  const keep = process.env.BENCH_KEEP === '1';
+  const split = process.env.BENCH_SPLIT === '1';
+  const profileDir = process.env.BENCH_CPU_PROF ? resolve(ROOT, '.cache/bench-profiles') : undefined;
+  if (profileDir) mkdirSync(profileDir, { recursive: true });
+
+  const ownBroker = !process.env.KAFKA_BROKERS;
+  const brokers = process.env.KAFKA_BROKERS ?? `127.0.0.1:${kafkaPort}`;
+  // The broker's CPU is reported when it is one of scripts/kafka.sh's (ours, or a given local one).
+  const localBrokerPort = /^(?:127\.0\.0\.1|localhost):(\d+)$/.exec(brokers)?.[1];
+  const brokerCpu = () => (localBrokerPort ? cpuSeconds(brokerPid(Number(localBrokerPort))) : undefined);
+  const dataDir = mkdtempSync(join(tmpdir(), 'thoth-bench-ingest-'));
+  const prefix = `bench-${randomUUID().slice(0, 8)}`;
+  let failed = false;
+  const cleanups: Array<() => Promise<void>> = [];
+  const cleanup = async () => {
+    for (const step of cleanups.splice(0).reverse()) {
+      try {
+        await step();
+      } catch (error) {
+        progress(`cleanup: ${(error as Error).message}`);
+      }
+    }
+  };
+  process.once('SIGINT', () => void cleanup().then(() => process.exit(130)));
+
+  try {
+    if (ownBroker) {
+      progress(`starting a Kafka broker on 127.0.0.1:${kafkaPort} (scripts/kafka.sh, wiped)`);
+      const env = { ...process.env, KAFKA_PORT: String(kafkaPort), KAFKA_RESET: '1' };
+      cleanups.push(() => run('bash', ['scripts/kafka.sh', 'stop'], env));
+      await run('bash', ['scripts/kafka.sh', 'start'], env);
+    } else progress(`using KAFKA_BROKERS=${brokers}`);
+
+    const execArgv = ['--import', 'tsx'];
+    if (profileDir) execArgv.push('--cpu-prof', `--cpu-prof-dir=${profileDir}`);
+    // Diagnostics: extra node flags for the Thoth process (e.g. `--import ./my-timing-hooks.mjs`).
+    execArgv.push(...(process.env.BENCH_THOTH_NODE_ARGS ?? '').split(' ').filter(Boolean));
+    let thothLogLines = 0;
+    const startThoth = async (name: string, services: string): Promise<Thoth> => {
+      const port = await freePort();
+      const dir = join(dataDir, name);
+      progress(
+        `starting Thoth "${name}" (THOTH_SERVICES=${services}, distributed) on 127.0.0.1:${port}, data ${dir}`,
+      );
+      const child = spawn(process.execPath, [...execArgv, 'services/thoth/src/main.ts'], {
+        cwd: ROOT,
+        env: {
+          ...process.env,
+          THOTH_MODE: 'distributed',
+          THOTH_SERVICES: services,
+          KAFKA_BROKERS: brokers,
+          THOTH_ADMIN_TOKEN: ADMIN_TOKEN,
+          THOTH_DATA_DIR: dir,
+          THOTH_TOPIC_PREFIX: prefix,
+          THOTH_TOPIC_PARTITIONS: String(partitions),
+          HOST: '127.0.0.1',
+          PORT: String(port),
+          LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+          THOTH_RATE_LIMIT_PER_KEY: '1000000',
+          NODE_ENV: 'production',
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      cleanups.push(() => stopChild(child, `thoth ${name}`));
+      const forward = (chunk: Buffer) => {
+        for (const line of chunk.toString().split('\n')) {
+          if (!line.trim()) continue;
+          // A flood of warnings would cost the load generator CPU: show the first ones only.
+          if (++thothLogLines <= 40) process.stderr.write(`[thoth ${name}] ${line.slice(0, 500)}\n`);
+          else if (thothLogLines === 41) progress('(further Thoth log lines are not shown)');
+        }
+      };
+      child.stdout?.on('data', forward);
+      child.stderr?.on('data', forward);
+      const exited = new Promise<never>((_, reject) =>
+        child.once('exit', (code, signal) => reject(new Error(`Thoth "${name}" exited (${code ?? signal})`))),
+      );
+      exited.catch(() => undefined);
+      const started = Date.now();
+      for (;;) {
+        const ok = await http(probePool, port, 'GET', '/healthz', {}).then(
+          (a) => a.status === 200,
+          () => false,
+        );
+        if (ok) break;
+        if (child.exitCode !== null) await exited;
+        if (Date.now() - started > 180_000)
+          throw new Error(`Thoth "${name}" did not become ready within 180 s`);
+        await sleep(250);
+      }
+      progress(`Thoth "${name}" ready after ${Date.now() - started} ms (pid ${child.pid})`);
+      return { name, child, port, exited };
+    };
+
+    const agentPool = new Agent({ keepAlive: true, maxSockets: concurrency });
+    const probePool = new Agent({ keepAlive: true, maxSockets: 16 });
+    cleanups.push(async () => {
+      if (!keep) rmSync(dataDir, { recursive: true, force: true });
+      else progress(`kept the data directory ${dataDir}`);
+    });
+    cleanups.push(async () => {
+      agentPool.destroy();
+      probePool.destroy();
+    });
+    // One process: the API and the audit writer share an event loop. BENCH_SPLIT=1: an API-only process takes
+    // the ingest and a second process runs the audit writer (and serves the probe's feed reads from its chDB).
+    const store = await startThoth(split ? 'writer' : 'all', 'all');
+    const ingest = split ? await startThoth('ingest', 'api') : store;
+    const thoths = split ? [store, ingest] : [store];
+    const exitedEarly = Promise.race(thoths.map((t) => t.exited));
+    exitedEarly.catch(() => undefined);
+    const port = ingest.port;
+    const thothCpu = (mainThread = false) =>
+      thoths.reduce((sum, t) => sum + (cpuSeconds(t.child.pid, mainThread) ?? 0), 0);
+    const processCpu = () =>
+      thoths.map((t) => ({ all: cpuSeconds(t.child.pid) ?? 0, main: cpuSeconds(t.child.pid, true) ?? 0 }));
+
+    const created = await http(
+      probePool,
+      port,
+      'POST',
+      `/${TENANT}/thoth/api-keys`,
+      { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+      JSON.stringify({ name: 'bench', permissions: ['execute', 'write', 'read'] }),
+    );
+    if (created.status !== 201) throw new Error(`creating the API key: ${created.status} ${created.body}`);
+    const apiKey = (JSON.parse(created.body) as { api_key: string }).api_key;
+    const auth = { authorization: `Bearer ${apiKey}` };
+    const post = { ...auth, 'content-type': 'application/json' };
+
+    const feed = async (query: string): Promise<{ total: number; rows: number }> => {
+      const answer = await http(
+        probePool,
+        store.port,
+        'GET',
+        `/${TENANT}/thoth/governance/feed?${query}`,
+        auth,
+      );
+      if (answer.status !== 200)
+        throw new Error(`feed ${query}: ${answer.status} ${answer.body.slice(0, 300)}`);
+      const json = JSON.parse(answer.body) as { total: number; data: unknown[] };
+      return { total: json.total, rows: json.data.length };
+    };
+    const storedTotal = async () => (await feed('per_page=1')).total;
+    if (split) {
+      // The key reaches the other process through the control topic.
+      const t0 = Date.now();
+      for (;;) {
+        const answer = await http(
+          probePool,
+          store.port,
+          'GET',
+          `/${TENANT}/thoth/governance/feed?per_page=1`,
+          auth,
+        );
+        if (answer.status === 200) break;
+        if (Date.now() - t0 > 60_000)
+          throw new Error(`the writer process does not know the key: ${answer.status}`);
+        await sleep(100);
+      }
+    }
+
+    // Until the audit writer's consumer group has joined, nothing is stored: wait for one batch end to end.
+    {
+      const id = `warm-${randomUUID().slice(0, 8)}`;
+      const answer = await http(
+        agentPool,
+        port,
+        'POST',
+        '/v1/events/batch',
+        post,
+        batchBody(id, 'agent-000', 2, Date.now()),
+      );
+      if (answer.status !== 202) throw new Error(`first batch: ${answer.status} ${answer.body}`);
+      const t0 = Date.now();
+      while ((await feed(`agent_id=agent-000&session_id=${id}&per_page=1`)).total < 2) {
+        if (Date.now() - t0 > 120_000) throw new Error('the first batch was not stored within 120 s');
+        await sleep(100);
+      }
+      progress(`pipeline up: the first batch was queryable ${Date.now() - t0} ms after its 202`);
+    }
+
+    // ------------------------------------------------------------------- load + probe
+    let phaseNow: Phase = warmupS > 0 ? 'warmup' : 'measure';
+    // A function, so TypeScript does not narrow the phase across awaits.
+    const phase = (): Phase => phaseNow;
+    let acceptedTotal = 2; // the first batch
+    let acceptedInWindow = 0;
+    let batchesInWindow = 0;
+    let rejectedTotal = 0;
+    const errors: string[] = [];
+    const postLatencies: number[] = [];
+    const samples: Sample[] = [];
+    let sampleDue = false;
+    let batchSeq = 0;
+    let loadStart = Date.now();
+    let issued = 0;
+
+    // The probe: ONE loop with one feed request at a time, whatever the backlog, so that measuring cannot
+    // become the load (chDB runs one query of a session at a time: a poll per sample per tick, with a growing
+    // backlog, would queue in front of the audit writer's own queries and feed on itself).
+    const outstanding: Sample[] = [];
+    const probeLatencies: number[] = [];
+    let probing = true;
+    const poll = async (sample: Sample): Promise<boolean> => {
+      sample.polls++;
+      const sentAt = performance.now();
+      let total = 0;
+      try {
+        total = (await feed(`agent_id=${sample.agentId}&session_id=${sample.sessionId}&per_page=1`)).total;
+      } catch (error) {
+        errors.push(`probe: ${(error as Error).message}`);
+      }
+      probeLatencies.push(performance.now() - sentAt);
+      const now = Date.now();
+      if (total > 0 && sample.firstSeenMs === undefined) sample.firstSeenMs = now - sample.acceptedAt;
+      if (total >= sample.expected) {
+        sample.e2eMs = now - sample.acceptedAt;
+        return true;
+      }
+      if (now - sample.acceptedAt > 120_000) {
+        errors.push(`sample ${sample.sessionId}: ${total}/${sample.expected} events queryable after 120 s`);
+        return true;
+      }
+      return false;
+    };
+    const probeLoop = async (): Promise<void> => {
+      while (probing || outstanding.length > 0) {
+        const roundStart = Date.now();
+        // The oldest first (batches land roughly in order); at most PROBE_PER_ROUND per round.
+        for (const sample of outstanding.slice(0, PROBE_PER_ROUND))
+          if (await poll(sample)) outstanding.splice(outstanding.indexOf(sample), 1);
+        await sleep(Math.max(1, roundStart + pollMs - Date.now()));
+      }
+    };
+    const probes = probeLoop();
+
+    const worker = async (): Promise<void> => {
+      while (phase() !== 'stopped') {
+        if (rate > 0) {
+          const due = loadStart + ((issued * batchSize) / rate) * 1_000;
+          issued++;
+          if (due > Date.now()) await sleep(due - Date.now());
+          if (phase() === 'stopped') return;
+        }
+        const seq = batchSeq++;
+        const agentId = `agent-${String(seq % agents).padStart(3, '0')}`;
+        const batchId = `b${seq}-${randomUUID().slice(0, 8)}`;
+        const body = batchBody(batchId, agentId, batchSize, Date.now());
+        const measuring = phase() === 'measure';
+        const sentAt = performance.now();
+        let answer: HttpAnswer;
+        try {
+          answer = await http(agentPool, port, 'POST', '/v1/events/batch', post, body);
+        } catch (error) {
+          errors.push(`POST: ${(error as Error).message}`);
+          await sleep(100);
+          continue;
+        }
+        const acceptedAt = Date.now();
+        if (answer.status !== 202) {
+          errors.push(`POST: ${answer.status} ${answer.body.slice(0, 300)}`);
+          await sleep(100);
+          continue;
+        }
+        const result = JSON.parse(answer.body) as { accepted: number; rejected: unknown[] };
+        acceptedTotal += result.accepted;
+        rejectedTotal += result.rejected.length;
+        if (result.rejected.length > 0 && errors.length < 100)
+          errors.push(`rejected: ${JSON.stringify(result.rejected[0])}`);
+        // Only batches sent and answered inside the window count for it.
+        if (measuring && phase() === 'measure') {
+          acceptedInWindow += result.accepted;
+          batchesInWindow++;
+          postLatencies.push(performance.now() - sentAt);
+          if (sampleDue) {
+            sampleDue = false;
+            const sample: Sample = {
+              agentId,
+              sessionId: batchId,
+              expected: result.accepted,
+              acceptedAt,
+              polls: 0,
+            };
+            samples.push(sample);
+            outstanding.push(sample);
+          }
+        }
+      }
+    };
+
+    const cpuThoth0 = {
+      at: 0,
+      thoth: 0,
+      thothMain: 0,
+      broker: 0 as number | undefined,
+      machine: 0 as number | undefined,
+      self: process.cpuUsage(),
+    };
+    let stored0 = 0;
+    let windowStart = 0;
+    progress(
+      `load: ${concurrency} in flight × ${batchSize} events/batch, ${agents} agents, ${partitions} partitions, ` +
+        `${rate > 0 ? `paced to ${rate} events/s` : 'closed loop (as fast as accepted)'}; ` +
+        `${warmupS} s warm-up + ${durationS} s measured; sample every ${sampleMs} ms, poll every ${pollMs} ms`,
+    );
+    loadStart = Date.now();
+    const workers = Array.from({ length: concurrency }, () => worker());
+
+    if (warmupS > 0) {
+      await sleep(warmupS * 1_000);
+      progress(`warm-up done: ${acceptedTotal} events accepted`);
+    }
+    stored0 = await storedTotal();
+    windowStart = Date.now();
+    cpuThoth0.at = windowStart;
+    cpuThoth0.thoth = thothCpu();
+    const processCpu0 = processCpu();
+    cpuThoth0.thothMain = thothCpu(true);
+    cpuThoth0.broker = brokerCpu();
+    cpuThoth0.self = process.cpuUsage();
+    cpuThoth0.machine = machineBusySeconds();
+    phaseNow = 'measure';
+    const sampler = setInterval(() => {
+      sampleDue = true;
+    }, sampleMs);
+    const reporter = setInterval(() => {
+      const s = (Date.now() - windowStart) / 1_000;
+      const done = samples.filter((x) => x.e2eMs !== undefined).map((x) => x.e2eMs!);
+      progress(
+        `t=${s.toFixed(0)}s accepted ${acceptedInWindow} (${Math.round(acceptedInWindow / s)}/s), ` +
+          `samples ${done.length}/${samples.length} done, e2e p50 ${percentile(done, 50)} ms, ` +
+          `p99 ${percentile(done, 99)} ms, max ${Math.max(0, ...done)} ms, errors ${errors.length}`,
+      );
+    }, 10_000);
+    await Promise.race([sleep(durationS * 1_000), exitedEarly]);
+    phaseNow = 'stopped';
+    const windowEnd = Date.now();
+    clearInterval(sampler);
+    clearInterval(reporter);
+    const windowS = (windowEnd - windowStart) / 1_000;
+    const storedEnd = await storedTotal();
+    const cpu = {
+      thoth: thothCpu() - cpuThoth0.thoth,
+      thothMain: thothCpu(true) - cpuThoth0.thothMain,
+      broker: cpuThoth0.broker === undefined ? undefined : (brokerCpu() ?? 0) - cpuThoth0.broker,
+      self: (() => {
+        const u = process.cpuUsage(cpuThoth0.self);
+        return (u.user + u.system) / 1e6;
+      })(),
+      machine: cpuThoth0.machine === undefined ? undefined : (machineBusySeconds() ?? 0) - cpuThoth0.machine,
+    };
+    const processCpuWindow = processCpu().map((end, i) => ({
+      name: thoths[i]!.name,
+      all: end.all - processCpu0[i]!.all,
+      main: end.main - processCpu0[i]!.main,
+    }));
+    // Whatever else ran on the machine meanwhile (other people's tests…) took CPU from this benchmark.
+    const others =
+      cpu.machine === undefined
+        ? undefined
+        : Math.max(0, cpu.machine - cpu.thoth - (cpu.broker ?? 0) - cpu.self);
+    await Promise.all(workers);
+    progress(`load stopped after ${windowS.toFixed(1)} s; waiting for the samples and the drain`);
+
+    const drainCpu0 = { thoth: thothCpu(), thothMain: thothCpu(true) };
+    probing = false;
+    await Promise.race([probes, exitedEarly]);
+    let drainMs = 0;
+    let storedFinal = 0;
+    for (;;) {
+      storedFinal = await storedTotal();
+      drainMs = Date.now() - windowEnd;
+      if (storedFinal >= acceptedTotal) break;
+      if (drainMs > 180_000) {
+        errors.push(`drain: ${storedFinal}/${acceptedTotal} stored 180 s after the load stopped`);
+        break;
+      }
+      await sleep(100);
+    }
+    // With a backlog, the drain shows what the audit writer stores per second with the API idle.
+    const backlog = acceptedTotal - storedEnd;
+    const drainRate = drainMs >= 2_000 ? backlog / (drainMs / 1_000) : undefined;
+    const drainCpu = {
+      thoth: (thothCpu() - drainCpu0.thoth) / (drainMs / 1_000),
+      thothMain: (thothCpu(true) - drainCpu0.thothMain) / (drainMs / 1_000),
+    };
+    if (drainRate !== undefined)
+      progress(
+        `drain: ${backlog} events were waiting when the load stopped; stored in ${drainMs} ms = ` +
+          `${Math.round(drainRate)} events/s by the audit writer alone (thoth CPU ${Math.round(drainCpu.thoth * 100)}%, ` +
+          `main thread ${Math.round(drainCpu.thothMain * 100)}%)`,
+      );
+    // Duplicates would show up late (a redelivery): look once more after a short pause.
+    await sleep(1_000);
+    storedFinal = await storedTotal();
+    if (storedFinal !== acceptedTotal)
+      errors.push(`stored ${storedFinal} events but ${acceptedTotal} were accepted (lost or duplicated)`);
+
+    const e2e = samples.filter((s) => s.e2eMs !== undefined).map((s) => s.e2eMs!);
+    const firstSeen = samples.filter((s) => s.firstSeenMs !== undefined).map((s) => s.firstSeenMs!);
+    const acceptedPerS = acceptedInWindow / windowS;
+    const storedPerS = (storedEnd - stored0) / windowS;
+    const eventsPerS = Math.min(acceptedPerS, storedPerS);
+    const p50 = percentile(e2e, 50);
+    const p99 = percentile(e2e, 99);
+    const pct = (seconds: number | undefined) =>
+      seconds === undefined ? 'n/a' : `${Math.round((seconds / windowS) * 100)}%`;
+    progress(
+      `window ${windowS.toFixed(1)} s: accepted ${acceptedInWindow} events in ${batchesInWindow} batches ` +
+        `(${Math.round(acceptedPerS)}/s), stored ${storedEnd - stored0} (${Math.round(storedPerS)}/s); ` +
+        `POST 202 latency p50 ${round(percentile(postLatencies, 50))} ms, p99 ${round(percentile(postLatencies, 99))} ms`,
+    );
+    progress(
+      `e2e over ${e2e.length} samples: p50 ${p50} ms, p90 ${percentile(e2e, 90)} ms, p99 ${p99} ms, max ${Math.max(0, ...e2e)} ms ` +
+        `(first event of a batch queryable: p50 ${percentile(firstSeen, 50)} ms, p99 ${percentile(firstSeen, 99)} ms); ` +
+        `drain after the load stopped ${drainMs} ms; trail holds ${storedFinal}/${acceptedTotal} accepted events; ` +
+        `probe: ${probeLatencies.length} feed requests, p50 ${round(percentile(probeLatencies, 50))} ms, ` +
+        `p99 ${round(percentile(probeLatencies, 99))} ms`,
+    );
+    progress(
+      `CPU over the window (100% = one core; the machine has 2): thoth ${pct(cpu.thoth)} ` +
+        `(its main thread, the event loop, ${pct(cpu.thothMain)}; chDB and other threads ${pct(cpu.thoth - cpu.thothMain)}), ` +
+        (split
+          ? `[${processCpuWindow.map((p) => `${p.name} ${pct(p.all)}, main thread ${pct(p.main)}`).join('; ')}], `
+          : '') +
+        `kafka broker ${pct(cpu.broker)}, load generator + probe ${pct(cpu.self)}; whole machine ${pct(cpu.machine)} ` +
+        `of 200%, of which other processes ${pct(others)}`,
+    );
+    if (rejectedTotal > 0) progress(`FAIL: ${rejectedTotal} events rejected`);
+    if (errors.length > 0) {
+      failed = true;
+      progress(`FAIL: ${errors.length} errors, first: ${errors.slice(0, 5).join(' | ')}`);
+    }
+    const met = eventsPerS >= TARGET_EVENTS_PER_S && p99 <= TARGET_E2E_P99_MS;
+    progress(
+      `target ≥ ${TARGET_EVENTS_PER_S} events/s and e2e p99 ≤ ${TARGET_E2E_P99_MS} ms: ${met ? 'met' : 'MISSED'}`,
+    );
+    if (!met && process.env.BENCH_STRICT === '1') failed = true;
+    process.stdout.write(
+      `${JSON.stringify({
+        events_per_s: Math.round(eventsPerS),
+        e2e_p50_ms: p50,
+        e2e_p99_ms: p99,
+        accepted_per_s: Math.round(acceptedPerS),
+        stored_per_s: Math.round(storedPerS),
+        e2e_max_ms: Math.max(0, ...e2e),
+        samples: e2e.length,
+        post_p99_ms: round(percentile(postLatencies, 99)),
+        drain_ms: drainMs,
+        drain_events_per_s: drainRate === undefined ? null : Math.round(drainRate),
+        duration_s: round(windowS),
+        batch_size: batchSize,
+        concurrency,
+        processes: split ? 'api | audit-writer' : 'api + audit-writer',
+        cpu_thoth_pct: Math.round((cpu.thoth / windowS) * 100),
+        cpu_thoth_main_thread_pct: Math.round((cpu.thothMain / windowS) * 100),
+        cpu_broker_pct: cpu.broker === undefined ? null : Math.round((cpu.broker / windowS) * 100),
+        cpu_others_pct: others === undefined ? null : Math.round((others / windowS) * 100),
+      })}\n`,
+    );
+  } catch (error) {
+    progress(`FAIL: ${(error as Error).stack ?? error}`);
+    failed = true;
+  } finally {
+    await cleanup();
+    if (profileDir) progress(`CPU profile of the Thoth process written to ${profileDir}`);
+  }
+  process.exit(failed ? 1 : 0);
+}
+
+await main();
