@@ -1,10 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { uniquePrefix, waitFor } from './helpers.ts';
+import { freePort, uniquePrefix, waitFor } from './helpers.ts';
 
 /**
  * Two Thoth API processes on one Kafka broker, as two replicas behind a load balancer would be. A runs the
@@ -15,17 +14,6 @@ const ADMIN = 'replica-admin-token-0123456789';
 const work = mkdtempSync(join(tmpdir(), 'thoth-replicas-'));
 const children: ChildProcess[] = [];
 const json = async (r: Response) => (await r.json()) as Record<string, unknown>;
-
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => res(port));
-    });
-    s.on('error', rej);
-  });
-}
 
 async function startProcess(
   name: string,

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:net';
 import type { Bus } from '@thoth/common/bus/bus';
 import { KafkaBus } from '@thoth/common/bus/kafka-bus';
 import { MemoryBus } from '@thoth/common/bus/memory-bus';
@@ -54,4 +55,16 @@ export async function waitFor(
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** A TCP port on 127.0.0.1 that was free a moment ago (for child processes that must listen on a known port). */
+export function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => res(port));
+    });
+    server.on('error', rej);
+  });
 }
