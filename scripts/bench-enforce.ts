@@ -20,6 +20,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { benchReporter, round } from './bench-support.ts';
 
 const SELF = import.meta.filename;
 const ROOT = resolve(import.meta.dirname, '..');
@@ -182,18 +183,7 @@ async function bareChild(): Promise<void> {
 // Parent
 // ---------------------------------------------------------------------------------------------------------
 
-const progress = (line: string) => process.stderr.write(`[bench] ${line}\n`);
-
-function envInt(name: string, fallback: number, min: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min) {
-    progress(`${name} must be an integer ≥ ${min} (got ${JSON.stringify(raw)})`);
-    process.exit(1);
-  }
-  return value;
-}
+const { progress, envInt } = benchReporter('bench');
 
 function wrkPath(): string | undefined {
   try {
@@ -411,7 +401,6 @@ const median = (values: number[]) => {
   const mid = Math.floor(sorted.length / 2);
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 };
-const round = (value: number, digits: number) => Math.round(value * 10 ** digits) / 10 ** digits;
 
 async function main(): Promise<void> {
   const wrk = wrkPath();

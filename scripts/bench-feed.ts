@@ -24,9 +24,9 @@ import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent, request as httpRequest } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { benchReporter, freePort, percentile, prng, round, sleep } from './bench-support.ts';
 
 const SELF = import.meta.filename;
 const ROOT = resolve(import.meta.dirname, '..');
@@ -35,40 +35,7 @@ const ADMIN_TOKEN = `bench-admin-${randomUUID()}`;
 const TARGET_P99_MS = 100;
 const HOUR_MS = 3_600_000;
 
-const progress = (line: string) => process.stderr.write(`[bench:feed] ${line}\n`);
-
-function envInt(name: string, fallback: number, min: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min) {
-    progress(`${name} must be an integer ≥ ${min} (got ${JSON.stringify(raw)})`);
-    process.exit(2);
-  }
-  return value;
-}
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-const round = (value: number, digits = 1) => Math.round(value * 10 ** digits) / 10 ** digits;
-
-function percentile(values: number[], p: number): number {
-  if (values.length === 0) return Number.NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  const rank = Math.ceil((p / 100) * sorted.length);
-  return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1]!;
-}
-
-/** Deterministic PRNG (mulberry32), so every run loads the same trail and asks the same questions. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const { progress, envInt } = benchReporter('bench:feed');
 
 const agentName = (i: number) => `agent-${String(i).padStart(3, '0')}`;
 
@@ -353,19 +320,6 @@ async function loaderChild(plan: Plan, dataDir: string, queries: number): Promis
 // ---------------------------------------------------------------------------------------------------------
 // Parent
 // ---------------------------------------------------------------------------------------------------------
-
-function freePort(): Promise<number> {
-  return new Promise((resolvePromise, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolvePromise(port));
-    });
-  });
-}
 
 function http(
   agent: Agent,

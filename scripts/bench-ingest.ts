@@ -48,9 +48,9 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { Agent, request as httpRequest } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { benchReporter, freePort, percentile, round, sleep } from './bench-support.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const TENANT = 'bench-corp';
@@ -60,29 +60,7 @@ const TARGET_E2E_P99_MS = 2_000;
 /** Samples the probe polls per round (the oldest outstanding ones). */
 const PROBE_PER_ROUND = 8;
 
-const progress = (line: string) => process.stderr.write(`[bench:ingest] ${line}\n`);
-
-function envInt(name: string, fallback: number, min: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min) {
-    progress(`${name} must be an integer ≥ ${min} (got ${JSON.stringify(raw)})`);
-    process.exit(2);
-  }
-  return value;
-}
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-const round = (value: number, digits = 1) => Math.round(value * 10 ** digits) / 10 ** digits;
-
-function percentile(values: number[], p: number): number {
-  if (values.length === 0) return Number.NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  // Nearest rank: the smallest value with at least p% of the samples at or below it.
-  const rank = Math.ceil((p / 100) * sorted.length);
-  return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1]!;
-}
+const { progress, envInt } = benchReporter('bench:ingest');
 
 // ---------------------------------------------------------------------------------------------------------
 // Processes: broker, Thoth
@@ -100,19 +78,6 @@ function run(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<v
     child.on('exit', (code) =>
       code === 0 ? resolvePromise() : reject(new Error(`${command} ${args.join(' ')} exited with ${code}`)),
     );
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolvePromise, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolvePromise(port));
-    });
   });
 }
 
