@@ -25,8 +25,4 @@ export class SessionStore {
       if (oldest !== undefined) this.sessions.delete(oldest);
     }
   }
-
-  get size(): number {
-    return this.sessions.size;
-  }
 }

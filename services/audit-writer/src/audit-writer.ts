@@ -48,7 +48,6 @@ export class AuditWriter {
   private readonly heads = new Map<string, ChainHead>();
   private checkpointTimer: NodeJS.Timeout | undefined;
   private checkpointing: Promise<void> = Promise.resolve();
-  written = 0;
 
   constructor(private readonly deps: AuditWriterDeps) {
     this.inserter = new BatchingInserter(
@@ -145,7 +144,6 @@ export class AuditWriter {
     // the store for anything past it anyway.
     for (const [key, head] of heads) this.heads.set(key, head);
     for (const t of tenants) this.touchedTenants.add(t);
-    this.written += fresh.length;
     return fresh.length;
   }
 

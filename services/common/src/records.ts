@@ -136,17 +136,6 @@ export interface ReceiptKeyRecord {
   created_at: number;
 }
 
-/** Schema names (the Avro full names) as they appear in the `thoth-schema` header. */
-export const SCHEMAS = {
-  behavioralEvent: 'thoth.v1.BehavioralEvent',
-  decisionEvent: 'thoth.v1.DecisionEvent',
-  directive: 'thoth.v1.Directive',
-  hold: 'thoth.v1.Hold',
-  apiKey: 'thoth.v1.ApiKey',
-  tenant: 'thoth.v1.Tenant',
-  receiptKey: 'thoth.v1.ReceiptKey',
-} as const;
-
 export interface RecordTypes {
   'thoth.v1.BehavioralEvent': BehavioralEvent;
   'thoth.v1.DecisionEvent': DecisionEvent;

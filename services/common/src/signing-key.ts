@@ -47,10 +47,6 @@ export class SigningKey {
     return join(dataDir, 'keys', 'signing-ed25519.pem');
   }
 
-  static ephemeral(): SigningKey {
-    return new SigningKey(generateKeyPairSync('ed25519').privateKey);
-  }
-
   /**
    * Signs on the libuv thread pool: the ~40 µs of an Ed25519 signature leave the event loop, which matters
    * on the enforce path. Same signature as `sign`.

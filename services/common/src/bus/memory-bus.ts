@@ -155,16 +155,6 @@ export class MemoryBus implements Bus {
     }
   }
 
-  /** Lag of a group on a topic: messages not yet committed (for tests and health). */
-  async lag(groupName: string, topicName: string): Promise<number> {
-    const topic = await this.topic(topicName);
-    const group = this.group(groupName);
-    return topic.partitions.reduce(
-      (sum, log, p) => sum + log.endOffset - (group.committed.get(`${topicName}/${p}`) ?? log.startOffset),
-      0,
-    );
-  }
-
   private async consumeLoop(
     group: Group,
     member: Member,
