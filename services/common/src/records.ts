@@ -84,6 +84,25 @@ export interface DirectiveRecord {
   expires_at: number;
 }
 
+export type FindingSeverity = 'info' | 'low' | 'medium' | 'high' | 'critical';
+
+export interface FindingRecord {
+  finding_id: string;
+  tenant_id: string;
+  agent_id: string;
+  session_id: string;
+  tool_name: string;
+  detector: string;
+  score: number;
+  severity: FindingSeverity;
+  explanation: string;
+  observed_json: string;
+  baseline_json: string;
+  event_ids: string[];
+  learning: boolean;
+  occurred_at: number;
+}
+
 export type HoldStatus = 'pending' | 'approved' | 'denied' | 'expired';
 
 export interface HoldRecord {
@@ -140,6 +159,7 @@ export interface RecordTypes {
   'thoth.v1.BehavioralEvent': BehavioralEvent;
   'thoth.v1.DecisionEvent': DecisionEvent;
   'thoth.v1.Directive': DirectiveRecord;
+  'thoth.v1.Finding': FindingRecord;
   'thoth.v1.Hold': HoldRecord;
   'thoth.v1.ApiKey': ApiKeyRecord;
   'thoth.v1.Tenant': TenantRecord;
