@@ -85,6 +85,8 @@ function startWriter(n: number): Writer {
     THOTH_TOPIC_PARTITIONS: String(PARTITIONS),
     // Checkpoints are signed while the crashes happen, not only at the final drain.
     THOTH_CHECKPOINT_INTERVAL_SECONDS: '1',
+    // Small inserts, so a life commits many times and a kill can land between any two of them.
+    THOTH_AUDIT_FLUSH_ROWS: '500',
     LOG_LEVEL: process.env.CRASH_WRITER_LOG_LEVEL ?? 'warn',
   };
   delete env.CLICKHOUSE_URL;

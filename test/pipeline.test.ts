@@ -89,8 +89,8 @@ describe.each(adapters)('pipeline on the $name adapter', (adapter) => {
     // The failure comes after the rows were stored, so the redelivered batch writes the same rows again.
     const flakyStore: Pick<Store, 'select' | 'insertRows'> = {
       select: (q, p) => store.select(q, p),
-      insertRows: async (table, rows) => {
-        await store.insertRows(table, rows);
+      insertRows: async (table, rows, settings) => {
+        await store.insertRows(table, rows, settings);
         if (++inserts === 2 && !failed) {
           failed = true;
           throw new Error('injected failure after insert');

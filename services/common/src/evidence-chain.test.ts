@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { canonicalJson } from './canonical-json.ts';
 import {
   type ChainFields,
   ChainVerifier,
@@ -6,7 +8,33 @@ import {
   GENESIS_HASH,
   linkHash,
   linkRows,
+  linkText,
 } from './evidence-chain.ts';
+
+/** The documented object a link hashes (schemas/evidence-chain.md), serialized by the generic canonicalJson. */
+const documentedText = (f: ChainFields, chainIndex: number, previousHash: string): string =>
+  canonicalJson({
+    v: 1,
+    chain_index: chainIndex,
+    previous_hash: previousHash,
+    tenant_id: f.tenant_id,
+    agent_id: f.agent_id,
+    event_id: f.event_id,
+    kind: f.kind,
+    event_type: f.event_type,
+    session_id: f.session_id,
+    user_id: f.user_id,
+    tool_name: f.tool_name,
+    decision: f.decision,
+    reason_code: f.reason_code,
+    risk_score: f.risk_score,
+    enforcement_mode: f.enforcement_mode,
+    violation_id: f.violation_id,
+    enforcement_trace_id: f.enforcement_trace_id,
+    content: f.content,
+    payload: f.payload,
+    occurred_at_ms: f.occurred_at_ms,
+  });
 
 const row = (n: number, agent = 'a'): ChainFields => ({
   tenant_id: 't',
@@ -57,6 +85,36 @@ describe('evidence chain', () => {
     }))
       expect(linkHash({ ...row(1), [field]: value }, 1, GENESIS_HASH)).not.toBe(base);
     expect(linkHash(row(1), 2, GENESIS_HASH)).not.toBe(base);
+  });
+
+  it('writes exactly the canonical JSON of the documented object (the fast path is byte-identical)', () => {
+    const awkward = [
+      '',
+      'plain',
+      'quote " backslash \\ newline \n tab \t',
+      'ünïcødé 🚀 \u2028',
+      '\u0000\u001f\ud800',
+      '{"a":[1,2]}',
+    ];
+    let n = 0;
+    for (const text of awkward)
+      for (const field of Object.keys(row(0)) as Array<keyof ChainFields>) {
+        const fields = {
+          ...row(n++),
+          [field]: typeof row(0)[field] === 'number' ? n * 1.5 : text,
+        } as ChainFields;
+        expect(linkText(fields, n, GENESIS_HASH)).toBe(documentedText(fields, n, GENESIS_HASH));
+      }
+    // Pinned: a change of the serialization breaks every stored chain, so it must never happen by accident.
+    expect(linkHash(row(1), 1, GENESIS_HASH)).toBe(
+      createHash('sha256')
+        .update(documentedText(row(1), 1, GENESIS_HASH))
+        .digest('hex'),
+    );
+    expect(linkHash(row(1), 1, GENESIS_HASH)).toBe(
+      '802257910a67625e52f5f87ac76fdf8f17c5425f1db2a9662e55c9b0d523aa5d',
+    );
+    expect(() => linkText({ ...row(1), risk_score: Number.NaN }, 1, GENESIS_HASH)).toThrow(/non-finite/);
   });
 
   it('verifies an intact chain and reports exactly the first broken link', () => {

@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { canonicalJson } from './canonical-json.ts';
 
 /**
  * The tamper-evident evidence chain: per (tenant, agent), every stored event links to the previous one by
@@ -47,29 +46,40 @@ export interface ChainHead {
 export const EMPTY_HEAD: ChainHead = { chainIndex: 0, hash: GENESIS_HASH };
 
 export function linkHash(fields: ChainFields, chainIndex: number, previousHash: string): string {
-  const hashed = {
-    v: CHAIN_VERSION,
-    chain_index: chainIndex,
-    previous_hash: previousHash,
-    tenant_id: fields.tenant_id,
-    agent_id: fields.agent_id,
-    event_id: fields.event_id,
-    kind: fields.kind,
-    event_type: fields.event_type,
-    session_id: fields.session_id,
-    user_id: fields.user_id,
-    tool_name: fields.tool_name,
-    decision: fields.decision,
-    reason_code: fields.reason_code,
-    risk_score: fields.risk_score,
-    enforcement_mode: fields.enforcement_mode,
-    violation_id: fields.violation_id,
-    enforcement_trace_id: fields.enforcement_trace_id,
-    content: fields.content,
-    payload: fields.payload,
-    occurred_at_ms: fields.occurred_at_ms,
-  };
-  return createHash('sha256').update(canonicalJson(hashed)).digest('hex');
+  return createHash('sha256')
+    .update(linkText(fields, chainIndex, previousHash))
+    .digest('hex');
+}
+
+/**
+ * The text a link's hash covers: canonicalJson (canonical-json.ts) of the object below, written out in its
+ * canonical member order by hand because the audit writer hashes every stored event and the generic
+ * serializer (sorting keys, walking values) cost more than the hash itself. evidence-chain.test.ts checks the
+ * two agree byte for byte, and the offline verifiers (scripts/verify-bundle.mjs) use the generic form.
+ *
+ *   { v, chain_index, previous_hash, tenant_id, agent_id, event_id, kind, event_type, session_id, user_id,
+ *     tool_name, decision, reason_code, risk_score, enforcement_mode, violation_id, enforcement_trace_id,
+ *     content, payload, occurred_at_ms }
+ */
+export function linkText(fields: ChainFields, chainIndex: number, previousHash: string): string {
+  const s = JSON.stringify;
+  return (
+    `{"agent_id":${s(fields.agent_id)},"chain_index":${finite(chainIndex)},"content":${s(fields.content)}` +
+    `,"decision":${s(fields.decision)},"enforcement_mode":${s(fields.enforcement_mode)}` +
+    `,"enforcement_trace_id":${s(fields.enforcement_trace_id)},"event_id":${s(fields.event_id)}` +
+    `,"event_type":${s(fields.event_type)},"kind":${s(fields.kind)}` +
+    `,"occurred_at_ms":${finite(fields.occurred_at_ms)},"payload":${s(fields.payload)}` +
+    `,"previous_hash":${s(previousHash)},"reason_code":${s(fields.reason_code)}` +
+    `,"risk_score":${finite(fields.risk_score)},"session_id":${s(fields.session_id)}` +
+    `,"tenant_id":${s(fields.tenant_id)},"tool_name":${s(fields.tool_name)},"user_id":${s(fields.user_id)}` +
+    `,"v":${CHAIN_VERSION},"violation_id":${s(fields.violation_id)}}`
+  );
+}
+
+/** A number as canonicalJson prints it (which refuses non-finite numbers rather than writing `null`). */
+function finite(n: number): string {
+  if (!Number.isFinite(n)) throw new RangeError(`canonicalJson: non-finite number ${n}`);
+  return JSON.stringify(n);
 }
 
 export const agentChainKey = (tenantId: string, agentId: string): string => `${tenantId}\u0000${agentId}`;

@@ -103,6 +103,8 @@ export async function startRuntime(config: Config, log: Logger): Promise<Runtime
       signingKey,
       controlTopic: topics.control,
       checkpointIntervalMs: config.THOTH_CHECKPOINT_INTERVAL_SECONDS * 1_000,
+      flushRows: config.THOTH_AUDIT_FLUSH_ROWS,
+      flushMs: config.THOTH_AUDIT_FLUSH_MS,
     });
     await auditWriter.start();
   }

@@ -119,6 +119,10 @@ export class KafkaBus implements Bus {
       groupId: options.group,
       allowAutoTopicCreation: true,
       maxWaitTimeInMs: 100,
+      // kafkajs fetches at most 1 MB per partition by default (~1,500 events): a consumer that stores in bulk
+      // (the audit writer) then spends its time on round trips instead of rows.
+      maxBytesPerPartition: 4 * 1024 * 1024,
+      maxBytes: 32 * 1024 * 1024,
       sessionTimeout: this.options.sessionTimeoutMs ?? 30_000,
       heartbeatInterval: Math.min(3_000, Math.floor((this.options.sessionTimeoutMs ?? 30_000) / 3)),
     });
@@ -142,7 +146,8 @@ export class KafkaBus implements Bus {
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: this.options.partitionsConsumedConcurrently ?? 3,
+      // Every partition at once by default: their batches meet in the consumer's own batching (one store write).
+      partitionsConsumedConcurrently: this.options.partitionsConsumedConcurrently ?? 16,
       eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
         const all = batch.messages.map(
           (m): IncomingMessage => ({

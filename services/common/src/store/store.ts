@@ -1,7 +1,12 @@
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Readable } from 'node:stream';
-import { type ClickHouseClient, type ClickHouseClientConfigOptions, createClient } from '@clickhouse/client';
+import {
+  type ClickHouseClient,
+  type ClickHouseClientConfigOptions,
+  type ClickHouseSettings,
+  createClient,
+} from '@clickhouse/client';
 import { createChdbConnection } from 'chdb/connection';
 import type { Logger } from '../logger.ts';
 import { applyMigrations } from './migrations.ts';
@@ -84,9 +89,10 @@ export class Store {
 
   /**
    * Inserts rows as one JSONEachRow stream: serializing ourselves and streaming is several times faster than
-   * handing the client an array of objects, and keeps the event loop free.
+   * handing the client an array of objects, and keeps the event loop free. `settings` apply to this insert
+   * (e.g. `date_time_input_format: 'basic'` when every time is `YYYY-MM-DD hh:mm:ss.sss`: cheaper to parse).
    */
-  async insertRows(table: string, rows: readonly object[]): Promise<void> {
+  async insertRows(table: string, rows: readonly object[], settings?: ClickHouseSettings): Promise<void> {
     if (rows.length === 0) return;
     let body = '';
     for (const row of rows) body += `${JSON.stringify(row)}\n`;
@@ -94,6 +100,7 @@ export class Store {
     const result = await this.client.exec({
       query: `INSERT INTO ${table} FORMAT JSONEachRow`,
       values: Readable.from([body], { objectMode: false }),
+      clickhouse_settings: settings,
     });
     result.stream.resume();
     await new Promise<void>((resolve, reject) => {
