@@ -15,6 +15,7 @@ import { type ApprovalRouteDeps, approvalRoutes } from './routes/approval-routes
 import { type EnforceRouteDeps, enforceRoutes } from './routes/enforce-routes.ts';
 import { type IngestRouteDeps, ingestRoutes } from './routes/ingest-routes.ts';
 import { type KeyRouteDeps, keyRoutes } from './routes/key-routes.ts';
+import { type PolicyRouteDeps, policyRoutes } from './routes/policy-routes.ts';
 import { type SocRouteDeps, socRoutes } from './routes/soc-routes.ts';
 
 export interface AppDeps
@@ -22,7 +23,8 @@ export interface AppDeps
     IngestRouteDeps,
     KeyRouteDeps,
     SocRouteDeps,
-    ApprovalRouteDeps {
+    ApprovalRouteDeps,
+    PolicyRouteDeps {
   log: Logger;
   bodyLimitBytes: number;
   /** /healthz answers 200 only once this is true (migrations ran, consumers subscribed). */
@@ -143,5 +145,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(keyRoutes(deps));
   await app.register(socRoutes(deps));
   await app.register(approvalRoutes(deps));
+  await app.register(policyRoutes(deps));
   return app;
 }

@@ -55,13 +55,7 @@ export const approvalRoutes =
       },
       async (request) => {
         // Approving is a person's act: agents' keys (execute, write) must never release their own calls.
-        let resolvedBy = 'admin-token';
-        if (!deps.auth.isAdminToken(request)) {
-          const identity = deps.auth.require(request, 'admin');
-          if (identity.tenantId !== request.params.tenant)
-            throw new HttpError(403, 'tenant_mismatch', 'an admin key acts on its own tenant only');
-          resolvedBy = `${identity.name} (${identity.keyId})`;
-        }
+        const resolvedBy = deps.auth.requireAdmin(request, request.params.tenant);
         const hold = deps.holds.byApprovalId(request.params.id);
         if (!hold || hold.tenant_id !== request.params.tenant)
           throw new HttpError(404, 'not_found', `no approval ${request.params.id}`);
