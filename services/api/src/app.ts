@@ -31,6 +31,17 @@ export interface AppDeps
   isReady: () => boolean;
 }
 
+export interface RouteEntry {
+  method: string;
+  url: string;
+}
+const routeTables = new WeakMap<FastifyInstance, RouteEntry[]>();
+
+/** Every route of an app built by `buildApp`, as registered (the isolation test enumerates them). */
+export function registeredRoutes(app: FastifyInstance): readonly RouteEntry[] {
+  return routeTables.get(app) ?? [];
+}
+
 /**
  * The HTTP API as one Fastify instance; `services/thoth` starts it. Tests build it and use `inject()`.
  * Hardening is explicit: body limit, request/keep-alive timeouts, one error shape, no 5xx for bad input.
@@ -55,6 +66,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       (reply as unknown as { code(n: number): { send(b: ErrorBody): void } }).code(status).send(body);
     },
   }).withTypeProvider<ZodTypeProvider>();
+
+  const routes: RouteEntry[] = [];
+  routeTables.set(app as unknown as FastifyInstance, routes);
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) routes.push({ method, url: route.url });
+  });
 
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);

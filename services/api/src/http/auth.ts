@@ -99,3 +99,16 @@ export function assertSameTenant(
   if (identity.agentId !== null && agentId !== undefined && agentId !== identity.agentId)
     throw new HttpError(403, 'agent_mismatch', `this API key is scoped to agent "${identity.agentId}"`);
 }
+
+/**
+ * Reads by an agent-scoped key: only what names its own agent (a route's agent id or an `agent_id` filter);
+ * a tenant-wide read (a session by id, every approval) is 403 for it. Tenant-wide keys read everything.
+ */
+export function assertReadScope(identity: ApiKeyIdentity, agentId: string | undefined): void {
+  if (identity.agentId !== null && agentId !== identity.agentId)
+    throw new HttpError(
+      403,
+      'agent_mismatch',
+      `this API key is scoped to agent "${identity.agentId}": name it (agent_id) to read its trail`,
+    );
+}
