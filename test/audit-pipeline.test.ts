@@ -115,7 +115,9 @@ describe('audit pipeline end to end on the real broker', () => {
       async () => (await get(`/${tenant}/thoth/governance/feed?per_page=1`)).body.total === 83,
       60_000,
     );
-    const admin = await get(`/${tenant}/thoth/governance/feed?agent_id=_admin&sort_by=chain_index&sort_dir=asc`);
+    const admin = await get(
+      `/${tenant}/thoth/governance/feed?agent_id=_admin&sort_by=chain_index&sort_dir=asc`,
+    );
     expect((admin.body.data as Json[]).map((r) => [r.kind, r.event_type, r.chain_index])).toEqual([
       ['admin', 'ADMIN_TENANT_CREATE', 1],
       ['admin', 'ADMIN_API_KEY_CREATE', 2],
