@@ -2,7 +2,7 @@ import { approvalView } from '@thoth/common/approval-view';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { HoldConflictError, type HoldRegistry } from '../holds/hold-registry.ts';
-import { assertReadScope, type Authenticator } from '../http/auth.ts';
+import { type Authenticator, assertReadScope } from '../http/auth.ts';
 import { HttpError } from '../http/http-error.ts';
 import { TENANT_ID } from './key-routes.ts';
 

@@ -3,7 +3,7 @@ import type { Store } from '@thoth/common/store/store';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ApiKeyIdentity, ControlState } from '../control/control-state.ts';
-import { assertReadScope, type Authenticator } from '../http/auth.ts';
+import { type Authenticator, assertReadScope } from '../http/auth.ts';
 import { HttpError } from '../http/http-error.ts';
 import type { LiveTail } from '../live-tail.ts';
 import {

@@ -102,7 +102,8 @@ export async function runCli(argv: string[], io: CliIo = processIo): Promise<num
     adminToken: values['admin-token'] ?? io.env.THOTH_ADMIN_TOKEN,
     apiKey: values['api-key'] ?? io.env.THOTH_API_KEY,
   });
-  const print = (json: unknown, human: () => string) => io.out(values.json ? JSON.stringify(json, null, 2) : human());
+  const print = (json: unknown, human: () => string) =>
+    io.out(values.json ? JSON.stringify(json, null, 2) : human());
   try {
     switch (command) {
       case 'tenants':
@@ -162,13 +163,25 @@ function readPolicy(values: Values): string {
 
 function table(rows: Json[], columns: string[]): string {
   if (rows.length === 0) return '(none)';
-  const cells = rows.map((r) => columns.map((c) => (r[c] === null || r[c] === undefined ? '-' : String(r[c]))));
+  const cells = rows.map((r) =>
+    columns.map((c) => (r[c] === null || r[c] === undefined ? '-' : String(r[c]))),
+  );
   const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((row) => row[i]!.length)));
-  const line = (values: string[]) => values.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd();
+  const line = (values: string[]) =>
+    values
+      .map((v, i) => v.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   return [line(columns), ...cells.map(line)].join('\n');
 }
 
-async function tenants(client: ThothClient, sub: string | undefined, rest: string[], values: Values, print: Print) {
+async function tenants(
+  client: ThothClient,
+  sub: string | undefined,
+  rest: string[],
+  values: Values,
+  print: Print,
+) {
   if (sub === 'create') {
     const tenant = required(rest[0] ?? values.tenant, '<tenant>');
     const body = (await client.call('POST', '/thoth/tenants', {
@@ -183,13 +196,21 @@ async function tenants(client: ThothClient, sub: string | undefined, rest: strin
   }
   if (sub === 'list') {
     const body = (await client.call('GET', '/thoth/tenants')) as { tenants: Json[] };
-    print(body, () => table(body.tenants, ['tenant_id', 'display_name', 'rate_limit_per_second', 'disabled', 'created_at']));
+    print(body, () =>
+      table(body.tenants, ['tenant_id', 'display_name', 'rate_limit_per_second', 'disabled', 'created_at']),
+    );
     return 0;
   }
   throw new UsageError('tenants: create or list');
 }
 
-async function keys(client: ThothClient, sub: string | undefined, rest: string[], values: Values, print: Print) {
+async function keys(
+  client: ThothClient,
+  sub: string | undefined,
+  rest: string[],
+  values: Values,
+  print: Print,
+) {
   if (sub === 'create') {
     const body = (await client.call('POST', tenantPath(values, 'api-keys'), {
       body: {
@@ -221,7 +242,10 @@ async function keys(client: ThothClient, sub: string | undefined, rest: string[]
   }
   if (sub === 'revoke') {
     const keyId = required(rest[0], '<key_id>');
-    const body = (await client.call('DELETE', tenantPath(values, `api-keys/${encodeURIComponent(keyId)}`))) as Json;
+    const body = (await client.call(
+      'DELETE',
+      tenantPath(values, `api-keys/${encodeURIComponent(keyId)}`),
+    )) as Json;
     print(body, () => `API key ${body.key_id} revoked at ${body.revoked_at}`);
     return 0;
   }
@@ -233,7 +257,10 @@ async function policies(client: ThothClient, sub: string | undefined, values: Va
     const body = (await client.call('POST', tenantPath(values, 'policies'), {
       body: { policy: readPolicy(values), comment: values.comment },
     })) as Json;
-    print(body, () => `policy version ${body.version} applied to tenant ${body.tenant_id} (${body.rule_count} rules)`);
+    print(
+      body,
+      () => `policy version ${body.version} applied to tenant ${body.tenant_id} (${body.rule_count} rules)`,
+    );
     return 0;
   }
   if (sub === 'test') {
@@ -251,10 +278,22 @@ async function policies(client: ThothClient, sub: string | undefined, values: Va
       [
         `dry run over ${body.evaluated} recorded decisions: would have blocked ${body.would_block} calls, ` +
           `stepped up ${body.would_step_up}; ${body.changed} decided differently than recorded`,
-        `decisions: ${Object.entries(body.decisions).map(([d, n]) => `${d} ${n}`).join(', ')}`,
+        `decisions: ${Object.entries(body.decisions)
+          .map(([d, n]) => `${d} ${n}`)
+          .join(', ')}`,
         `rule matches: ${JSON.stringify(body.rule_matches)}`,
         ...(body.samples.length > 0
-          ? ['samples:', table(body.samples, ['occurred_at', 'agent_id', 'tool_name', 'recorded_decision', 'dry_run_decision', 'matched_rule_ids'])]
+          ? [
+              'samples:',
+              table(body.samples, [
+                'occurred_at',
+                'agent_id',
+                'tool_name',
+                'recorded_decision',
+                'dry_run_decision',
+                'matched_rule_ids',
+              ]),
+            ]
           : []),
       ].join('\n'),
     );
@@ -265,7 +304,10 @@ async function policies(client: ThothClient, sub: string | undefined, values: Va
       data: Json[];
     };
     print(body, () =>
-      [`current version ${body.current_version} (${body.source})`, table(body.data, ['version', 'deleted', 'rule_count', 'created_at', 'created_by', 'comment'])].join('\n'),
+      [
+        `current version ${body.current_version} (${body.source})`,
+        table(body.data, ['version', 'deleted', 'rule_count', 'created_at', 'created_by', 'comment']),
+      ].join('\n'),
     );
     return 0;
   }
@@ -318,7 +360,13 @@ async function tail(client: ThothClient, values: Values, io: CliIo) {
       else {
         const d = JSON.parse(data) as Json;
         io.out(
-          [new Date(Number(d.occurred_at)).toISOString(), type === 'decision' ? d.decision : d.event_type, d.agent_id, d.tool_name, d.reason ?? '']
+          [
+            new Date(Number(d.occurred_at)).toISOString(),
+            type === 'decision' ? d.decision : d.event_type,
+            d.agent_id,
+            d.tool_name,
+            d.reason ?? '',
+          ]
             .filter((x) => x !== undefined && x !== '')
             .join('  '),
         );
