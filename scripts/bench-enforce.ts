@@ -97,9 +97,10 @@ async function thothChild(): Promise<void> {
   const config = loadConfig({
     THOTH_DATA_DIR: dataDir,
     LOG_LEVEL: 'silent',
-    // One key drives the whole load: the per-key limiter (default 2000/s) would answer 429 to most of it.
+    // One key drives the whole load: the per-key and per-tenant limiters would answer 429 to most of it.
     // Its cost is still measured: every request goes through `take()`.
     THOTH_RATE_LIMIT_PER_KEY: '1000000000',
+    THOTH_RATE_LIMIT_PER_TENANT: '1000000000',
   });
   const bus = new MemoryBus({ defaultPartitions: 3 });
   const topics = topicNames('bench');

@@ -301,6 +301,7 @@ async function main(): Promise<void> {
           PORT: String(port),
           LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
           THOTH_RATE_LIMIT_PER_KEY: '1000000',
+          THOTH_RATE_LIMIT_PER_TENANT: '1000000',
           NODE_ENV: 'production',
         },
         stdio: ['ignore', 'pipe', 'pipe'],

@@ -109,11 +109,21 @@ describe('audit pipeline end to end on the real broker', () => {
       }),
     });
     violationId = (blocked.json() as { violation_id: string }).violation_id;
+    // 80 SDK events and the decision, plus the harness's two control-plane changes (tenant, key) in `_admin`.
     await waitFor(
-      '81 rows in the feed',
-      async () => (await get(`/${tenant}/thoth/governance/feed?per_page=1`)).body.total === 81,
+      '83 rows in the feed',
+      async () => (await get(`/${tenant}/thoth/governance/feed?per_page=1`)).body.total === 83,
       60_000,
     );
+    const admin = await get(
+      `/${tenant}/thoth/governance/feed?agent_id=_admin&sort_by=chain_index&sort_dir=asc`,
+    );
+    expect((admin.body.data as Json[]).map((r) => [r.kind, r.event_type, r.chain_index])).toEqual([
+      ['admin', 'ADMIN_TENANT_CREATE', 1],
+      ['admin', 'ADMIN_API_KEY_CREATE', 2],
+    ]);
+    expect(JSON.stringify(admin.body.data)).not.toContain(api.key);
+    expect(JSON.stringify(admin.body.data)).not.toContain('key_hash');
 
     const feed = await get(
       `/${tenant}/thoth/governance/feed?agent_id=agent-a&per_page=100&sort_by=chain_index&sort_dir=asc`,
@@ -136,7 +146,7 @@ describe('audit pipeline end to end on the real broker', () => {
     const byContent = await get(`/${tenant}/thoth/governance/feed?search=report%207&agent_id=agent-b`);
     expect(byContent.body.total).toBe(2);
     const paged = await get(`/${tenant}/thoth/governance/feed?per_page=30&page=3`);
-    expect((paged.body.data as Json[]).length).toBe(21);
+    expect((paged.body.data as Json[]).length).toBe(23);
   });
 
   it('serves forensics and the chain with a cursor', async () => {
@@ -167,8 +177,8 @@ describe('audit pipeline end to end on the real broker', () => {
     const { body } = await get(`/${tenant}/governance/evidence/verify-chain`);
     expect(body).toMatchObject({
       verified: true,
-      records_checked: 81,
-      agents_checked: 2,
+      records_checked: 83,
+      agents_checked: 3,
       breach_detail: null,
       checkpoint: expect.objectContaining({ signature_valid: true, consistent: true }),
     });

@@ -1139,6 +1139,7 @@ describe('data-plane fuzz', () => {
       THOTH_BODY_LIMIT_BYTES: String(BODY_LIMIT),
       // The storm is thousands of requests on one key: the limiter is not what is under test.
       THOTH_RATE_LIMIT_PER_KEY: '1000000',
+      THOTH_RATE_LIMIT_PER_TENANT: '1000000',
     });
     const bus = new MemoryBus({ defaultPartitions: 3 });
     const topics = topicNames('fuzz');

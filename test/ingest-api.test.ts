@@ -149,17 +149,19 @@ describe('ingest dialects', () => {
 describe('ingest when the bus is down', () => {
   it('answers 503 with Retry-After, never a silent drop', async () => {
     const failing = new MemoryBus();
+    let brokerDown = false; // after the setup (which publishes its key's admin audit event)
     const broken: Bus = {
       ensureTopics: (s) => failing.ensureTopics(s),
       subscribe: (o) => failing.subscribe(o),
       openView: (t, l) => failing.openView(t, l),
       close: () => failing.close(),
       publish: async (topic, messages) => {
-        if (topic.endsWith('.events')) throw new Error('broker unreachable');
+        if (brokerDown && topic.endsWith('.events')) throw new Error('broker unreachable');
         return failing.publish(topic, messages);
       },
     };
     const down = await startTestApi({ bus: broken });
+    brokerDown = true;
     try {
       const response = await down.inject({
         method: 'POST',

@@ -3,6 +3,7 @@ import { AvroCodec } from '@thoth/common/bus/avro-codec';
 import type { Bus, IncomingMessage } from '@thoth/common/bus/bus';
 import { topicNames, topicSpecs } from '@thoth/common/bus/topics';
 import type { BehavioralEvent } from '@thoth/common/records';
+import { noRedaction } from '@thoth/common/redaction';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import {
   BEHAVIORAL_EVENT_FINGERPRINT,
@@ -48,7 +49,7 @@ describe('SDK Kafka transport ↔ server Avro', () => {
         'thoth-schema-fingerprint': BEHAVIORAL_EVENT_FINGERPRINT,
       },
     });
-    const viaIngest = normalizeEvent(e, 42);
+    const viaIngest = normalizeEvent(e, 42, noRedaction);
     expect(viaIngest.ok).toBe(true);
     expect(decoded).toEqual({
       ok: true,

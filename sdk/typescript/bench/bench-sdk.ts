@@ -58,7 +58,10 @@ type Mode = 'off' | 'sink' | 'on';
 const searchDocs = async (query: string) => `Found 3 docs matching: ${query}`;
 
 async function main(): Promise<void> {
-  const thoth = await startEmbeddedThoth('rules: []\n', { THOTH_RATE_LIMIT_PER_KEY: '1000000' });
+  const thoth = await startEmbeddedThoth('rules: []\n', {
+    THOTH_RATE_LIMIT_PER_KEY: '1000000',
+    THOTH_RATE_LIMIT_PER_TENANT: '1000000',
+  });
   const sink = await startSink();
   let warnings = 0;
   const base: ThothOptions = {

@@ -3,6 +3,7 @@ import type { Bus } from '@thoth/common/bus/bus';
 import type { Topics } from '@thoth/common/bus/topics';
 import type { Config } from '@thoth/common/config';
 import type { Logger } from '@thoth/common/logger';
+import { createRedactor } from '@thoth/common/redaction';
 import { SigningKey } from '@thoth/common/signing-key';
 import type { Store } from '@thoth/common/store/store';
 import type { FastifyInstance } from 'fastify';
@@ -50,7 +51,19 @@ export async function startApiService(deps: ApiServiceDeps): Promise<ApiService>
   const policies =
     deps.policies ?? (config.THOTH_POLICY_FILE ? loadPolicyFile(config.THOTH_POLICY_FILE) : defaultPolicySet);
   const publisher = new BackgroundPublisher({ bus, log });
-  const control = new ControlState({ bus, codec, topic: topics.control, log });
+  const control = new ControlState({
+    bus,
+    codec,
+    topic: topics.control,
+    log,
+    eventsTopic: topics.events,
+    fallbackPolicies: policies,
+    usageFlushMs: config.THOTH_KEY_USAGE_FLUSH_SECONDS * 1_000,
+  });
+  const redactor = createRedactor({
+    groups: config.THOTH_REDACT_PATTERNS,
+    custom: config.THOTH_REDACT_CUSTOM_PATTERNS,
+  });
   const holds = new HoldRegistry({
     bus,
     codec,
@@ -77,7 +90,8 @@ export async function startApiService(deps: ApiServiceDeps): Promise<ApiService>
   });
 
   const enforcer = new Enforcer({
-    policies,
+    policies: control.policies,
+    redactor,
     sessions: new SessionStore(),
     directives,
     holds,
@@ -88,7 +102,9 @@ export async function startApiService(deps: ApiServiceDeps): Promise<ApiService>
   });
   const auth = createAuthenticator({
     control,
-    rateLimiter: new RateLimiter(config.THOTH_RATE_LIMIT_PER_KEY),
+    rateLimiter: new RateLimiter(),
+    perKeyRate: config.THOTH_RATE_LIMIT_PER_KEY,
+    perTenantRate: config.THOTH_RATE_LIMIT_PER_TENANT,
     adminToken: deps.adminToken,
   });
   const app = await buildApp({
@@ -105,6 +121,8 @@ export async function startApiService(deps: ApiServiceDeps): Promise<ApiService>
     signer,
     store: deps.store,
     liveTail,
+    redactor,
+    dryRunMaxEvents: config.THOTH_DRY_RUN_MAX_EVENTS,
   });
   return {
     app,

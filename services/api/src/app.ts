@@ -15,6 +15,7 @@ import { type ApprovalRouteDeps, approvalRoutes } from './routes/approval-routes
 import { type EnforceRouteDeps, enforceRoutes } from './routes/enforce-routes.ts';
 import { type IngestRouteDeps, ingestRoutes } from './routes/ingest-routes.ts';
 import { type KeyRouteDeps, keyRoutes } from './routes/key-routes.ts';
+import { type PolicyRouteDeps, policyRoutes } from './routes/policy-routes.ts';
 import { type SocRouteDeps, socRoutes } from './routes/soc-routes.ts';
 
 export interface AppDeps
@@ -22,11 +23,23 @@ export interface AppDeps
     IngestRouteDeps,
     KeyRouteDeps,
     SocRouteDeps,
-    ApprovalRouteDeps {
+    ApprovalRouteDeps,
+    PolicyRouteDeps {
   log: Logger;
   bodyLimitBytes: number;
   /** /healthz answers 200 only once this is true (migrations ran, consumers subscribed). */
   isReady: () => boolean;
+}
+
+export interface RouteEntry {
+  method: string;
+  url: string;
+}
+const routeTables = new WeakMap<FastifyInstance, RouteEntry[]>();
+
+/** Every route of an app built by `buildApp`, as registered (the isolation test enumerates them). */
+export function registeredRoutes(app: FastifyInstance): readonly RouteEntry[] {
+  return routeTables.get(app) ?? [];
 }
 
 /**
@@ -53,6 +66,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       (reply as unknown as { code(n: number): { send(b: ErrorBody): void } }).code(status).send(body);
     },
   }).withTypeProvider<ZodTypeProvider>();
+
+  const routes: RouteEntry[] = [];
+  routeTables.set(app as unknown as FastifyInstance, routes);
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) routes.push({ method, url: route.url });
+  });
 
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -143,5 +162,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(keyRoutes(deps));
   await app.register(socRoutes(deps));
   await app.register(approvalRoutes(deps));
+  await app.register(policyRoutes(deps));
   return app;
 }

@@ -8,6 +8,7 @@ import type { SigningKey } from '@thoth/common/signing-key';
 import { type AgentSpan, type AuditStore, storedChainHeads, storedEventIds } from './audit-store.ts';
 import { BatchingInserter } from './batching-inserter.ts';
 import {
+  adminEventRow,
   approvalEventRow,
   behavioralEventRow,
   clickhouseTime,
@@ -110,6 +111,7 @@ export class AuditWriter {
       if (record.schema === 'thoth.v1.BehavioralEvent') rows.push(behavioralEventRow(record.value));
       else if (record.schema === 'thoth.v1.DecisionEvent') rows.push(decisionEventRow(record.value));
       else if (record.schema === 'thoth.v1.Hold') rows.push(approvalEventRow(record.value));
+      else if (record.schema === 'thoth.v1.AdminEvent') rows.push(adminEventRow(record.value));
       else dead.push({ message: record.message, reason: `unexpected ${record.schema} on the events topic` });
     }
     await this.inserter.add(rows);

@@ -1,9 +1,15 @@
 import type { ChainFields, ChainLink } from '@thoth/common/evidence-chain';
-import type { BehavioralEvent, DecisionEvent, HoldRecord } from '@thoth/common/records';
+import {
+  ADMIN_AGENT_ID,
+  type AdminEvent,
+  type BehavioralEvent,
+  type DecisionEvent,
+  type HoldRecord,
+} from '@thoth/common/records';
 
 /** An event about to be stored: the columns the chain covers, plus when Thoth received it. */
 export interface EventRow extends ChainFields {
-  kind: 'behavioral' | 'decision' | 'approval';
+  kind: 'behavioral' | 'decision' | 'approval' | 'admin';
   ingested_at_ms: number;
 }
 
@@ -109,5 +115,32 @@ export function approvalEventRow(h: HoldRecord): EventRow {
         : `${h.status} by ${h.resolved_by ?? 'unknown'}${h.comment ? `: ${h.comment}` : ''}`,
     payload: JSON.stringify({ ...h, token: undefined }),
     ingested_at_ms: at,
+  };
+}
+
+/**
+ * A control-plane change (tenant, API key, policy) in the tenant's `_admin` chain: who (user_id), what
+ * (event_type ADMIN_<ACTION>, target), and the before → after views in the payload.
+ */
+export function adminEventRow(a: AdminEvent): EventRow {
+  return {
+    tenant_id: a.tenant_id,
+    agent_id: ADMIN_AGENT_ID,
+    occurred_at_ms: a.occurred_at,
+    event_id: a.event_id,
+    kind: 'admin',
+    event_type: `ADMIN_${a.action.toUpperCase().replaceAll('.', '_')}`,
+    session_id: '',
+    user_id: a.actor,
+    tool_name: '',
+    decision: '',
+    reason_code: '',
+    risk_score: 0,
+    enforcement_mode: '',
+    violation_id: '',
+    enforcement_trace_id: '',
+    content: `${a.action} ${a.target_type} ${a.target_id} by ${a.actor}`,
+    payload: JSON.stringify(a),
+    ingested_at_ms: a.occurred_at,
   };
 }

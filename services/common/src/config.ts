@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_REDACTION_GROUPS, invalidCustomPattern, REDACTION_GROUPS } from './redaction.ts';
 
 /**
  * Every environment variable Thoth reads, in one schema. Read once at start (`loadConfig`); an invalid value
@@ -69,6 +70,36 @@ export const configSchema = z
       .default(5 * 1024 * 1024),
     /** Print the generated admin token at start in embedded mode (never in distributed mode). */
     THOTH_PRINT_ADMIN_TOKEN: bool.default(true),
+
+    // ── Control plane and security: per-tenant rate limits, key usage, secret redaction (docs/control-plane.md)
+    /** Requests per second allowed per tenant, all its keys together (a tenant record may override it). */
+    THOTH_RATE_LIMIT_PER_TENANT: z.coerce.number().int().min(1).default(10_000),
+    /** How often each API replica publishes the last-used time of the keys it saw. */
+    THOTH_KEY_USAGE_FLUSH_SECONDS: z.coerce.number().int().min(1).max(3_600).default(30),
+    /** Redaction pattern groups applied before events are stored or exported; `none` turns redaction off. */
+    THOTH_REDACT_PATTERNS: csv
+      .default([...DEFAULT_REDACTION_GROUPS])
+      .transform((groups) => (groups.includes('none') ? [] : groups))
+      .pipe(z.array(z.enum(REDACTION_GROUPS))),
+    /** Extra redaction regexes, a JSON array of strings, e.g. ["ACME-[0-9]{6}"]. */
+    THOTH_REDACT_CUSTOM_PATTERNS: z
+      .string()
+      .transform((text, ctx) => {
+        try {
+          const list: unknown = JSON.parse(text);
+          if (Array.isArray(list) && list.every((x) => typeof x === 'string')) {
+            const bad = invalidCustomPattern(list);
+            if (bad === undefined) return list as string[];
+            ctx.addIssue({ code: 'custom', message: `not a valid regular expression: ${bad}` });
+            return z.NEVER;
+          }
+        } catch {}
+        ctx.addIssue({ code: 'custom', message: 'a JSON array of regular-expression strings' });
+        return z.NEVER;
+      })
+      .default([]),
+    /** Most decision events one policy dry run replays. */
+    THOTH_DRY_RUN_MAX_EVENTS: z.coerce.number().int().min(1).max(10_000_000).default(100_000),
   })
   .superRefine((c, ctx) => {
     if (c.THOTH_WEBHOOK_URL && !c.THOTH_WEBHOOK_SECRET)

@@ -147,6 +147,41 @@ export interface TenantRecord {
   tenant_id: string;
   created_at: number;
   created_by: string;
+  display_name: string | null;
+  /** Requests/s for the whole tenant; null = THOTH_RATE_LIMIT_PER_TENANT. */
+  rate_limit_per_second: number | null;
+  disabled: boolean;
+}
+
+/** The agent id of a tenant's control-plane changes in the audit trail: their own evidence chain. */
+export const ADMIN_AGENT_ID = '_admin';
+
+export interface AdminEvent {
+  event_id: string;
+  tenant_id: string;
+  actor: string;
+  action: string;
+  target_type: string;
+  target_id: string;
+  before_json: string | null;
+  after_json: string | null;
+  occurred_at: number;
+}
+
+export interface PolicyVersionRecord {
+  tenant_id: string;
+  version: number;
+  document_json: string;
+  deleted: boolean;
+  created_at: number;
+  created_by: string;
+  comment: string | null;
+}
+
+export interface KeyUsageRecord {
+  key_id: string;
+  tenant_id: string;
+  last_used_at: number;
 }
 
 export interface ReceiptKeyRecord {
@@ -164,5 +199,8 @@ export interface RecordTypes {
   'thoth.v1.ApiKey': ApiKeyRecord;
   'thoth.v1.Tenant': TenantRecord;
   'thoth.v1.ReceiptKey': ReceiptKeyRecord;
+  'thoth.v1.AdminEvent': AdminEvent;
+  'thoth.v1.PolicyVersion': PolicyVersionRecord;
+  'thoth.v1.KeyUsage': KeyUsageRecord;
 }
 export type SchemaName = keyof RecordTypes;

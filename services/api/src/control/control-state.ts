@@ -1,9 +1,19 @@
-import type { AvroCodec } from '@thoth/common/bus/avro-codec';
-import type { Bus, CompactedView } from '@thoth/common/bus/bus';
+import type { AvroCodec, Decoded } from '@thoth/common/bus/avro-codec';
+import type { Bus, CompactedView, OutgoingMessage } from '@thoth/common/bus/bus';
 import { ulid } from '@thoth/common/ids';
 import type { Logger } from '@thoth/common/logger';
-import type { ApiKeyRecord, ReceiptKeyRecord, TenantRecord } from '@thoth/common/records';
+import type {
+  ApiKeyRecord,
+  PolicyVersionRecord,
+  ReceiptKeyRecord,
+  RecordTypes,
+  TenantRecord,
+} from '@thoth/common/records';
+import { defaultPolicySet, type PolicySet } from '../policy-source.ts';
+import { type AdminAction, type AdminChange, adminEvent } from './admin-audit.ts';
 import { generateApiKey, hashApiKey, keyPrefix, type Permission } from './api-keys.ts';
+import { apiKeyView, policyVersionView, tenantView } from './control-views.ts';
+import { TenantPolicies } from './tenant-policies.ts';
 
 export interface ApiKeyIdentity {
   keyId: string;
@@ -20,19 +30,63 @@ export interface CreatedApiKey {
   record: ApiKeyRecord;
 }
 
+/** A change refused because of the current state (unknown tenant, existing tenant…): the route's 404/409. */
+export class ControlConflict extends Error {
+  constructor(
+    readonly kind: 'not_found' | 'conflict',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+type ControlSchema =
+  | 'thoth.v1.ApiKey'
+  | 'thoth.v1.Tenant'
+  | 'thoth.v1.ReceiptKey'
+  | 'thoth.v1.PolicyVersion'
+  | 'thoth.v1.KeyUsage';
+
+/** Control-topic key of a policy version: one key per version (compaction keeps them all), sortable. */
+export const policyKey = (tenantId: string, version: number): string =>
+  `policy/${tenantId}/${String(version).padStart(10, '0')}`;
+
+export interface ControlStateDeps {
+  bus: Bus;
+  codec: AvroCodec;
+  topic: string;
+  log: Logger;
+  /** Where admin-audit events go (the events topic); without it changes are not audited (tools, tests). */
+  eventsTopic?: string;
+  /** Policies when a tenant has none managed through the API (THOTH_POLICY_FILE or the default). */
+  fallbackPolicies?: PolicySet;
+  /** How often this replica publishes its keys' last-used times; 0 = never (kept in memory only). */
+  usageFlushMs?: number;
+  now?: () => number;
+}
+
 /**
- * The control state every API replica holds in memory — tenants, API keys (by hash), receipt public keys —
- * event-sourced on the compacted control topic: a replica rebuilds it at start and follows every change,
- * so a key created through one replica works on all of them. Auth on the hot path is a map lookup.
+ * The control state every API replica holds in memory — tenants, API keys (by hash), policy versions, key
+ * usage, receipt public keys — event-sourced on the compacted control topic: a replica rebuilds it at start
+ * and follows every change (a revocation through one replica reaches the others as fast as the bus delivers
+ * it). Auth on the hot path is a map lookup. Every change made here is durable on the bus before it returns,
+ * and — with `eventsTopic` — recorded as an admin event in the tenant's `_admin` evidence chain.
  */
 export class ControlState {
   private readonly keysByHash = new Map<string, ApiKeyIdentity>();
   private readonly keysById = new Map<string, ApiKeyRecord>();
   private readonly tenants = new Map<string, TenantRecord>();
   private readonly receiptKeys = new Map<string, ReceiptKeyRecord>();
+  private readonly lastUsed = new Map<string, number>();
+  /** Keys used on this replica since the last usage flush. */
+  private readonly usedSinceFlush = new Map<string, string>();
+  private usageTimer: NodeJS.Timeout | undefined;
   private view: CompactedView | undefined;
+  readonly policies: TenantPolicies;
 
-  constructor(private readonly deps: { bus: Bus; codec: AvroCodec; topic: string; log: Logger }) {}
+  constructor(private readonly deps: ControlStateDeps) {
+    this.policies = new TenantPolicies(deps.fallbackPolicies ?? defaultPolicySet, deps.log);
+  }
 
   async start(): Promise<void> {
     this.view = await this.deps.bus.openView(this.deps.topic, (key, value, headers) => {
@@ -40,16 +94,25 @@ export class ControlState {
       const decoded = this.deps.codec.decode({ value, headers });
       if (!decoded.ok)
         return this.deps.log.error({ key, reason: decoded.reason }, 'unreadable control record');
-      if (decoded.schema === 'thoth.v1.ApiKey') this.applyKey(decoded.value);
-      else if (decoded.schema === 'thoth.v1.Tenant') this.tenants.set(decoded.value.tenant_id, decoded.value);
-      else if (decoded.schema === 'thoth.v1.ReceiptKey')
-        this.receiptKeys.set(decoded.value.key_id, decoded.value);
+      this.apply(decoded);
     });
+    if (this.deps.usageFlushMs) {
+      this.usageTimer = setInterval(() => {
+        this.flushUsage().catch((error: unknown) =>
+          this.deps.log.warn({ err: error }, 'key usage not published; will retry'),
+        );
+      }, this.deps.usageFlushMs);
+      this.usageTimer.unref();
+    }
   }
 
   async stop(): Promise<void> {
+    clearInterval(this.usageTimer);
+    await this.flushUsage().catch(() => undefined);
     await this.view?.close();
   }
+
+  // ── reads ──────────────────────────────────────────────────────────────────────────────────────────────
 
   /** The identity of a presented key, if it exists (expiry and revocation are the caller's to check). */
   identify(apiKey: string): ApiKeyIdentity | undefined {
@@ -60,11 +123,82 @@ export class ControlState {
     return this.tenants.has(tenantId);
   }
 
+  tenant(tenantId: string): TenantRecord | undefined {
+    return this.tenants.get(tenantId);
+  }
+
+  tenantList(): TenantRecord[] {
+    return [...this.tenants.values()].sort((a, b) => a.tenant_id.localeCompare(b.tenant_id));
+  }
+
+  /** The tenant's keys, newest first, without secrets. */
+  apiKeyList(tenantId: string): ReturnType<typeof apiKeyView>[] {
+    const now = this.now();
+    return [...this.keysById.values()]
+      .filter((k) => k.tenant_id === tenantId)
+      .sort((a, b) => b.created_at - a.created_at || b.key_id.localeCompare(a.key_id))
+      .map((k) => apiKeyView(k, this.lastUsed.get(k.key_id), now));
+  }
+
   receiptKeyList(): ReceiptKeyRecord[] {
     return [...this.receiptKeys.values()];
   }
 
-  /** Creates the tenant if needed and a key for it; durable (on the bus) before it returns. */
+  /** Notes a successful authentication (memory only; published every `usageFlushMs`). */
+  markUsed(identity: ApiKeyIdentity, at: number): void {
+    this.lastUsed.set(identity.keyId, at);
+    this.usedSinceFlush.set(identity.keyId, identity.tenantId);
+  }
+
+  // ── changes ────────────────────────────────────────────────────────────────────────────────────────────
+
+  async createTenant(input: {
+    tenantId: string;
+    displayName?: string | null;
+    rateLimitPerSecond?: number | null;
+    actor: string;
+  }): Promise<TenantRecord> {
+    if (this.tenants.has(input.tenantId))
+      throw new ControlConflict('conflict', `tenant ${input.tenantId} already exists`);
+    const record: TenantRecord = {
+      tenant_id: input.tenantId,
+      created_at: this.now(),
+      created_by: input.actor,
+      display_name: input.displayName ?? null,
+      rate_limit_per_second: input.rateLimitPerSecond ?? null,
+      disabled: false,
+    };
+    await this.change(
+      [this.encode('thoth.v1.Tenant', `tenant/${record.tenant_id}`, record)],
+      this.audit(
+        record.tenant_id,
+        input.actor,
+        'tenant.create',
+        'tenant',
+        record.tenant_id,
+        null,
+        tenantView(record),
+      ),
+    );
+    return record;
+  }
+
+  async updateTenant(
+    tenantId: string,
+    patch: { display_name?: string | null; rate_limit_per_second?: number | null; disabled?: boolean },
+    actor: string,
+  ): Promise<TenantRecord> {
+    const before = this.tenants.get(tenantId);
+    if (!before) throw new ControlConflict('not_found', `no tenant ${tenantId}`);
+    const after: TenantRecord = { ...before, ...patch };
+    await this.change(
+      [this.encode('thoth.v1.Tenant', `tenant/${tenantId}`, after)],
+      this.audit(tenantId, actor, 'tenant.update', 'tenant', tenantId, tenantView(before), tenantView(after)),
+    );
+    return after;
+  }
+
+  /** Creates the tenant if needed and a key for it. */
   async createApiKey(input: {
     tenantId: string;
     name: string;
@@ -74,14 +208,14 @@ export class ControlState {
     createdBy: string;
     kind?: 'live' | 'test';
   }): Promise<CreatedApiKey> {
-    const now = Date.now();
-    if (!this.tenants.has(input.tenantId)) {
-      await this.put(`tenant/${input.tenantId}`, 'thoth.v1.Tenant', {
-        tenant_id: input.tenantId,
-        created_at: now,
-        created_by: input.createdBy,
-      });
-    }
+    const now = this.now();
+    if (!this.tenants.has(input.tenantId))
+      await this.createTenant({ tenantId: input.tenantId, actor: input.createdBy }).catch(
+        (error: unknown) => {
+          // Created meanwhile (another request): fine, the key goes to it.
+          if (!(error instanceof ControlConflict)) throw error;
+        },
+      );
     const apiKey = generateApiKey(input.kind);
     const record: ApiKeyRecord = {
       key_id: `key_${ulid(now)}`,
@@ -96,33 +230,167 @@ export class ControlState {
       expires_at: input.expiresAt ?? null,
       revoked_at: null,
     };
-    await this.put(`apikey/${record.key_id}`, 'thoth.v1.ApiKey', record);
+    await this.change(
+      [this.encode('thoth.v1.ApiKey', `apikey/${record.key_id}`, record)],
+      this.audit(
+        record.tenant_id,
+        input.createdBy,
+        'api_key.create',
+        'api_key',
+        record.key_id,
+        null,
+        apiKeyView(record, undefined, now),
+      ),
+    );
     return { apiKey, record };
+  }
+
+  /** Revokes a key of the tenant (idempotent: an already revoked key is answered as it is). */
+  async revokeApiKey(tenantId: string, keyId: string, actor: string): Promise<ApiKeyRecord> {
+    const before = this.keysById.get(keyId);
+    if (!before || before.tenant_id !== tenantId)
+      throw new ControlConflict('not_found', `no API key ${keyId} in tenant ${tenantId}`);
+    if (before.revoked_at !== null) return before;
+    const now = this.now();
+    const after: ApiKeyRecord = { ...before, revoked_at: now };
+    const used = this.lastUsed.get(keyId);
+    await this.change(
+      [this.encode('thoth.v1.ApiKey', `apikey/${keyId}`, after)],
+      this.audit(
+        tenantId,
+        actor,
+        'api_key.revoke',
+        'api_key',
+        keyId,
+        apiKeyView(before, used, now),
+        apiKeyView(after, used, now),
+      ),
+    );
+    return after;
+  }
+
+  /**
+   * A new version of the tenant's policy (`document` already validated), or a deletion (`document` null):
+   * the tenant falls back to THOTH_POLICY_FILE / the default, under this new version number.
+   */
+  async putPolicyVersion(input: {
+    tenantId: string;
+    document: Record<string, unknown> | null;
+    actor: string;
+    comment?: string | null;
+  }): Promise<PolicyVersionRecord> {
+    const previous = this.policies.latest(input.tenantId);
+    if (input.document === null && (!previous || previous.deleted))
+      throw new ControlConflict(
+        'not_found',
+        `tenant ${input.tenantId} has no policy managed through the API`,
+      );
+    const version = this.policies.nextVersion(input.tenantId);
+    const record: PolicyVersionRecord = {
+      tenant_id: input.tenantId,
+      version,
+      document_json: JSON.stringify(input.document === null ? {} : { ...input.document, version }),
+      deleted: input.document === null,
+      created_at: this.now(),
+      created_by: input.actor,
+      comment: input.comment ?? null,
+    };
+    const action: AdminAction =
+      input.document === null
+        ? 'policy.delete'
+        : previous && !previous.deleted
+          ? 'policy.update'
+          : 'policy.create';
+    await this.change(
+      [this.encode('thoth.v1.PolicyVersion', policyKey(input.tenantId, version), record)],
+      this.audit(
+        input.tenantId,
+        input.actor,
+        action,
+        'policy',
+        `v${version}`,
+        previous ? policyVersionView(previous, true) : null,
+        policyVersionView(record, true),
+      ),
+    );
+    return record;
   }
 
   async publishReceiptKey(record: ReceiptKeyRecord): Promise<void> {
     if (this.receiptKeys.get(record.key_id)?.public_key_pem === record.public_key_pem) return;
-    await this.put(`receipt-key/${record.key_id}`, 'thoth.v1.ReceiptKey', record);
+    await this.change([this.encode('thoth.v1.ReceiptKey', `receipt-key/${record.key_id}`, record)]);
   }
 
-  private async put<N extends 'thoth.v1.ApiKey' | 'thoth.v1.Tenant' | 'thoth.v1.ReceiptKey'>(
-    key: string,
-    schema: N,
-    value: N extends 'thoth.v1.ApiKey'
-      ? ApiKeyRecord
-      : N extends 'thoth.v1.Tenant'
-        ? TenantRecord
-        : ReceiptKeyRecord,
-  ): Promise<void> {
-    const message = this.deps.codec.encode(schema, key, value as never);
-    await this.deps.bus.publish(this.deps.topic, [message]);
-    // Apply at once: the caller may use what it created before the view delivers it back.
-    const decoded = this.deps.codec.decode({ value: message.value, headers: message.headers ?? {} });
-    if (decoded.ok && decoded.schema === 'thoth.v1.ApiKey') this.applyKey(decoded.value);
-    else if (decoded.ok && decoded.schema === 'thoth.v1.Tenant')
-      this.tenants.set(decoded.value.tenant_id, decoded.value);
-    else if (decoded.ok && decoded.schema === 'thoth.v1.ReceiptKey')
-      this.receiptKeys.set(decoded.value.key_id, decoded.value);
+  /** Publishes the last-used time of the keys used on this replica since the last flush. */
+  async flushUsage(): Promise<void> {
+    if (this.usedSinceFlush.size === 0) return;
+    const batch = [...this.usedSinceFlush];
+    this.usedSinceFlush.clear();
+    const messages = batch.map(([keyId, tenantId]) =>
+      this.encode('thoth.v1.KeyUsage', `key-used/${keyId}`, {
+        key_id: keyId,
+        tenant_id: tenantId,
+        last_used_at: this.lastUsed.get(keyId) ?? this.now(),
+      }),
+    );
+    try {
+      await this.deps.bus.publish(this.deps.topic, messages);
+    } catch (error) {
+      for (const [keyId, tenantId] of batch) this.usedSinceFlush.set(keyId, tenantId);
+      throw error;
+    }
+  }
+
+  // ── internals ──────────────────────────────────────────────────────────────────────────────────────────
+
+  private now(): number {
+    return this.deps.now?.() ?? Date.now();
+  }
+
+  private encode<N extends ControlSchema>(schema: N, key: string, value: RecordTypes[N]): OutgoingMessage {
+    return this.deps.codec.encode(schema, key, value);
+  }
+
+  private audit(
+    tenantId: string,
+    actor: string,
+    action: AdminAction,
+    targetType: AdminChange['targetType'],
+    targetId: string,
+    before: unknown,
+    after: unknown,
+  ): AdminChange {
+    return { tenantId, actor, action, targetType, targetId, before, after, at: this.now() };
+  }
+
+  /**
+   * Publishes control records, then their admin event (a change is audited only once it happened), and
+   * applies the records at once: the caller may use what it created before the view delivers it back.
+   */
+  private async change(messages: OutgoingMessage[], audit?: AdminChange): Promise<void> {
+    await this.deps.bus.publish(this.deps.topic, messages);
+    for (const message of messages) {
+      const decoded = this.deps.codec.decode({ value: message.value, headers: message.headers ?? {} });
+      if (decoded.ok) this.apply(decoded);
+    }
+    if (audit && this.deps.eventsTopic) {
+      const { key, event } = adminEvent(audit);
+      await this.deps.bus.publish(this.deps.eventsTopic, [
+        this.deps.codec.encode('thoth.v1.AdminEvent', key, event),
+      ]);
+    }
+  }
+
+  private apply(record: Exclude<Decoded, { ok: false }>): void {
+    if (record.schema === 'thoth.v1.ApiKey') this.applyKey(record.value);
+    else if (record.schema === 'thoth.v1.Tenant') this.tenants.set(record.value.tenant_id, record.value);
+    else if (record.schema === 'thoth.v1.ReceiptKey') this.receiptKeys.set(record.value.key_id, record.value);
+    else if (record.schema === 'thoth.v1.PolicyVersion') this.policies.apply(record.value);
+    else if (record.schema === 'thoth.v1.KeyUsage') {
+      // Replicas publish independently: the latest time wins.
+      const { key_id, last_used_at } = record.value;
+      if ((this.lastUsed.get(key_id) ?? 0) < last_used_at) this.lastUsed.set(key_id, last_used_at);
+    } else this.deps.log.warn({ schema: record.schema }, 'unexpected record on the control topic');
   }
 
   private applyKey(record: ApiKeyRecord): void {

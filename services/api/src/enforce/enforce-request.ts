@@ -1,3 +1,4 @@
+import { ADMIN_AGENT_ID } from '@thoth/common/records';
 import { z } from 'zod';
 import { type EnforcementMode, normalizeScope, type ToolCall } from '../decision/index.ts';
 
@@ -10,7 +11,8 @@ const MODES = ['observe', 'progressive', 'step_up', 'block'] as const;
  * Go's empty `user_id`, mode names in any case; unknown fields are ignored.
  */
 export const enforceRequestSchema = z.object({
-  agent_id: id,
+  // The tenant's control-plane changes form the `_admin` evidence chain: no agent may write into it.
+  agent_id: id.refine((agent) => agent !== ADMIN_AGENT_ID, `"${ADMIN_AGENT_ID}" is reserved`),
   tenant_id: id,
   tool_name: z.string().min(1).max(512),
   session_id: id,

@@ -4,6 +4,7 @@ import { agentKey } from '@thoth/common/bus/topics';
 import { canonicalJson } from '@thoth/common/canonical-json';
 import { ulid } from '@thoth/common/ids';
 import type { DecisionEvent } from '@thoth/common/records';
+import type { Redactor } from '@thoth/common/redaction';
 import type { SigningKey } from '@thoth/common/signing-key';
 import type { BackgroundPublisher } from '../background-publisher.ts';
 import { type DecisionOutcome, decideToolCall } from '../decision/index.ts';
@@ -21,6 +22,8 @@ const VIOLATIONS = new Set(['BLOCK', 'DEFER', 'STEP_UP']);
 
 export interface EnforcerDeps {
   policies: PolicySet;
+  /** Applied to the arguments the decision event carries (the decision itself sees them unredacted). */
+  redactor: Redactor;
   sessions: SessionStore;
   directives: Pick<DirectiveIndex, 'forAgent'>;
   holds: Pick<HoldRegistry, 'create'>;
@@ -151,9 +154,8 @@ export class Enforcer {
       model_signals: outcome.modelSignals,
       top_contributors_json: JSON.stringify(outcome.topContributors),
       decision_evidence_json: JSON.stringify(outcome.decisionEvidence),
-      tool_args_json: body.tool_args === undefined ? null : JSON.stringify(body.tool_args),
-      modified_tool_args_json:
-        outcome.modifiedToolArgs === undefined ? null : JSON.stringify(outcome.modifiedToolArgs),
+      tool_args_json: this.deps.redactor.json(body.tool_args),
+      modified_tool_args_json: this.deps.redactor.json(outcome.modifiedToolArgs),
       hold_token: ctx.holdToken ?? null,
       policy_version: ctx.policyVersion,
       latency_us: Math.round(ctx.latencyUs),

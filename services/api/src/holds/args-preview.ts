@@ -2,20 +2,16 @@
  * A preview of a held call's arguments for the person who approves it: enough to judge the call, without the
  * secrets it may carry. Values under secret-looking keys, and strings that look like card numbers, bearer
  * tokens, private keys or Thoth keys, become "[REDACTED]"; long strings are cut; the whole preview is bounded.
- * Pure. (Redaction before storage and export is the control-plane's; this is the approver's view only.)
+ * Pure. (Redaction before storage and export is the configurable Redactor's; this is the approver's view.)
  */
+import { createRedactor, DEFAULT_REDACTION_GROUPS } from '@thoth/common/redaction';
 
 export const REDACTED = '[REDACTED]';
 const SECRET_KEY =
   /pass(word|phrase)?|secret|token|api[-_]?key|auth(orization)?|credential|private[-_]?key|card[-_]?(number|no)?|cvv|cvc|ssn|pin$/i;
-const SECRET_VALUE = [
-  /\b(?:\d[ -]?){13,19}\b/, // card-like digit runs
-  /\bbearer\s+[a-z0-9._~+/=-]{8,}/i,
-  /-----BEGIN [A-Z ]*PRIVATE KEY-----/,
-  /\bthoth_(?:live|test)_[A-Za-z0-9_-]{16,}/,
-  /\b(?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]{8,}/,
-  /\bAKIA[0-9A-Z]{16}\b/,
-];
+// Every built-in pattern, whatever THOTH_REDACT_PATTERNS says (e-mails stay visible): the approver's view is always strict.
+const strict = createRedactor({ groups: DEFAULT_REDACTION_GROUPS });
+const looksSecret = (value: string): boolean => strict.text(value) !== value;
 const MAX_STRING = 200;
 const MAX_DEPTH = 8;
 const MAX_ITEMS = 50;
@@ -26,7 +22,7 @@ export function redactedPreview(value: unknown): unknown {
 
 function walk(value: unknown, depth: number): unknown {
   if (typeof value === 'string') {
-    if (SECRET_VALUE.some((p) => p.test(value))) return REDACTED;
+    if (looksSecret(value)) return REDACTED;
     return value.length > MAX_STRING ? `${value.slice(0, MAX_STRING)}… (${value.length} chars)` : value;
   }
   if (value === null || typeof value !== 'object') return value;

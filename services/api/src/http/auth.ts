@@ -4,20 +4,37 @@ import type { ApiKeyIdentity, ControlState } from '../control/control-state.ts';
 import type { RateLimiter } from '../rate-limiter.ts';
 import { HttpError } from './http-error.ts';
 
+/** Who made a control-plane change, as the admin audit records it. */
+export const ADMIN_TOKEN_ACTOR = 'admin-token';
+
 export interface Authenticator {
-  /** The key's identity if it may do `permission`; else 401 (no/unknown/expired key), 403 or 429. */
-  require(request: FastifyRequest, permission: Permission): ApiKeyIdentity;
+  /**
+   * The key's identity if it may do `permission` (any one of them, when a list); else 401 (no/unknown/
+   * expired/revoked key, disabled tenant), 403 (permission) or 429 (the key's or its tenant's rate limit).
+   */
+  require(request: FastifyRequest, permission: Permission | readonly Permission[]): ApiKeyIdentity;
   /** True when the request carries the admin token (THOTH_ADMIN_TOKEN). */
   isAdminToken(request: FastifyRequest): boolean;
+  /**
+   * The control-plane actor on `tenant`: the admin token (any tenant), or a key with `permission` of that
+   * tenant (403 otherwise). Returns the actor's name for the admin audit.
+   */
+  requireAdmin(
+    request: FastifyRequest,
+    tenant: string,
+    permission?: Permission | readonly Permission[],
+  ): string;
 }
 
 export function createAuthenticator(deps: {
-  control: Pick<ControlState, 'identify'>;
+  control: Pick<ControlState, 'identify' | 'tenant' | 'markUsed'>;
   rateLimiter: RateLimiter;
   adminToken: string;
+  perKeyRate: number;
+  perTenantRate: number;
   now?: () => number;
 }): Authenticator {
-  return {
+  const authenticator: Authenticator = {
     require(request, permission) {
       const key = credentialFrom(request.headers);
       if (!key)
@@ -33,20 +50,42 @@ export function createAuthenticator(deps: {
         throw new HttpError(401, 'unauthorized', 'API key revoked');
       if (identity.expiresAt !== null && identity.expiresAt <= now)
         throw new HttpError(401, 'unauthorized', 'API key expired');
-      if (!identity.permissions.has(permission))
-        throw new HttpError(403, 'forbidden', `this API key lacks the "${permission}" permission`);
-      const wait = deps.rateLimiter.take(identity.keyId);
+      const tenant = deps.control.tenant(identity.tenantId);
+      if (tenant?.disabled) throw new HttpError(401, 'unauthorized', 'tenant disabled');
+      const wanted: readonly Permission[] = typeof permission === 'string' ? [permission] : permission;
+      if (!wanted.some((p) => identity.permissions.has(p)))
+        throw new HttpError(
+          403,
+          'forbidden',
+          `this API key lacks the ${wanted.map((p) => `"${p}"`).join(' or ')} permission`,
+        );
+      const wait = deps.rateLimiter.take(
+        { key: `key:${identity.keyId}`, ratePerSecond: deps.perKeyRate },
+        {
+          key: `tenant:${identity.tenantId}`,
+          ratePerSecond: tenant?.rate_limit_per_second ?? deps.perTenantRate,
+        },
+      );
       if (wait > 0)
-        throw new HttpError(429, 'rate_limited', 'too many requests for this API key', {
+        throw new HttpError(429, 'rate_limited', 'too many requests for this API key or its tenant', {
           'retry-after': String(wait),
         });
+      deps.control.markUsed(identity, now);
       return identity;
     },
     isAdminToken(request) {
       const presented = credentialFrom(request.headers);
       return presented !== undefined && secretsEqual(presented, deps.adminToken);
     },
+    requireAdmin(request, tenant, permission = 'admin') {
+      if (authenticator.isAdminToken(request)) return ADMIN_TOKEN_ACTOR;
+      const identity = authenticator.require(request, permission);
+      if (identity.tenantId !== tenant)
+        throw new HttpError(403, 'tenant_mismatch', 'this API key acts on its own tenant only');
+      return `${identity.name} (${identity.keyId})`;
+    },
   };
+  return authenticator;
 }
 
 /** PROTOCOL.md: the tenant is the key's; a body naming another tenant (or agent, for agent keys) is 403. */
@@ -59,4 +98,17 @@ export function assertSameTenant(
     throw new HttpError(403, 'tenant_mismatch', `tenant_id "${tenantId}" is not the API key's tenant`);
   if (identity.agentId !== null && agentId !== undefined && agentId !== identity.agentId)
     throw new HttpError(403, 'agent_mismatch', `this API key is scoped to agent "${identity.agentId}"`);
+}
+
+/**
+ * Reads by an agent-scoped key: only what names its own agent (a route's agent id or an `agent_id` filter);
+ * a tenant-wide read (a session by id, every approval) is 403 for it. Tenant-wide keys read everything.
+ */
+export function assertReadScope(identity: ApiKeyIdentity, agentId: string | undefined): void {
+  if (identity.agentId !== null && agentId !== identity.agentId)
+    throw new HttpError(
+      403,
+      'agent_mismatch',
+      `this API key is scoped to agent "${identity.agentId}": name it (agent_id) to read its trail`,
+    );
 }

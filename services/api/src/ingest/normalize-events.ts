@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { BehavioralEvent } from '@thoth/common/records';
+import { ADMIN_AGENT_ID, type BehavioralEvent } from '@thoth/common/records';
+import type { Redactor } from '@thoth/common/redaction';
 import { z } from 'zod';
 
 /**
@@ -34,7 +35,7 @@ const EVENT_TYPES = ['TOOL_CALL_PRE', 'TOOL_CALL_POST', 'TOOL_CALL_BLOCK', 'LLM_
 const wireEventSchema = z.object({
   event_id: shortText.min(1).optional(),
   tenant_id: shortText.min(1),
-  agent_id: shortText.min(1),
+  agent_id: shortText.min(1).refine((id) => id !== ADMIN_AGENT_ID, `"${ADMIN_AGENT_ID}" is reserved`),
   session_id: shortText.min(1),
   user_id: shortText.nullish(),
   source_type: shortText.nullish(),
@@ -101,12 +102,14 @@ function parseTime(value: string | number | null | undefined, fallback: number):
   return Number.isFinite(ms) && Math.abs(ms) <= MAX_TIME_MS ? ms : undefined;
 }
 
-const json = (value: unknown): string => JSON.stringify(value);
-
-/** Normalizes one wire event; an error names the field. */
+/**
+ * Normalizes one wire event; an error names the field. Content, metadata (tool arguments) and task context
+ * pass through `redactor` here, before anything reaches the bus.
+ */
 export function normalizeEvent(
   raw: unknown,
   nowMs: number,
+  redactor: Redactor,
 ): { ok: true; event: BehavioralEvent } | { ok: false; field: string; message: string } {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
     return { ok: false, field: '(event)', message: 'each event must be a JSON object' };
@@ -140,9 +143,9 @@ export function normalizeEvent(
         e.content === null || e.content === undefined
           ? null
           : typeof e.content === 'string'
-            ? e.content
-            : json(e.content),
-      metadata_json: json(metadata),
+            ? redactor.text(e.content)
+            : redactor.json(e.content),
+      metadata_json: redactor.json(metadata) ?? '{}',
       approved_scope: e.approved_scope ?? [],
       enforcement_mode: e.enforcement_mode ?? null,
       session_tool_calls: e.session_tool_calls ?? [],
@@ -152,7 +155,7 @@ export function normalizeEvent(
       violation_id: e.violation_id ?? null,
       purpose: e.purpose ?? null,
       data_classification: e.data_classification ?? null,
-      task_context_json: e.task_context ? json(e.task_context) : null,
+      task_context_json: e.task_context ? redactor.json(e.task_context) : null,
       endpoint_id: e.endpoint_id ?? null,
       hostname: e.hostname ?? null,
       enforcement_trace_id: typeof trace === 'string' ? trace : null,
@@ -168,11 +171,12 @@ export function normalizeEvent(
 export function normalizeBatch(
   events: unknown[],
   nowMs: number,
+  redactor: Redactor,
 ): { events: BehavioralEvent[]; rejected: RejectedEvent[] } {
   const ok: BehavioralEvent[] = [];
   const rejected: RejectedEvent[] = [];
   events.forEach((raw, index) => {
-    const result = normalizeEvent(raw, nowMs);
+    const result = normalizeEvent(raw, nowMs, redactor);
     if (result.ok) ok.push(result.event);
     else {
       const eventId =

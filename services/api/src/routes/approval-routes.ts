@@ -2,7 +2,7 @@ import { approvalView } from '@thoth/common/approval-view';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { HoldConflictError, type HoldRegistry } from '../holds/hold-registry.ts';
-import type { Authenticator } from '../http/auth.ts';
+import { type Authenticator, assertReadScope } from '../http/auth.ts';
 import { HttpError } from '../http/http-error.ts';
 import { TENANT_ID } from './key-routes.ts';
 
@@ -34,6 +34,7 @@ export const approvalRoutes =
         const identity = deps.auth.require(request, 'read');
         if (identity.tenantId !== request.params.tenant)
           throw new HttpError(403, 'tenant_mismatch', 'this API key reads its own tenant only');
+        assertReadScope(identity, undefined);
         const { status, page, per_page } = request.query;
         const { data, total } = deps.holds.list(request.params.tenant, status, page, per_page);
         return { data: data.map(approvalView), total, page, per_page };
@@ -55,13 +56,7 @@ export const approvalRoutes =
       },
       async (request) => {
         // Approving is a person's act: agents' keys (execute, write) must never release their own calls.
-        let resolvedBy = 'admin-token';
-        if (!deps.auth.isAdminToken(request)) {
-          const identity = deps.auth.require(request, 'admin');
-          if (identity.tenantId !== request.params.tenant)
-            throw new HttpError(403, 'tenant_mismatch', 'an admin key acts on its own tenant only');
-          resolvedBy = `${identity.name} (${identity.keyId})`;
-        }
+        const resolvedBy = deps.auth.requireAdmin(request, request.params.tenant);
         const hold = deps.holds.byApprovalId(request.params.id);
         if (!hold || hold.tenant_id !== request.params.tenant)
           throw new HttpError(404, 'not_found', `no approval ${request.params.id}`);

@@ -2,6 +2,7 @@ import type { AvroCodec } from '@thoth/common/bus/avro-codec';
 import type { Bus } from '@thoth/common/bus/bus';
 import { agentKey } from '@thoth/common/bus/topics';
 import type { Logger } from '@thoth/common/logger';
+import type { Redactor } from '@thoth/common/redaction';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { type Authenticator, assertSameTenant } from '../http/auth.ts';
@@ -14,6 +15,7 @@ export interface IngestRouteDeps {
   codec: AvroCodec;
   eventsTopic: string;
   log: Logger;
+  redactor: Redactor;
 }
 
 export const ingestRoutes =
@@ -47,7 +49,7 @@ export const ingestRoutes =
                 : undefined,
           );
         }
-        const { events, rejected } = normalizeBatch(raw, Date.now());
+        const { events, rejected } = normalizeBatch(raw, Date.now(), deps.redactor);
         if (events.length === 0 && rejected.length > 0) {
           const first = rejected[0]!;
           throw Object.assign(

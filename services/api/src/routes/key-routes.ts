@@ -2,7 +2,8 @@ import type { SigningKey } from '@thoth/common/signing-key';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { PERMISSIONS } from '../control/api-keys.ts';
-import type { ControlState } from '../control/control-state.ts';
+import { ControlConflict, type ControlState } from '../control/control-state.ts';
+import { apiKeyView, tenantView } from '../control/control-views.ts';
 import type { Authenticator } from '../http/auth.ts';
 import { HttpError } from '../http/http-error.ts';
 
@@ -16,9 +17,32 @@ export interface KeyRouteDeps {
   signer: SigningKey;
 }
 
+const tenantParams = z.object({ tenant: TENANT_ID });
+
+/** A refused control change as the client's error: 404 for what does not exist, 409 for a conflict. */
+export function controlError(error: unknown): never {
+  if (error instanceof ControlConflict)
+    throw new HttpError(error.kind === 'not_found' ? 404 : 409, error.kind, error.message);
+  throw error;
+}
+
+/**
+ * Tenants (operators: the admin token) and API keys (the admin token, or a key with "admin" on its tenant).
+ * Every change is audited by ControlState. Keys are shown once, at creation; lists never carry secrets.
+ */
 export const keyRoutes =
   (deps: KeyRouteDeps): FastifyPluginAsyncZod =>
   async (app) => {
+    const operatorOnly = (request: Parameters<Authenticator['isAdminToken']>[0]) => {
+      if (!deps.auth.isAdminToken(request))
+        throw new HttpError(
+          401,
+          'unauthorized',
+          'tenant management needs the admin token (THOTH_ADMIN_TOKEN)',
+        );
+      return 'admin-token';
+    };
+
     app.post(
       '/:tenant/thoth/api-keys',
       {
@@ -26,7 +50,7 @@ export const keyRoutes =
           summary:
             'Create an API key (admin token, or a key with "admin" on the tenant); creates the tenant if needed',
           tags: ['control plane'],
-          params: z.object({ tenant: TENANT_ID }),
+          params: tenantParams,
           body: z.object({
             name: z.string().trim().min(1).max(200),
             permissions: z.array(z.enum(PERMISSIONS)).min(1).default(['execute', 'write', 'read']),
@@ -38,35 +62,118 @@ export const keyRoutes =
       },
       async (request, reply) => {
         const tenantId = request.params.tenant;
-        let createdBy = 'admin-token';
-        if (!deps.auth.isAdminToken(request)) {
-          const identity = deps.auth.require(request, 'admin');
-          if (identity.tenantId !== tenantId)
-            throw new HttpError(403, 'tenant_mismatch', 'an admin key manages its own tenant only');
-          createdBy = identity.keyId;
-        }
+        const actor = deps.auth.requireAdmin(request, tenantId);
         const { apiKey, record } = await deps.control.createApiKey({
           tenantId,
           name: request.body.name,
           permissions: request.body.permissions,
           agentId: request.body.agent_id ?? null,
           expiresAt: request.body.expires_at ? Date.parse(request.body.expires_at) : null,
-          createdBy,
+          createdBy: actor,
           kind: request.body.kind,
         });
         reply.code(201);
         return {
           api_key: apiKey,
-          key_id: record.key_id,
-          tenant_id: record.tenant_id,
-          name: record.name,
-          key_prefix: record.key_prefix,
-          permissions: record.permissions,
-          agent_id: record.agent_id,
-          expires_at: record.expires_at === null ? null : new Date(record.expires_at).toISOString(),
-          created_at: new Date(record.created_at).toISOString(),
+          ...apiKeyView(record, undefined, Date.now()),
           note: 'store this key now: it is shown once',
         };
+      },
+    );
+
+    app.get(
+      '/:tenant/thoth/api-keys',
+      {
+        schema: {
+          summary: 'The tenant’s API keys, newest first, without secrets (admin)',
+          tags: ['control plane'],
+          params: tenantParams,
+        },
+      },
+      async (request) => {
+        deps.auth.requireAdmin(request, request.params.tenant);
+        return { api_keys: deps.control.apiKeyList(request.params.tenant) };
+      },
+    );
+
+    app.delete(
+      '/:tenant/thoth/api-keys/:key_id',
+      {
+        schema: {
+          summary: 'Revoke an API key (admin); every replica refuses it within a second',
+          tags: ['control plane'],
+          params: tenantParams.extend({ key_id: z.string().min(1).max(128) }),
+        },
+      },
+      async (request) => {
+        const actor = deps.auth.requireAdmin(request, request.params.tenant);
+        const record = await deps.control
+          .revokeApiKey(request.params.tenant, request.params.key_id, actor)
+          .catch(controlError);
+        return apiKeyView(record, undefined, Date.now());
+      },
+    );
+
+    app.post(
+      '/thoth/tenants',
+      {
+        schema: {
+          summary: 'Create a tenant (admin token)',
+          tags: ['control plane'],
+          body: z.object({
+            tenant_id: TENANT_ID,
+            display_name: z.string().trim().min(1).max(200).nullish(),
+            rate_limit_per_second: z.number().int().min(1).max(10_000_000).nullish(),
+          }),
+        },
+      },
+      async (request, reply) => {
+        const actor = operatorOnly(request);
+        const record = await deps.control
+          .createTenant({
+            tenantId: request.body.tenant_id,
+            displayName: request.body.display_name,
+            rateLimitPerSecond: request.body.rate_limit_per_second,
+            actor,
+          })
+          .catch(controlError);
+        reply.code(201);
+        return tenantView(record);
+      },
+    );
+
+    app.get(
+      '/thoth/tenants',
+      { schema: { summary: 'Every tenant (admin token)', tags: ['control plane'] } },
+      async (request) => {
+        operatorOnly(request);
+        return { tenants: deps.control.tenantList().map(tenantView) };
+      },
+    );
+
+    app.patch(
+      '/thoth/tenants/:tenant',
+      {
+        schema: {
+          summary: 'Change a tenant: display name, rate limit, disabled (admin token)',
+          tags: ['control plane'],
+          params: tenantParams,
+          body: z
+            .object({
+              display_name: z.string().trim().min(1).max(200).nullable(),
+              rate_limit_per_second: z.number().int().min(1).max(10_000_000).nullable(),
+              disabled: z.boolean(),
+            })
+            .partial()
+            .refine((patch) => Object.keys(patch).length > 0, 'nothing to change'),
+        },
+      },
+      async (request) => {
+        const actor = operatorOnly(request);
+        const record = await deps.control
+          .updateTenant(request.params.tenant, request.body, actor)
+          .catch(controlError);
+        return tenantView(record);
       },
     );
 

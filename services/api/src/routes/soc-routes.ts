@@ -3,7 +3,7 @@ import type { Store } from '@thoth/common/store/store';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ApiKeyIdentity, ControlState } from '../control/control-state.ts';
-import type { Authenticator } from '../http/auth.ts';
+import { type Authenticator, assertReadScope } from '../http/auth.ts';
 import { HttpError } from '../http/http-error.ts';
 import type { LiveTail } from '../live-tail.ts';
 import {
@@ -33,10 +33,16 @@ export const socRoutes =
   (deps: SocRouteDeps): FastifyPluginAsyncZod =>
   async (app) => {
     /** The key's identity when it may read this tenant's trail. */
-    const reader = (request: Parameters<Authenticator['require']>[0], tenant: string): ApiKeyIdentity => {
+    /** The key's identity when it may read this tenant's trail (of `agentId`, for agent-scoped keys). */
+    const reader = (
+      request: Parameters<Authenticator['require']>[0],
+      tenant: string,
+      agentId: string | undefined,
+    ): ApiKeyIdentity => {
       const identity = deps.auth.require(request, 'read');
       if (identity.tenantId !== tenant)
         throw new HttpError(403, 'tenant_mismatch', 'this API key reads its own tenant only');
+      assertReadScope(identity, agentId);
       return identity;
     };
     const store = (): Pick<Store, 'select'> => {
@@ -69,7 +75,7 @@ export const socRoutes =
         },
       },
       async (request) => {
-        reader(request, request.params.tenant);
+        reader(request, request.params.tenant, request.query.agent_id);
         const q = feedQueries(request.params.tenant, request.query);
         const [rows, [count]] = await Promise.all([
           store().select<StoredEvent>(q.rows.sql, q.rows.params),
@@ -94,7 +100,7 @@ export const socRoutes =
         },
       },
       async (request) => {
-        reader(request, request.params.tenant);
+        reader(request, request.params.tenant, undefined);
         const events = await timeline(request.params.tenant, 'session_id = {session:String}', {
           session: request.params.id,
         });
@@ -114,7 +120,7 @@ export const socRoutes =
         },
       },
       async (request) => {
-        reader(request, request.params.tenant);
+        reader(request, request.params.tenant, request.params.id);
         const [latest] = await store().select<{ session_id: string }>(
           `SELECT session_id FROM events WHERE tenant_id = {tenant:String} AND agent_id = {agent:String}
            ORDER BY occurred_at DESC LIMIT 1`,
@@ -153,7 +159,7 @@ export const socRoutes =
         },
       },
       async (request) => {
-        reader(request, request.params.tenant);
+        reader(request, request.params.tenant, request.query.agent_id);
         const { agent_id, from_sequence, limit } = request.query;
         const rows = await store().select<StoredEvent>(
           `SELECT ${EVENT_COLUMNS} FROM events
@@ -186,7 +192,7 @@ export const socRoutes =
         query: { agent_id?: string | undefined };
       } & Parameters<Authenticator['require']>[0],
     ) => {
-      reader(request, request.params.tenant);
+      reader(request, request.params.tenant, request.query.agent_id);
       return verifyChains(store(), request.params.tenant, signingKeys(), request.query.agent_id);
     };
     app.get('/:tenant/governance/evidence/verify-chain', verifyRoute, verifyHandler);
@@ -203,7 +209,7 @@ export const socRoutes =
         },
       },
       async (request) => {
-        reader(request, request.params.tenant);
+        reader(request, request.params.tenant, undefined);
         const bundle = await evidenceBundle(
           store(),
           request.params.tenant,
@@ -227,6 +233,7 @@ export const socRoutes =
       },
       async (request, reply) => {
         const identity = deps.auth.require(request, 'read');
+        assertReadScope(identity, request.query.agent_id);
         if (!deps.liveTail) throw new HttpError(503, 'stream_unavailable', 'this process has no live tail');
         const tail = deps.liveTail;
         reply.hijack();

@@ -134,8 +134,36 @@ const samples: { [N in SchemaName]: RecordTypes[N] } = {
     expires_at: null,
     revoked_at: null,
   },
-  'thoth.v1.Tenant': { tenant_id: 'acme', created_at: now, created_by: 'admin' },
+  'thoth.v1.Tenant': {
+    tenant_id: 'acme',
+    created_at: now,
+    created_by: 'admin',
+    display_name: 'Acme',
+    rate_limit_per_second: 500,
+    disabled: false,
+  },
   'thoth.v1.ReceiptKey': { key_id: 'k', public_key_pem: 'pem', created_at: now },
+  'thoth.v1.AdminEvent': {
+    event_id: 'acme:admin:1',
+    tenant_id: 'acme',
+    actor: 'admin-token',
+    action: 'api_key.revoke',
+    target_type: 'api_key',
+    target_id: 'key_1',
+    before_json: '{"revoked_at":null}',
+    after_json: '{"revoked_at":"2025-11-24T16:00:00.000Z"}',
+    occurred_at: now,
+  },
+  'thoth.v1.PolicyVersion': {
+    tenant_id: 'acme',
+    version: 3,
+    document_json: '{"rules":[]}',
+    deleted: false,
+    created_at: now,
+    created_by: 'admin-token',
+    comment: 'tighten payments',
+  },
+  'thoth.v1.KeyUsage': { key_id: 'key_1', tenant_id: 'acme', last_used_at: now },
 };
 
 describe('AvroCodec', () => {

@@ -1,0 +1,44 @@
+import { agentKey } from '@thoth/common/bus/topics';
+import { ulid } from '@thoth/common/ids';
+import { ADMIN_AGENT_ID, type AdminEvent } from '@thoth/common/records';
+
+export type AdminAction =
+  | 'tenant.create'
+  | 'tenant.update'
+  | 'api_key.create'
+  | 'api_key.revoke'
+  | 'policy.create'
+  | 'policy.update'
+  | 'policy.delete';
+
+export interface AdminChange {
+  tenantId: string;
+  /** Who: `admin-token`, or `<key name> (<key_id>)` of an admin key. */
+  actor: string;
+  action: AdminAction;
+  targetType: 'tenant' | 'api_key' | 'policy';
+  targetId: string;
+  /** Views without secrets (never a key's plaintext or hash). null = did not exist / no longer exists. */
+  before: unknown;
+  after: unknown;
+  at: number;
+}
+
+/** The audit record of one control-plane change, and its bus key: the tenant's `_admin` evidence chain. Pure. */
+export function adminEvent(change: AdminChange): { key: string; event: AdminEvent } {
+  return {
+    key: agentKey(change.tenantId, ADMIN_AGENT_ID),
+    event: {
+      event_id: `${change.tenantId}:admin:${ulid(change.at)}`,
+      tenant_id: change.tenantId,
+      actor: change.actor,
+      action: change.action,
+      target_type: change.targetType,
+      target_id: change.targetId,
+      before_json:
+        change.before === null || change.before === undefined ? null : JSON.stringify(change.before),
+      after_json: change.after === null || change.after === undefined ? null : JSON.stringify(change.after),
+      occurred_at: change.at,
+    },
+  };
+}

@@ -1,0 +1,57 @@
+import type { ApiKeyRecord, PolicyVersionRecord, TenantRecord } from '@thoth/common/records';
+
+/**
+ * What the control-plane API answers and the admin audit records about tenants, keys and policy versions.
+ * Pure. A key's view never holds its plaintext or its hash: only the short visible prefix.
+ */
+
+const iso = (ms: number | null | undefined): string | null =>
+  ms === null || ms === undefined ? null : new Date(ms).toISOString();
+
+export function apiKeyStatus(record: ApiKeyRecord, now: number): 'active' | 'revoked' | 'expired' {
+  if (record.revoked_at !== null && record.revoked_at <= now) return 'revoked';
+  if (record.expires_at !== null && record.expires_at <= now) return 'expired';
+  return 'active';
+}
+
+export function apiKeyView(record: ApiKeyRecord, lastUsedAt: number | undefined, now: number) {
+  return {
+    key_id: record.key_id,
+    tenant_id: record.tenant_id,
+    name: record.name,
+    key_prefix: record.key_prefix,
+    permissions: record.permissions,
+    agent_id: record.agent_id,
+    status: apiKeyStatus(record, now),
+    created_at: iso(record.created_at),
+    created_by: record.created_by,
+    expires_at: iso(record.expires_at),
+    revoked_at: iso(record.revoked_at),
+    last_used_at: iso(lastUsedAt),
+  };
+}
+
+export function tenantView(record: TenantRecord) {
+  return {
+    tenant_id: record.tenant_id,
+    display_name: record.display_name,
+    rate_limit_per_second: record.rate_limit_per_second,
+    disabled: record.disabled,
+    created_at: iso(record.created_at),
+    created_by: record.created_by,
+  };
+}
+
+export function policyVersionView(record: PolicyVersionRecord, withDocument: boolean) {
+  const document = JSON.parse(record.document_json) as { rules?: unknown[] };
+  return {
+    tenant_id: record.tenant_id,
+    version: record.version,
+    deleted: record.deleted,
+    rule_count: Array.isArray(document.rules) ? document.rules.length : 0,
+    created_at: iso(record.created_at),
+    created_by: record.created_by,
+    comment: record.comment,
+    ...(withDocument ? { document } : {}),
+  };
+}

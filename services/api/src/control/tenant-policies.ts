@@ -1,0 +1,73 @@
+import type { Logger } from '@thoth/common/logger';
+import type { PolicyVersionRecord } from '@thoth/common/records';
+import { type CompiledPolicy, compilePolicy } from '../decision/index.ts';
+import type { PolicySet } from '../policy-source.ts';
+
+export interface TenantPolicyState {
+  /** Every version managed through the API, oldest first. */
+  versions: PolicyVersionRecord[];
+  /** What decisions use now (the latest version; after a delete, the fallback under that version number). */
+  compiled: CompiledPolicy;
+}
+
+/**
+ * The policies decisions use: per tenant, the latest version managed through the API (versions live on the
+ * compacted control topic, one key per version), else the fallback (THOTH_POLICY_FILE or the default). Each
+ * replica compiles a version once, when it arrives. A decision records `compiled.version`, so every decision
+ * names the exact policy version it used — a deletion is itself a version (the fallback under a new number).
+ */
+export class TenantPolicies implements PolicySet {
+  private readonly tenants = new Map<string, TenantPolicyState>();
+
+  constructor(
+    private readonly fallback: PolicySet,
+    private readonly log: Pick<Logger, 'error'>,
+  ) {}
+
+  forTenant(tenantId: string): CompiledPolicy {
+    return this.tenants.get(tenantId)?.compiled ?? this.fallback.forTenant(tenantId);
+  }
+
+  /** Applies a version seen on the control topic (idempotent; an older version only joins the history). */
+  apply(record: PolicyVersionRecord): void {
+    const state = this.tenants.get(record.tenant_id);
+    const versions = (state?.versions ?? []).filter((v) => v.version !== record.version);
+    versions.push(record);
+    versions.sort((a, b) => a.version - b.version);
+    const latest = versions[versions.length - 1]!;
+    let compiled = state?.compiled;
+    if (latest === record || !compiled) {
+      try {
+        compiled = this.compile(latest);
+      } catch (error) {
+        // Validated before it was published; a replica that still cannot compile keeps what it had.
+        this.log.error(
+          { tenant_id: record.tenant_id, version: record.version, err: error },
+          'policy version does not compile; keeping the previous one',
+        );
+        compiled ??= this.fallback.forTenant(record.tenant_id);
+      }
+    }
+    this.tenants.set(record.tenant_id, { versions, compiled });
+  }
+
+  versions(tenantId: string): readonly PolicyVersionRecord[] {
+    return this.tenants.get(tenantId)?.versions ?? [];
+  }
+
+  /** The latest API-managed version, if any. */
+  latest(tenantId: string): PolicyVersionRecord | undefined {
+    const versions = this.versions(tenantId);
+    return versions[versions.length - 1];
+  }
+
+  /** Versions only grow: above every API version and above the fallback's own version number. */
+  nextVersion(tenantId: string): number {
+    return Math.max(this.latest(tenantId)?.version ?? 0, this.fallback.forTenant(tenantId).version) + 1;
+  }
+
+  private compile(record: PolicyVersionRecord): CompiledPolicy {
+    if (record.deleted) return { ...this.fallback.forTenant(record.tenant_id), version: record.version };
+    return { ...compilePolicy(JSON.parse(record.document_json)), version: record.version };
+  }
+}

@@ -1,0 +1,207 @@
+import type { DecisionEvent } from '@thoth/common/records';
+import type { Store } from '@thoth/common/store/store';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { ControlState } from '../control/control-state.ts';
+import { policyVersionView } from '../control/control-views.ts';
+import { dryRunPolicy } from '../control/policy-dry-run.ts';
+import { type CompiledPolicy, compilePolicy, PolicyError, parsePolicyText } from '../decision/index.ts';
+import type { Authenticator } from '../http/auth.ts';
+import { HttpError } from '../http/http-error.ts';
+import { controlError, TENANT_ID } from './key-routes.ts';
+
+export interface PolicyRouteDeps {
+  auth: Authenticator;
+  control: ControlState;
+  store: Pick<Store, 'select'> | undefined;
+  /** Most recorded decisions one dry run replays (THOTH_DRY_RUN_MAX_EVENTS). */
+  dryRunMaxEvents: number;
+}
+
+const tenantParams = z.object({ tenant: TENANT_ID });
+/** A policy document (docs/policies.md) as JSON, or its YAML/JSON text. */
+const policyInput = z.union([z.string().min(1).max(1_000_000), z.record(z.string(), z.unknown())]);
+const isoTime = z.iso.datetime({ offset: true }).or(z.iso.date());
+const READERS = ['read', 'admin'] as const;
+
+/** Validates and compiles a policy from the request; a bad one is a 400 naming the rule and the field. */
+function compiledFrom(input: z.infer<typeof policyInput>): {
+  document: Record<string, unknown>;
+  compiled: CompiledPolicy;
+} {
+  try {
+    const document = typeof input === 'string' ? parsePolicyText(input, 'yaml') : input;
+    if (document === null || typeof document !== 'object' || Array.isArray(document))
+      throw new PolicyError('policy: must be an object with a rules list');
+    return { document: document as Record<string, unknown>, compiled: compilePolicy(document) };
+  } catch (error) {
+    if (error instanceof PolicyError) throw new HttpError(400, 'invalid_policy', `policy: ${error.message}`);
+    throw error;
+  }
+}
+
+/**
+ * A tenant's policy managed through the API: every change is a new version on the control topic (every
+ * replica applies it within a second), a delete falls back to THOTH_POLICY_FILE / the default under a new
+ * version, and a dry run replays recorded decisions from the audit trail against any rule set.
+ */
+export const policyRoutes =
+  (deps: PolicyRouteDeps): FastifyPluginAsyncZod =>
+  async (app) => {
+    const reader = (request: Parameters<Authenticator['isAdminToken']>[0], tenant: string) =>
+      deps.auth.requireAdmin(request, tenant, READERS);
+
+    app.get(
+      '/:tenant/thoth/policies',
+      {
+        schema: {
+          summary: 'The tenant’s policy versions, oldest first, and the version decisions use now',
+          tags: ['policies'],
+          params: tenantParams,
+        },
+      },
+      async (request) => {
+        const tenant = request.params.tenant;
+        reader(request, tenant);
+        const versions = deps.control.policies.versions(tenant);
+        return {
+          current_version: deps.control.policies.forTenant(tenant).version,
+          source: versions.length === 0 || versions[versions.length - 1]!.deleted ? 'file' : 'api',
+          data: versions.map((v) => policyVersionView(v, false)),
+        };
+      },
+    );
+
+    app.get(
+      '/:tenant/thoth/policies/versions/:version',
+      {
+        schema: {
+          summary: 'One version of the tenant’s policy, with its document',
+          tags: ['policies'],
+          params: tenantParams.extend({ version: z.coerce.number().int().min(1) }),
+        },
+      },
+      async (request) => {
+        reader(request, request.params.tenant);
+        const found = deps.control.policies
+          .versions(request.params.tenant)
+          .find((v) => v.version === request.params.version);
+        if (!found) throw new HttpError(404, 'not_found', `no policy version ${request.params.version}`);
+        return policyVersionView(found, true);
+      },
+    );
+
+    const putRoute = {
+      schema: {
+        summary: 'Create or update the tenant’s policy: a new version, applied by every replica within 1 s',
+        tags: ['policies'],
+        params: tenantParams,
+        body: z.object({ policy: policyInput, comment: z.string().trim().max(2_000).nullish() }),
+      },
+    };
+    const putHandler = async (
+      request: Parameters<Authenticator['isAdminToken']>[0] & {
+        params: { tenant: string };
+        body: { policy: z.infer<typeof policyInput>; comment?: string | null | undefined };
+      },
+      reply: { code(status: number): unknown },
+    ) => {
+      const actor = deps.auth.requireAdmin(request, request.params.tenant);
+      const { document } = compiledFrom(request.body.policy);
+      const record = await deps.control.putPolicyVersion({
+        tenantId: request.params.tenant,
+        document,
+        actor,
+        comment: request.body.comment ?? null,
+      });
+      reply.code(201);
+      return policyVersionView(record, true);
+    };
+    app.post('/:tenant/thoth/policies', putRoute, putHandler);
+    app.put('/:tenant/thoth/policies', putRoute, putHandler);
+
+    app.delete(
+      '/:tenant/thoth/policies',
+      {
+        schema: {
+          summary:
+            'Delete the tenant’s API-managed policy (a new version: back to THOTH_POLICY_FILE or the default)',
+          tags: ['policies'],
+          params: tenantParams,
+        },
+      },
+      async (request) => {
+        const actor = deps.auth.requireAdmin(request, request.params.tenant);
+        const record = await deps.control
+          .putPolicyVersion({ tenantId: request.params.tenant, document: null, actor })
+          .catch(controlError);
+        return policyVersionView(record, false);
+      },
+    );
+
+    app.post(
+      '/:tenant/thoth/policies/dry-run',
+      {
+        schema: {
+          summary:
+            'Evaluate a rule set (default: the current policy) against recorded decisions: counts per decision and samples',
+          tags: ['policies'],
+          params: tenantParams,
+          body: z.object({
+            policy: policyInput.optional(),
+            agent_id: z.string().min(1).max(512).optional(),
+            from: isoTime.optional(),
+            to: isoTime.optional(),
+            limit: z.number().int().min(1).max(10_000_000).optional(),
+            samples: z.number().int().min(0).max(1_000).default(20),
+          }),
+        },
+      },
+      async (request) => {
+        const tenant = request.params.tenant;
+        reader(request, tenant);
+        if (!deps.store)
+          throw new HttpError(503, 'store_unavailable', 'this process has no audit-trail store');
+        const { policy, agent_id, from, to, samples } = request.body;
+        const compiled =
+          policy === undefined ? deps.control.policies.forTenant(tenant) : compiledFrom(policy).compiled;
+        const where = ['tenant_id = {tenant:String}', "kind = 'decision'"];
+        const params: Record<string, unknown> = {
+          tenant,
+          limit: Math.min(request.body.limit ?? deps.dryRunMaxEvents, deps.dryRunMaxEvents),
+        };
+        if (agent_id) {
+          where.push('agent_id = {agent:String}');
+          params.agent = agent_id;
+        }
+        if (from) {
+          where.push('occurred_at >= fromUnixTimestamp64Milli({from:Int64})');
+          params.from = Date.parse(from);
+        }
+        if (to) {
+          where.push('occurred_at < fromUnixTimestamp64Milli({to:Int64})');
+          params.to = Date.parse(to);
+        }
+        // The most recent `limit` decisions, replayed oldest first.
+        const rows = await deps.store.select<{ payload: string }>(
+          `SELECT payload FROM (
+             SELECT payload, occurred_at, event_id FROM events WHERE ${where.join(' AND ')}
+             ORDER BY occurred_at DESC, event_id DESC LIMIT {limit:UInt32}
+           ) ORDER BY occurred_at, event_id`,
+          params,
+        );
+        const recorded = rows.flatMap((r) => {
+          try {
+            return [JSON.parse(r.payload) as DecisionEvent];
+          } catch {
+            return [];
+          }
+        });
+        return {
+          ...dryRunPolicy(compiled, recorded, samples),
+          source: policy === undefined ? 'current' : 'request',
+          window: { from: from ?? null, to: to ?? null, agent_id: agent_id ?? null },
+        };
+      },
+    );
+  };

@@ -1,0 +1,377 @@
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { ThothClient, ThothHttpError } from './thoth-client.ts';
+
+/**
+ * `thoth`: run Thoth, and manage it over its HTTP API (tenants, keys, policies, live decisions, evidence).
+ * Exit codes: 0 done, 1 the API refused or a check failed (e.g. a broken evidence chain), 2 bad usage.
+ */
+
+const DEFAULT_URL = 'http://127.0.0.1:8080';
+
+const HELP = `thoth — runtime governance for AI agents' tool calls
+
+Usage: thoth <command> [options]
+
+Commands:
+  start                               run Thoth (same as npm start; configured by environment variables)
+  tenants create <tenant> [--name N] [--rate-limit N]
+  tenants list
+  keys create --tenant T --name N [--permissions execute,write,read,admin] [--agent A] [--expires ISO] [--test]
+  keys list --tenant T
+  keys revoke --tenant T <key_id>
+  policies apply --tenant T -f rules.yaml [--comment C]    a new policy version (every replica within 1 s)
+  policies test --tenant T -f rules.yaml [--agent A] [--from ISO] [--to ISO] [--samples N]
+                                      dry run against recorded decisions: "would have blocked N calls"
+  policies list --tenant T
+  policies delete --tenant T
+  tail [--agent A] [--events]         live decisions of the key's tenant (--events: every event too)
+  verify --tenant T [--agent A]       recompute the evidence chain; exit 1 if broken
+
+Options:
+  --url URL            the Thoth API (env THOTH_URL, default ${DEFAULT_URL})
+  --admin-token TOKEN  admin credential (env THOTH_ADMIN_TOKEN)
+  --api-key KEY        API key (env THOTH_API_KEY); used where the admin token is not given
+  --json               machine-readable output (the API's JSON)
+  -h, --help           this help
+
+Exit codes: 0 ok, 1 refused by the API or a failed check, 2 bad usage.`;
+
+const OPTIONS = {
+  url: { type: 'string' },
+  'admin-token': { type: 'string' },
+  'api-key': { type: 'string' },
+  json: { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+  tenant: { type: 'string', short: 't' },
+  name: { type: 'string' },
+  'rate-limit': { type: 'string' },
+  permissions: { type: 'string' },
+  agent: { type: 'string' },
+  expires: { type: 'string' },
+  test: { type: 'boolean', default: false },
+  file: { type: 'string', short: 'f' },
+  comment: { type: 'string' },
+  from: { type: 'string' },
+  to: { type: 'string' },
+  samples: { type: 'string' },
+  events: { type: 'boolean', default: false },
+} as const;
+
+class UsageError extends Error {}
+
+export interface CliIo {
+  out(text: string): void;
+  err(text: string): void;
+  env: Record<string, string | undefined>;
+}
+
+const processIo: CliIo = {
+  out: (text) => process.stdout.write(`${text}\n`),
+  err: (text) => process.stderr.write(`${text}\n`),
+  env: process.env,
+};
+
+type Values = ReturnType<typeof parse>['values'];
+
+function parse(argv: string[]) {
+  return parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+}
+
+export async function runCli(argv: string[], io: CliIo = processIo): Promise<number> {
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse(argv);
+  } catch (error) {
+    io.err(`thoth: ${(error as Error).message}\nRun thoth --help for usage.`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  const [command, sub, ...rest] = positionals;
+  if (values.help || command === undefined || command === 'help') {
+    io.out(HELP);
+    return command === undefined && !values.help ? 2 : 0;
+  }
+  if (command === 'start') {
+    // Runs the server in this process until a signal stops it.
+    await import('../main.ts');
+    return new Promise<number>(() => {});
+  }
+  const client = new ThothClient({
+    url: values.url ?? io.env.THOTH_URL ?? DEFAULT_URL,
+    adminToken: values['admin-token'] ?? io.env.THOTH_ADMIN_TOKEN,
+    apiKey: values['api-key'] ?? io.env.THOTH_API_KEY,
+  });
+  const print = (json: unknown, human: () => string) =>
+    io.out(values.json ? JSON.stringify(json, null, 2) : human());
+  try {
+    switch (command) {
+      case 'tenants':
+        return await tenants(client, sub, rest, values, print);
+      case 'keys':
+        return await keys(client, sub, rest, values, print);
+      case 'policies':
+        return await policies(client, sub, values, print);
+      case 'verify':
+        return await verify(client, values, print);
+      case 'tail':
+        return await tail(client, values, io);
+      default:
+        throw new UsageError(`unknown command "${command}"`);
+    }
+  } catch (error) {
+    if (error instanceof UsageError) {
+      io.err(`thoth: ${error.message}\nRun thoth --help for usage.`);
+      return 2;
+    }
+    if (error instanceof ThothHttpError) {
+      if (values.json) io.out(JSON.stringify(error.body, null, 2));
+      io.err(`thoth: ${error.message}`);
+      return 1;
+    }
+    io.err(`thoth: ${(error as Error).message}`);
+    return 1;
+  }
+}
+
+type Print = (json: unknown, human: () => string) => void;
+type Json = Record<string, unknown>;
+
+function required(value: string | undefined, what: string): string {
+  if (!value) throw new UsageError(`${what} is required`);
+  return value;
+}
+
+const tenantPath = (values: Values, path: string) =>
+  `/${encodeURIComponent(required(values.tenant, '--tenant'))}/thoth/${path}`;
+
+function positiveInt(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new UsageError(`${flag} must be a whole number`);
+  return n;
+}
+
+function readPolicy(values: Values): string {
+  const file = required(values.file, '-f <rules.yaml>');
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new UsageError(`cannot read ${file}: ${(error as Error).message}`);
+  }
+}
+
+function table(rows: Json[], columns: string[]): string {
+  if (rows.length === 0) return '(none)';
+  const cells = rows.map((r) =>
+    columns.map((c) => (r[c] === null || r[c] === undefined ? '-' : String(r[c]))),
+  );
+  const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((row) => row[i]!.length)));
+  const line = (values: string[]) =>
+    values
+      .map((v, i) => v.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
+  return [line(columns), ...cells.map(line)].join('\n');
+}
+
+async function tenants(
+  client: ThothClient,
+  sub: string | undefined,
+  rest: string[],
+  values: Values,
+  print: Print,
+) {
+  if (sub === 'create') {
+    const tenant = required(rest[0] ?? values.tenant, '<tenant>');
+    const body = (await client.call('POST', '/thoth/tenants', {
+      body: {
+        tenant_id: tenant,
+        display_name: values.name,
+        rate_limit_per_second: positiveInt(values['rate-limit'], '--rate-limit'),
+      },
+    })) as Json;
+    print(body, () => `tenant ${body.tenant_id} created`);
+    return 0;
+  }
+  if (sub === 'list') {
+    const body = (await client.call('GET', '/thoth/tenants')) as { tenants: Json[] };
+    print(body, () =>
+      table(body.tenants, ['tenant_id', 'display_name', 'rate_limit_per_second', 'disabled', 'created_at']),
+    );
+    return 0;
+  }
+  throw new UsageError('tenants: create or list');
+}
+
+async function keys(
+  client: ThothClient,
+  sub: string | undefined,
+  rest: string[],
+  values: Values,
+  print: Print,
+) {
+  if (sub === 'create') {
+    const body = (await client.call('POST', tenantPath(values, 'api-keys'), {
+      body: {
+        name: required(values.name, '--name'),
+        permissions: values.permissions?.split(',').map((p) => p.trim()),
+        agent_id: values.agent,
+        expires_at: values.expires,
+        kind: values.test ? 'test' : 'live',
+      },
+    })) as Json;
+    print(body, () =>
+      [
+        `API key ${body.key_id} (${(body.permissions as string[]).join(', ')}) for tenant ${body.tenant_id}:`,
+        String(body.api_key),
+        'Store it now: it is shown once.',
+      ].join('\n'),
+    );
+    return 0;
+  }
+  if (sub === 'list') {
+    const body = (await client.call('GET', tenantPath(values, 'api-keys'))) as { api_keys: Json[] };
+    print(body, () =>
+      table(
+        body.api_keys.map((k) => ({ ...k, permissions: (k.permissions as string[]).join(',') })),
+        ['key_id', 'name', 'key_prefix', 'permissions', 'agent_id', 'status', 'expires_at', 'last_used_at'],
+      ),
+    );
+    return 0;
+  }
+  if (sub === 'revoke') {
+    const keyId = required(rest[0], '<key_id>');
+    const body = (await client.call(
+      'DELETE',
+      tenantPath(values, `api-keys/${encodeURIComponent(keyId)}`),
+    )) as Json;
+    print(body, () => `API key ${body.key_id} revoked at ${body.revoked_at}`);
+    return 0;
+  }
+  throw new UsageError('keys: create, list or revoke');
+}
+
+async function policies(client: ThothClient, sub: string | undefined, values: Values, print: Print) {
+  if (sub === 'apply') {
+    const body = (await client.call('POST', tenantPath(values, 'policies'), {
+      body: { policy: readPolicy(values), comment: values.comment },
+    })) as Json;
+    print(
+      body,
+      () => `policy version ${body.version} applied to tenant ${body.tenant_id} (${body.rule_count} rules)`,
+    );
+    return 0;
+  }
+  if (sub === 'test') {
+    const body = (await client.call('POST', tenantPath(values, 'policies/dry-run'), {
+      prefer: 'key',
+      body: {
+        policy: readPolicy(values),
+        agent_id: values.agent,
+        from: values.from,
+        to: values.to,
+        samples: positiveInt(values.samples, '--samples'),
+      },
+    })) as Json & { decisions: Record<string, number>; samples: Json[] };
+    print(body, () =>
+      [
+        `dry run over ${body.evaluated} recorded decisions: would have blocked ${body.would_block} calls, ` +
+          `stepped up ${body.would_step_up}; ${body.changed} decided differently than recorded`,
+        `decisions: ${Object.entries(body.decisions)
+          .map(([d, n]) => `${d} ${n}`)
+          .join(', ')}`,
+        `rule matches: ${JSON.stringify(body.rule_matches)}`,
+        ...(body.samples.length > 0
+          ? [
+              'samples:',
+              table(body.samples, [
+                'occurred_at',
+                'agent_id',
+                'tool_name',
+                'recorded_decision',
+                'dry_run_decision',
+                'matched_rule_ids',
+              ]),
+            ]
+          : []),
+      ].join('\n'),
+    );
+    return 0;
+  }
+  if (sub === 'list') {
+    const body = (await client.call('GET', tenantPath(values, 'policies'), { prefer: 'key' })) as Json & {
+      data: Json[];
+    };
+    print(body, () =>
+      [
+        `current version ${body.current_version} (${body.source})`,
+        table(body.data, ['version', 'deleted', 'rule_count', 'created_at', 'created_by', 'comment']),
+      ].join('\n'),
+    );
+    return 0;
+  }
+  if (sub === 'delete') {
+    const body = (await client.call('DELETE', tenantPath(values, 'policies'))) as Json;
+    print(body, () => `policy deleted (version ${body.version}): tenant back to the file/default policy`);
+    return 0;
+  }
+  throw new UsageError('policies: apply, test, list or delete');
+}
+
+async function verify(client: ThothClient, values: Values, print: Print) {
+  const tenant = encodeURIComponent(required(values.tenant, '--tenant'));
+  const query = values.agent ? `?agent_id=${encodeURIComponent(values.agent)}` : '';
+  const body = (await client.call('GET', `/${tenant}/governance/evidence/verify-chain${query}`, {
+    prefer: 'key',
+  })) as Json;
+  print(body, () =>
+    body.verified
+      ? `evidence chain verified: ${body.records_checked} records`
+      : `evidence chain BROKEN: ${JSON.stringify(body.breach_detail)}`,
+  );
+  return body.verified ? 0 : 1;
+}
+
+/** Follows the live tail (Server-Sent Events) and prints each decision (each event too with --events). */
+async function tail(client: ThothClient, values: Values, io: CliIo) {
+  const query = values.agent ? `?agent_id=${encodeURIComponent(values.agent)}` : '';
+  const response = await client.fetch('GET', `/v1/stream${query}`, { prefer: 'key' });
+  if (!response.ok || !response.body) {
+    let body: unknown = null;
+    try {
+      body = await response.json();
+    } catch {}
+    throw new ThothHttpError(response.status, body);
+  }
+  const decoder = new TextDecoder();
+  let buffer = '';
+  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+    buffer += decoder.decode(chunk, { stream: true });
+    let end = buffer.indexOf('\n\n');
+    while (end >= 0) {
+      const frame = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      end = buffer.indexOf('\n\n');
+      const type = /^event: (.*)$/m.exec(frame)?.[1];
+      const data = /^data: (.*)$/m.exec(frame)?.[1];
+      if (!type || !data || (type !== 'decision' && !values.events)) continue;
+      if (values.json) io.out(data);
+      else {
+        const d = JSON.parse(data) as Json;
+        io.out(
+          [
+            new Date(Number(d.occurred_at)).toISOString(),
+            type === 'decision' ? d.decision : d.event_type,
+            d.agent_id,
+            d.tool_name,
+            d.reason ?? '',
+          ]
+            .filter((x) => x !== undefined && x !== '')
+            .join('  '),
+        );
+      }
+    }
+  }
+  return 0;
+}

@@ -1,0 +1,49 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AuditWriter } from '@thoth/audit-writer/audit-writer';
+import { AvroCodec } from '@thoth/common/bus/avro-codec';
+import { MemoryBus } from '@thoth/common/bus/memory-bus';
+import { topicNames, topicSpecs } from '@thoth/common/bus/topics';
+import { Store } from '@thoth/common/store/store';
+import { ADMIN_TOKEN, startTestApi, type TestApi } from './api-harness.ts';
+import { quietLog, uniquePrefix } from './helpers.ts';
+
+export { ADMIN_TOKEN };
+
+/** An API on an in-memory bus with a real chDB audit trail written by the real audit writer. */
+export interface TrailApi extends TestApi {
+  store: Store;
+  close(): Promise<void>;
+}
+
+export async function startTrailApi(options: { env?: Record<string, string> } = {}): Promise<TrailApi> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'thoth-trail-'));
+  const store = await Store.open({ database: 'thoth', dataDir });
+  await store.migrate();
+  const bus = new MemoryBus({ defaultPartitions: 3 });
+  // The writer subscribes first, as in `npm start`: the in-process bus trims what every existing group read.
+  const prefix = uniquePrefix('trail');
+  const topics = topicNames(prefix);
+  await bus.ensureTopics(topicSpecs(topics, 3));
+  const writer = new AuditWriter({
+    bus,
+    codec: new AvroCodec(),
+    store,
+    eventsTopic: topics.events,
+    log: quietLog,
+  });
+  await writer.start();
+  const api = await startTestApi({ bus, store, prefix, env: options.env });
+  return {
+    ...api,
+    store,
+    close: async () => {
+      await writer.stop();
+      await api.close();
+      await bus.close();
+      await store.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
