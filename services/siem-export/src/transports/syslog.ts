@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { connect as netConnect, type Socket } from 'node:net';
+import { isIP, connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { asLine } from '../formats/formats.ts';
 import type { Severity, SiemEvent } from '../siem-event.ts';
@@ -97,7 +97,8 @@ export class SyslogTransport implements Transport {
             ca: this.ca,
             cert: this.cert,
             key: this.key,
-            servername: this.options.serverName ?? host,
+            // SNI carries names only; an IP host is still verified against the certificate's IP SANs.
+            servername: this.options.serverName ?? (isIP(host) ? undefined : host),
             rejectUnauthorized: true,
           })
         : netConnect({ host, port });
