@@ -74,7 +74,7 @@ export class Rsyslog {
   constructor(
     private readonly dir: string,
     readonly port: number,
-    private readonly tls: TestCa,
+    tls: TestCa,
   ) {
     mkdirSync(join(dir, 'work'), { recursive: true });
     this.outFile = join(dir, 'out.log');
