@@ -141,8 +141,11 @@ function portOpen(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = connect({ host: '127.0.0.1', port });
     socket.once('connect', () => {
+      // With nothing listening, the kernel may pick the port itself as our source port and connect us to
+      // ourselves (TCP simultaneous open): that is not rsyslog, and its TIME-WAIT would then block its bind.
+      const self = socket.localPort === port;
       socket.destroy();
-      resolve(true);
+      resolve(!self);
     });
     socket.once('error', () => resolve(false));
   });
