@@ -154,6 +154,7 @@ describe('ingest when the bus is down', () => {
       ensureTopics: (s) => failing.ensureTopics(s),
       subscribe: (o) => failing.subscribe(o),
       openView: (t, l) => failing.openView(t, l),
+      lag: (g, t) => failing.lag(g, t),
       close: () => failing.close(),
       publish: async (topic, messages) => {
         if (brokerDown && topic.endsWith('.events')) throw new Error('broker unreachable');

@@ -17,7 +17,8 @@ const port = z.coerce.number().int().min(0).max(65_535);
 export const configSchema = z
   .object({
     THOTH_MODE: z.enum(['embedded', 'distributed']).default('embedded'),
-    /** Which services this process runs: `all`, or a comma list of `api`, `audit-writer`, `approval-notifier`. */
+    /** Which services this process runs: `all`, or a comma list of `api`, `audit-writer`, `approval-notifier`,
+     * `siem-export`. */
     THOTH_SERVICES: csv.default(['all']),
     HOST: z.string().min(1).default('127.0.0.1'),
     PORT: port.default(8080),
@@ -100,6 +101,12 @@ export const configSchema = z
       .default([]),
     /** Most decision events one policy dry run replays. */
     THOTH_DRY_RUN_MAX_EVENTS: z.coerce.number().int().min(1).max(10_000_000).default(100_000),
+
+    // --- SIEM exports (services/siem-export, docs/siem.md) ---
+    /** YAML or JSON file of SIEM sinks; the siem-export service runs under `all` only when it is set. */
+    THOTH_SIEM_CONFIG: z.string().min(1).optional(),
+    /** Port of the siem-export service's own `GET /metrics` listener (Prometheus text) on HOST; 0 = any free. */
+    THOTH_SIEM_METRICS_PORT: port.default(9464),
   })
   .superRefine((c, ctx) => {
     if (c.THOTH_WEBHOOK_URL && !c.THOTH_WEBHOOK_SECRET)

@@ -13,6 +13,8 @@ import type { Logger } from '@thoth/common/logger';
 import { SigningKey } from '@thoth/common/signing-key';
 import { Store } from '@thoth/common/store/store';
 import { ApprovalNotifier } from '@thoth/notifier/approval-notifier';
+import { SiemExporter } from '@thoth/siem-export/siem-exporter';
+import { loadSinkConfig } from '@thoth/siem-export/sink-config';
 
 export interface Runtime {
   config: Config;
@@ -25,7 +27,7 @@ export interface Runtime {
   stop(): Promise<void>;
 }
 
-const SERVICES = ['api', 'audit-writer', 'approval-notifier'] as const;
+const SERVICES = ['api', 'audit-writer', 'approval-notifier', 'siem-export'] as const;
 type ServiceName = (typeof SERVICES)[number];
 
 /**
@@ -128,6 +130,22 @@ export async function startRuntime(config: Config, log: Logger): Promise<Runtime
     await notifier.start();
   }
 
+  // SIEM exports run where asked for; under `all` only when a sinks file is configured.
+  let siemExporter: SiemExporter | undefined;
+  if (config.THOTH_SERVICES.includes('siem-export') && !config.THOTH_SIEM_CONFIG)
+    throw new Error('THOTH_SERVICES lists siem-export but THOTH_SIEM_CONFIG is not set');
+  if (wanted.has('siem-export') && config.THOTH_SIEM_CONFIG) {
+    siemExporter = new SiemExporter({
+      bus,
+      codec,
+      eventsTopic: topics.events,
+      log,
+      sinks: loadSinkConfig(config.THOTH_SIEM_CONFIG),
+      metrics: { host: config.HOST, port: config.THOTH_SIEM_METRICS_PORT },
+    });
+    await siemExporter.start();
+  }
+
   let api: ApiService | undefined;
   if (wanted.has('api')) {
     api = await startApiService({
@@ -156,6 +174,7 @@ export async function startRuntime(config: Config, log: Logger): Promise<Runtime
       ready = false;
       await api?.stop();
       await notifier?.stop();
+      await siemExporter?.stop();
       await auditWriter?.stop();
       await bus.close();
       await store?.close();

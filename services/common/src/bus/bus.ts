@@ -81,6 +81,8 @@ export interface Bus {
    * everything the topic held when the call started. `onChange` sees every later change (and the initial load).
    */
   openView(topic: string, onChange?: ChangeListener): Promise<CompactedView>;
+  /** Messages of `topic` the group has not committed yet, summed over partitions (for metrics). */
+  lag(group: string, topic: string): Promise<number>;
   close(): Promise<void>;
 }
 

@@ -43,7 +43,7 @@ export interface KafkaBusOptions {
  * The Bus on Apache Kafka via kafkajs. kafkajs is frozen upstream, so it stays behind this file.
  * Producer: idempotent, acks=all, so a resolved publish survives a broker failover and is never doubled.
  * Consumers: manual commits after the handler resolved; a failing batch is retried in place with backoff
- * (heartbeating meanwhile), so a partition stays ordered and nothing after a failing batch is committed.
+ * (heartbeating meanwhile, and while a handler runs), so a partition stays ordered and nothing after a failing batch is committed.
  */
 export class KafkaBus implements Bus {
   private readonly kafka: Kafka;
@@ -115,6 +115,7 @@ export class KafkaBus implements Bus {
   }
 
   async subscribe(options: SubscribeOptions): Promise<Subscription> {
+    const heartbeatMs = Math.min(3_000, Math.floor((this.options.sessionTimeoutMs ?? 30_000) / 3));
     const consumer = this.kafka.consumer({
       groupId: options.group,
       allowAutoTopicCreation: true,
@@ -124,7 +125,7 @@ export class KafkaBus implements Bus {
       maxBytesPerPartition: 4 * 1024 * 1024,
       maxBytes: 32 * 1024 * 1024,
       sessionTimeout: this.options.sessionTimeoutMs ?? 30_000,
-      heartbeatInterval: Math.min(3_000, Math.floor((this.options.sessionTimeoutMs ?? 30_000) / 3)),
+      heartbeatInterval: heartbeatMs,
     });
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       if (!payload.restart)
@@ -164,6 +165,9 @@ export class KafkaBus implements Bus {
           const messages = all.slice(i, i + maxBatch);
           for (let attempt = 0; ; attempt++) {
             if (!running || !isRunning() || isStale()) return;
+            // kafkajs heartbeats only when asked: a handler that waits out a slow sink (SIEM exports back off for
+            // minutes) must keep the membership alive, or the group would rebalance and redeliver behind it.
+            const beating = setInterval(() => void heartbeat().catch(() => {}), heartbeatMs);
             try {
               await options.handler({ topic: batch.topic, partition: batch.partition, messages });
               break;
@@ -174,6 +178,8 @@ export class KafkaBus implements Bus {
               );
               await stopSignal.wait(redeliveryDelayMs(attempt));
               await heartbeat();
+            } finally {
+              clearInterval(beating);
             }
           }
           const last = messages[messages.length - 1]!.offset;
@@ -247,6 +253,22 @@ export class KafkaBus implements Bus {
       await consumer.disconnect();
       this.consumers.delete(consumer);
     });
+  }
+
+  async lag(group: string, topic: string): Promise<number> {
+    const admin = await this.connectedAdmin();
+    const [ends, [committed]] = await Promise.all([
+      retryRetriable(() => admin.fetchTopicOffsets(topic)),
+      retryRetriable(() => admin.fetchOffsets({ groupId: group, topics: [topic] })),
+    ]);
+    const done = new Map((committed?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]));
+    let lag = 0n;
+    for (const end of ends) {
+      const from = done.get(end.partition) ?? -1n;
+      // -1: nothing committed yet, the group would start at the low watermark.
+      lag += BigInt(end.high) - (from < 0n ? BigInt(end.low) : from);
+    }
+    return Number(lag);
   }
 
   async close(): Promise<void> {

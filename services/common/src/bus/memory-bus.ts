@@ -144,6 +144,15 @@ export class MemoryBus implements Bus {
     });
   }
 
+  async lag(groupName: string, topicName: string): Promise<number> {
+    const topic = await this.topic(topicName);
+    const group = this.group(groupName);
+    return topic.partitions.reduce(
+      (sum, log, p) => sum + log.endOffset - (group.committed.get(`${topicName}/${p}`) ?? log.startOffset),
+      0,
+    );
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     await Promise.all([...this.subscriptions].map((s) => s.stop()));
