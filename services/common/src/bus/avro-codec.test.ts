@@ -1,6 +1,10 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import avro from 'avsc';
 import { describe, expect, it } from 'vitest';
 import type { RecordTypes, SchemaName } from '../records.ts';
-import { AvroCodec, FINGERPRINT_HEADER, SCHEMA_HEADER } from './avro-codec.ts';
+import { AvroCodec, FINGERPRINT_HEADER, SCHEMA_HEADER, schemaFingerprint } from './avro-codec.ts';
 
 const now = 1_764_000_000_000;
 // A full value of every record type: encoding fails if the TypeScript shape drifts from the .avsc.
@@ -198,5 +202,62 @@ describe('AvroCodec', () => {
       reason: expect.stringMatching(/tombstone/),
     });
     expect(codec.decode({ value: message.value, headers: {} })).toMatchObject({ ok: false });
+  });
+});
+
+describe('schema evolution', () => {
+  const dir = fileURLToPath(new URL('../../../../schemas/avro/', import.meta.url));
+  const pinned = JSON.parse(readFileSync(join(dir, 'fingerprints.json'), 'utf8')) as Record<string, string>;
+
+  it('every schema still has its pinned fingerprint (a change needs its previous version kept)', () => {
+    const current = Object.fromEntries(
+      readdirSync(dir)
+        .filter((f) => f.endsWith('.avsc'))
+        .sort()
+        .map((f) => [
+          f,
+          schemaFingerprint(avro.Type.forSchema(JSON.parse(readFileSync(join(dir, f), 'utf8')))),
+        ]),
+    );
+    for (const [file, fingerprint] of Object.entries(current))
+      expect(
+        fingerprint,
+        `${file} changed: records already on the bus carry fingerprint ${pinned[file]}. Copy the released ` +
+          `version to schemas/avro/previous/${file.replace('.avsc', '')}.${pinned[file]}.avsc (so they stay ` +
+          'readable, resolved to the new shape), give new fields defaults, then update fingerprints.json.',
+      ).toBe(pinned[file] ?? fingerprint);
+    expect(Object.keys(current)).toEqual(Object.keys(pinned));
+  });
+
+  it('previous versions are named after their fingerprint and readable by the codec', () => {
+    const codec = new AvroCodec();
+    for (const file of readdirSync(join(dir, 'previous')).filter((f) => f.endsWith('.avsc'))) {
+      const type = avro.Type.forSchema(JSON.parse(readFileSync(join(dir, 'previous', file), 'utf8')));
+      expect(file).toBe(`${file.split('.')[0]}.${schemaFingerprint(type)}.avsc`);
+      expect(codec.readableFingerprints()).toContain(schemaFingerprint(type));
+    }
+  });
+
+  it('decodes a record written with a previous schema into the current shape (new fields take defaults)', () => {
+    const file = readdirSync(join(dir, 'previous')).find((f) => f.startsWith('tenant.'));
+    expect(file, 'the pre-control-plane Tenant schema is kept in previous/').toBeDefined();
+    const old = avro.Type.forSchema(JSON.parse(readFileSync(join(dir, 'previous', file!), 'utf8')));
+    const value = old.toBuffer({ tenant_id: 'acme', created_at: now, created_by: 'admin-token' });
+    const decoded = new AvroCodec().decode({
+      value,
+      headers: { [SCHEMA_HEADER]: 'thoth.v1.Tenant', [FINGERPRINT_HEADER]: schemaFingerprint(old) },
+    });
+    expect(decoded).toEqual({
+      ok: true,
+      schema: 'thoth.v1.Tenant',
+      value: {
+        tenant_id: 'acme',
+        created_at: now,
+        created_by: 'admin-token',
+        display_name: null,
+        rate_limit_per_second: null,
+        disabled: false,
+      },
+    });
   });
 });
