@@ -1,60 +1,19 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { freePort, uniquePrefix, waitFor } from './helpers.ts';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { uniquePrefix, waitFor } from './helpers.ts';
+import { ThothProcesses } from './thoth-processes.ts';
 
 /**
  * Two Thoth API processes on one Kafka broker, as two replicas behind a load balancer would be. A runs the
  * audit writer too (its own chDB), B is API only. Holds are created through A, resolved through B.
  */
-const ROOT = resolve(import.meta.dirname, '..');
 const ADMIN = 'replica-admin-token-0123456789';
-const work = mkdtempSync(join(tmpdir(), 'thoth-replicas-'));
-const children: ChildProcess[] = [];
+const processes = new ThothProcesses('replicas', {
+  prefix: uniquePrefix('replicas-proc'),
+  adminToken: ADMIN,
+});
 const json = async (r: Response) => (await r.json()) as Record<string, unknown>;
-
-async function startProcess(
-  name: string,
-  services: string,
-  prefix: string,
-  policyFile: string,
-): Promise<string> {
-  const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'services/thoth/src/main.ts'], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      THOTH_MODE: 'distributed',
-      THOTH_SERVICES: services,
-      KAFKA_BROKERS: inject('kafkaBrokers').join(','),
-      THOTH_TOPIC_PREFIX: prefix,
-      THOTH_TOPIC_PARTITIONS: '3',
-      THOTH_ADMIN_TOKEN: ADMIN,
-      THOTH_DATA_DIR: join(work, name),
-      THOTH_POLICY_FILE: policyFile,
-      KAFKA_CLIENT_ID: `thoth-${name}`,
-      PORT: String(port),
-      LOG_LEVEL: 'warn',
-    },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  children.push(child);
-  const url = `http://127.0.0.1:${port}`;
-  await waitFor(
-    `${name} /healthz`,
-    async () => {
-      try {
-        return (await fetch(`${url}/healthz`)).status === 200;
-      } catch {
-        return false;
-      }
-    },
-    60_000,
-  );
-  return url;
-}
 
 let a = '';
 let b = '';
@@ -62,7 +21,7 @@ let agentKey = '';
 let approverKey = '';
 
 beforeAll(async () => {
-  const policyFile = join(work, 'policy.yaml');
+  const policyFile = join(processes.work, 'policy.yaml');
   writeFileSync(
     policyFile,
     [
@@ -72,9 +31,8 @@ beforeAll(async () => {
       '',
     ].join('\n'),
   );
-  const prefix = uniquePrefix('replicas-proc');
-  a = await startProcess('a', 'api,audit-writer', prefix, policyFile);
-  b = await startProcess('b', 'api', prefix, policyFile);
+  a = await processes.start('a', 'api,audit-writer', { THOTH_POLICY_FILE: policyFile });
+  b = await processes.start('b', 'api', { THOTH_POLICY_FILE: policyFile });
   const create = async (name: string, permissions: string[]) =>
     (
       await json(
@@ -97,13 +55,7 @@ beforeAll(async () => {
   );
 }, 120_000);
 
-afterAll(async () => {
-  for (const child of children) child.kill('SIGTERM');
-  await Promise.all(
-    children.map((c) => new Promise((r) => (c.exitCode !== null ? r(null) : c.on('exit', r)))),
-  );
-  rmSync(work, { recursive: true, force: true });
-});
+afterAll(() => processes.stopAll());
 
 async function stepUpOnA(tool: string) {
   const r = await fetch(`${a}/v1/enforce`, {

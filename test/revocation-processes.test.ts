@@ -1,58 +1,17 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { freePort, uniquePrefix, waitFor } from './helpers.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { uniquePrefix, waitFor } from './helpers.ts';
+import { ThothProcesses } from './thoth-processes.ts';
 
 /** Two API processes on one Kafka broker: a key revoked through one stops working on both within 1 s. */
-const ROOT = resolve(import.meta.dirname, '..');
 const ADMIN = 'revocation-admin-token-0123456789';
-const work = mkdtempSync(join(tmpdir(), 'thoth-revoke-'));
-const children: ChildProcess[] = [];
+const processes = new ThothProcesses('revoke', { prefix: uniquePrefix('revoke'), adminToken: ADMIN });
 let a = '';
 let b = '';
 
-async function startApi(name: string, prefix: string): Promise<string> {
-  const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'services/thoth/src/main.ts'], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      THOTH_MODE: 'distributed',
-      THOTH_SERVICES: 'api',
-      KAFKA_BROKERS: inject('kafkaBrokers').join(','),
-      THOTH_TOPIC_PREFIX: prefix,
-      THOTH_TOPIC_PARTITIONS: '3',
-      THOTH_ADMIN_TOKEN: ADMIN,
-      THOTH_DATA_DIR: join(work, name),
-      KAFKA_CLIENT_ID: `thoth-${name}`,
-      PORT: String(port),
-      LOG_LEVEL: 'warn',
-    },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  children.push(child);
-  const url = `http://127.0.0.1:${port}`;
-  await waitFor(
-    `${name} /healthz`,
-    async () => (await fetch(`${url}/healthz`).catch(() => null))?.status === 200,
-    60_000,
-  );
-  return url;
-}
-
 beforeAll(async () => {
-  const prefix = uniquePrefix('revoke');
-  [a, b] = await Promise.all([startApi('a', prefix), startApi('b', prefix)]);
+  [a, b] = await Promise.all([processes.start('a', 'api'), processes.start('b', 'api')]);
 }, 120_000);
-afterAll(async () => {
-  for (const child of children) child.kill('SIGTERM');
-  await Promise.all(
-    children.map((c) => new Promise((r) => (c.exitCode !== null ? r(null) : c.on('exit', r)))),
-  );
-  rmSync(work, { recursive: true, force: true });
-});
+afterAll(() => processes.stopAll());
 
 const enforce = (url: string, key: string) =>
   fetch(`${url}/v1/enforce`, {
