@@ -86,8 +86,13 @@ pid_is_broker() {
   tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "kafka.Kafka $PROPS" || return 1
 }
 
+# A socket LISTENing on the port, read from /proc/net/tcp{,6}. Not a connect() probe: while nothing listens
+# yet, a connect to a port inside the ephemeral range can pick that same port as its source and self-connect,
+# which holds the port and makes the broker fail to bind it.
 port_open() {
-  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+  local hex
+  hex=$(printf '%04X' "$1")
+  awk -v p=":$hex" '$2 ~ (p "$") && $4 == "0A" { found = 1 } END { exit !found }' /proc/net/tcp /proc/net/tcp6 2>/dev/null
 }
 
 broker_pid() {
