@@ -13,6 +13,7 @@ import {
   clickhouseTime,
   decisionEventRow,
   type EventRow,
+  findingEventRow,
   tableRow,
 } from './event-rows.ts';
 
@@ -107,6 +108,7 @@ export class AuditWriter {
       if (record.schema === 'thoth.v1.BehavioralEvent') rows.push(behavioralEventRow(record.value));
       else if (record.schema === 'thoth.v1.DecisionEvent') rows.push(decisionEventRow(record.value));
       else if (record.schema === 'thoth.v1.Hold') rows.push(approvalEventRow(record.value));
+      else if (record.schema === 'thoth.v1.Finding') rows.push(findingEventRow(record.value));
       else dead.push({ message: record.message, reason: `unexpected ${record.schema} on the events topic` });
     }
     await this.insertNew(rows);

@@ -1,9 +1,9 @@
 import type { ChainFields, ChainLink } from '@thoth/common/evidence-chain';
-import type { BehavioralEvent, DecisionEvent, HoldRecord } from '@thoth/common/records';
+import type { BehavioralEvent, DecisionEvent, FindingRecord, HoldRecord } from '@thoth/common/records';
 
 /** An event about to be stored: the columns the chain covers, plus when Thoth received it. */
 export interface EventRow extends ChainFields {
-  kind: 'behavioral' | 'decision' | 'approval';
+  kind: 'behavioral' | 'decision' | 'approval' | 'finding';
   ingested_at_ms: number;
 }
 
@@ -109,5 +109,29 @@ export function approvalEventRow(h: HoldRecord): EventRow {
         : `${h.status} by ${h.resolved_by ?? 'unknown'}${h.comment ? `: ${h.comment}` : ''}`,
     payload: JSON.stringify({ ...h, token: undefined }),
     ingested_at_ms: at,
+  };
+}
+
+/** A behavioral-baseline finding (services/baselines): which detector, how strong, what it saw. */
+export function findingEventRow(f: FindingRecord): EventRow {
+  return {
+    tenant_id: f.tenant_id,
+    agent_id: f.agent_id,
+    occurred_at_ms: f.occurred_at,
+    event_id: f.finding_id,
+    kind: 'finding',
+    event_type: 'FINDING',
+    session_id: f.session_id,
+    user_id: '',
+    tool_name: f.tool_name,
+    decision: '',
+    reason_code: f.detector,
+    risk_score: Math.max(0, Math.min(100, f.score)),
+    enforcement_mode: '',
+    violation_id: '',
+    enforcement_trace_id: '',
+    content: f.explanation,
+    payload: JSON.stringify(f),
+    ingested_at_ms: f.occurred_at,
   };
 }
