@@ -105,6 +105,8 @@ export async function startApiService(deps: ApiServiceDeps): Promise<ApiService>
     signer,
     store: deps.store,
     liveTail,
+    directives,
+    baselineHalfLifeMs: config.THOTH_BASELINE_DECAY_HALF_LIFE_SECONDS * 1_000,
   });
   return {
     app,

@@ -71,7 +71,13 @@ describe('analyzeCall', () => {
     const at = T0 + 60_000;
     const first = analyzeCall(
       b,
-      call({ atMs: at, sessionId: 's2', toolName: 'submit_payment', argKeys: ['amount'], args: [{ path: 'amount', value: 50_000 }] }),
+      call({
+        atMs: at,
+        sessionId: 's2',
+        toolName: 'submit_payment',
+        argKeys: ['amount'],
+        args: [{ path: 'amount', value: 50_000 }],
+      }),
       settings,
     );
     expect(first.escalated).toBe(true);
@@ -83,13 +89,25 @@ describe('analyzeCall', () => {
     // Within the cooldown the same (not stronger) finding is not repeated.
     const repeat = analyzeCall(
       b,
-      call({ atMs: at + 1_000, sessionId: 's3', toolName: 'submit_payment', argKeys: ['amount'], args: [{ path: 'amount', value: 50_000 }] }),
+      call({
+        atMs: at + 1_000,
+        sessionId: 's3',
+        toolName: 'submit_payment',
+        argKeys: ['amount'],
+        args: [{ path: 'amount', value: 50_000 }],
+      }),
       settings,
     );
     expect(repeat.findings).toEqual([]);
     const later = analyzeCall(
       b,
-      call({ atMs: at + 61_000, sessionId: 's4', toolName: 'submit_payment', argKeys: ['amount'], args: [{ path: 'amount', value: 50_000 }] }),
+      call({
+        atMs: at + 61_000,
+        sessionId: 's4',
+        toolName: 'submit_payment',
+        argKeys: ['amount'],
+        args: [{ path: 'amount', value: 50_000 }],
+      }),
       settings,
     );
     expect(later.findings.map((f) => f.detector)).toEqual(['numeric_outlier']);
@@ -118,7 +136,9 @@ describe('analyzeCall', () => {
     const b = newBaseline('acme', 'agent-1', T0);
     for (let i = 0; i < 40; i++) analyzeCall(b, call({ atMs: T0 + i * 250 }), settings);
     const result = analyzeCall(b, call({ atMs: T0 + 20_000, toolName: 'delete_records' }), settings);
-    expect(result.findings).toEqual([expect.objectContaining({ detector: 'first_seen_tool', learning: true })]);
+    expect(result.findings).toEqual([
+      expect.objectContaining({ detector: 'first_seen_tool', learning: true }),
+    ]);
     expect(result.escalated).toBe(false);
     expect(b.escalation).toEqual([]);
   });
@@ -138,7 +158,8 @@ describe('analyzeCall', () => {
     const b = trained();
     const found: string[] = [];
     for (let i = 0; i < 5; i++)
-      for (const f of analyzeCall(b, call({ atMs: T0 + 80_000 + i * 2_000, blockedByPolicy: true }), settings).findings)
+      for (const f of analyzeCall(b, call({ atMs: T0 + 80_000 + i * 2_000, blockedByPolicy: true }), settings)
+        .findings)
         found.push(f.detector);
     expect(found).toEqual(['blocked_burst']);
   });

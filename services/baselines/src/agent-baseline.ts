@@ -128,7 +128,11 @@ export interface CallAnalysis {
  * `baseline`. A call already applied (same event id) changes nothing. Deterministic: finding ids derive from
  * the event id and detector, so a replayed batch yields the same findings.
  */
-export function analyzeCall(baseline: AgentBaseline, call: CallObservation, s: BaselineSettings): CallAnalysis {
+export function analyzeCall(
+  baseline: AgentBaseline,
+  call: CallObservation,
+  s: BaselineSettings,
+): CallAnalysis {
   if (baseline.recent_event_ids.includes(call.eventId)) return { findings: [], escalated: false };
   const learning = baseline.learning_ended_at === null;
   const detections: Detection[] = [];
@@ -150,10 +154,17 @@ export function analyzeCall(baseline: AgentBaseline, call: CallObservation, s: B
     for (const key of call.argKeys) add(novelArgKey(call.toolName, key, tool.keys, tool.calls, s.minSamples));
     for (const leaf of call.args) {
       if (typeof leaf.value === 'number') {
-        const found = numericOutlier(call.toolName, leaf.path, leaf.value, tool.numeric[leaf.path], s.minSamples);
+        const found = numericOutlier(
+          call.toolName,
+          leaf.path,
+          leaf.value,
+          tool.numeric[leaf.path],
+          s.minSamples,
+        );
         if (found) outliers.add(leaf.path);
         add(found);
-      } else add(novelArgValue(call.toolName, leaf.path, leaf.value, tool.categorical[leaf.path], s.minSamples));
+      } else
+        add(novelArgValue(call.toolName, leaf.path, leaf.value, tool.categorical[leaf.path], s.minSamples));
     }
   }
   learnRate(baseline.rate, call.atMs, s.rateWindowMs);
@@ -202,22 +213,39 @@ export function analyzeCall(baseline: AgentBaseline, call: CallObservation, s: B
   return { findings, escalated };
 }
 
-function learnCall(baseline: AgentBaseline, call: CallObservation, hour: number, outliers: Set<string>): void {
+function learnCall(
+  baseline: AgentBaseline,
+  call: CallObservation,
+  hour: number,
+  outliers: Set<string>,
+): void {
   baseline.calls += 1;
   baseline.last_seen_at = Math.max(baseline.last_seen_at, call.atMs);
   if (call.fromDecision) baseline.enforces = true;
   baseline.hours[hour] = (baseline.hours[hour] ?? 0) + 1;
-  const tool = (baseline.tools[call.toolName] ??= { calls: 0, keys: {}, numeric: {}, categorical: {}, next: {} });
+  const tool = baseline.tools[call.toolName] ?? {
+    calls: 0,
+    keys: {},
+    numeric: {},
+    categorical: {},
+    next: {},
+  };
+  baseline.tools[call.toolName] = tool;
   tool.calls += 1;
   for (const key of call.argKeys)
-    if (key in tool.keys || Object.keys(tool.keys).length < MAX_KEYS_PER_TOOL) tool.keys[key] = (tool.keys[key] ?? 0) + 1;
+    if (key in tool.keys || Object.keys(tool.keys).length < MAX_KEYS_PER_TOOL)
+      tool.keys[key] = (tool.keys[key] ?? 0) + 1;
   for (const leaf of call.args) {
     if (typeof leaf.value === 'number') {
       // An outlier is not learned as normal: a repeat is still an outlier.
-      if (!outliers.has(leaf.path)) addToSketch((tool.numeric[leaf.path] ??= emptySketch()), leaf.value);
+      if (outliers.has(leaf.path)) continue;
+      const sketch = tool.numeric[leaf.path] ?? emptySketch();
+      tool.numeric[leaf.path] = sketch;
+      addToSketch(sketch, leaf.value);
       continue;
     }
-    const category = (tool.categorical[leaf.path] ??= { values: {}, overflow: false });
+    const category = tool.categorical[leaf.path] ?? { values: {}, overflow: false };
+    tool.categorical[leaf.path] = category;
     if (category.overflow) continue;
     category.values[leaf.value] = (category.values[leaf.value] ?? 0) + 1;
     if (Object.keys(category.values).length > MAX_CATEGORIES) {
@@ -288,7 +316,9 @@ export function hourOfDay(atMs: number, timeZone: string): number {
 
 function findingRecord(call: CallObservation, d: Detection, learning: boolean): FindingRecord {
   // Deterministic: the same event and detector always give the same id (a replay dedups downstream).
-  const entropy = createHash('sha256').update(`${call.eventId}\u0000${d.detector}\u0000${d.subject}`).digest();
+  const entropy = createHash('sha256')
+    .update(`${call.eventId}\u0000${d.detector}\u0000${d.subject}`)
+    .digest();
   return {
     finding_id: ulid(call.atMs, entropy),
     tenant_id: call.tenantId,

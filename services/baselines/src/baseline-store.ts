@@ -32,7 +32,11 @@ export async function loadEscalatedBaselines(store: BaselineStore): Promise<Agen
 }
 
 /** Saves each state as a new version (the caller bumps `version`). */
-export function saveBaselines(store: BaselineStore, baselines: AgentBaseline[], nowMs: number): Promise<void> {
+export function saveBaselines(
+  store: BaselineStore,
+  baselines: AgentBaseline[],
+  nowMs: number,
+): Promise<void> {
   return store.insertRows(
     'baseline_state',
     baselines.map((b) => ({

@@ -186,9 +186,7 @@ export class BaselinesConsumer {
       session_id: null,
       tool_name: null,
     });
-    return directive
-      ? this.deps.codec.encode('thoth.v1.Directive', key, directive)
-      : { key, value: null };
+    return directive ? this.deps.codec.encode('thoth.v1.Directive', key, directive) : { key, value: null };
   }
 
   /** Publishes the lower level (or the tombstone) of escalations that decayed. */

@@ -18,19 +18,33 @@ describe('escalation', () => {
     expect(anomalyScore([entry()], T0, S.halfLifeMs)).toBe(56);
     expect(anomalyScore([entry()], T0 + 600_000, S.halfLifeMs)).toBe(28);
     expect(anomalyScore([entry(), entry({ points: 70 })], T0, S.halfLifeMs)).toBe(100);
-    expect([10, 20, 50, 80].map((score) => levelOf(score, S))).toEqual([undefined, 'warn', 'step_up', 'block']);
+    expect([10, 20, 50, 80].map((score) => levelOf(score, S))).toEqual([
+      undefined,
+      'warn',
+      'step_up',
+      'block',
+    ]);
   });
 
   it('a stronger finding of the same detector and subject replaces the weaker within the cooldown', () => {
     const first = entry({ detector: 'rate_spike', subject: 'calls', points: 24 });
-    const stronger = entry({ finding_id: 'f2', detector: 'rate_spike', subject: 'calls', points: 39, at: T0 + 1 });
+    const stronger = entry({
+      finding_id: 'f2',
+      detector: 'rate_spike',
+      subject: 'calls',
+      points: 39,
+      at: T0 + 1,
+    });
     expect(withEntry([first], stronger, 60_000, S.halfLifeMs)).toEqual([stronger]);
     const later = { ...stronger, at: T0 + 61_000 };
     expect(withEntry([first], later, 60_000, S.halfLifeMs)).toHaveLength(2);
   });
 
   it('publishes the level with detectors in the reason, contributions and signals, lasting until it decays', () => {
-    const entries = [entry(), entry({ finding_id: 'f2', detector: 'rate_spike', subject: 'calls', points: 24 })];
+    const entries = [
+      entry(),
+      entry({ finding_id: 'f2', detector: 'rate_spike', subject: 'calls', points: 24 }),
+    ];
     const directive = directiveFor('acme', 'agent-1', entries, T0, S);
     expect(directive).toMatchObject({
       tenant_id: 'acme',
@@ -48,7 +62,9 @@ describe('escalation', () => {
       signals: ['anomaly:numeric_outlier', 'anomaly:rate_spike'],
       updated_at: T0,
     });
-    expect(directive?.reason).toMatch(/score 80 reached the block level 80 \(numeric_outlier: .*; rate_spike: /);
+    expect(directive?.reason).toMatch(
+      /score 80 reached the block level 80 \(numeric_outlier: .*; rate_spike: /,
+    );
     // 80 → below 80 at once; step_up (56 alone) lasts half-life·log2(56/50).
     expect(directive?.expires_at).toBe(T0 + 1);
     const stepUp = directiveFor('acme', 'agent-1', [entry()], T0, S);

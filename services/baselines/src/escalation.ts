@@ -29,7 +29,11 @@ export type Level = DirectiveRecord['level'];
 /** Entries below this many decayed points are forgotten. */
 const FORGOTTEN_BELOW = 0.5;
 
-export function decayedPoints(entry: Pick<EscalationEntry, 'points' | 'at'>, nowMs: number, halfLifeMs: number) {
+export function decayedPoints(
+  entry: Pick<EscalationEntry, 'points' | 'at'>,
+  nowMs: number,
+  halfLifeMs: number,
+) {
   return entry.points * 0.5 ** (Math.max(0, nowMs - entry.at) / halfLifeMs);
 }
 

@@ -16,7 +16,8 @@ const decision = (over: Partial<DecisionEvent> = {}) =>
       tool_name: 'submit_payment',
       decision: 'ALLOW',
       decision_evidence_json: '{"decided_by":"default","finding_ids":[]}',
-      tool_args_json: '{"args":[],"kwargs":{"amount":120,"payee":{"iban":"DE00","country":"DE"},"tags":["x"]}}',
+      tool_args_json:
+        '{"args":[],"kwargs":{"amount":120,"payee":{"iban":"DE00","country":"DE"},"tags":["x"]}}',
       occurred_at: 1_000,
       ...over,
     } as DecisionEvent,

@@ -23,7 +23,7 @@ export function emptySketch(): QuantileSketch {
 
 const bucketOf = (magnitude: number) => String(Math.ceil(Math.log(magnitude) / LOG_GAMMA));
 /** The bucket's representative value: the middle of its bounds, relative error ≤ (GAMMA-1)/2. */
-const valueOf = (index: number) => (2 * GAMMA ** index) / (1 + GAMMA);
+const bucketValue = (index: number) => (2 * GAMMA ** index) / (1 + GAMMA);
 
 /** Adds a finite value (others are ignored). Mutates the sketch. */
 export function addToSketch(sketch: QuantileSketch, value: number): void {
@@ -49,11 +49,11 @@ export function quantile(sketch: QuantileSketch, q: number): number {
   const ordered: Array<[number, number]> = [
     // Negative buckets from the most negative value up, then zeros, then positive ones.
     ...Object.entries(sketch.negative)
-      .map(([k, n]): [number, number] => [-valueOf(Number(k)), n])
+      .map(([k, n]): [number, number] => [-bucketValue(Number(k)), n])
       .sort((a, b) => a[0] - b[0]),
     [0, sketch.zeros],
     ...Object.entries(sketch.positive)
-      .map(([k, n]): [number, number] => [valueOf(Number(k)), n])
+      .map(([k, n]): [number, number] => [bucketValue(Number(k)), n])
       .sort((a, b) => a[0] - b[0]),
   ];
   let seen = 0;

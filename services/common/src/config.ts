@@ -108,8 +108,10 @@ export const configSchema = z
         message: 'required with THOTH_WEBHOOK_URL',
       });
     if (
-      !(c.THOTH_BASELINE_WARN_SCORE < c.THOTH_BASELINE_STEP_UP_SCORE &&
-        c.THOTH_BASELINE_STEP_UP_SCORE < c.THOTH_BASELINE_BLOCK_SCORE)
+      !(
+        c.THOTH_BASELINE_WARN_SCORE < c.THOTH_BASELINE_STEP_UP_SCORE &&
+        c.THOTH_BASELINE_STEP_UP_SCORE < c.THOTH_BASELINE_BLOCK_SCORE
+      )
     )
       ctx.addIssue({
         code: 'custom',
