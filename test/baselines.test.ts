@@ -114,13 +114,14 @@ function normalCall(agent: string, mode: string, i: number): Json {
   }
 }
 
-/** Calls at a steady pace (`gapMs` apart on a schedule, so a slow call does not slow the rate down). */
+/** Calls at most one per `gapMs`: a slow call delays the next ones instead of causing a catch-up burst. */
 async function paced(calls: Json[], gapMs: number, until?: (response: Json) => boolean): Promise<Json[]> {
-  const start = Date.now();
+  let next = Date.now();
   const responses: Json[] = [];
-  for (const [i, call] of calls.entries()) {
-    const wait = start + i * gapMs - Date.now();
+  for (const call of calls) {
+    const wait = next - Date.now();
     if (wait > 0) await sleep(wait);
+    next = Math.max(next + gapMs, Date.now());
     const response = await enforce(call);
     responses.push(response);
     if (until?.(response)) break;
@@ -139,14 +140,18 @@ async function scenario(agent: string, mode: 'progressive' | 'observe') {
     NORMAL_GAP_MS,
   );
   expect(normal.every((r) => r.decision === 'ALLOW' && r.would_be_decision === undefined)).toBe(true);
+  // Normal traffic raised nothing that escalates (learning-period findings aside).
+  await waitFor('500 calls learned', () => baselines.baselineOf(tenant, agent)?.calls === 500);
+  expect(baselines.baselineOf(tenant, agent)?.escalation).toEqual([]);
+  // The huge payment takes a payment's place in the agent's usual sequence (… pay, pay, search …).
   const trigger = await enforce({
-    ...normalCall(agent, mode, 500),
+    ...normalCall(agent, mode, 502),
     tool_name: 'submit_payment',
     tool_args: { args: [], kwargs: { amount: 50_000, currency: 'EUR' } },
   });
   expect(trigger.decision).toBe('ALLOW');
   const calm = await paced(
-    Array.from({ length: 400 }, (_, i) => normalCall(agent, mode, 501 + i)),
+    Array.from({ length: 400 }, (_, i) => normalCall(agent, mode, 503 + i)),
     NORMAL_GAP_MS,
     (r) => decisionOf(r, observe) === 'STEP_UP',
   );
@@ -293,7 +298,7 @@ describe('behavioral baselines on the real pipeline', () => {
     const resumed = baselines.baselineOf(tenant, agent)!;
     expect(resumed.calls).toBe(251);
     expect(resumed.learning_ended_at).toBe(learned.learning_ended_at);
-    expect(resumed.tools.submit_payment?.calls).toBe(learned.tools.submit_payment?.calls);
+    expect(resumed.tools.submit_payment?.calls).toBe(learned.tools.submit_payment!.calls + 1);
     const next = await enforce(normalCall(agent, 'progressive', 251));
     expect(next.decision).toBe('STEP_UP');
   });
