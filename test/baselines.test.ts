@@ -266,6 +266,11 @@ describe('behavioral baselines on the real pipeline', () => {
     expect((await get(`/${tenant}/thoth/agents/payments-agent/baseline`, other.apiKey)).status).toBe(403);
     expect((await get(`/${tenant}/thoth/agents/nobody/baseline`)).status).toBe(404);
 
+    const spec = (await api.inject({ method: 'GET', url: '/openapi.json' })).json() as { paths: Json };
+    expect(Object.keys(spec.paths)).toEqual(
+      expect.arrayContaining(['/{tenant}/thoth/agents/{id}/baseline', '/{tenant}/thoth/findings']),
+    );
+
     // Findings enter the audit trail too, chained like every other event.
     await waitFor('findings in the audit trail', async () => {
       const r = await get(`/${tenant}/thoth/governance/feed?event_type=FINDING&agent_id=payments-agent`);
