@@ -6,6 +6,8 @@ import { z } from 'zod';
 import type { DirectiveIndex } from '../directive-index.ts';
 import type { Authenticator } from '../http/auth.ts';
 import { HttpError } from '../http/http-error.ts';
+import { requireStore, tenantReader } from '../http/tenant-reader.ts';
+import { isoTime } from '../soc/audit-queries.ts';
 import { TENANT_ID } from './key-routes.ts';
 
 export interface BaselineRouteDeps {
@@ -18,7 +20,6 @@ export interface BaselineRouteDeps {
 
 const tenantParams = z.object({ tenant: TENANT_ID });
 const idParam = z.string().min(1).max(512);
-const isoTime = z.iso.datetime({ offset: true }).or(z.iso.date());
 
 export const findingsFilterSchema = z.object({
   agent_id: idParam.optional(),
@@ -131,16 +132,8 @@ function toApiFinding(r: StoredFinding): Record<string, unknown> {
 export const baselineRoutes =
   (deps: BaselineRouteDeps): FastifyPluginAsyncZod =>
   async (app) => {
-    const reader = (request: Parameters<Authenticator['require']>[0], tenant: string) => {
-      const identity = deps.auth.require(request, 'read');
-      if (identity.tenantId !== tenant)
-        throw new HttpError(403, 'tenant_mismatch', 'this API key reads its own tenant only');
-      return identity;
-    };
-    const store = (): Pick<Store, 'select'> => {
-      if (!deps.store) throw new HttpError(503, 'store_unavailable', 'this process has no baseline store');
-      return deps.store;
-    };
+    const reader = tenantReader(deps.auth);
+    const store = () => requireStore(deps.store);
 
     app.get(
       '/:tenant/thoth/agents/:id/baseline',
