@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { analyzeCall, type BaselineSettings, hourOfDay, newBaseline } from './agent-baseline.ts';
+import {
+  alreadyApplied,
+  analyzeCall,
+  type BaselineSettings,
+  hourOfDay,
+  markApplied,
+  newBaseline,
+} from './agent-baseline.ts';
 import type { CallObservation } from './observations.ts';
 
 const T0 = Date.parse('2026-11-24T10:00:00Z');
@@ -170,5 +177,18 @@ describe('analyzeCall', () => {
     const b = trained();
     const night = analyzeCall(b, call({ atMs: Date.parse('2026-11-25T03:00:00Z') }), settings);
     expect(night.findings.map((f) => f.detector)).toEqual(['off_hours']);
+  });
+});
+
+describe('bus positions', () => {
+  it('a record at or below the last applied offset of its partition is a redelivery', () => {
+    const b = newBaseline('acme', 'agent-1', T0);
+    const at = (partition: number, offset: string) => ({ topic: 'thoth.events', partition, offset });
+    expect(alreadyApplied(b, at(2, '0'))).toBe(false);
+    markApplied(b, at(2, '9007199254740993'));
+    expect(alreadyApplied(b, at(2, '9007199254740993'))).toBe(true);
+    expect(alreadyApplied(b, at(2, '9007199254740992'))).toBe(true);
+    expect(alreadyApplied(b, at(2, '9007199254740994'))).toBe(false);
+    expect(alreadyApplied(b, at(1, '5'))).toBe(false);
   });
 });

@@ -49,8 +49,11 @@ export interface AgentBaseline {
   published_finding_ids: string[];
   /** `detector|subject` → last finding, for the cooldown. */
   cooldowns: Record<string, { at: number; score: number }>;
-  /** Applied event ids (bounded): a redelivered record is not learned twice. */
+  /** Applied event ids (bounded): an event published twice (an SDK retry) is not learned twice. */
   recent_event_ids: string[];
+  /** `topic/partition` → offset of the last record applied: a redelivered batch is not learned twice,
+   * however long (one agent's records are all on one partition, in order). */
+  positions: Record<string, string>;
   /** How many times it was saved: the ReplacingMergeTree version. */
   version: number;
 }
@@ -112,6 +115,7 @@ export function newBaseline(tenantId: string, agentId: string, atMs: number): Ag
     published_finding_ids: [],
     cooldowns: {},
     recent_event_ids: [],
+    positions: {},
     version: 0,
   };
 }
@@ -301,6 +305,22 @@ export function learnRate(rate: RateProfile, atMs: number, windowMs: number): vo
   }
   // A late event (an earlier window) counts into the current one: close enough for a rate.
   rate.window_count += 1;
+}
+
+/** Whether the record at this bus position was applied to the baseline already (a redelivery). */
+export function alreadyApplied(
+  baseline: AgentBaseline,
+  at: { topic: string; partition: number; offset: string },
+): boolean {
+  const last = baseline.positions[`${at.topic}/${at.partition}`];
+  return last !== undefined && BigInt(at.offset) <= BigInt(last);
+}
+
+export function markApplied(
+  baseline: AgentBaseline,
+  at: { topic: string; partition: number; offset: string },
+) {
+  baseline.positions[`${at.topic}/${at.partition}`] = at.offset;
 }
 
 const hourFormats = new Map<string, Intl.DateTimeFormat>();

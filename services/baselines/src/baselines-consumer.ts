@@ -5,7 +5,14 @@ import { type DeadLetter, type DecodedRecord, subscribeRecords } from '@thoth/co
 import { agentKey } from '@thoth/common/bus/topics';
 import type { Logger } from '@thoth/common/logger';
 import type { DirectiveRecord, FindingRecord } from '@thoth/common/records';
-import { type AgentBaseline, analyzeCall, type BaselineSettings, newBaseline } from './agent-baseline.ts';
+import {
+  type AgentBaseline,
+  alreadyApplied,
+  analyzeCall,
+  type BaselineSettings,
+  markApplied,
+  newBaseline,
+} from './agent-baseline.ts';
 import {
   agentId,
   type BaselineStore,
@@ -41,7 +48,8 @@ export interface BaselinesDeps {
  *
  * At-least-once and idempotent: a batch's directives, findings and agent states are stored before its
  * offsets commit; states are loaded from ClickHouse on an agent's first event after a start, and a
- * redelivered event (same event id) is not learned twice. Batches and the decay timer run one at a time.
+ * redelivered record (at or below the agent's last applied bus position, or an event id it applied recently)
+ * is not learned twice. Batches and the decay timer run one at a time.
  */
 export class BaselinesConsumer {
   private subscription: Subscription | undefined;
@@ -103,11 +111,13 @@ export class BaselinesConsumer {
       const known = this.baselines.get(key);
       const call = callObservation(record, known?.enforces ?? false);
       if (!call) continue;
+      if (known && alreadyApplied(known, record.message)) continue;
       const baseline = known ?? newBaseline(call.tenantId, call.agentId, call.atMs);
       // Re-inserted: the map's order is least recently seen first.
       this.baselines.delete(key);
       this.baselines.set(key, baseline);
       const analysis = analyzeCall(baseline, call, this.deps.settings);
+      markApplied(baseline, record.message);
       findings.push(...analysis.findings);
       const seen = touched.get(key);
       touched.set(key, {
