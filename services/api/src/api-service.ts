@@ -123,6 +123,8 @@ export async function startApiService(deps: ApiServiceDeps): Promise<ApiService>
     liveTail,
     redactor,
     dryRunMaxEvents: config.THOTH_DRY_RUN_MAX_EVENTS,
+    directives,
+    baselineHalfLifeMs: config.THOTH_BASELINE_DECAY_HALF_LIFE_SECONDS * 1_000,
   });
   return {
     app,

@@ -12,6 +12,7 @@ import {
 import { clientErrorCode, type ErrorBody, HttpError } from './http/http-error.ts';
 import { parseJsonBody } from './http/json-body.ts';
 import { type ApprovalRouteDeps, approvalRoutes } from './routes/approval-routes.ts';
+import { type BaselineRouteDeps, baselineRoutes } from './routes/baseline-routes.ts';
 import { type EnforceRouteDeps, enforceRoutes } from './routes/enforce-routes.ts';
 import { type IngestRouteDeps, ingestRoutes } from './routes/ingest-routes.ts';
 import { type KeyRouteDeps, keyRoutes } from './routes/key-routes.ts';
@@ -24,7 +25,8 @@ export interface AppDeps
     KeyRouteDeps,
     SocRouteDeps,
     ApprovalRouteDeps,
-    PolicyRouteDeps {
+    PolicyRouteDeps,
+    BaselineRouteDeps {
   log: Logger;
   bodyLimitBytes: number;
   /** /healthz answers 200 only once this is true (migrations ran, consumers subscribed). */
@@ -163,5 +165,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(socRoutes(deps));
   await app.register(approvalRoutes(deps));
   await app.register(policyRoutes(deps));
+  await app.register(baselineRoutes(deps));
   return app;
 }

@@ -14,6 +14,7 @@ import {
   clickhouseTime,
   decisionEventRow,
   type EventRow,
+  findingEventRow,
   tableRow,
 } from './event-rows.ts';
 
@@ -112,6 +113,7 @@ export class AuditWriter {
       else if (record.schema === 'thoth.v1.DecisionEvent') rows.push(decisionEventRow(record.value));
       else if (record.schema === 'thoth.v1.Hold') rows.push(approvalEventRow(record.value));
       else if (record.schema === 'thoth.v1.AdminEvent') rows.push(adminEventRow(record.value));
+      else if (record.schema === 'thoth.v1.Finding') rows.push(findingEventRow(record.value));
       else dead.push({ message: record.message, reason: `unexpected ${record.schema} on the events topic` });
     }
     await this.inserter.add(rows);

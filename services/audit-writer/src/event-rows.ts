@@ -4,12 +4,13 @@ import {
   type AdminEvent,
   type BehavioralEvent,
   type DecisionEvent,
+  type FindingRecord,
   type HoldRecord,
 } from '@thoth/common/records';
 
 /** An event about to be stored: the columns the chain covers, plus when Thoth received it. */
 export interface EventRow extends ChainFields {
-  kind: 'behavioral' | 'decision' | 'approval' | 'admin';
+  kind: 'behavioral' | 'decision' | 'approval' | 'admin' | 'finding';
   ingested_at_ms: number;
 }
 
@@ -142,5 +143,29 @@ export function adminEventRow(a: AdminEvent): EventRow {
     content: `${a.action} ${a.target_type} ${a.target_id} by ${a.actor}`,
     payload: JSON.stringify(a),
     ingested_at_ms: a.occurred_at,
+  };
+}
+
+/** A behavioral-baseline finding (services/baselines): which detector, how strong, what it saw. */
+export function findingEventRow(f: FindingRecord): EventRow {
+  return {
+    tenant_id: f.tenant_id,
+    agent_id: f.agent_id,
+    occurred_at_ms: f.occurred_at,
+    event_id: f.finding_id,
+    kind: 'finding',
+    event_type: 'FINDING',
+    session_id: f.session_id,
+    user_id: '',
+    tool_name: f.tool_name,
+    decision: '',
+    reason_code: f.detector,
+    risk_score: Math.max(0, Math.min(100, f.score)),
+    enforcement_mode: '',
+    violation_id: '',
+    enforcement_trace_id: '',
+    content: f.explanation,
+    payload: JSON.stringify(f),
+    ingested_at_ms: f.occurred_at,
   };
 }

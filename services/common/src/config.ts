@@ -18,7 +18,7 @@ export const configSchema = z
   .object({
     THOTH_MODE: z.enum(['embedded', 'distributed']).default('embedded'),
     /** Which services this process runs: `all`, or a comma list of `api`, `audit-writer`, `approval-notifier`,
-     * `siem-export`. */
+     * `siem-export`, `baselines`. */
     THOTH_SERVICES: csv.default(['all']),
     HOST: z.string().min(1).default('127.0.0.1'),
     PORT: port.default(8080),
@@ -107,6 +107,39 @@ export const configSchema = z
     THOTH_SIEM_CONFIG: z.string().min(1).optional(),
     /** Port of the siem-export service's own `GET /metrics` listener (Prometheus text) on HOST; 0 = any free. */
     THOTH_SIEM_METRICS_PORT: port.default(9464),
+
+    // --- Behavioral baselines (services/baselines, docs/baselines.md) ---
+    /** An agent's learning period ends once it made this many calls AND this many seconds passed since its
+     * first call; findings of the learning period are recorded but never escalate. */
+    THOTH_BASELINE_LEARNING_CALLS: z.coerce.number().int().min(0).default(200),
+    THOTH_BASELINE_LEARNING_SECONDS: z.coerce.number().int().min(0).default(0),
+    /** Samples a profile (a tool's calls, an argument's values, a tool's transitions) needs before its
+     * detectors speak. */
+    THOTH_BASELINE_MIN_SAMPLES: z.coerce.number().int().min(1).default(30),
+    /** The call-rate detector counts calls per window of this length. */
+    THOTH_BASELINE_RATE_WINDOW_SECONDS: z.coerce.number().min(0.1).max(3_600).default(10),
+    /** Accumulated anomaly score (0-100, decaying) at which the agent's directive becomes warn/step_up/block. */
+    THOTH_BASELINE_WARN_SCORE: z.coerce.number().int().min(1).max(100).default(20),
+    THOTH_BASELINE_STEP_UP_SCORE: z.coerce.number().int().min(1).max(100).default(50),
+    THOTH_BASELINE_BLOCK_SCORE: z.coerce.number().int().min(1).max(100).default(80),
+    /** Half-life of the accumulated anomaly score: a quiet agent de-escalates on its own. */
+    THOTH_BASELINE_DECAY_HALF_LIFE_SECONDS: z.coerce.number().int().min(1).default(600),
+    /** One detector reports one subject (a tool, an argument, an hour) at most once per this many seconds,
+     * unless it got stronger. */
+    THOTH_BASELINE_FINDING_COOLDOWN_SECONDS: z.coerce.number().int().min(0).default(60),
+    /** Time zone of the hour-of-day profile (IANA name). */
+    THOTH_BASELINE_TIMEZONE: z
+      .string()
+      .refine((tz) => {
+        try {
+          new Intl.DateTimeFormat('en-US', { timeZone: tz });
+          return true;
+        } catch {
+          return false;
+        }
+      }, 'an IANA time zone, e.g. UTC or Europe/Paris')
+      .default('UTC'),
+    // --- end behavioral baselines ---
   })
   .superRefine((c, ctx) => {
     if (c.THOTH_WEBHOOK_URL && !c.THOTH_WEBHOOK_SECRET)
@@ -114,6 +147,17 @@ export const configSchema = z
         code: 'custom',
         path: ['THOTH_WEBHOOK_SECRET'],
         message: 'required with THOTH_WEBHOOK_URL',
+      });
+    if (
+      !(
+        c.THOTH_BASELINE_WARN_SCORE < c.THOTH_BASELINE_STEP_UP_SCORE &&
+        c.THOTH_BASELINE_STEP_UP_SCORE < c.THOTH_BASELINE_BLOCK_SCORE
+      )
+    )
+      ctx.addIssue({
+        code: 'custom',
+        path: ['THOTH_BASELINE_STEP_UP_SCORE'],
+        message: 'baseline scores must rise: warn < step_up < block',
       });
     if (c.THOTH_MODE !== 'distributed') return;
     if (!c.KAFKA_BROKERS?.length)

@@ -18,16 +18,17 @@ function random(n: number): Buffer {
 
 /**
  * A ULID: 48-bit millisecond time + 80 random bits in Crockford base32, 26 characters. Sorts by creation
- * time as a plain string, which is what makes violation ids sortable in the audit trail.
+ * time as a plain string, which is what makes violation ids sortable in the audit trail. With `entropy` (≥ 10
+ * bytes) the id is deterministic: the same input gives the same id (for records a replay must not duplicate).
  */
-export function ulid(nowMs = Date.now()): string {
+export function ulid(nowMs = Date.now(), entropy?: Buffer): string {
   let time = '';
   let t = nowMs;
   for (let i = 0; i < 10; i++) {
     time = CROCKFORD[t % 32] + time;
     t = Math.floor(t / 32);
   }
-  const bytes = random(10);
+  const bytes = entropy ? entropy.subarray(0, 10) : random(10);
   let rand = '';
   // 80 bits → 16 base32 characters, 5 bits at a time.
   let buffer = 0;

@@ -2,6 +2,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type ApiService, startApiService } from '@thoth/api/api-service';
 import { AuditWriter } from '@thoth/audit-writer/audit-writer';
+import { baselineSettings } from '@thoth/baselines/agent-baseline';
+import { BaselinesConsumer } from '@thoth/baselines/baselines-consumer';
 import { AvroCodec } from '@thoth/common/bus/avro-codec';
 import type { Bus } from '@thoth/common/bus/bus';
 import { KafkaBus } from '@thoth/common/bus/kafka-bus';
@@ -27,7 +29,7 @@ export interface Runtime {
   stop(): Promise<void>;
 }
 
-const SERVICES = ['api', 'audit-writer', 'approval-notifier', 'siem-export'] as const;
+const SERVICES = ['api', 'audit-writer', 'approval-notifier', 'siem-export', 'baselines'] as const;
 type ServiceName = (typeof SERVICES)[number];
 
 /**
@@ -79,7 +81,7 @@ export async function startRuntime(config: Config, log: Logger): Promise<Runtime
   if (config.THOTH_MODE === 'distributed' && !config.CLICKHOUSE_URL)
     log.warn('no CLICKHOUSE_URL: this process stores into its own embedded chDB under THOTH_DATA_DIR');
   // The API reads the trail (SOC queries), the audit writer writes it: both need the store.
-  if (wanted.has('audit-writer') || wanted.has('api')) {
+  if (wanted.has('audit-writer') || wanted.has('api') || wanted.has('baselines')) {
     store = await Store.open(
       {
         clickhouseUrl: config.CLICKHOUSE_URL,
@@ -109,6 +111,20 @@ export async function startRuntime(config: Config, log: Logger): Promise<Runtime
       flushMs: config.THOTH_AUDIT_FLUSH_MS,
     });
     await auditWriter.start();
+  }
+
+  let baselines: BaselinesConsumer | undefined;
+  if (store && wanted.has('baselines')) {
+    baselines = new BaselinesConsumer({
+      bus,
+      codec,
+      store,
+      eventsTopic: topics.events,
+      directivesTopic: topics.directives,
+      log,
+      settings: baselineSettings(config),
+    });
+    await baselines.start();
   }
 
   // The notifier runs where it is asked for; under `all` only when a webhook is configured.
@@ -175,6 +191,7 @@ export async function startRuntime(config: Config, log: Logger): Promise<Runtime
       await api?.stop();
       await notifier?.stop();
       await siemExporter?.stop();
+      await baselines?.stop();
       await auditWriter?.stop();
       await bus.close();
       await store?.close();

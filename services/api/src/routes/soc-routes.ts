@@ -2,9 +2,10 @@ import type { SigningKey } from '@thoth/common/signing-key';
 import type { Store } from '@thoth/common/store/store';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { ApiKeyIdentity, ControlState } from '../control/control-state.ts';
+import type { ControlState } from '../control/control-state.ts';
 import { type Authenticator, assertReadScope } from '../http/auth.ts';
 import { HttpError } from '../http/http-error.ts';
+import { requireStore, tenantReader } from '../http/tenant-reader.ts';
 import type { LiveTail } from '../live-tail.ts';
 import {
   EVENT_COLUMNS,
@@ -32,23 +33,8 @@ const TIMELINE_LIMIT = 10_000;
 export const socRoutes =
   (deps: SocRouteDeps): FastifyPluginAsyncZod =>
   async (app) => {
-    /** The key's identity when it may read this tenant's trail. */
-    /** The key's identity when it may read this tenant's trail (of `agentId`, for agent-scoped keys). */
-    const reader = (
-      request: Parameters<Authenticator['require']>[0],
-      tenant: string,
-      agentId: string | undefined,
-    ): ApiKeyIdentity => {
-      const identity = deps.auth.require(request, 'read');
-      if (identity.tenantId !== tenant)
-        throw new HttpError(403, 'tenant_mismatch', 'this API key reads its own tenant only');
-      assertReadScope(identity, agentId);
-      return identity;
-    };
-    const store = (): Pick<Store, 'select'> => {
-      if (!deps.store) throw new HttpError(503, 'store_unavailable', 'this process has no audit-trail store');
-      return deps.store;
-    };
+    const reader = tenantReader(deps.auth);
+    const store = () => requireStore(deps.store);
     const signingKeys = (): PublicKeyInfo[] => {
       const keys = deps.control.receiptKeyList();
       return keys.some((k) => k.key_id === deps.signer.keyId)

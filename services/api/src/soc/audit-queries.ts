@@ -14,7 +14,7 @@ export const SORT_COLUMNS = [
   'chain_index',
 ] as const;
 
-const isoTime = z.iso.datetime({ offset: true }).or(z.iso.date());
+export const isoTime = z.iso.datetime({ offset: true }).or(z.iso.date());
 
 export const feedFilterSchema = z.object({
   agent_id: z.string().max(512).optional(),

@@ -5,7 +5,8 @@ export class Signal {
   notify(): void {
     const waiters = this.waiters;
     this.waiters = [];
-    for (const wake of waiters) wake();
+    // A copy: each waiter removes itself from `waiters` as it wakes, which would skip the next one.
+    for (const wake of [...waiters]) wake();
   }
 
   wait(ms: number): Promise<void> {

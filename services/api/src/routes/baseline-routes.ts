@@ -1,0 +1,205 @@
+import type { AgentBaseline } from '@thoth/baselines/agent-baseline';
+import { baselineView } from '@thoth/baselines/profile-view';
+import type { Store } from '@thoth/common/store/store';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { DirectiveIndex } from '../directive-index.ts';
+import type { Authenticator } from '../http/auth.ts';
+import { HttpError } from '../http/http-error.ts';
+import { requireStore, tenantReader } from '../http/tenant-reader.ts';
+import { isoTime } from '../soc/audit-queries.ts';
+import { TENANT_ID } from './key-routes.ts';
+
+export interface BaselineRouteDeps {
+  auth: Authenticator;
+  store: Pick<Store, 'select'> | undefined;
+  directives: Pick<DirectiveIndex, 'forAgent'>;
+  /** THOTH_BASELINE_DECAY_HALF_LIFE_SECONDS in ms: the profile shows the anomaly score as of now. */
+  baselineHalfLifeMs: number;
+}
+
+const tenantParams = z.object({ tenant: TENANT_ID });
+const idParam = z.string().min(1).max(512);
+
+export const findingsFilterSchema = z.object({
+  agent_id: idParam.optional(),
+  detector: z
+    .enum([
+      'first_seen_tool',
+      'rare_tool',
+      'rate_spike',
+      'numeric_outlier',
+      'novel_arg_key',
+      'novel_arg_value',
+      'unusual_transition',
+      'off_hours',
+      'blocked_burst',
+    ])
+    .optional(),
+  severity: z.enum(['info', 'low', 'medium', 'high', 'critical']).optional(),
+  session_id: idParam.optional(),
+  tool_name: idParam.optional(),
+  learning: z.enum(['true', 'false']).optional(),
+  min_score: z.coerce.number().int().min(0).max(100).optional(),
+  from: isoTime.optional(),
+  to: isoTime.optional(),
+  page: z.coerce.number().int().min(1).max(100_000).default(1),
+  per_page: z.coerce.number().int().min(1).max(500).default(50),
+});
+type FindingsFilter = z.infer<typeof findingsFilterSchema>;
+
+interface StoredFinding {
+  finding_id: string;
+  agent_id: string;
+  session_id: string;
+  tool_name: string;
+  detector: string;
+  score: number | string;
+  severity: string;
+  explanation: string;
+  observed: string;
+  baseline: string;
+  event_ids: string[];
+  learning: number | string;
+  occurred_at_ms: number | string;
+}
+
+/** SQL of the findings list: tenant of the key, every user value a query parameter; newest first. */
+export function findingsQueries(tenantId: string, f: FindingsFilter) {
+  const where = ['tenant_id = {tenant:String}'];
+  const params: Record<string, unknown> = { tenant: tenantId };
+  for (const column of ['agent_id', 'detector', 'severity', 'session_id', 'tool_name'] as const) {
+    const value = f[column];
+    if (value === undefined) continue;
+    where.push(`${column} = {${column}:String}`);
+    params[column] = value;
+  }
+  if (f.learning !== undefined) {
+    where.push('learning = {learning:UInt8}');
+    params.learning = f.learning === 'true' ? 1 : 0;
+  }
+  if (f.min_score !== undefined) {
+    where.push('score >= {min_score:UInt8}');
+    params.min_score = f.min_score;
+  }
+  if (f.from) {
+    where.push('occurred_at >= fromUnixTimestamp64Milli({from:Int64})');
+    params.from = Date.parse(f.from);
+  }
+  if (f.to) {
+    where.push('occurred_at < fromUnixTimestamp64Milli({to:Int64})');
+    params.to = Date.parse(f.to);
+  }
+  const clause = where.join(' AND ');
+  return {
+    rows: {
+      sql: `SELECT finding_id, agent_id, session_id, tool_name, detector, score, severity, explanation, observed,
+              baseline, event_ids, learning, toUnixTimestamp64Milli(occurred_at) AS occurred_at_ms
+            FROM findings FINAL WHERE ${clause}
+            ORDER BY occurred_at DESC, finding_id DESC LIMIT {limit:UInt32} OFFSET {offset:UInt64}`,
+      params: { ...params, limit: f.per_page, offset: (f.page - 1) * f.per_page },
+    },
+    total: { sql: `SELECT count() AS total FROM findings FINAL WHERE ${clause}`, params },
+  };
+}
+
+function toApiFinding(r: StoredFinding): Record<string, unknown> {
+  const parse = (text: string) => {
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      return null;
+    }
+  };
+  return {
+    finding_id: r.finding_id,
+    agent_id: r.agent_id,
+    session_id: r.session_id,
+    tool_name: r.tool_name,
+    detector: r.detector,
+    score: Number(r.score),
+    severity: r.severity,
+    explanation: r.explanation,
+    observed: parse(r.observed),
+    baseline: parse(r.baseline),
+    event_ids: r.event_ids,
+    learning: Number(r.learning) === 1,
+    occurred_at: new Date(Number(r.occurred_at_ms)).toISOString(),
+  };
+}
+
+/** Behavioral baselines: an agent's learned profile with its current escalation, and the findings list. */
+export const baselineRoutes =
+  (deps: BaselineRouteDeps): FastifyPluginAsyncZod =>
+  async (app) => {
+    const reader = tenantReader(deps.auth);
+    const store = () => requireStore(deps.store);
+
+    app.get(
+      '/:tenant/thoth/agents/:id/baseline',
+      {
+        schema: {
+          summary: 'An agent’s learned behavioral baseline and its current escalation (docs/baselines.md)',
+          tags: ['baselines'],
+          params: tenantParams.extend({ id: idParam }),
+        },
+      },
+      async (request) => {
+        const { tenant, id } = request.params;
+        reader(request, tenant, id);
+        const [row] = await store().select<{ state: string }>(
+          `SELECT argMax(state, version) AS state FROM baseline_state
+           WHERE tenant_id = {tenant:String} AND agent_id = {agent:String} GROUP BY tenant_id, agent_id`,
+          { tenant, agent: id },
+        );
+        if (!row) throw new HttpError(404, 'not_found', `no baseline for agent ${id}`);
+        const now = Date.now();
+        const directives = deps.directives
+          .forAgent(tenant, id)
+          .filter((d) => d.expiresAtMs > now)
+          .map((d) => ({
+            level: d.level,
+            score: d.score,
+            reason: d.reason,
+            reason_code: d.reasonCode,
+            session_id: d.sessionId ?? null,
+            tool_name: d.toolName ?? null,
+            finding_ids: d.findingIds,
+            contributions: d.contributions,
+            signals: d.signals,
+            expires_at: new Date(d.expiresAtMs).toISOString(),
+          }));
+        return {
+          ...baselineView(JSON.parse(row.state) as AgentBaseline, now, deps.baselineHalfLifeMs),
+          // What the enforce API applies right now (the directives it holds in memory).
+          enforced_directives: directives,
+        };
+      },
+    );
+
+    app.get(
+      '/:tenant/thoth/findings',
+      {
+        schema: {
+          summary: 'Behavioral-baseline findings, newest first, with filters and pagination',
+          tags: ['baselines'],
+          params: tenantParams,
+          querystring: findingsFilterSchema,
+        },
+      },
+      async (request) => {
+        reader(request, request.params.tenant, request.query.agent_id);
+        const q = findingsQueries(request.params.tenant, request.query);
+        const [rows, [count]] = await Promise.all([
+          store().select<StoredFinding>(q.rows.sql, q.rows.params),
+          store().select<{ total: number | string }>(q.total.sql, q.total.params),
+        ]);
+        return {
+          data: rows.map(toApiFinding),
+          total: Number(count?.total ?? 0),
+          page: request.query.page,
+          per_page: request.query.per_page,
+        };
+      },
+    );
+  };

@@ -1,0 +1,194 @@
+import { describe, expect, it } from 'vitest';
+import {
+  alreadyApplied,
+  analyzeCall,
+  type BaselineSettings,
+  hourOfDay,
+  markApplied,
+  newBaseline,
+} from './agent-baseline.ts';
+import type { CallObservation } from './observations.ts';
+
+const T0 = Date.parse('2026-11-24T10:00:00Z');
+const settings: BaselineSettings = {
+  learningCalls: 100,
+  learningMs: 0,
+  minSamples: 30,
+  rateWindowMs: 1_000,
+  cooldownMs: 60_000,
+  timeZone: 'UTC',
+  escalation: { warn: 20, stepUp: 50, block: 80, halfLifeMs: 600_000 },
+};
+
+let seq = 0;
+const call = (over: Partial<CallObservation> = {}): CallObservation => ({
+  eventId: `e-${seq++}`,
+  tenantId: 'acme',
+  agentId: 'agent-1',
+  sessionId: 's1',
+  toolName: 'search_docs',
+  atMs: T0,
+  argKeys: ['query'],
+  args: [{ path: 'query', value: 'report' }],
+  blockedByPolicy: false,
+  fromDecision: true,
+  ...over,
+});
+
+/** 200 normal calls, 4 per second: searches, and payments of 10–200 EUR. */
+function trained() {
+  const b = newBaseline('acme', 'agent-1', T0);
+  for (let i = 0; i < 200; i++) {
+    const pay = i % 4 === 3;
+    const analysis = analyzeCall(
+      b,
+      call({
+        atMs: T0 + i * 250,
+        toolName: pay ? 'submit_payment' : 'search_docs',
+        argKeys: pay ? ['amount', 'currency'] : ['query'],
+        args: pay
+          ? [
+              { path: 'amount', value: 10 + ((i * 37) % 191) },
+              { path: 'currency', value: 'EUR' },
+            ]
+          : [{ path: 'query', value: `report ${i}` }],
+      }),
+      settings,
+    );
+    expect(analysis.escalated).toBe(false);
+  }
+  return b;
+}
+
+describe('analyzeCall', () => {
+  it('learns tools, arguments, transitions, hours and rate; the learning period ends by count', () => {
+    const b = trained();
+    expect(b.calls).toBe(200);
+    expect(b.learning_ended_at).toBe(T0 + 99 * 250);
+    expect(b.tools.submit_payment).toMatchObject({ calls: 50, keys: { amount: 50, currency: 50 } });
+    expect(b.tools.submit_payment?.categorical.currency).toEqual({ values: { EUR: 50 }, overflow: false });
+    expect(b.tools.search_docs?.next).toEqual({ search_docs: 100, submit_payment: 50 });
+    expect(b.hours[10]).toBe(200);
+    expect(b.rate.mean).toBeCloseTo(4, 0);
+    expect(b.sessions.s1?.calls).toBe(200);
+  });
+
+  it('a huge amount is a numeric outlier that escalates; not learned, so a repeat is one again', () => {
+    const b = trained();
+    const at = T0 + 60_000;
+    const first = analyzeCall(
+      b,
+      call({
+        atMs: at,
+        sessionId: 's2',
+        toolName: 'submit_payment',
+        argKeys: ['amount'],
+        args: [{ path: 'amount', value: 50_000 }],
+      }),
+      settings,
+    );
+    expect(first.escalated).toBe(true);
+    expect(first.findings).toEqual([
+      expect.objectContaining({ detector: 'numeric_outlier', score: 56, severity: 'high', learning: false }),
+    ]);
+    expect(b.escalation).toHaveLength(1);
+    expect(b.tools.submit_payment?.numeric.amount?.max).toBeLessThan(201);
+    // Within the cooldown the same (not stronger) finding is not repeated.
+    const repeat = analyzeCall(
+      b,
+      call({
+        atMs: at + 1_000,
+        sessionId: 's3',
+        toolName: 'submit_payment',
+        argKeys: ['amount'],
+        args: [{ path: 'amount', value: 50_000 }],
+      }),
+      settings,
+    );
+    expect(repeat.findings).toEqual([]);
+    const later = analyzeCall(
+      b,
+      call({
+        atMs: at + 61_000,
+        sessionId: 's4',
+        toolName: 'submit_payment',
+        argKeys: ['amount'],
+        args: [{ path: 'amount', value: 50_000 }],
+      }),
+      settings,
+    );
+    expect(later.findings.map((f) => f.detector)).toEqual(['numeric_outlier']);
+  });
+
+  it('a 10× burst is a rate spike, reported again only when it grows', () => {
+    const b = trained();
+    const start = T0 + 100_000;
+    const detectors: string[] = [];
+    const scores: number[] = [];
+    for (let i = 0; i < 40; i++) {
+      for (const f of analyzeCall(b, call({ atMs: start + i * 25 }), settings).findings) {
+        detectors.push(f.detector);
+        scores.push(f.score);
+      }
+    }
+    expect(new Set(detectors)).toEqual(new Set(['rate_spike']));
+    expect(scores[0]).toBe(24);
+    expect(scores.every((score, i) => i === 0 || score >= scores[i - 1]! + 10)).toBe(true);
+    // The spiking window is not learned as usual.
+    analyzeCall(b, call({ atMs: start + 5_000 }), settings);
+    expect(b.rate.mean).toBeLessThan(5);
+  });
+
+  it('findings of the learning period are recorded but never escalate', () => {
+    const b = newBaseline('acme', 'agent-1', T0);
+    for (let i = 0; i < 40; i++) analyzeCall(b, call({ atMs: T0 + i * 250 }), settings);
+    const result = analyzeCall(b, call({ atMs: T0 + 20_000, toolName: 'delete_records' }), settings);
+    expect(result.findings).toEqual([
+      expect.objectContaining({ detector: 'first_seen_tool', learning: true }),
+    ]);
+    expect(result.escalated).toBe(false);
+    expect(b.escalation).toEqual([]);
+  });
+
+  it('a redelivered event is neither learned nor reported twice; finding ids are deterministic', () => {
+    const b = trained();
+    const snapshot = structuredClone(b);
+    const odd = call({ eventId: 'dup', atMs: T0 + 60_000, toolName: 'delete_records' });
+    const once = analyzeCall(b, odd, settings);
+    expect(analyzeCall(b, odd, settings)).toEqual({ findings: [], escalated: false });
+    expect(b.calls).toBe(201);
+    const replay = analyzeCall(snapshot, odd, settings);
+    expect(replay.findings.map((f) => f.finding_id)).toEqual(once.findings.map((f) => f.finding_id));
+  });
+
+  it('blocked_burst counts blocks by policy only', () => {
+    const b = trained();
+    const found: string[] = [];
+    for (let i = 0; i < 5; i++)
+      for (const f of analyzeCall(b, call({ atMs: T0 + 80_000 + i * 2_000, blockedByPolicy: true }), settings)
+        .findings)
+        found.push(f.detector);
+    expect(found).toEqual(['blocked_burst']);
+  });
+
+  it('off-hours uses the configured time zone', () => {
+    expect(hourOfDay(T0, 'UTC')).toBe(10);
+    expect(hourOfDay(T0, 'Asia/Tokyo')).toBe(19);
+    const b = trained();
+    const night = analyzeCall(b, call({ atMs: Date.parse('2026-11-25T03:00:00Z') }), settings);
+    expect(night.findings.map((f) => f.detector)).toEqual(['off_hours']);
+  });
+});
+
+describe('bus positions', () => {
+  it('a record at or below the last applied offset of its partition is a redelivery', () => {
+    const b = newBaseline('acme', 'agent-1', T0);
+    const at = (partition: number, offset: string) => ({ topic: 'thoth.events', partition, offset });
+    expect(alreadyApplied(b, at(2, '0'))).toBe(false);
+    markApplied(b, at(2, '9007199254740993'));
+    expect(alreadyApplied(b, at(2, '9007199254740993'))).toBe(true);
+    expect(alreadyApplied(b, at(2, '9007199254740992'))).toBe(true);
+    expect(alreadyApplied(b, at(2, '9007199254740994'))).toBe(false);
+    expect(alreadyApplied(b, at(1, '5'))).toBe(false);
+  });
+});

@@ -1,0 +1,387 @@
+import { createHash } from 'node:crypto';
+import { ulid } from '@thoth/common/ids';
+import type { FindingRecord } from '@thoth/common/records';
+import {
+  BLOCKED_BURST_WINDOW_MS,
+  blockedBurst,
+  type Detection,
+  firstSeenTool,
+  MAX_CATEGORIES,
+  novelArgKey,
+  novelArgValue,
+  numericOutlier,
+  offHours,
+  rareTool,
+  rateSpike,
+  unusualTransition,
+} from './detectors.ts';
+import { type EscalationEntry, type EscalationSettings, severityOf, withEntry } from './escalation.ts';
+import type { CallObservation } from './observations.ts';
+import { addToSketch, emptySketch, type QuantileSketch } from './quantile-sketch.ts';
+
+/**
+ * One agent's learned baseline and escalation, as plain JSON: the consumer keeps it in memory, persists it
+ * after each batch (`baseline_state`), and a restart resumes from it without a new learning period.
+ */
+export interface AgentBaseline {
+  tenant_id: string;
+  agent_id: string;
+  calls: number;
+  first_seen_at: number;
+  last_seen_at: number;
+  /** When the learning period ended (null while learning); never reopens. */
+  learning_ended_at: number | null;
+  /** Seen in a decision record: its SDK's TOOL_CALL_PRE events are no longer counted as calls. */
+  enforces: boolean;
+  tools: Record<string, ToolProfile>;
+  /** Calls per hour of day in the configured time zone. */
+  hours: number[];
+  rate: RateProfile;
+  /** Sessions seen recently: length so far and last tool (for transitions). */
+  sessions: Record<string, { calls: number; last_tool: string; last_seen: number }>;
+  /** Lengths (calls) of sessions idle for SESSION_IDLE_MS. */
+  session_length: QuantileSketch;
+  /** When calls were blocked by policy, within the blocked-burst window. */
+  blocked_at: number[];
+  escalation: EscalationEntry[];
+  /** Level of the last directive published (null: none or a tombstone). */
+  published_level: string | null;
+  published_finding_ids: string[];
+  /** `detector|subject` → last finding, for the cooldown. */
+  cooldowns: Record<string, { at: number; score: number }>;
+  /** Applied event ids (bounded): an event published twice (an SDK retry) is not learned twice. */
+  recent_event_ids: string[];
+  /** `topic/partition` → offset of the last record applied: a redelivered batch is not learned twice,
+   * however long (one agent's records are all on one partition, in order). */
+  positions: Record<string, string>;
+  /** How many times it was saved: the ReplacingMergeTree version. */
+  version: number;
+}
+
+export interface ToolProfile {
+  calls: number;
+  /** Top-level argument name → calls that had it. */
+  keys: Record<string, number>;
+  numeric: Record<string, QuantileSketch>;
+  categorical: Record<string, { values: Record<string, number>; overflow: boolean }>;
+  /** Next tool in the same session → count. */
+  next: Record<string, number>;
+}
+
+export interface RateProfile {
+  window_start: number;
+  window_count: number;
+  /** The current window already produced a spike finding: it is not learned as usual. */
+  window_spiking: boolean;
+  mean: number;
+  variance: number;
+  windows: number;
+}
+
+export interface BaselineSettings {
+  learningCalls: number;
+  learningMs: number;
+  minSamples: number;
+  rateWindowMs: number;
+  cooldownMs: number;
+  timeZone: string;
+  escalation: EscalationSettings;
+}
+
+export const SESSION_IDLE_MS = 30 * 60_000;
+const MAX_OPEN_SESSIONS = 500;
+const MAX_RECENT_IDS = 256;
+const MAX_KEYS_PER_TOOL = 200;
+/** How far a new window moves the usual rate (after the first windows, which are a plain mean). */
+const RATE_ALPHA = 0.1;
+
+export function newBaseline(tenantId: string, agentId: string, atMs: number): AgentBaseline {
+  return {
+    tenant_id: tenantId,
+    agent_id: agentId,
+    calls: 0,
+    first_seen_at: atMs,
+    last_seen_at: atMs,
+    learning_ended_at: null,
+    enforces: false,
+    tools: {},
+    hours: Array.from({ length: 24 }, () => 0),
+    rate: { window_start: 0, window_count: 0, window_spiking: false, mean: 0, variance: 0, windows: 0 },
+    sessions: {},
+    session_length: emptySketch(),
+    blocked_at: [],
+    escalation: [],
+    published_level: null,
+    published_finding_ids: [],
+    cooldowns: {},
+    recent_event_ids: [],
+    positions: {},
+    version: 0,
+  };
+}
+
+export interface CallAnalysis {
+  /** Findings to record (learning ones included). */
+  findings: FindingRecord[];
+  /** The escalation changed (a non-learning finding was added). */
+  escalated: boolean;
+}
+
+/**
+ * Runs every detector on a call against the baseline as it stood before it, then learns the call. Mutates
+ * `baseline`. A call already applied (same event id) changes nothing. Deterministic: finding ids derive from
+ * the event id and detector, so a replayed batch yields the same findings.
+ */
+export function analyzeCall(
+  baseline: AgentBaseline,
+  call: CallObservation,
+  s: BaselineSettings,
+): CallAnalysis {
+  if (baseline.recent_event_ids.includes(call.eventId)) return { findings: [], escalated: false };
+  const learning = baseline.learning_ended_at === null;
+  const detections: Detection[] = [];
+  const add = (d: Detection | undefined) => d && detections.push(d);
+  const tool = baseline.tools[call.toolName];
+  const toolCalls = tool?.calls ?? 0;
+
+  add(firstSeenTool(call.toolName, toolCalls, baseline.calls, s.minSamples));
+  add(rareTool(call.toolName, toolCalls, baseline.calls, s.minSamples));
+  const session = baseline.sessions[call.sessionId];
+  if (session && tool) {
+    const from = baseline.tools[session.last_tool];
+    if (from) add(unusualTransition(session.last_tool, call.toolName, from.next, s.minSamples));
+  }
+  const hour = hourOfDay(call.atMs, s.timeZone);
+  add(offHours(hour, baseline.hours, baseline.calls, s.minSamples, s.timeZone));
+  const outliers = new Set<string>();
+  if (tool) {
+    for (const key of call.argKeys) add(novelArgKey(call.toolName, key, tool.keys, tool.calls, s.minSamples));
+    for (const leaf of call.args) {
+      if (typeof leaf.value === 'number') {
+        const found = numericOutlier(
+          call.toolName,
+          leaf.path,
+          leaf.value,
+          tool.numeric[leaf.path],
+          s.minSamples,
+        );
+        if (found) outliers.add(leaf.path);
+        add(found);
+      } else
+        add(novelArgValue(call.toolName, leaf.path, leaf.value, tool.categorical[leaf.path], s.minSamples));
+    }
+  }
+  learnRate(baseline.rate, call.atMs, s.rateWindowMs);
+  const spike = rateSpike(baseline.rate.window_count, baseline.rate, s.rateWindowMs / 1000);
+  if (spike) baseline.rate.window_spiking = true;
+  add(spike);
+  if (call.blockedByPolicy) {
+    baseline.blocked_at = [...baseline.blocked_at, call.atMs].filter(
+      (at) => at > call.atMs - BLOCKED_BURST_WINDOW_MS,
+    );
+    add(blockedBurst(baseline.blocked_at, call.atMs));
+  }
+
+  learnCall(baseline, call, hour, outliers);
+  if (learning && baseline.calls >= s.learningCalls && call.atMs - baseline.first_seen_at >= s.learningMs)
+    baseline.learning_ended_at = call.atMs;
+
+  const findings: FindingRecord[] = [];
+  let escalated = false;
+  for (const detection of detections) {
+    const key = `${detection.detector}|${detection.subject}`;
+    const previous = baseline.cooldowns[key];
+    // Within the cooldown only a clearly stronger finding of the same subject is reported again.
+    if (previous && call.atMs - previous.at < s.cooldownMs && detection.score < previous.score + 10) continue;
+    baseline.cooldowns[key] = { at: call.atMs, score: detection.score };
+    const finding = findingRecord(call, detection, learning);
+    findings.push(finding);
+    if (learning) continue;
+    baseline.escalation = withEntry(
+      baseline.escalation,
+      {
+        finding_id: finding.finding_id,
+        detector: detection.detector,
+        subject: detection.subject,
+        points: detection.score,
+        at: call.atMs,
+        explanation: detection.explanation,
+      },
+      s.cooldownMs,
+      s.escalation.halfLifeMs,
+    );
+    escalated = true;
+  }
+  for (const [key, value] of Object.entries(baseline.cooldowns))
+    if (call.atMs - value.at >= s.cooldownMs) delete baseline.cooldowns[key];
+  return { findings, escalated };
+}
+
+function learnCall(
+  baseline: AgentBaseline,
+  call: CallObservation,
+  hour: number,
+  outliers: Set<string>,
+): void {
+  baseline.calls += 1;
+  baseline.last_seen_at = Math.max(baseline.last_seen_at, call.atMs);
+  if (call.fromDecision) baseline.enforces = true;
+  baseline.hours[hour] = (baseline.hours[hour] ?? 0) + 1;
+  const tool = baseline.tools[call.toolName] ?? {
+    calls: 0,
+    keys: {},
+    numeric: {},
+    categorical: {},
+    next: {},
+  };
+  baseline.tools[call.toolName] = tool;
+  tool.calls += 1;
+  for (const key of call.argKeys)
+    if (key in tool.keys || Object.keys(tool.keys).length < MAX_KEYS_PER_TOOL)
+      tool.keys[key] = (tool.keys[key] ?? 0) + 1;
+  for (const leaf of call.args) {
+    if (typeof leaf.value === 'number') {
+      // An outlier is not learned as normal: a repeat is still an outlier.
+      if (outliers.has(leaf.path)) continue;
+      const sketch = tool.numeric[leaf.path] ?? emptySketch();
+      tool.numeric[leaf.path] = sketch;
+      addToSketch(sketch, leaf.value);
+      continue;
+    }
+    const category = tool.categorical[leaf.path] ?? { values: {}, overflow: false };
+    tool.categorical[leaf.path] = category;
+    if (category.overflow) continue;
+    category.values[leaf.value] = (category.values[leaf.value] ?? 0) + 1;
+    if (Object.keys(category.values).length > MAX_CATEGORIES) {
+      category.overflow = true;
+      category.values = {};
+    }
+  }
+  const session = baseline.sessions[call.sessionId];
+  if (session) {
+    const from = baseline.tools[session.last_tool];
+    if (from) from.next[call.toolName] = (from.next[call.toolName] ?? 0) + 1;
+    session.calls += 1;
+    session.last_tool = call.toolName;
+    session.last_seen = Math.max(session.last_seen, call.atMs);
+  } else baseline.sessions[call.sessionId] = { calls: 1, last_tool: call.toolName, last_seen: call.atMs };
+  closeIdleSessions(baseline, call.atMs);
+  baseline.recent_event_ids.push(call.eventId);
+  if (baseline.recent_event_ids.length > MAX_RECENT_IDS)
+    baseline.recent_event_ids.splice(0, baseline.recent_event_ids.length - MAX_RECENT_IDS);
+}
+
+/** Sessions idle for SESSION_IDLE_MS (or the oldest, past MAX_OPEN_SESSIONS) end: their length is learned. */
+function closeIdleSessions(baseline: AgentBaseline, nowMs: number): void {
+  const open = Object.entries(baseline.sessions);
+  const overflow = open.length - MAX_OPEN_SESSIONS;
+  const byAge = overflow > 0 ? open.sort((a, b) => a[1].last_seen - b[1].last_seen) : open;
+  byAge.forEach(([id, session], index) => {
+    if (index < overflow || nowMs - session.last_seen >= SESSION_IDLE_MS) {
+      addToSketch(baseline.session_length, session.calls);
+      delete baseline.sessions[id];
+    }
+  });
+}
+
+/**
+ * Counts the call into its rate window. When a call lands in a later window, the finished one is learned into
+ * the usual rate — unless it spiked (an anomaly must not become the norm). Windows without calls are not
+ * learned: the baseline is the agent's rate while active.
+ */
+export function learnRate(rate: RateProfile, atMs: number, windowMs: number): void {
+  const start = Math.floor(atMs / windowMs) * windowMs;
+  if (start > rate.window_start) {
+    if (rate.window_count > 0 && !rate.window_spiking) {
+      const alpha = Math.max(RATE_ALPHA, 1 / (rate.windows + 1));
+      const delta = rate.window_count - rate.mean;
+      rate.mean += alpha * delta;
+      rate.variance = (1 - alpha) * (rate.variance + alpha * delta * delta);
+      rate.windows += 1;
+    }
+    rate.window_start = start;
+    rate.window_count = 0;
+    rate.window_spiking = false;
+  }
+  // A late event (an earlier window) counts into the current one: close enough for a rate.
+  rate.window_count += 1;
+}
+
+/** Whether the record at this bus position was applied to the baseline already (a redelivery). */
+export function alreadyApplied(
+  baseline: AgentBaseline,
+  at: { topic: string; partition: number; offset: string },
+): boolean {
+  const last = baseline.positions[`${at.topic}/${at.partition}`];
+  return last !== undefined && BigInt(at.offset) <= BigInt(last);
+}
+
+export function markApplied(
+  baseline: AgentBaseline,
+  at: { topic: string; partition: number; offset: string },
+) {
+  baseline.positions[`${at.topic}/${at.partition}`] = at.offset;
+}
+
+const hourFormats = new Map<string, Intl.DateTimeFormat>();
+
+export function hourOfDay(atMs: number, timeZone: string): number {
+  let format = hourFormats.get(timeZone);
+  if (!format) {
+    format = new Intl.DateTimeFormat('en-US', { timeZone, hour: 'numeric', hourCycle: 'h23' });
+    hourFormats.set(timeZone, format);
+  }
+  return Number(format.format(atMs)) % 24;
+}
+
+function findingRecord(call: CallObservation, d: Detection, learning: boolean): FindingRecord {
+  // Deterministic: the same event and detector always give the same id (a replay dedups downstream).
+  const entropy = createHash('sha256')
+    .update(`${call.eventId}\u0000${d.detector}\u0000${d.subject}`)
+    .digest();
+  return {
+    finding_id: ulid(call.atMs, entropy),
+    tenant_id: call.tenantId,
+    agent_id: call.agentId,
+    session_id: call.sessionId,
+    tool_name: call.toolName,
+    detector: d.detector,
+    score: d.score,
+    severity: severityOf(d.score),
+    explanation: d.explanation,
+    observed_json: JSON.stringify(d.observed),
+    baseline_json: JSON.stringify(d.baseline),
+    event_ids: [call.eventId],
+    learning,
+    occurred_at: call.atMs,
+  };
+}
+
+/** The settings from the THOTH_BASELINE_* variables (services/common/src/config.ts). */
+export function baselineSettings(config: {
+  THOTH_BASELINE_LEARNING_CALLS: number;
+  THOTH_BASELINE_LEARNING_SECONDS: number;
+  THOTH_BASELINE_MIN_SAMPLES: number;
+  THOTH_BASELINE_RATE_WINDOW_SECONDS: number;
+  THOTH_BASELINE_WARN_SCORE: number;
+  THOTH_BASELINE_STEP_UP_SCORE: number;
+  THOTH_BASELINE_BLOCK_SCORE: number;
+  THOTH_BASELINE_DECAY_HALF_LIFE_SECONDS: number;
+  THOTH_BASELINE_FINDING_COOLDOWN_SECONDS: number;
+  THOTH_BASELINE_TIMEZONE: string;
+}): BaselineSettings {
+  return {
+    learningCalls: config.THOTH_BASELINE_LEARNING_CALLS,
+    learningMs: config.THOTH_BASELINE_LEARNING_SECONDS * 1_000,
+    minSamples: config.THOTH_BASELINE_MIN_SAMPLES,
+    rateWindowMs: Math.round(config.THOTH_BASELINE_RATE_WINDOW_SECONDS * 1_000),
+    cooldownMs: config.THOTH_BASELINE_FINDING_COOLDOWN_SECONDS * 1_000,
+    timeZone: config.THOTH_BASELINE_TIMEZONE,
+    escalation: {
+      warn: config.THOTH_BASELINE_WARN_SCORE,
+      stepUp: config.THOTH_BASELINE_STEP_UP_SCORE,
+      block: config.THOTH_BASELINE_BLOCK_SCORE,
+      halfLifeMs: config.THOTH_BASELINE_DECAY_HALF_LIFE_SECONDS * 1_000,
+    },
+  };
+}

@@ -1,0 +1,235 @@
+import { directiveKey } from '@thoth/api/directive-index';
+import type { AvroCodec } from '@thoth/common/bus/avro-codec';
+import type { Bus, OutgoingMessage, Subscription } from '@thoth/common/bus/bus';
+import { type DeadLetter, type DecodedRecord, subscribeRecords } from '@thoth/common/bus/record-consumer';
+import { agentKey } from '@thoth/common/bus/topics';
+import type { Logger } from '@thoth/common/logger';
+import type { DirectiveRecord, FindingRecord } from '@thoth/common/records';
+import {
+  type AgentBaseline,
+  alreadyApplied,
+  analyzeCall,
+  type BaselineSettings,
+  markApplied,
+  newBaseline,
+} from './agent-baseline.ts';
+import {
+  agentId,
+  type BaselineStore,
+  insertFindings,
+  loadBaselines,
+  loadEscalatedBaselines,
+  saveBaselines,
+} from './baseline-store.ts';
+import { directiveFor } from './escalation.ts';
+import { callObservation } from './observations.ts';
+
+export interface BaselinesDeps {
+  bus: Bus;
+  codec: AvroCodec;
+  store: BaselineStore;
+  eventsTopic: string;
+  directivesTopic: string;
+  log: Logger;
+  settings: BaselineSettings;
+  group?: string;
+  maxBatchSize?: number;
+  /** How often escalations are checked for decay (a lower level or a tombstone to publish). */
+  decayCheckMs?: number;
+  /** Agents kept in memory; past it the least recently seen ones are dropped (they are persisted). */
+  maxAgentsInMemory?: number;
+}
+
+/**
+ * The baselines consumer (own group): learns every agent's normal from the events topic, runs the detectors
+ * on each call, records findings (findings table + finding events on the events topic, which the audit
+ * writer chains), and publishes each agent's escalation on the compacted directives topic, where the enforce
+ * API picks it up.
+ *
+ * At-least-once and idempotent: a batch's directives, findings and agent states are stored before its
+ * offsets commit; states are loaded from ClickHouse on an agent's first event after a start, and a
+ * redelivered record (at or below the agent's last applied bus position, or an event id it applied recently)
+ * is not learned twice. Batches and the decay timer run one at a time.
+ */
+export class BaselinesConsumer {
+  private subscription: Subscription | undefined;
+  private readonly baselines = new Map<string, AgentBaseline>();
+  private exclusive: Promise<unknown> = Promise.resolve();
+  private decayTimer: NodeJS.Timeout | undefined;
+  findingsRecorded = 0;
+  directivesPublished = 0;
+
+  constructor(private readonly deps: BaselinesDeps) {}
+
+  async start(): Promise<void> {
+    for (const b of await loadEscalatedBaselines(this.deps.store))
+      this.baselines.set(agentId(b.tenant_id, b.agent_id), b);
+    this.subscription = await subscribeRecords({
+      bus: this.deps.bus,
+      codec: this.deps.codec,
+      group: this.deps.group ?? `${this.deps.eventsTopic}.baselines`,
+      topics: [this.deps.eventsTopic],
+      maxBatchSize: this.deps.maxBatchSize ?? 2_000,
+      handler: (records) => this.serially(() => this.handle(records)),
+      onDeadLetter: (letter) =>
+        this.deps.log.warn({ reason: letter.reason, offset: letter.message.offset }, 'event sent to DLQ'),
+    });
+    this.decayTimer = setInterval(() => {
+      void this.serially(() => this.decay(Date.now())).catch((error: unknown) =>
+        this.deps.log.error({ err: error }, 'baseline decay check failed; retried at the next tick'),
+      );
+    }, this.deps.decayCheckMs ?? 1_000);
+  }
+
+  /** Stops consuming (the in-flight batch is stored and committed first) and the decay timer. */
+  async stop(): Promise<void> {
+    clearInterval(this.decayTimer);
+    await this.subscription?.stop();
+    this.subscription = undefined;
+    await this.exclusive.catch(() => undefined);
+  }
+
+  /** The in-memory state of an agent (tests and the benchmark look at it). */
+  baselineOf(tenantId: string, agent: string): AgentBaseline | undefined {
+    return this.baselines.get(agentId(tenantId, agent));
+  }
+
+  private serially<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.exclusive.then(work, work);
+    this.exclusive = run.catch(() => undefined);
+    return run;
+  }
+
+  private async handle(records: DecodedRecord[]): Promise<DeadLetter[]> {
+    await this.loadMissing(records);
+    const findings: FindingRecord[] = [];
+    const touched = new Map<string, { baseline: AgentBaseline; escalated: boolean; atMs: number }>();
+    for (const record of records) {
+      const value = record.value as { tenant_id?: string; agent_id?: string };
+      if (!value.tenant_id || !value.agent_id) continue;
+      const key = agentId(value.tenant_id, value.agent_id);
+      const known = this.baselines.get(key);
+      const call = callObservation(record, known?.enforces ?? false);
+      if (!call) continue;
+      if (known && alreadyApplied(known, record.message)) continue;
+      const baseline = known ?? newBaseline(call.tenantId, call.agentId, call.atMs);
+      // Re-inserted: the map's order is least recently seen first.
+      this.baselines.delete(key);
+      this.baselines.set(key, baseline);
+      const analysis = analyzeCall(baseline, call, this.deps.settings);
+      markApplied(baseline, record.message);
+      findings.push(...analysis.findings);
+      const seen = touched.get(key);
+      touched.set(key, {
+        baseline,
+        escalated: (seen?.escalated ?? false) || analysis.escalated,
+        atMs: Math.max(seen?.atMs ?? 0, call.atMs),
+      });
+    }
+    if (touched.size === 0) return [];
+    const directives: OutgoingMessage[] = [];
+    for (const { baseline, escalated, atMs } of touched.values()) {
+      const message = escalated ? this.directiveChange(baseline, atMs) : undefined;
+      if (message) directives.push(message);
+    }
+    // Directives first: they are what the enforce API waits for.
+    if (directives.length > 0) await this.deps.bus.publish(this.deps.directivesTopic, directives);
+    const states = [...touched.values()].map(({ baseline }) => {
+      baseline.version += 1;
+      return baseline;
+    });
+    await Promise.all([
+      findings.length > 0 ? insertFindings(this.deps.store, findings) : undefined,
+      findings.length > 0
+        ? this.deps.bus.publish(
+            this.deps.eventsTopic,
+            findings.map((f) =>
+              this.deps.codec.encode('thoth.v1.Finding', agentKey(f.tenant_id, f.agent_id), f),
+            ),
+          )
+        : undefined,
+      saveBaselines(this.deps.store, states, Date.now()),
+    ]);
+    this.findingsRecorded += findings.length;
+    this.directivesPublished += directives.length;
+    this.forgetLeastRecent();
+    return [];
+  }
+
+  /** Loads the saved state of agents this batch is about that are not in memory. */
+  private async loadMissing(records: DecodedRecord[]): Promise<void> {
+    const missing = new Set<string>();
+    for (const record of records) {
+      const value = record.value as { tenant_id?: string; agent_id?: string };
+      if (!value.tenant_id || !value.agent_id) continue;
+      const key = agentId(value.tenant_id, value.agent_id);
+      if (!this.baselines.has(key)) missing.add(key);
+    }
+    for (const b of await loadBaselines(this.deps.store, [...missing]))
+      this.baselines.set(agentId(b.tenant_id, b.agent_id), b);
+  }
+
+  /** The directive (or tombstone) to publish when the agent's escalation differs from what was published. */
+  private directiveChange(baseline: AgentBaseline, nowMs: number): OutgoingMessage | undefined {
+    const directive = directiveFor(
+      baseline.tenant_id,
+      baseline.agent_id,
+      baseline.escalation,
+      nowMs,
+      this.deps.settings.escalation,
+    );
+    const level = directive?.level ?? null;
+    const ids = directive?.finding_ids ?? [];
+    const sameIds =
+      ids.length === baseline.published_finding_ids.length &&
+      ids.every((id, i) => id === baseline.published_finding_ids[i]);
+    if (level === baseline.published_level && (level === null || sameIds)) return undefined;
+    baseline.published_level = level;
+    baseline.published_finding_ids = ids;
+    return this.directiveMessage(baseline, directive);
+  }
+
+  private directiveMessage(baseline: AgentBaseline, directive: DirectiveRecord | undefined): OutgoingMessage {
+    const key = directiveKey({
+      tenant_id: baseline.tenant_id,
+      agent_id: baseline.agent_id,
+      session_id: null,
+      tool_name: null,
+    });
+    return directive ? this.deps.codec.encode('thoth.v1.Directive', key, directive) : { key, value: null };
+  }
+
+  /** Publishes the lower level (or the tombstone) of escalations that decayed. */
+  private async decay(nowMs: number): Promise<void> {
+    const changed: AgentBaseline[] = [];
+    const messages: OutgoingMessage[] = [];
+    for (const baseline of this.baselines.values()) {
+      if (baseline.published_level === null) continue;
+      const directive = directiveFor(
+        baseline.tenant_id,
+        baseline.agent_id,
+        baseline.escalation,
+        nowMs,
+        this.deps.settings.escalation,
+      );
+      if ((directive?.level ?? null) === baseline.published_level) continue;
+      baseline.published_level = directive?.level ?? null;
+      baseline.published_finding_ids = directive?.finding_ids ?? [];
+      baseline.version += 1;
+      changed.push(baseline);
+      messages.push(this.directiveMessage(baseline, directive));
+    }
+    if (messages.length === 0) return;
+    await this.deps.bus.publish(this.deps.directivesTopic, messages);
+    await saveBaselines(this.deps.store, changed, nowMs);
+    this.directivesPublished += messages.length;
+  }
+
+  private forgetLeastRecent(): void {
+    const max = this.deps.maxAgentsInMemory ?? 100_000;
+    for (const [key, baseline] of this.baselines) {
+      if (this.baselines.size <= max) break;
+      if (baseline.published_level === null) this.baselines.delete(key);
+    }
+  }
+}
