@@ -26,6 +26,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent, request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { clickhouseTime } from '@thoth/common/store/clickhouse-time';
 import { benchReporter, freePort, percentile, prng, round, sleep } from './bench-support.ts';
 
 const SELF = import.meta.filename;
@@ -97,15 +98,6 @@ function weightedPicker<T>(items: readonly T[], weight: (item: T) => number, ran
     }
     return items[lo]!;
   };
-}
-
-const pad = (n: number, width: number) => String(n).padStart(width, '0');
-function clickhouseTime(ms: number): string {
-  const d = new Date(ms);
-  return (
-    `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1, 2)}-${pad(d.getUTCDate(), 2)} ` +
-    `${pad(d.getUTCHours(), 2)}:${pad(d.getUTCMinutes(), 2)}:${pad(d.getUTCSeconds(), 2)}.${pad(d.getUTCMilliseconds(), 3)}`
-  );
 }
 
 /** The trail as a time-ordered stream of `events` rows, `chunk` rows at a time. */

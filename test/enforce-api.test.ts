@@ -1,5 +1,5 @@
 import { createPublicKey, verify } from 'node:crypto';
-import { directiveKey } from '@thoth/api/directive-index';
+import { directiveKey } from '@thoth/common/bus/topics';
 import { canonicalJson } from '@thoth/common/canonical-json';
 import type { DecisionEvent, DirectiveRecord } from '@thoth/common/records';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -70,16 +70,3 @@ export function toDirective(r: DirectiveRecord): Directive {
     expiresAtMs: r.expires_at,
   };
 }
-
-/** The compacted-topic key of a directive: one per scope. */
-export function directiveKey(
-  r: Pick<DirectiveRecord, 'tenant_id' | 'agent_id' | 'session_id' | 'tool_name'>,
-): string {
-  return [
-    `${r.tenant_id}/${r.agent_id}`,
-    r.session_id ? `session:${r.session_id}` : '',
-    r.tool_name ? `tool:${r.tool_name}` : '',
-  ]
-    .filter(Boolean)
-    .join('/');
-}

@@ -5,13 +5,13 @@ import { agentChainKey, type ChainHead, linkRows } from '@thoth/common/evidence-
 import { ulid } from '@thoth/common/ids';
 import type { Logger } from '@thoth/common/logger';
 import type { SigningKey } from '@thoth/common/signing-key';
+import { clickhouseTime } from '@thoth/common/store/clickhouse-time';
 import { type AgentSpan, type AuditStore, storedChainHeads, storedEventIds } from './audit-store.ts';
 import { BatchingInserter } from './batching-inserter.ts';
 import {
   adminEventRow,
   approvalEventRow,
   behavioralEventRow,
-  clickhouseTime,
   decisionEventRow,
   type EventRow,
   findingEventRow,

@@ -7,6 +7,7 @@ import {
   type FindingRecord,
   type HoldRecord,
 } from '@thoth/common/records';
+import { clickhouseTime } from '@thoth/common/store/clickhouse-time';
 
 /** An event about to be stored: the columns the chain covers, plus when Thoth received it. */
 export interface EventRow extends ChainFields {
@@ -22,11 +23,6 @@ export function tableRow(row: EventRow & ChainLink): Record<string, unknown> {
     occurred_at: clickhouseTime(occurred_at_ms),
     ingested_at: clickhouseTime(ingested_at_ms),
   };
-}
-
-/** DateTime64(3) text that ClickHouse parses on both engines: `2026-11-24 10:00:00.123`. */
-export function clickhouseTime(epochMs: number): string {
-  return new Date(epochMs).toISOString().replace('T', ' ').replace('Z', '');
 }
 
 function decisionFromMetadata(metadataJson: string): string {

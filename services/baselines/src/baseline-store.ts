@@ -1,5 +1,5 @@
-import { clickhouseTime } from '@thoth/audit-writer/event-rows';
 import type { FindingRecord } from '@thoth/common/records';
+import { clickhouseTime } from '@thoth/common/store/clickhouse-time';
 import type { Store } from '@thoth/common/store/store';
 import type { AgentBaseline } from './agent-baseline.ts';
 

@@ -1,8 +1,7 @@
-import { directiveKey } from '@thoth/api/directive-index';
 import type { AvroCodec } from '@thoth/common/bus/avro-codec';
 import type { Bus, OutgoingMessage, Subscription } from '@thoth/common/bus/bus';
 import { type DeadLetter, type DecodedRecord, subscribeRecords } from '@thoth/common/bus/record-consumer';
-import { agentKey } from '@thoth/common/bus/topics';
+import { agentKey, directiveKey } from '@thoth/common/bus/topics';
 import type { Logger } from '@thoth/common/logger';
 import type { DirectiveRecord, FindingRecord } from '@thoth/common/records';
 import {

@@ -1,5 +1,5 @@
-import { argsView, isPlainObject } from '@thoth/api/decision/tool-args';
 import type { DecodedRecord } from '@thoth/common/bus/record-consumer';
+import { argsView, isPlainObject } from '@thoth/common/tool-args';
 
 /** An argument leaf as the baselines see it: `path` is dotted (`payee.iban`), values are numbers or text. */
 export interface ArgLeaf {

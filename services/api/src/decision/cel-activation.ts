@@ -1,5 +1,5 @@
 import { type CelInput, CelScalar, mapType } from '@bufbuild/cel';
-import { argsView, isPlainObject } from './tool-args.ts';
+import { argsView, isPlainObject } from '@thoth/common/tool-args';
 import type { SessionRisk, ToolCall } from './types.ts';
 
 /**

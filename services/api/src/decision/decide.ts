@@ -1,3 +1,4 @@
+import { applyArgsTransform } from '@thoth/common/tool-args';
 import { classifyAction } from './action-classification.ts';
 import { decisionStrength, effectDecision } from './decision-strength.ts';
 import { clampScore, type DirectiveSummary, summarizeDirectives } from './directives.ts';
@@ -10,7 +11,6 @@ import {
 import { evaluateRules, type RuleEvaluation } from './rule-evaluation.ts';
 import { isInScope } from './scope.ts';
 import { decayedSessionRisk, MAX_SESSION_RISK } from './session-risk.ts';
-import { applyArgsTransform } from './tool-args.ts';
 import type {
   Decision,
   DecisionOutcome,

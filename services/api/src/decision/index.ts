@@ -1,3 +1,4 @@
+export { type ArgsTransform, applyArgsTransform, argsView, REDACTED } from '@thoth/common/tool-args';
 export { type ActionClassification, classifyAction } from './action-classification.ts';
 export { CEL_VARIABLES, type CelActivation } from './cel-activation.ts';
 export { decideToolCall, SCOPE_VIOLATION_POINTS } from './decide.ts';
@@ -15,7 +16,6 @@ export {
 } from './policy.ts';
 export { isInScope, normalizeScope } from './scope.ts';
 export { MAX_SESSION_RISK } from './session-risk.ts';
-export { type ArgsTransform, applyArgsTransform, argsView, REDACTED } from './tool-args.ts';
 export type {
   Decision,
   DecisionOutcome,

@@ -1,7 +1,7 @@
+import type { ArgsTransform } from '@thoth/common/tool-args';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { type CompiledCondition, compileCondition } from './cel-condition.ts';
-import type { ArgsTransform } from './tool-args.ts';
 import type { RuleEffect } from './types.ts';
 
 /** A policy that cannot be read, validated or compiled; the message names the rule and the field. */

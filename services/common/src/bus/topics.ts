@@ -1,3 +1,4 @@
+import type { DirectiveRecord } from '../records.ts';
 import type { TopicSpec } from './bus.ts';
 
 /** Every topic Thoth uses, named under one prefix (THOTH_TOPIC_PREFIX). */
@@ -39,4 +40,17 @@ export function topicSpecs(topics: Topics, partitions: number): TopicSpec[] {
 /** Partition key that keeps one agent's events in order. */
 export function agentKey(tenantId: string, agentId: string): string {
   return `${tenantId}/${agentId}`;
+}
+
+/** The compacted-topic key of a directive: one per scope. */
+export function directiveKey(
+  r: Pick<DirectiveRecord, 'tenant_id' | 'agent_id' | 'session_id' | 'tool_name'>,
+): string {
+  return [
+    `${r.tenant_id}/${r.agent_id}`,
+    r.session_id ? `session:${r.session_id}` : '',
+    r.tool_name ? `tool:${r.tool_name}` : '',
+  ]
+    .filter(Boolean)
+    .join('/');
 }
