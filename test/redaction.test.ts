@@ -1,6 +1,7 @@
 import type { BehavioralEvent, DecisionEvent } from '@thoth/common/records';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { enforceBody } from './api-harness.ts';
+import { behavioralEvent } from './fixtures.ts';
 import { waitFor } from './helpers.ts';
 import { startTrailApi, type TrailApi } from './trail-harness.ts';
 
@@ -86,5 +87,29 @@ describe('secret redaction before storage and export', () => {
       headers: headers(),
     });
     for (const secret of SECRETS) expect(feed.body).not.toContain(secret);
+  });
+
+  it('redacts an event that reached the bus without the API (an SDK Kafka transport) before storing it', async () => {
+    await api.publishDirect(
+      behavioralEvent({
+        event_id: 'acme-corp:direct-1',
+        tenant_id: 'acme-corp',
+        agent_id: 'direct-bot',
+        content: `Authorization: Bearer ${TOKEN}`,
+        metadata_json: JSON.stringify({ tool_args: { card: CARD, amount: 12 } }),
+      }),
+    );
+    await waitFor('the direct event stored', async () => {
+      const [row] = await api.store.select<{ n: number | string }>(
+        "SELECT count() AS n FROM events WHERE agent_id = 'direct-bot'",
+      );
+      return Number(row?.n) === 1;
+    });
+    const stored = JSON.stringify(
+      await api.store.select("SELECT * FROM events WHERE agent_id = 'direct-bot'"),
+    );
+    for (const secret of SECRETS) expect(stored).not.toContain(secret);
+    expect(stored).toContain('[REDACTED:bearer_token]');
+    expect(stored).toContain('[REDACTED:card_number]');
   });
 });

@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import { AuditWriter } from '@thoth/audit-writer/audit-writer';
 import { AvroCodec } from '@thoth/common/bus/avro-codec';
 import { MemoryBus } from '@thoth/common/bus/memory-bus';
-import { topicNames, topicSpecs } from '@thoth/common/bus/topics';
+import { agentKey, topicNames, topicSpecs } from '@thoth/common/bus/topics';
+import type { BehavioralEvent } from '@thoth/common/records';
+import { createRedactor, DEFAULT_REDACTION_GROUPS } from '@thoth/common/redaction';
 import { Store } from '@thoth/common/store/store';
 import { ADMIN_TOKEN, startTestApi, type TestApi } from './api-harness.ts';
 import { quietLog, uniquePrefix } from './helpers.ts';
@@ -14,6 +16,8 @@ export { ADMIN_TOKEN };
 /** An API on an in-memory bus with a real chDB audit trail written by the real audit writer. */
 export interface TrailApi extends TestApi {
   store: Store;
+  /** Publishes a behavioral event straight to the events topic, as an SDK's Kafka transport does. */
+  publishDirect(event: BehavioralEvent): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -32,12 +36,17 @@ export async function startTrailApi(options: { env?: Record<string, string> } = 
     store,
     eventsTopic: topics.events,
     log: quietLog,
+    redactor: createRedactor({ groups: DEFAULT_REDACTION_GROUPS }),
   });
   await writer.start();
   const api = await startTestApi({ bus, store, prefix, env: options.env });
   return {
     ...api,
     store,
+    publishDirect: (event) =>
+      bus.publish(topics.events, [
+        api.codec.encode('thoth.v1.BehavioralEvent', agentKey(event.tenant_id, event.agent_id), event),
+      ]),
     close: async () => {
       await writer.stop();
       await api.close();

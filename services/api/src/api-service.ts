@@ -3,7 +3,7 @@ import type { Bus } from '@thoth/common/bus/bus';
 import type { Topics } from '@thoth/common/bus/topics';
 import type { Config } from '@thoth/common/config';
 import type { Logger } from '@thoth/common/logger';
-import { createRedactor } from '@thoth/common/redaction';
+import { configuredRedactor } from '@thoth/common/record-redaction';
 import { SigningKey } from '@thoth/common/signing-key';
 import type { Store } from '@thoth/common/store/store';
 import type { FastifyInstance } from 'fastify';
@@ -60,10 +60,7 @@ export async function startApiService(deps: ApiServiceDeps): Promise<ApiService>
     fallbackPolicies: policies,
     usageFlushMs: config.THOTH_KEY_USAGE_FLUSH_SECONDS * 1_000,
   });
-  const redactor = createRedactor({
-    groups: config.THOTH_REDACT_PATTERNS,
-    custom: config.THOTH_REDACT_CUSTOM_PATTERNS,
-  });
+  const redactor = configuredRedactor(config);
   const holds = new HoldRegistry({
     bus,
     codec,

@@ -4,6 +4,8 @@ import { type DeadLetter, type DecodedRecord, subscribeRecords } from '@thoth/co
 import { agentChainKey, type ChainHead, linkRows } from '@thoth/common/evidence-chain';
 import { ulid } from '@thoth/common/ids';
 import type { Logger } from '@thoth/common/logger';
+import { redactedRecord } from '@thoth/common/record-redaction';
+import type { Redactor } from '@thoth/common/redaction';
 import type { SigningKey } from '@thoth/common/signing-key';
 import { clickhouseTime } from '@thoth/common/store/clickhouse-time';
 import { type AgentSpan, type AuditStore, storedChainHeads, storedEventIds } from './audit-store.ts';
@@ -34,6 +36,8 @@ export interface AuditWriterDeps {
   signingKey?: SigningKey;
   controlTopic?: string;
   checkpointIntervalMs?: number;
+  /** Redacts behavioral events that reached the topic without the API's redaction (record-redaction.ts). */
+  redactor?: Redactor;
 }
 
 /**
@@ -108,7 +112,8 @@ export class AuditWriter {
   private async write(records: DecodedRecord[]): Promise<DeadLetter[]> {
     const rows: EventRow[] = [];
     const dead: DeadLetter[] = [];
-    for (const record of records) {
+    for (const received of records) {
+      const record = this.deps.redactor ? redactedRecord(received, this.deps.redactor) : received;
       if (record.schema === 'thoth.v1.BehavioralEvent') rows.push(behavioralEventRow(record.value));
       else if (record.schema === 'thoth.v1.DecisionEvent') rows.push(decisionEventRow(record.value));
       else if (record.schema === 'thoth.v1.Hold') rows.push(approvalEventRow(record.value));

@@ -3,6 +3,8 @@ import type { Bus, Subscription } from '@thoth/common/bus/bus';
 import { type DeadLetter, type DecodedRecord, subscribeRecords } from '@thoth/common/bus/record-consumer';
 import { Signal } from '@thoth/common/bus/signal';
 import type { Logger } from '@thoth/common/logger';
+import { redactedRecord } from '@thoth/common/record-redaction';
+import type { Redactor } from '@thoth/common/redaction';
 import { formatEvent } from './formats/formats.ts';
 import { newCounters, type SinkCounters, type SinkSample, startMetricsServer } from './metrics.ts';
 import { toSiemEvent } from './siem-event.ts';
@@ -19,6 +21,8 @@ export interface SiemExporterDeps {
   sinks: SinkConfig[];
   /** Serve GET /metrics here (port 0: any free port); absent: no listener. */
   metrics?: { host: string; port: number };
+  /** Redacts behavioral events that reached the topic without the API's redaction (record-redaction.ts). */
+  redactor?: Redactor;
   /** Tests may hand a sink another transport; default: the one its configuration names. */
   transportFor?: (sink: SinkConfig) => Transport;
 }
@@ -128,7 +132,8 @@ class SinkWorker {
     const items: DeliveryItem[] = [];
     const origins: DecodedRecord[] = [];
     const format = sinkFormat(this.sink);
-    for (const record of records) {
+    for (const received of records) {
+      const record = this.deps.redactor ? redactedRecord(received, this.deps.redactor) : received;
       const event = toSiemEvent(record);
       if ('unsupported' in event) {
         dead.push({ message: record.message, reason: event.unsupported });

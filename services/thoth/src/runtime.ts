@@ -12,6 +12,7 @@ import { topicNames, topicSpecs } from '@thoth/common/bus/topics';
 import type { Config } from '@thoth/common/config';
 import { urlSafeToken } from '@thoth/common/ids';
 import type { Logger } from '@thoth/common/logger';
+import { configuredRedactor } from '@thoth/common/record-redaction';
 import { SigningKey } from '@thoth/common/signing-key';
 import { Store } from '@thoth/common/store/store';
 import { ApprovalNotifier } from '@thoth/notifier/approval-notifier';
@@ -109,6 +110,7 @@ export async function startRuntime(config: Config, log: Logger): Promise<Runtime
       checkpointIntervalMs: config.THOTH_CHECKPOINT_INTERVAL_SECONDS * 1_000,
       flushRows: config.THOTH_AUDIT_FLUSH_ROWS,
       flushMs: config.THOTH_AUDIT_FLUSH_MS,
+      redactor: configuredRedactor(config),
     });
     await auditWriter.start();
   }
@@ -158,6 +160,7 @@ export async function startRuntime(config: Config, log: Logger): Promise<Runtime
       log,
       sinks: loadSinkConfig(config.THOTH_SIEM_CONFIG),
       metrics: { host: config.HOST, port: config.THOTH_SIEM_METRICS_PORT },
+      redactor: configuredRedactor(config),
     });
     await siemExporter.start();
   }

@@ -2,6 +2,7 @@ import type { AvroCodec } from '@thoth/common/bus/avro-codec';
 import type { Bus } from '@thoth/common/bus/bus';
 import { agentKey } from '@thoth/common/bus/topics';
 import type { Logger } from '@thoth/common/logger';
+import { REDACTED_HEADER } from '@thoth/common/record-redaction';
 import type { Redactor } from '@thoth/common/redaction';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -61,7 +62,10 @@ export const ingestRoutes =
           await deps.bus.publish(
             deps.eventsTopic,
             events.map((e) =>
-              deps.codec.encode('thoth.v1.BehavioralEvent', agentKey(e.tenant_id, e.agent_id), e),
+              // Redacted by normalizeEvent: consumers need not redact again (record-redaction.ts).
+              deps.codec.encode('thoth.v1.BehavioralEvent', agentKey(e.tenant_id, e.agent_id), e, {
+                [REDACTED_HEADER]: '1',
+              }),
             ),
           );
         } catch (error) {

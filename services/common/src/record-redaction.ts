@@ -1,0 +1,58 @@
+import type { DecodedRecord } from './bus/record-consumer.ts';
+import type { Config } from './config.ts';
+import type { BehavioralEvent } from './records.ts';
+import { createRedactor, type Redactor } from './redaction.ts';
+
+/**
+ * Header the API sets on the behavioral events it redacted at ingest. Events can also reach the events topic
+ * without passing the API (an SDK's Kafka transport publishes them directly): consumers that store or export
+ * (the audit writer, SIEM exports) redact every behavioral event without this header first, so secrets never
+ * reach storage or a SIEM whichever way an event came in. Decision events are only ever produced by the API.
+ */
+export const REDACTED_HEADER = 'thoth-redacted';
+
+/** The redactor THOTH_REDACT_PATTERNS and THOTH_REDACT_CUSTOM_PATTERNS configure (the same in every service). */
+export function configuredRedactor(
+  config: Pick<Config, 'THOTH_REDACT_PATTERNS' | 'THOTH_REDACT_CUSTOM_PATTERNS'>,
+): Redactor {
+  return createRedactor({
+    groups: config.THOTH_REDACT_PATTERNS,
+    custom: config.THOTH_REDACT_CUSTOM_PATTERNS,
+  });
+}
+
+/** The record, with its behavioral event redacted unless the API already did. Pure. */
+export function redactedRecord(record: DecodedRecord, redactor: Redactor): DecodedRecord {
+  if (record.schema !== 'thoth.v1.BehavioralEvent' || record.message.headers[REDACTED_HEADER] === '1')
+    return record;
+  return { ...record, value: redactBehavioralEvent(record.value, redactor) };
+}
+
+/** The event's free-form parts (content, metadata with the tool arguments, task context) redacted. */
+export function redactBehavioralEvent(e: BehavioralEvent, redactor: Redactor): BehavioralEvent {
+  return {
+    ...e,
+    content: e.content === null ? null : redactText(e.content, redactor),
+    metadata_json: redactText(e.metadata_json, redactor),
+    task_context_json: e.task_context_json === null ? null : redactText(e.task_context_json, redactor),
+  };
+}
+
+/**
+ * JSON text is redacted as a value (so secret-named fields count too) and re-serialized only when something was
+ * redacted; anything else as plain text.
+ */
+function redactText(text: string, redactor: Redactor): string {
+  const first = text.trimStart()[0];
+  if (first === '{' || first === '[') {
+    try {
+      const value: unknown = JSON.parse(text);
+      const before = JSON.stringify(value);
+      const after = JSON.stringify(redactor.value(value));
+      return after === before ? text : after;
+    } catch {
+      // Not JSON after all: plain text.
+    }
+  }
+  return redactor.text(text);
+}
