@@ -106,6 +106,15 @@ describe('API keys', () => {
     );
     expect((await call('GET', '/acme-corp/thoth/governance/feed', scoped)).status).toBe(403);
     expect((await call('GET', '/acme-corp/thoth/approvals', scoped)).status).toBe(403);
+    // Tenant-wide reads and acts are never an agent key's: policies (and their dry runs over every agent), keys.
+    expect((await call('GET', '/acme-corp/thoth/policies', scoped)).status).toBe(403);
+    const adminForOneAgent = await call('POST', '/acme-corp/thoth/api-keys', ADMIN_TOKEN, {
+      name: 'scoped-admin',
+      permissions: ['admin'],
+      agent_id: 'scoped-bot',
+    });
+    expect(adminForOneAgent.status).toBe(400);
+    expect(adminForOneAgent.body.message).toMatch(/permissions/);
   });
 });
 

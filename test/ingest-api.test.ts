@@ -132,6 +132,10 @@ describe('ingest dialects', () => {
     expect(body.message).toMatch(/agent_id/);
     const other = await ingest([{ ...python('x')[0], tenant_id: 'globex' }]);
     expect(other.status).toBe(403);
+    // Every dialect names the tenant: camelCase alone, or beside a null snake_case field.
+    const { tenant_id: _, ...untenanted } = python('y')[0]!;
+    expect((await ingest([{ ...untenanted, tenantId: 'globex' }])).status).toBe(403);
+    expect((await ingest([{ ...untenanted, tenant_id: null, tenantId: 'globex' }])).status).toBe(403);
     expect((await ingest({ not: 'events' })).status).toBe(400);
   });
 

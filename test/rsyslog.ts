@@ -1,7 +1,7 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { join } from 'node:path';
+import { isListening } from './helpers.ts';
 
 /**
  * A real rsyslog (Debian rsyslog + rsyslog-gnutls) as a SIEM's syslog receiver: a foreground rsyslogd with its
@@ -111,7 +111,7 @@ action(type="omfile" file="${this.outFile}" template="msgOnly")
     });
     this.child = child;
     const deadline = Date.now() + 15_000;
-    while (!(await portOpen(this.port))) {
+    while (!isListening(this.port)) {
       if (child.exitCode !== null) throw new Error(`rsyslogd exited (${child.exitCode}): ${stderr}`);
       if (Date.now() > deadline) throw new Error(`rsyslogd did not listen on ${this.port}: ${stderr}`);
       await new Promise((r) => setTimeout(r, 50));
@@ -135,18 +135,4 @@ action(type="omfile" file="${this.outFile}" template="msgOnly")
       .split('\n')
       .filter((l) => l.length > 0);
   }
-}
-
-function portOpen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port });
-    socket.once('connect', () => {
-      // With nothing listening, the kernel may pick the port itself as our source port and connect us to
-      // ourselves (TCP simultaneous open): that is not rsyslog, and its TIME-WAIT would then block its bind.
-      const self = socket.localPort === port;
-      socket.destroy();
-      resolve(!self);
-    });
-    socket.once('error', () => resolve(false));
-  });
 }

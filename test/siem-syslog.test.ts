@@ -9,7 +9,7 @@ import type { DecisionEvent } from '@thoth/common/records';
 import { SiemExporter } from '@thoth/siem-export/siem-exporter';
 import { parseSinkConfig } from '@thoth/siem-export/sink-config';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adapters, freePort, quietLog, uniquePrefix, waitFor } from './helpers.ts';
+import { adapters, freeStablePort, quietLog, uniquePrefix, waitFor } from './helpers.ts';
 import { makeTestCa, Rsyslog } from './rsyslog.ts';
 
 const TOTAL = 10_000;
@@ -77,7 +77,7 @@ async function metrics(port: number): Promise<string> {
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'thoth-siem-syslog-'));
   const ca = makeTestCa(join(dir, 'tls'));
-  rsyslog = new Rsyslog(join(dir, 'rsyslog'), await freePort(), ca);
+  rsyslog = new Rsyslog(join(dir, 'rsyslog'), await freeStablePort(), ca);
   await rsyslog.start();
   bus = adapters.find((a) => a.name === 'kafka')!.create();
   await bus.ensureTopics(topicSpecs(topics, 3));
@@ -185,5 +185,6 @@ describe('SIEM export: CEF over TLS to a real rsyslog', () => {
     console.log(
       `[siem-syslog] ${TOTAL} events, ${lines.length} lines at rsyslog (${lines.length - TOTAL} duplicates from retried batches)`,
     );
-  });
+    // The inner waits (60 s + the 30 s outage + a 15 s restart + 90 s) bound it, not the default timeout.
+  }, 240_000);
 });

@@ -76,6 +76,7 @@ export async function startApiService(deps: ApiServiceDeps): Promise<ApiService>
     codec,
     topic: topics.events,
     log,
+    redactor,
   });
   await Promise.all([control.start(), holds.start(), directives.start()]);
 

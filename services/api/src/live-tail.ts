@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { AvroCodec } from '@thoth/common/bus/avro-codec';
 import type { Bus, Subscription } from '@thoth/common/bus/bus';
 import type { Logger } from '@thoth/common/logger';
+import { REDACTED_HEADER, redactBehavioralEvent } from '@thoth/common/record-redaction';
+import type { Redactor } from '@thoth/common/redaction';
 
 export interface TailEvent {
   type: 'event' | 'decision';
@@ -25,7 +27,16 @@ export class LiveTail {
   private subscription: Promise<Subscription> | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly deps: { bus: Bus; codec: AvroCodec; topic: string; log: Logger }) {}
+  constructor(
+    private readonly deps: {
+      bus: Bus;
+      codec: AvroCodec;
+      topic: string;
+      log: Logger;
+      /** Events that reached the bus without the API's redaction are redacted before they are streamed. */
+      redactor: Redactor;
+    },
+  ) {}
 
   /** Subscribes to a tenant's stream (optionally one agent); resolves once new events flow to it. */
   async listen(tenantId: string, agentId: string | undefined, listener: Listener): Promise<() => void> {
@@ -63,13 +74,18 @@ export class LiveTail {
               agentId: decoded.value.agent_id,
               data: { ...decoded.value },
             });
-          else if (decoded.schema === 'thoth.v1.BehavioralEvent')
+          else if (decoded.schema === 'thoth.v1.BehavioralEvent') {
+            const event =
+              message.headers[REDACTED_HEADER] === '1'
+                ? decoded.value
+                : redactBehavioralEvent(decoded.value, this.deps.redactor);
             this.emit({
               type: 'event',
-              tenantId: decoded.value.tenant_id,
-              agentId: decoded.value.agent_id,
-              data: { ...decoded.value },
+              tenantId: event.tenant_id,
+              agentId: event.agent_id,
+              data: { ...event },
             });
+          }
         }
       },
     });

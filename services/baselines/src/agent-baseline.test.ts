@@ -192,3 +192,22 @@ describe('bus positions', () => {
     expect(alreadyApplied(b, at(1, '5'))).toBe(false);
   });
 });
+
+describe('bounded state', () => {
+  it('stops learning new tools, argument paths and transitions past their bounds, whatever a caller sends', () => {
+    const b = newBaseline('acme', 'agent-bounds', T0);
+    for (let i = 0; i < 1_100; i++)
+      analyzeCall(b, call({ agentId: 'agent-bounds', toolName: `tool-${i}`, atMs: T0 + i }), settings);
+    expect(Object.keys(b.tools)).toHaveLength(1_000);
+    expect(b.calls).toBe(1_100);
+    const wide = Array.from({ length: 300 }, (_, i) => ({ path: `p${i}`, value: i }));
+    analyzeCall(
+      b,
+      call({ agentId: 'agent-bounds', toolName: 'tool-0', args: wide, atMs: T0 + 2_000 }),
+      settings,
+    );
+    const tool = b.tools['tool-0']!;
+    expect(Object.keys(tool.numeric).length + Object.keys(tool.categorical).length).toBeLessThanOrEqual(200);
+    expect(Object.keys(b.tools['tool-1099'] ?? {})).toHaveLength(0);
+  });
+});

@@ -92,6 +92,14 @@ export const SESSION_IDLE_MS = 30 * 60_000;
 const MAX_OPEN_SESSIONS = 500;
 const MAX_RECENT_IDS = 256;
 const MAX_KEYS_PER_TOOL = 200;
+/**
+ * Bounds on what one agent's state can hold, whatever names a caller sends: the state lives in memory and is
+ * rewritten after every batch. Past a bound, new names are still seen by the detectors (first-seen, novel key)
+ * but no longer learned.
+ */
+const MAX_TOOLS = 1_000;
+const MAX_PATHS_PER_TOOL = 200;
+const MAX_TRANSITIONS_PER_TOOL = 200;
 /** How far a new window moves the usual rate (after the first windows, which are a plain mean). */
 const RATE_ALPHA = 0.1;
 
@@ -227,19 +235,42 @@ function learnCall(
   baseline.last_seen_at = Math.max(baseline.last_seen_at, call.atMs);
   if (call.fromDecision) baseline.enforces = true;
   baseline.hours[hour] = (baseline.hours[hour] ?? 0) + 1;
-  const tool = baseline.tools[call.toolName] ?? {
-    calls: 0,
-    keys: {},
-    numeric: {},
-    categorical: {},
-    next: {},
-  };
-  baseline.tools[call.toolName] = tool;
+  const known = baseline.tools[call.toolName];
+  if (known || Object.keys(baseline.tools).length < MAX_TOOLS) {
+    const tool = known ?? { calls: 0, keys: {}, numeric: {}, categorical: {}, next: {} };
+    baseline.tools[call.toolName] = tool;
+    learnToolCall(tool, call, outliers);
+  }
+  const session = baseline.sessions[call.sessionId];
+  if (session) {
+    const from = baseline.tools[session.last_tool];
+    if (from && (call.toolName in from.next || Object.keys(from.next).length < MAX_TRANSITIONS_PER_TOOL))
+      from.next[call.toolName] = (from.next[call.toolName] ?? 0) + 1;
+    session.calls += 1;
+    session.last_tool = call.toolName;
+    session.last_seen = Math.max(session.last_seen, call.atMs);
+  } else baseline.sessions[call.sessionId] = { calls: 1, last_tool: call.toolName, last_seen: call.atMs };
+  closeIdleSessions(baseline, call.atMs);
+  baseline.recent_event_ids.push(call.eventId);
+  if (baseline.recent_event_ids.length > MAX_RECENT_IDS)
+    baseline.recent_event_ids.splice(0, baseline.recent_event_ids.length - MAX_RECENT_IDS);
+}
+
+/** The per-tool profile: calls, argument keys, numeric and categorical argument values. */
+function learnToolCall(
+  tool: AgentBaseline['tools'][string],
+  call: CallObservation,
+  outliers: Set<string>,
+): void {
   tool.calls += 1;
   for (const key of call.argKeys)
     if (key in tool.keys || Object.keys(tool.keys).length < MAX_KEYS_PER_TOOL)
       tool.keys[key] = (tool.keys[key] ?? 0) + 1;
+  let paths = Object.keys(tool.numeric).length + Object.keys(tool.categorical).length;
   for (const leaf of call.args) {
+    const learned = leaf.path in tool.numeric || leaf.path in tool.categorical;
+    if (!learned && paths >= MAX_PATHS_PER_TOOL) continue;
+    if (!learned) paths++;
     if (typeof leaf.value === 'number') {
       // An outlier is not learned as normal: a repeat is still an outlier.
       if (outliers.has(leaf.path)) continue;
@@ -257,18 +288,6 @@ function learnCall(
       category.values = {};
     }
   }
-  const session = baseline.sessions[call.sessionId];
-  if (session) {
-    const from = baseline.tools[session.last_tool];
-    if (from) from.next[call.toolName] = (from.next[call.toolName] ?? 0) + 1;
-    session.calls += 1;
-    session.last_tool = call.toolName;
-    session.last_seen = Math.max(session.last_seen, call.atMs);
-  } else baseline.sessions[call.sessionId] = { calls: 1, last_tool: call.toolName, last_seen: call.atMs };
-  closeIdleSessions(baseline, call.atMs);
-  baseline.recent_event_ids.push(call.eventId);
-  if (baseline.recent_event_ids.length > MAX_RECENT_IDS)
-    baseline.recent_event_ids.splice(0, baseline.recent_event_ids.length - MAX_RECENT_IDS);
 }
 
 /** Sessions idle for SESSION_IDLE_MS (or the oldest, past MAX_OPEN_SESSIONS) end: their length is learned. */

@@ -101,6 +101,22 @@ export class BaselinesConsumer {
 
   private async handle(records: DecodedRecord[]): Promise<DeadLetter[]> {
     await this.loadMissing(records);
+    try {
+      return await this.apply(records);
+    } catch (error) {
+      // The batch changed these agents' state in memory (and marked its records applied) before failing to
+      // publish or save: forget them, so the redelivered batch starts again from their saved state instead of
+      // skipping records whose findings and directives never went out.
+      for (const record of records) {
+        const value = record.value as { tenant_id?: string; agent_id?: string };
+        if (value.tenant_id && value.agent_id)
+          this.baselines.delete(agentId(value.tenant_id, value.agent_id));
+      }
+      throw error;
+    }
+  }
+
+  private async apply(records: DecodedRecord[]): Promise<DeadLetter[]> {
     const findings: FindingRecord[] = [];
     const touched = new Map<string, { baseline: AgentBaseline; escalated: boolean; atMs: number }>();
     for (const record of records) {
@@ -201,6 +217,7 @@ export class BaselinesConsumer {
   /** Publishes the lower level (or the tombstone) of escalations that decayed. */
   private async decay(nowMs: number): Promise<void> {
     const changed: AgentBaseline[] = [];
+    const previous: Array<Pick<AgentBaseline, 'published_level' | 'published_finding_ids' | 'version'>> = [];
     const messages: OutgoingMessage[] = [];
     for (const baseline of this.baselines.values()) {
       if (baseline.published_level === null) continue;
@@ -212,6 +229,11 @@ export class BaselinesConsumer {
         this.deps.settings.escalation,
       );
       if ((directive?.level ?? null) === baseline.published_level) continue;
+      previous.push({
+        published_level: baseline.published_level,
+        published_finding_ids: baseline.published_finding_ids,
+        version: baseline.version,
+      });
       baseline.published_level = directive?.level ?? null;
       baseline.published_finding_ids = directive?.finding_ids ?? [];
       baseline.version += 1;
@@ -219,8 +241,16 @@ export class BaselinesConsumer {
       messages.push(this.directiveMessage(baseline, directive));
     }
     if (messages.length === 0) return;
-    await this.deps.bus.publish(this.deps.directivesTopic, messages);
-    await saveBaselines(this.deps.store, changed, nowMs);
+    try {
+      await this.deps.bus.publish(this.deps.directivesTopic, messages);
+      await saveBaselines(this.deps.store, changed, nowMs);
+    } catch (error) {
+      // Back to what was published (and saved), so the next tick tries the change again.
+      previous.forEach((p, i) => {
+        Object.assign(changed[i]!, p);
+      });
+      throw error;
+    }
     this.directivesPublished += messages.length;
   }
 

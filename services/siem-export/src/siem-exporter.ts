@@ -174,6 +174,10 @@ class SinkWorker {
       } catch (error) {
         this.counters.failed += items.length;
         this.counters.up = 0;
+        // A stop that came while this delivery was in flight already notified: waiting now would sleep the
+        // whole backoff into the shutdown.
+        if (this.stopping)
+          throw new Error(`sink ${this.sink.id} stopping with ${items.length} events undelivered`);
         const delayMs = backoffMs(attempt, this.sink.backoff_initial_ms, this.sink.backoff_max_ms);
         this.deps.log.warn(
           {

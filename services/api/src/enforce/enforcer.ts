@@ -69,7 +69,8 @@ export class Enforcer {
               user_id: call.userId,
               tool_name: call.toolName,
               args_digest: argsDigest(call.toolArgs),
-              args_preview_json: JSON.stringify(redactedPreview(call.toolArgs ?? null)),
+              // The approver's view, then the configured patterns: the hold is stored in the audit trail too.
+              args_preview_json: this.deps.redactor.json(redactedPreview(call.toolArgs ?? null)) ?? 'null',
               reason: outcome.reason,
               reason_code: outcome.reasonCode,
               risk_score: outcome.riskScore,

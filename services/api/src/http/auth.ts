@@ -82,6 +82,13 @@ export function createAuthenticator(deps: {
       const identity = authenticator.require(request, permission);
       if (identity.tenantId !== tenant)
         throw new HttpError(403, 'tenant_mismatch', 'this API key acts on its own tenant only');
+      // Tenant-wide acts and reads (keys, policies, dry runs over every agent, approvals): never an agent's key.
+      if (identity.agentId !== null)
+        throw new HttpError(
+          403,
+          'agent_mismatch',
+          `this API key is scoped to agent "${identity.agentId}": tenant-wide operations need a tenant-wide key`,
+        );
       return `${identity.name} (${identity.keyId})`;
     },
   };

@@ -37,20 +37,9 @@ export const ingestRoutes =
         if (!body.ok) throw new HttpError(400, 'invalid_request', body.message);
         // The tenant is the key's: an event without one gets it, an event naming another is refused.
         const raw = body.events.map((e) => withTenant(e, identity.tenantId));
-        for (const e of raw) {
-          if (e === null || typeof e !== 'object') continue; // refused one by one below
-          const event = e as { tenant_id?: unknown; agent_id?: unknown; agentId?: unknown };
-          assertSameTenant(
-            identity,
-            typeof event.tenant_id === 'string' ? event.tenant_id : undefined,
-            typeof event.agent_id === 'string'
-              ? event.agent_id
-              : typeof event.agentId === 'string'
-                ? event.agentId
-                : undefined,
-          );
-        }
         const { events, rejected } = normalizeBatch(raw, Date.now(), deps.redactor);
+        // Checked on the normalized events: every dialect (tenantId, tenant_id, …) has become tenant_id by now.
+        for (const e of events) assertSameTenant(identity, e.tenant_id, e.agent_id);
         if (events.length === 0 && rejected.length > 0) {
           const first = rejected[0]!;
           throw Object.assign(

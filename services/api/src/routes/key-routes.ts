@@ -51,13 +51,18 @@ export const keyRoutes =
             'Create an API key (admin token, or a key with "admin" on the tenant); creates the tenant if needed',
           tags: ['control plane'],
           params: tenantParams,
-          body: z.object({
-            name: z.string().trim().min(1).max(200),
-            permissions: z.array(z.enum(PERMISSIONS)).min(1).default(['execute', 'write', 'read']),
-            agent_id: z.string().min(1).max(512).nullish(),
-            expires_at: z.iso.datetime({ offset: true }).nullish(),
-            kind: z.enum(['live', 'test']).default('live'),
-          }),
+          body: z
+            .object({
+              name: z.string().trim().min(1).max(200),
+              permissions: z.array(z.enum(PERMISSIONS)).min(1).default(['execute', 'write', 'read']),
+              agent_id: z.string().min(1).max(512).nullish(),
+              expires_at: z.iso.datetime({ offset: true }).nullish(),
+              kind: z.enum(['live', 'test']).default('live'),
+            })
+            .refine((b) => !(b.agent_id && b.permissions.includes('admin')), {
+              path: ['permissions'],
+              message: '"admin" acts on the whole tenant: it cannot be given to a key scoped to one agent',
+            }),
         },
       },
       async (request, reply) => {
