@@ -375,10 +375,26 @@ export class ControlState {
     }
     if (audit && this.deps.eventsTopic) {
       const { key, event } = adminEvent(audit);
-      await this.deps.bus.publish(this.deps.eventsTopic, [
-        this.deps.codec.encode('thoth.v1.AdminEvent', key, event),
-      ]);
+      const message = this.deps.codec.encode('thoth.v1.AdminEvent', key, event);
+      await this.deps.bus.publish(this.deps.eventsTopic, [message]).catch((error: unknown) => {
+        // The change itself is durable and applied: failing the request now would invite a retry that makes a
+        // second change (a second key). The audit record is retried in the background instead.
+        this.deps.log.error({ err: error, event_id: event.event_id }, 'admin event not published; retrying');
+        this.retryAudit(message, 1);
+      });
     }
+  }
+
+  private retryAudit(message: OutgoingMessage, attempt: number): void {
+    const eventsTopic = this.deps.eventsTopic;
+    if (!eventsTopic) return;
+    const delayMs = Math.min(30_000, 250 * 2 ** Math.min(attempt, 10));
+    setTimeout(() => {
+      this.deps.bus.publish(eventsTopic, [message]).catch((error: unknown) => {
+        this.deps.log.error({ err: error, attempt }, 'admin event still not published; retrying');
+        this.retryAudit(message, attempt + 1);
+      });
+    }, delayMs).unref();
   }
 
   private apply(record: Exclude<Decoded, { ok: false }>): void {
