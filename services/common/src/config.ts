@@ -99,8 +99,8 @@ export const configSchema = z
         return z.NEVER;
       })
       .default([]),
-    /** Most decision events one policy dry run replays. */
-    THOTH_DRY_RUN_MAX_EVENTS: z.coerce.number().int().min(1).max(10_000_000).default(100_000),
+    /** Most decision events one policy dry run replays (on the API process: ~20 µs each, so keep it modest). */
+    THOTH_DRY_RUN_MAX_EVENTS: z.coerce.number().int().min(1).max(10_000_000).default(20_000),
 
     // --- SIEM exports (services/siem-export, docs/siem.md) ---
     /** YAML or JSON file of SIEM sinks; the siem-export service runs under `all` only when it is set. */
