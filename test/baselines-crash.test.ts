@@ -17,6 +17,7 @@ import { loadConfig } from '@thoth/common/config';
 import type { DecisionEvent } from '@thoth/common/records';
 import { type Admin, Kafka, logLevel } from 'kafkajs';
 import { afterAll, describe, expect, inject, it } from 'vitest';
+import { callDecision } from './fixtures.ts';
 import { adapters, uniquePrefix } from './helpers.ts';
 
 /**
@@ -158,7 +159,8 @@ describe('baselines consumer under SIGKILL', () => {
         const last = i === PER_AGENT - 1;
         const pay = last || i % 4 >= 2;
         records.push(
-          decision(
+          callDecision(
+            TENANT,
             `agent-${a}`,
             i,
             base + i * 100,
@@ -227,43 +229,3 @@ describe('baselines consumer under SIGKILL', () => {
     expect(saved.distinct).toBe(saved.findings);
   });
 });
-
-function decision(agent: string, i: number, at: number, tool: string, amount: number): DecisionEvent {
-  return {
-    event_id: `${TENANT}:${agent}-${i}`,
-    tenant_id: TENANT,
-    agent_id: agent,
-    session_id: `${agent}-s${Math.floor(i / 20)}`,
-    user_id: 'system',
-    tool_name: tool,
-    decision: 'ALLOW',
-    would_be_decision: 'ALLOW',
-    enforcement_mode: 'progressive',
-    environment: 'prod',
-    reason: 'allowed',
-    reason_code: 'allowed',
-    action_classification: 'read',
-    violation_id: `${agent}-${i}`,
-    enforcement_trace_id: `${agent}-${i}`,
-    risk_score: 0,
-    matched_rule_ids: [],
-    model_signals: [],
-    top_contributors_json: '[]',
-    decision_evidence_json: '{"decided_by":"default","finding_ids":[]}',
-    tool_args_json: JSON.stringify(
-      tool === 'submit_payment'
-        ? { args: [], kwargs: { amount, currency: 'EUR' } }
-        : { args: [], kwargs: { query: `q ${i}` } },
-    ),
-    modified_tool_args_json: null,
-    hold_token: null,
-    policy_version: 1,
-    latency_us: 50,
-    receipt_signature: 'sig',
-    receipt_key_id: 'key',
-    request_id: null,
-    purpose: null,
-    data_classification: null,
-    occurred_at: at,
-  };
-}

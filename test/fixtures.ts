@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { BehavioralEvent } from '@thoth/common/records';
+import type { BehavioralEvent, DecisionEvent } from '@thoth/common/records';
 
 /** A behavioral event as the ingest API would put it on the bus. */
 export function behavioralEvent(overrides: Partial<BehavioralEvent> = {}): BehavioralEvent {
@@ -33,5 +33,53 @@ export function behavioralEvent(overrides: Partial<BehavioralEvent> = {}): Behav
     previous_hash: null,
     signature: null,
     ...overrides,
+  };
+}
+
+/** A recorded ALLOW decision of one agent's call: `submit_payment` with an amount, or a `search_docs` query. */
+export function callDecision(
+  tenant: string,
+  agent: string,
+  i: number,
+  at: number,
+  tool: string,
+  amount: number,
+): DecisionEvent {
+  return {
+    event_id: `${tenant}:${agent}-${i}`,
+    tenant_id: tenant,
+    agent_id: agent,
+    session_id: `${agent}-s${Math.floor(i / 20)}`,
+    user_id: 'system',
+    tool_name: tool,
+    decision: 'ALLOW',
+    would_be_decision: 'ALLOW',
+    enforcement_mode: 'progressive',
+    environment: 'prod',
+    reason: 'allowed',
+    reason_code: 'allowed',
+    action_classification: 'read',
+    violation_id: `${agent}-${i}`,
+    enforcement_trace_id: `${agent}-${i}`,
+    risk_score: 0,
+    matched_rule_ids: [],
+    model_signals: [],
+    top_contributors_json: '[]',
+    decision_evidence_json: '{"decided_by":"default","finding_ids":[]}',
+    tool_args_json: JSON.stringify(
+      tool === 'submit_payment'
+        ? { args: [], kwargs: { amount, currency: 'EUR' } }
+        : { args: [], kwargs: { query: `q ${i}` } },
+    ),
+    modified_tool_args_json: null,
+    hold_token: null,
+    policy_version: 1,
+    latency_us: 50,
+    receipt_signature: 'sig',
+    receipt_key_id: 'key',
+    request_id: null,
+    purpose: null,
+    data_classification: null,
+    occurred_at: at,
   };
 }

@@ -163,8 +163,10 @@ export class BaselinesConsumer {
             ),
           )
         : undefined,
-      saveBaselines(this.deps.store, states, Date.now()),
     ]);
+    // The state last: it records these records as applied, so it must not be saved unless everything they
+    // caused (directive, findings) is out — else a redelivery would skip them.
+    await saveBaselines(this.deps.store, states, Date.now());
     this.findingsRecorded += findings.length;
     this.directivesPublished += directives.length;
     this.forgetLeastRecent();
