@@ -58,6 +58,10 @@ describe('createRedactor', () => {
       },
     });
     expect(args).toEqual(copy);
+    // Idempotent: what is already a mark stays as it is (a second pass changes nothing).
+    const once = redactor.value(args);
+    expect(redactor.value(once)).toEqual(once);
+    expect(redactor.value({ password: '[REDACTED]' })).toEqual({ password: '[REDACTED]' });
     expect(redactor.json(undefined)).toBeNull();
     expect(JSON.parse(redactor.json(args)!)).toEqual(redactor.value(args));
   });

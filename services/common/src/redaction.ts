@@ -25,6 +25,8 @@ export const DEFAULT_REDACTION_GROUPS: readonly RedactionGroup[] = [
 ];
 
 export const redactedMark = (what: string): string => `[REDACTED:${what}]`;
+/** Already a redaction mark (ours, or the approver preview's `[REDACTED]`): redacting is idempotent. */
+const isMark = (v: unknown): boolean => typeof v === 'string' && /^\[REDACTED(?::[a-z_]+)?\]$/.test(v);
 
 interface TextPattern {
   name: string;
@@ -117,7 +119,7 @@ export function createRedactor(config: RedactionConfig): Redactor {
     const out: Record<string, unknown> = {};
     for (const [key, v] of Object.entries(input))
       out[key] =
-        fields && SECRET_FIELD.test(key) && v !== null && typeof v !== 'object' && v !== ''
+        fields && SECRET_FIELD.test(key) && v !== null && typeof v !== 'object' && v !== '' && !isMark(v)
           ? redactedMark('secret_field')
           : walk(v, depth + 1);
     return out;
