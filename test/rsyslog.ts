@@ -88,6 +88,9 @@ export class Rsyslog {
   defaultNetstreamDriverCertFile="${tls.certFile}"
   defaultNetstreamDriverKeyFile="${tls.keyFile}"
 )
+# On SIGTERM, write out everything already read before exiting: by default the main queue gets 1.5 s to drain
+# and the rest is discarded, which a slow machine can exceed (the exporter counted those events delivered).
+main_queue(queue.timeoutShutdown="60000" queue.timeoutActionCompletion="60000")
 module(load="imtcp" streamDriver.name="gtls" streamDriver.mode="1" streamDriver.authMode="anon")
 input(type="imtcp" address="127.0.0.1" port="${port}")
 template(name="msgOnly" type="string" string="%msg%\\n")
