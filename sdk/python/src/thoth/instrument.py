@@ -22,12 +22,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, MutableMapping, MutableSequence
 from typing import Any, TypeVar
 
-from .config import (
-    DEFAULT_STEP_UP_POLL_INTERVAL_SECONDS,
-    DEFAULT_STEP_UP_TIMEOUT_SECONDS,
-    DEFAULT_TIMEOUT_SECONDS,
-    ThothConfig,
-)
+from .config import ThothConfig
 from .errors import ThothConfigurationError
 from .governor import Governor
 
@@ -40,25 +35,13 @@ _SOURCE_ATTR = "__thoth_source__"  # on a governed run/function: the ungoverned 
 
 def instrument(
     agent: A,
-    *,
-    agent_id: str,
-    approved_scope: Iterable[str] | None,
-    tenant_id: str,
-    api_url: str | None = None,
-    api_key: str | None = None,
-    user_id: str = "system",
-    enforcement: str = "progressive",
-    fail_open: bool = True,
-    session_id: str | None = None,
-    purpose: str | None = None,
-    data_classification: str | None = None,
-    environment: str | None = None,
-    step_up_timeout_seconds: float = DEFAULT_STEP_UP_TIMEOUT_SECONDS,
-    step_up_poll_interval_seconds: float = DEFAULT_STEP_UP_POLL_INTERVAL_SECONDS,
-    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
-    telemetry: bool = True,
+    **options: Any,
 ) -> A:
     """Governs the ``run`` of every tool in ``agent.tools`` and returns ``agent``.
+
+    ``options`` are `ThothConfig.resolve`'s keyword arguments (``agent_id``, ``approved_scope``, ``tenant_id``
+    are required; ``api_url``, ``api_key``, ``enforcement``, ``fail_open``, ``session_id``, … are optional);
+    an unknown one raises ``TypeError``, an invalid value `ThothConfigurationError`.
 
     Each call to a governed tool asks Thoth first (``POST /v1/enforce``): ALLOW runs it, MODIFY runs it with
     the rewritten arguments, STEP_UP waits for a person (polling every ``step_up_poll_interval_seconds`` up
@@ -66,24 +49,7 @@ def instrument(
     `ThothPolicyViolation`. ``api_url`` / ``api_key`` default to ``THOTH_API_URL`` / ``THOTH_API_KEY``;
     missing either raises `ThothConfigurationError` here rather than at the first call.
     """
-    config = ThothConfig.resolve(
-        agent_id=agent_id,
-        approved_scope=approved_scope,
-        tenant_id=tenant_id,
-        api_url=api_url,
-        api_key=api_key,
-        user_id=user_id,
-        enforcement=enforcement,
-        fail_open=fail_open,
-        session_id=session_id,
-        purpose=purpose,
-        data_classification=data_classification,
-        environment=environment,
-        step_up_timeout_seconds=step_up_timeout_seconds,
-        step_up_poll_interval_seconds=step_up_poll_interval_seconds,
-        timeout_seconds=timeout_seconds,
-        telemetry=telemetry,
-    )
+    config = ThothConfig.resolve(**options)
     return instrument_with_config(agent, config)
 
 
@@ -254,57 +220,25 @@ def _input_callable(governor: Governor, name: str, fn: Callable[..., Any], parse
 
 def instrument_anthropic(
     tool_fns: Mapping[str, Callable[..., Any]] | Iterable[Callable[..., Any]],
-    *,
-    agent_id: str,
-    approved_scope: Iterable[str] | None,
-    tenant_id: str,
-    api_url: str | None = None,
-    api_key: str | None = None,
-    user_id: str = "system",
-    enforcement: str = "progressive",
-    fail_open: bool = True,
-    session_id: str | None = None,
-    purpose: str | None = None,
-    data_classification: str | None = None,
-    environment: str | None = None,
-    step_up_timeout_seconds: float = DEFAULT_STEP_UP_TIMEOUT_SECONDS,
-    step_up_poll_interval_seconds: float = DEFAULT_STEP_UP_POLL_INTERVAL_SECONDS,
-    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
-    telemetry: bool = True,
+    **options: Any,
 ) -> dict[str, Callable[..., Any]]:
     """Governed tools for an Anthropic ``tool_use`` loop: ``{name: governed(input_dict)}``.
 
     ``tool_fns`` maps tool names to functions taking the tool's input fields as keyword arguments (or is a
     list of functions, named by ``__name__``). In the loop: ``governed[block.name](block.input)``.
     """
-    config = ThothConfig.resolve(**{k: v for k, v in locals().items() if k != "tool_fns"})
+    config = ThothConfig.resolve(**options)
     return _govern_input_tools(tool_fns, config, parse_json=False)
 
 
 def instrument_openai(
     tool_fns: Mapping[str, Callable[..., Any]] | Iterable[Callable[..., Any]],
-    *,
-    agent_id: str,
-    approved_scope: Iterable[str] | None,
-    tenant_id: str,
-    api_url: str | None = None,
-    api_key: str | None = None,
-    user_id: str = "system",
-    enforcement: str = "progressive",
-    fail_open: bool = True,
-    session_id: str | None = None,
-    purpose: str | None = None,
-    data_classification: str | None = None,
-    environment: str | None = None,
-    step_up_timeout_seconds: float = DEFAULT_STEP_UP_TIMEOUT_SECONDS,
-    step_up_poll_interval_seconds: float = DEFAULT_STEP_UP_POLL_INTERVAL_SECONDS,
-    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
-    telemetry: bool = True,
+    **options: Any,
 ) -> dict[str, Callable[..., Any]]:
     """Governed tools for an OpenAI function-calling loop: ``{name: governed(arguments)}``.
 
     ``arguments`` may be the JSON string of ``tool_call.function.arguments`` or an already parsed dict; the
     function receives its fields as keyword arguments.
     """
-    config = ThothConfig.resolve(**{k: v for k, v in locals().items() if k != "tool_fns"})
+    config = ThothConfig.resolve(**options)
     return _govern_input_tools(tool_fns, config, parse_json=True)
