@@ -23,11 +23,11 @@
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { Agent, request as httpRequest } from 'node:http';
+import { Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { clickhouseTime } from '@thoth/common/store/clickhouse-time';
-import { benchReporter, freePort, percentile, prng, round, sleep } from './bench-support.ts';
+import { benchReporter, freePort, http, percentile, prng, round, sleep, stopChild } from './bench-support.ts';
 
 const SELF = import.meta.filename;
 const ROOT = resolve(import.meta.dirname, '..');
@@ -313,49 +313,6 @@ async function loaderChild(plan: Plan, dataDir: string, queries: number): Promis
 // Parent
 // ---------------------------------------------------------------------------------------------------------
 
-function http(
-  agent: Agent,
-  port: number,
-  method: 'GET' | 'POST',
-  path: string,
-  headers: Record<string, string>,
-  body?: string,
-): Promise<{ status: number; body: string }> {
-  return new Promise((resolvePromise, reject) => {
-    const req = httpRequest(
-      {
-        host: '127.0.0.1',
-        port,
-        method,
-        path,
-        agent,
-        headers: body === undefined ? headers : { ...headers, 'content-length': Buffer.byteLength(body) },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () =>
-          resolvePromise({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }),
-        );
-        res.on('error', reject);
-      },
-    );
-    req.setTimeout(60_000, () => req.destroy(new Error(`${method} ${path}: no answer within 60 s`)));
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  if (await Promise.race([exited.then(() => false), sleep(40_000).then(() => true)])) {
-    child.kill('SIGKILL');
-    await exited;
-  }
-}
-
 function planFromEnv(): Plan {
   const rows = envInt('BENCH_ROWS', 1_000_000, 1_000);
   const agents = envInt('BENCH_AGENTS', 100, 1);
@@ -374,7 +331,7 @@ async function main(): Promise<void> {
   const children: ChildProcess[] = [];
   let failed = false;
   const cleanup = async () => {
-    await Promise.all(children.map(stopChild));
+    await Promise.all(children.map((child) => stopChild(child)));
     if (!keep && !process.env.BENCH_DATA_DIR) rmSync(dataDir, { recursive: true, force: true });
     else progress(`kept the data directory ${dataDir}`);
   };

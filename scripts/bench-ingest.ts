@@ -47,10 +47,19 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { Agent, request as httpRequest } from 'node:http';
+import { Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { benchReporter, freePort, percentile, round, sleep } from './bench-support.ts';
+import {
+  benchReporter,
+  freePort,
+  type HttpAnswer,
+  http,
+  percentile,
+  round,
+  sleep,
+  stopChild,
+} from './bench-support.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const TENANT = 'bench-corp';
@@ -121,59 +130,9 @@ function brokerPid(port: number): number | undefined {
   }
 }
 
-async function stopChild(child: ChildProcess, name: string): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  const timedOut = await Promise.race([exited.then(() => false), sleep(40_000).then(() => true)]);
-  if (timedOut) {
-    progress(`${name} did not stop within 40 s: SIGKILL`);
-    child.kill('SIGKILL');
-    await exited;
-  }
-}
-
 // ---------------------------------------------------------------------------------------------------------
 // HTTP
 // ---------------------------------------------------------------------------------------------------------
-
-interface HttpAnswer {
-  status: number;
-  body: string;
-}
-
-function http(
-  agent: Agent,
-  port: number,
-  method: 'GET' | 'POST',
-  path: string,
-  headers: Record<string, string>,
-  body?: string,
-): Promise<HttpAnswer> {
-  return new Promise((resolvePromise, reject) => {
-    const req = httpRequest(
-      {
-        host: '127.0.0.1',
-        port,
-        method,
-        path,
-        agent,
-        headers: body === undefined ? headers : { ...headers, 'content-length': Buffer.byteLength(body) },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () =>
-          resolvePromise({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }),
-        );
-        res.on('error', reject);
-      },
-    );
-    req.setTimeout(60_000, () => req.destroy(new Error(`${method} ${path}: no answer within 60 s`)));
-    req.on('error', reject);
-    req.end(body);
-  });
-}
 
 // ---------------------------------------------------------------------------------------------------------
 // Load
@@ -306,7 +265,9 @@ async function main(): Promise<void> {
         },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
-      cleanups.push(() => stopChild(child, `thoth ${name}`));
+      cleanups.push(() =>
+        stopChild(child, () => progress(`thoth ${name} did not stop within 40 s: SIGKILL`)),
+      );
       const forward = (chunk: Buffer) => {
         for (const line of chunk.toString().split('\n')) {
           if (!line.trim()) continue;

@@ -1,6 +1,11 @@
+import type { ChildProcess } from 'node:child_process';
+import { type Agent, request as httpRequest } from 'node:http';
 import { createServer } from 'node:net';
 
-/** What every benchmark script shares: progress lines on stderr, env knobs, percentiles, ports, a PRNG. */
+/**
+ * What every benchmark script shares: progress lines on stderr, env knobs, percentiles, ports, a PRNG, a
+ * keep-alive HTTP call on loopback, stopping a child process.
+ */
 
 /** Progress goes to stderr, so stdout carries only the one JSON result line. */
 export function benchReporter(tag: string): {
@@ -56,4 +61,55 @@ export function prng(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+export interface HttpAnswer {
+  status: number;
+  body: string;
+}
+
+/** One HTTP request to 127.0.0.1 on `agent` (keep-alive), the whole body read; 60 s at most. */
+export function http(
+  agent: Agent,
+  port: number,
+  method: 'GET' | 'POST',
+  path: string,
+  headers: Record<string, string>,
+  body?: string,
+): Promise<HttpAnswer> {
+  return new Promise((resolvePromise, reject) => {
+    const req = httpRequest(
+      {
+        host: '127.0.0.1',
+        port,
+        method,
+        path,
+        agent,
+        headers: body === undefined ? headers : { ...headers, 'content-length': Buffer.byteLength(body) },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () =>
+          resolvePromise({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }),
+        );
+        res.on('error', reject);
+      },
+    );
+    req.setTimeout(60_000, () => req.destroy(new Error(`${method} ${path}: no answer within 60 s`)));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** SIGTERM, then SIGKILL if the child has not exited within 40 s (`onKill` hears about it). */
+export async function stopChild(child: ChildProcess, onKill?: () => void): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  if (await Promise.race([exited.then(() => false), sleep(40_000).then(() => true)])) {
+    onKill?.();
+    child.kill('SIGKILL');
+    await exited;
+  }
 }
