@@ -11,8 +11,9 @@ import { SigningKey } from '@thoth/common/signing-key';
 import { Store } from '@thoth/common/store/store';
 import { type Admin, Kafka, logLevel } from 'kafkajs';
 import { afterAll, describe, expect, inject, it } from 'vitest';
+import { prng } from '../scripts/bench-support.ts';
 import { behavioralEvent } from './fixtures.ts';
-import { adapters, uniquePrefix } from './helpers.ts';
+import { adapters, groupProgress, uniquePrefix } from './helpers.ts';
 
 /**
  * Acceptance of the audit issue: 50,000 events on the bus; the audit-writer process (`main.ts` in distributed
@@ -31,17 +32,6 @@ const PARTITIONS = 6;
 const KILLS = Math.max(5, Number(process.env.CRASH_KILLS ?? 5));
 const SEED = Number(process.env.CRASH_SEED ?? Math.floor(Math.random() * 2 ** 31));
 
-/** mulberry32: a small seeded PRNG, so a run's kill moments can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 const random = prng(SEED);
 const between = (lo: number, hi: number) => Math.floor(lo + random() * (hi - lo + 1));
 
@@ -111,60 +101,13 @@ function startWriter(n: number): Writer {
   return { n, child, exited };
 }
 
-/** The group's committed position on the events topic, and what is left to consume. */
-async function progress(): Promise<{ committed: number; lag: number }> {
-  // On a fresh broker the group coordinator (__consumer_offsets) may still be loading: retry what is retriable.
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await readProgress();
-    } catch (error) {
-      if (!(error as { retriable?: boolean }).retriable || attempt >= 50) throw error;
-      await sleep(200);
-    }
-  }
-}
-
-/**
- * The audit writer's consumer group is the product's to name (`<events topic>.audit-writer`; plain
- * `audit-writer` in earlier versions): the test follows the group that commits on this run's events topic.
- */
-let group: string | undefined;
-
-async function auditGroups(): Promise<string[]> {
-  if (group) return [group];
-  const { groups } = await admin!.listGroups();
-  return groups
-    .map((g) => g.groupId)
-    .filter((id) => id.endsWith('audit-writer') && (id === 'audit-writer' || id.includes(prefix)));
-}
-
-async function readProgress(): Promise<{ committed: number; lag: number }> {
-  const ends = await admin!.fetchTopicOffsets(topics.events);
-  let best = { committed: 0, lag: ends.reduce((sum, e) => sum + Number(e.high) - Number(e.low), 0) };
-  for (const id of await auditGroups()) {
-    const [offsets] = await admin!.fetchOffsets({ groupId: id, topics: [topics.events] });
-    let committed = 0;
-    let lag = 0;
-    for (const end of ends) {
-      const offset = Number(offsets?.partitions.find((p) => p.partition === end.partition)?.offset ?? -1);
-      const position = offset < 0 ? Number(end.low) : offset;
-      committed += position - Number(end.low);
-      lag += Number(end.high) - position;
-    }
-    if (committed > best.committed) {
-      best = { committed, lag };
-      if (group !== id) log(`the audit writer's consumer group is "${id}"`);
-      group = id;
-    }
-  }
-  return best;
-}
+/** The audit writer's group (named after the events topic): its committed position and what is left. */
+const group = () => `${topics.events}.audit-writer`;
+const progress = () => groupProgress(admin!, group(), topics.events);
 
 /** The group's state and members, for a failure message. */
 async function describeGroup(): Promise<string> {
-  const ids = await auditGroups();
-  if (ids.length === 0) return 'no audit-writer group on the broker';
-  const { groups } = await admin!.describeGroups(ids);
+  const { groups } = await admin!.describeGroups([group()]);
   return JSON.stringify(
     groups.map((g) => ({
       group: g.groupId,

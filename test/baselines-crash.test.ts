@@ -18,7 +18,7 @@ import type { DecisionEvent } from '@thoth/common/records';
 import { type Admin, Kafka, logLevel } from 'kafkajs';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { callDecision } from './fixtures.ts';
-import { adapters, uniquePrefix } from './helpers.ts';
+import { adapters, groupProgress, uniquePrefix } from './helpers.ts';
 
 /**
  * The baselines consumer (`main.ts`, THOTH_SERVICES=baselines, distributed mode, its own chDB) is killed with
@@ -95,31 +95,7 @@ const startConsumer = (life: number) =>
     KAFKA_CLIENT_ID: `bl-crash-${life}`,
   });
 
-/** The group's committed position and lag (retrying what Kafka marks retriable, e.g. a loading coordinator). */
-async function committed(): Promise<{ committed: number; lag: number }> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await readCommitted();
-    } catch (error) {
-      if (!(error as { retriable?: boolean }).retriable || attempt >= 50) throw error;
-      await sleep(200);
-    }
-  }
-}
-
-async function readCommitted(): Promise<{ committed: number; lag: number }> {
-  const ends = await admin!.fetchTopicOffsets(topics.events);
-  const [offsets] = await admin!.fetchOffsets({ groupId: group, topics: [topics.events] });
-  let done = 0;
-  let lag = 0;
-  for (const end of ends) {
-    const offset = Number(offsets?.partitions.find((p) => p.partition === end.partition)?.offset ?? -1);
-    const position = offset < 0 ? Number(end.low) : offset;
-    done += position - Number(end.low);
-    lag += Number(end.high) - position;
-  }
-  return { committed: done, lag };
-}
+const committed = () => groupProgress(admin!, group, topics.events);
 
 /** Every agent's newest saved baseline, read in a short-lived process (chDB: one process per directory). */
 async function savedBaselines(): Promise<{ states: AgentBaseline[]; findings: number; distinct: number }> {

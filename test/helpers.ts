@@ -5,6 +5,7 @@ import type { Bus } from '@thoth/common/bus/bus';
 import { KafkaBus } from '@thoth/common/bus/kafka-bus';
 import { MemoryBus } from '@thoth/common/bus/memory-bus';
 import { createLogger } from '@thoth/common/logger';
+import type { Admin } from 'kafkajs';
 import { inject } from 'vitest';
 
 export const quietLog = createLogger(process.env.TEST_LOG_LEVEL ?? 'silent');
@@ -112,4 +113,33 @@ export function isListening(port: number): boolean {
     }
   }
   return false;
+}
+
+/**
+ * A consumer group's committed position on a topic (messages past the log start) and its lag, straight from
+ * the broker — retrying what Kafka marks retriable (e.g. a coordinator still loading on a fresh broker).
+ */
+export async function groupProgress(
+  admin: Admin,
+  groupId: string,
+  topic: string,
+): Promise<{ committed: number; lag: number }> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const ends = await admin.fetchTopicOffsets(topic);
+      const [offsets] = await admin.fetchOffsets({ groupId, topics: [topic] });
+      let committed = 0;
+      let lag = 0;
+      for (const end of ends) {
+        const offset = Number(offsets?.partitions.find((p) => p.partition === end.partition)?.offset ?? -1);
+        const position = offset < 0 ? Number(end.low) : offset;
+        committed += position - Number(end.low);
+        lag += Number(end.high) - position;
+      }
+      return { committed, lag };
+    } catch (error) {
+      if (!(error as { retriable?: boolean }).retriable || attempt >= 50) throw error;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
 }
