@@ -7,7 +7,7 @@ import type { DirectiveIndex } from '../directive-index.ts';
 import type { Authenticator } from '../http/auth.ts';
 import { HttpError } from '../http/http-error.ts';
 import { requireStore, tenantReader } from '../http/tenant-reader.ts';
-import { isoTime } from '../soc/audit-queries.ts';
+import { isoTime, whereOccurredBetween } from '../soc/audit-queries.ts';
 import { TENANT_ID } from './key-routes.ts';
 
 export interface BaselineRouteDeps {
@@ -82,14 +82,7 @@ export function findingsQueries(tenantId: string, f: FindingsFilter) {
     where.push('score >= {min_score:UInt8}');
     params.min_score = f.min_score;
   }
-  if (f.from) {
-    where.push('occurred_at >= fromUnixTimestamp64Milli({from:Int64})');
-    params.from = Date.parse(f.from);
-  }
-  if (f.to) {
-    where.push('occurred_at < fromUnixTimestamp64Milli({to:Int64})');
-    params.to = Date.parse(f.to);
-  }
+  whereOccurredBetween(where, params, f.from, f.to);
   const clause = where.join(' AND ');
   return {
     rows: {

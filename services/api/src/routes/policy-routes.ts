@@ -8,6 +8,7 @@ import { dryRunPolicy } from '../control/policy-dry-run.ts';
 import { type CompiledPolicy, compilePolicy, PolicyError, parsePolicyText } from '../decision/index.ts';
 import type { Authenticator } from '../http/auth.ts';
 import { HttpError } from '../http/http-error.ts';
+import { whereOccurredBetween } from '../soc/audit-queries.ts';
 import { controlError, TENANT_ID } from './key-routes.ts';
 
 export interface PolicyRouteDeps {
@@ -174,14 +175,7 @@ export const policyRoutes =
           where.push('agent_id = {agent:String}');
           params.agent = agent_id;
         }
-        if (from) {
-          where.push('occurred_at >= fromUnixTimestamp64Milli({from:Int64})');
-          params.from = Date.parse(from);
-        }
-        if (to) {
-          where.push('occurred_at < fromUnixTimestamp64Milli({to:Int64})');
-          params.to = Date.parse(to);
-        }
+        whereOccurredBetween(where, params, from, to);
         // The most recent `limit` decisions, replayed oldest first.
         const rows = await deps.store.select<{ payload: string }>(
           `SELECT payload FROM (

@@ -72,6 +72,23 @@ export interface SqlQuery {
   params: Record<string, unknown>;
 }
 
+/** Adds `from ≤ occurred_at < to` (ISO times, either optional) to a WHERE clause being built. */
+export function whereOccurredBetween(
+  where: string[],
+  params: Record<string, unknown>,
+  from: string | undefined,
+  to: string | undefined,
+): void {
+  if (from) {
+    where.push('occurred_at >= fromUnixTimestamp64Milli({from:Int64})');
+    params.from = Date.parse(from);
+  }
+  if (to) {
+    where.push('occurred_at < fromUnixTimestamp64Milli({to:Int64})');
+    params.to = Date.parse(to);
+  }
+}
+
 export function feedQueries(tenantId: string, f: FeedFilter): { rows: SqlQuery; total: SqlQuery } {
   const where = ['tenant_id = {tenant:String}'];
   const params: Record<string, unknown> = { tenant: tenantId };
@@ -86,14 +103,7 @@ export function feedQueries(tenantId: string, f: FeedFilter): { rows: SqlQuery; 
   equal('reason_code', f.reason_code);
   equal('session_id', f.session_id);
   equal('event_type', f.event_type);
-  if (f.from) {
-    where.push('occurred_at >= fromUnixTimestamp64Milli({from:Int64})');
-    params.from = Date.parse(f.from);
-  }
-  if (f.to) {
-    where.push('occurred_at < fromUnixTimestamp64Milli({to:Int64})');
-    params.to = Date.parse(f.to);
-  }
+  whereOccurredBetween(where, params, f.from, f.to);
   if (f.search) {
     where.push(`(violation_id = {search:String} OR event_id = {search:String} OR session_id = {search:String}
       OR enforcement_trace_id = {search:String} OR positionCaseInsensitiveUTF8(content, {search:String}) > 0)`);
