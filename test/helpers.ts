@@ -59,17 +59,7 @@ export async function waitFor(
   }
 }
 
-/** A TCP port on 127.0.0.1 that was free a moment ago (for child processes that must listen on a known port). */
-export function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => res(port));
-    });
-    server.on('error', rej);
-  });
-}
+export { freePort } from '../scripts/bench-support.ts';
 
 /**
  * A free loopback port BELOW the kernel's ephemeral range, for a receiver a test stops and restarts on the same

@@ -1,8 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { freePort } from '../../../../test/helpers.ts';
 
 /**
  * Embedded Thoth (`npm start`'s command) as a child process on a free loopback port, with a fresh data
@@ -26,17 +26,6 @@ export interface EmbeddedThoth {
   stop(): Promise<void>;
   /** Stop and delete the data directory. */
   dispose(): Promise<void>;
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => res(port));
-    });
-    server.on('error', rej);
-  });
 }
 
 export async function startEmbeddedThoth(
