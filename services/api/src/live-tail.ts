@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { AvroCodec } from '@thoth/common/bus/avro-codec';
 import type { Bus, Subscription } from '@thoth/common/bus/bus';
+import type { DecodedRecord } from '@thoth/common/bus/record-consumer';
 import type { Logger } from '@thoth/common/logger';
-import { REDACTED_HEADER, redactBehavioralEvent } from '@thoth/common/record-redaction';
+import { redactedRecord } from '@thoth/common/record-redaction';
 import type { Redactor } from '@thoth/common/redaction';
 
 export interface TailEvent {
@@ -66,26 +67,18 @@ export class LiveTail {
       handler: async (batch) => {
         for (const message of batch.messages) {
           const decoded = this.deps.codec.decode(message);
-          if (!decoded.ok) continue;
-          if (decoded.schema === 'thoth.v1.DecisionEvent')
+          if (!decoded.ok) continue; // a throwaway group: the consumers that own the topic DLQ it
+          const record = redactedRecord(
+            { schema: decoded.schema, value: decoded.value, message } as DecodedRecord,
+            this.deps.redactor,
+          );
+          if (record.schema === 'thoth.v1.DecisionEvent' || record.schema === 'thoth.v1.BehavioralEvent')
             this.emit({
-              type: 'decision',
-              tenantId: decoded.value.tenant_id,
-              agentId: decoded.value.agent_id,
-              data: { ...decoded.value },
+              type: record.schema === 'thoth.v1.DecisionEvent' ? 'decision' : 'event',
+              tenantId: record.value.tenant_id,
+              agentId: record.value.agent_id,
+              data: { ...record.value },
             });
-          else if (decoded.schema === 'thoth.v1.BehavioralEvent') {
-            const event =
-              message.headers[REDACTED_HEADER] === '1'
-                ? decoded.value
-                : redactBehavioralEvent(decoded.value, this.deps.redactor);
-            this.emit({
-              type: 'event',
-              tenantId: event.tenant_id,
-              agentId: event.agent_id,
-              data: { ...event },
-            });
-          }
         }
       },
     });

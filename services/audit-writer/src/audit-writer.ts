@@ -4,7 +4,6 @@ import { type DeadLetter, type DecodedRecord, subscribeRecords } from '@thoth/co
 import { agentChainKey, type ChainHead, linkRows } from '@thoth/common/evidence-chain';
 import { ulid } from '@thoth/common/ids';
 import type { Logger } from '@thoth/common/logger';
-import { redactedRecord } from '@thoth/common/record-redaction';
 import type { Redactor } from '@thoth/common/redaction';
 import type { SigningKey } from '@thoth/common/signing-key';
 import { clickhouseTime } from '@thoth/common/store/clickhouse-time';
@@ -74,6 +73,7 @@ export class AuditWriter {
       topics: [this.deps.eventsTopic],
       // No partition batch larger than one flush: a batch is stored (and committed) in one piece.
       maxBatchSize: this.deps.maxBatchSize ?? Math.min(5_000, this.deps.flushRows ?? 20_000),
+      redactor: this.deps.redactor,
       handler: (records) => this.write(records),
       onDeadLetter: (letter) =>
         this.deps.log.warn({ reason: letter.reason, offset: letter.message.offset }, 'event sent to DLQ'),
@@ -112,8 +112,7 @@ export class AuditWriter {
   private async write(records: DecodedRecord[]): Promise<DeadLetter[]> {
     const rows: EventRow[] = [];
     const dead: DeadLetter[] = [];
-    for (const received of records) {
-      const record = this.deps.redactor ? redactedRecord(received, this.deps.redactor) : received;
+    for (const record of records) {
       if (record.schema === 'thoth.v1.BehavioralEvent') rows.push(behavioralEventRow(record.value));
       else if (record.schema === 'thoth.v1.DecisionEvent') rows.push(decisionEventRow(record.value));
       else if (record.schema === 'thoth.v1.Hold') rows.push(approvalEventRow(record.value));

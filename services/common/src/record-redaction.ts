@@ -29,7 +29,7 @@ export function redactedRecord(record: DecodedRecord, redactor: Redactor): Decod
 }
 
 /** The event's free-form parts (content, metadata with the tool arguments, task context) redacted. */
-export function redactBehavioralEvent(e: BehavioralEvent, redactor: Redactor): BehavioralEvent {
+function redactBehavioralEvent(e: BehavioralEvent, redactor: Redactor): BehavioralEvent {
   return {
     ...e,
     content: e.content === null ? null : redactText(e.content, redactor),

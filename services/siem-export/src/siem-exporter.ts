@@ -3,7 +3,6 @@ import type { Bus, Subscription } from '@thoth/common/bus/bus';
 import { type DeadLetter, type DecodedRecord, subscribeRecords } from '@thoth/common/bus/record-consumer';
 import { Signal } from '@thoth/common/bus/signal';
 import type { Logger } from '@thoth/common/logger';
-import { redactedRecord } from '@thoth/common/record-redaction';
 import type { Redactor } from '@thoth/common/redaction';
 import { formatEvent } from './formats/formats.ts';
 import { newCounters, type SinkCounters, type SinkSample, startMetricsServer } from './metrics.ts';
@@ -110,6 +109,7 @@ class SinkWorker {
       group: this.group,
       topics: [this.deps.eventsTopic],
       maxBatchSize: this.sink.batch_size,
+      redactor: this.deps.redactor,
       handler: (records) => this.handle(records),
       onDeadLetter: (letter) =>
         this.deps.log.warn(
@@ -132,8 +132,7 @@ class SinkWorker {
     const items: DeliveryItem[] = [];
     const origins: DecodedRecord[] = [];
     const format = sinkFormat(this.sink);
-    for (const received of records) {
-      const record = this.deps.redactor ? redactedRecord(received, this.deps.redactor) : received;
+    for (const record of records) {
       const event = toSiemEvent(record);
       if ('unsupported' in event) {
         dead.push({ message: record.message, reason: event.unsupported });

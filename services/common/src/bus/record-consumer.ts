@@ -1,4 +1,6 @@
+import { redactedRecord } from '../record-redaction.ts';
 import type { RecordTypes, SchemaName } from '../records.ts';
+import type { Redactor } from '../redaction.ts';
 import type { AvroCodec } from './avro-codec.ts';
 import type { Batch, Bus, IncomingMessage, Subscription } from './bus.ts';
 import { dlqTopic } from './topics.ts';
@@ -27,6 +29,8 @@ export interface RecordSubscriptionOptions {
   fromBeginning?: boolean;
   maxBatchSize?: number;
   onDeadLetter?: (letter: DeadLetter) => void;
+  /** Consumers that store or export: behavioral events the API did not redact are redacted before the handler. */
+  redactor?: Redactor;
 }
 
 /**
@@ -46,9 +50,10 @@ export function subscribeRecords(options: RecordSubscriptionOptions): Promise<Su
       const dead: DeadLetter[] = [];
       for (const message of batch.messages) {
         const decoded = codec.decode(message);
-        if (decoded.ok)
-          records.push({ schema: decoded.schema, value: decoded.value, message } as DecodedRecord);
-        else dead.push({ message, reason: decoded.reason });
+        if (decoded.ok) {
+          const record = { schema: decoded.schema, value: decoded.value, message } as DecodedRecord;
+          records.push(options.redactor ? redactedRecord(record, options.redactor) : record);
+        } else dead.push({ message, reason: decoded.reason });
       }
       if (records.length > 0) dead.push(...((await options.handler(records, batch)) ?? []));
       if (dead.length > 0) {
