@@ -37,6 +37,9 @@ const delivery = {
   backoff_max_ms: z.number().int().min(100).default(30_000),
 };
 
+/** What every sink has: its id (its consumer group's suffix), its tenant (or `*`), delivery settings. */
+const common = { id, tenant: z.string().min(1), ...delivery };
+
 function sinkSchema(env: Record<string, string | undefined>) {
   // `env:NAME` → the variable's value; a missing variable is an error on this field.
   const secret = z
@@ -62,10 +65,8 @@ function sinkSchema(env: Record<string, string | undefined>) {
   return z.discriminatedUnion('type', [
     z
       .object({
-        id,
-        tenant: z.string().min(1),
+        ...common,
         type: z.literal('syslog'),
-        ...delivery,
         host: z.string().min(1),
         port,
         /** RFC 5425 (TLS); false: plain TCP (RFC 6587 octet counting either way). */
@@ -88,10 +89,8 @@ function sinkSchema(env: Record<string, string | undefined>) {
       .strict(),
     z
       .object({
-        id,
-        tenant: z.string().min(1),
+        ...common,
         type: z.literal('hec'),
-        ...delivery,
         /** Base URL of the collector, e.g. https://splunk.example:8088 */
         url: z.url(),
         token: secret,
@@ -110,10 +109,8 @@ function sinkSchema(env: Record<string, string | undefined>) {
       .strict(),
     z
       .object({
-        id,
-        tenant: z.string().min(1),
+        ...common,
         type: z.literal('webhook'),
-        ...delivery,
         url: z.url(),
         /** HMAC-SHA256 key of the X-Thoth-Signature header (same scheme as approval webhooks). */
         secret: secret.refine((s) => s.length >= 16, 'at least 16 characters'),
@@ -123,10 +120,8 @@ function sinkSchema(env: Record<string, string | undefined>) {
       .strict(),
     z
       .object({
-        id,
-        tenant: z.string().min(1),
+        ...common,
         type: z.literal('file'),
-        ...delivery,
         /** Directory of the NDJSON files; closed files are renamed from `.ndjson.part` to `.ndjson`. */
         dir: path,
         prefix: id.default('thoth'),
