@@ -126,7 +126,10 @@ def _resolve_when_pending(server: ThothServer, holder: dict[str, Any], decision:
     return thread
 
 
-def test_step_up_approved_runs_the_tool(thoth_server: ThothServer) -> None:
+def _wire_transfer_resolved_by_a_person(
+    thoth_server: ThothServer, decision: str
+) -> tuple[Any, dict[str, Any], threading.Thread]:
+    """An agent whose ``wire_transfer`` steps up, and a person who resolves its approval with ``decision``."""
     agent_id = f"py-stepup-{uuid.uuid4().hex[:8]}"
     agent = instrument(
         Agent(Tool("wire_transfer", echo)),
@@ -138,25 +141,18 @@ def test_step_up_approved_runs_the_tool(thoth_server: ThothServer) -> None:
         step_up_poll_interval_seconds=POLL,
     )
     holder: dict[str, Any] = {"agent_id": agent_id}
-    thread = _resolve_when_pending(thoth_server, holder, "approve")
+    return agent, holder, _resolve_when_pending(thoth_server, holder, decision)
+
+
+def test_step_up_approved_runs_the_tool(thoth_server: ThothServer) -> None:
+    agent, holder, thread = _wire_transfer_resolved_by_a_person(thoth_server, "approve")
     assert agent.tools[0].run("ACME", 250) == {"args": ["ACME", 250], "kwargs": {}}
     thread.join(5)
     assert holder["approval"]["tool_name"] == "wire_transfer"
 
 
 def test_step_up_denied_raises(thoth_server: ThothServer) -> None:
-    agent_id = f"py-stepup-{uuid.uuid4().hex[:8]}"
-    agent = instrument(
-        Agent(Tool("wire_transfer", echo)),
-        agent_id=agent_id,
-        approved_scope=["wire_transfer"],
-        tenant_id="acme-corp",
-        api_url=thoth_server.url,
-        api_key=thoth_server.key,
-        step_up_poll_interval_seconds=POLL,
-    )
-    holder: dict[str, Any] = {"agent_id": agent_id}
-    thread = _resolve_when_pending(thoth_server, holder, "deny")
+    agent, holder, thread = _wire_transfer_resolved_by_a_person(thoth_server, "deny")
     with pytest.raises(ThothPolicyViolation) as info:
         agent.tools[0].run("ACME", 250)
     thread.join(5)
