@@ -279,8 +279,9 @@ def test_events_arrive_pre_then_post(thoth_server: ThothServer) -> None:
             "TOOL_CALL_PRE"
         ) == 2
 
+    # In arrival order (the agent's evidence chain): PRE and POST of a fast call can share a millisecond.
     data = thoth_server.wait_feed(
-        complete, session_id=session_id, sort_by="occurred_at", sort_dir="asc", per_page="100"
+        complete, session_id=session_id, sort_by="chain_index", sort_dir="asc", per_page="100"
     )
     behavioral = [item for item in data if item["event_type"].startswith("TOOL_CALL_")]
     search = [item for item in behavioral if item["tool_name"] == "search_docs"]
