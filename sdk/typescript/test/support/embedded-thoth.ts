@@ -155,10 +155,11 @@ export interface FeedEvent {
   occurred_at: string;
 }
 
+/** A session's events in arrival order (the agent's evidence chain: a fast call's PRE and POST share a ms). */
 export async function feedOfSession(thoth: EmbeddedThoth, sessionId: string): Promise<FeedEvent[]> {
   const query = new URLSearchParams({
     session_id: sessionId,
-    sort_by: 'occurred_at',
+    sort_by: 'chain_index',
     sort_dir: 'asc',
     per_page: '500',
   });
