@@ -7,7 +7,10 @@
  * - a Kafka broker (scripts/kafka.sh on 127.0.0.1:BENCH_KAFKA_PORT, default 29092, wiped at start and stopped
  *   at the end) unless KAFKA_BROKERS names one;
  * - Thoth as one process, `THOTH_MODE=distributed`: the API and the audit writer on Kafka, storing into the
- *   embedded chDB of its data directory (a fresh temporary one, removed at the end unless BENCH_KEEP=1).
+ *   embedded chDB of its data directory (a fresh temporary one, removed at the end unless BENCH_KEEP=1). Only
+ *   the pipeline under test runs (THOTH_SERVICES=api,audit-writer): the other consumers of the events topic
+ *   (baselines, SIEM exports) read it in groups of their own, on machines of their own in production; here they
+ *   would take the same 2 cores. BENCH_SERVICES=all runs them too.
  *   BENCH_SPLIT=1 runs the production shape instead: an API-only process takes the ingest, a second process runs
  *   the audit writer (and answers the probe's feed reads from the chDB it writes);
  * - this process: the load generator and the probe (loopback HTTP only).
@@ -33,8 +36,8 @@
  *
  * Knobs (environment): BENCH_DURATION_S (60), BENCH_WARMUP_S (5), BENCH_CONCURRENCY (8), BENCH_BATCH_SIZE (500),
  * BENCH_AGENTS (100), BENCH_RATE (0 = closed loop), BENCH_SAMPLE_MS (250), BENCH_POLL_MS (50), THOTH_TOPIC_PARTITIONS
- * (6), BENCH_KAFKA_PORT (29092), KAFKA_BROKERS (use that broker instead of starting one), BENCH_SPLIT=1, BENCH_KEEP=1
- * (keep the data directory), BENCH_CPU_PROF=1, BENCH_THOTH_NODE_ARGS (extra node flags for Thoth, for diagnostics). The CPU each
+ * (6), BENCH_KAFKA_PORT (29092), KAFKA_BROKERS (use that broker instead of starting one), BENCH_SPLIT=1, BENCH_SERVICES
+ * (api,audit-writer), BENCH_KEEP=1 (keep the data directory), BENCH_CPU_PROF=1, BENCH_THOTH_NODE_ARGS (extra node flags for Thoth, for diagnostics). The CPU each
  * process used during the window is reported, and so is what OTHER processes on the machine used: on a shared
  * 2-core machine that is CPU this benchmark did not get.
  *
@@ -203,6 +206,7 @@ async function main(): Promise<void> {
   const kafkaPort = envInt('BENCH_KAFKA_PORT', 29092, 1024);
   const keep = process.env.BENCH_KEEP === '1';
   const split = process.env.BENCH_SPLIT === '1';
+  const services = process.env.BENCH_SERVICES ?? 'api,audit-writer';
   const profileDir = process.env.BENCH_CPU_PROF ? resolve(ROOT, '.cache/bench-profiles') : undefined;
   if (profileDir) mkdirSync(profileDir, { recursive: true });
 
@@ -310,7 +314,7 @@ async function main(): Promise<void> {
     });
     // One process: the API and the audit writer share an event loop. BENCH_SPLIT=1: an API-only process takes
     // the ingest and a second process runs the audit writer (and serves the probe's feed reads from its chDB).
-    const store = await startThoth(split ? 'writer' : 'all', 'all');
+    const store = await startThoth(split ? 'writer' : 'all', services);
     const ingest = split ? await startThoth('ingest', 'api') : store;
     const thoths = split ? [store, ingest] : [store];
     const exitedEarly = Promise.race(thoths.map((t) => t.exited));
@@ -660,7 +664,7 @@ async function main(): Promise<void> {
         duration_s: round(windowS),
         batch_size: batchSize,
         concurrency,
-        processes: split ? 'api | audit-writer' : 'api + audit-writer',
+        processes: split ? `api | ${services}` : services.replaceAll(',', ' + '),
         cpu_thoth_pct: Math.round((cpu.thoth / windowS) * 100),
         cpu_thoth_main_thread_pct: Math.round((cpu.thothMain / windowS) * 100),
         cpu_broker_pct: cpu.broker === undefined ? null : Math.round((cpu.broker / windowS) * 100),

@@ -87,10 +87,11 @@ describe.each(adapters)('pipeline on the $name adapter', (adapter) => {
     let inserts = 0;
     let failed = false;
     // The failure comes after the rows were stored, so the redelivered batch writes the same rows again.
-    const flakyStore: Pick<Store, 'select' | 'insertRows'> = {
+    const flakyStore: Pick<Store, 'select' | 'insertRows' | 'insertLines'> = {
       select: (q, p) => store.select(q, p),
-      insertRows: async (table, rows, settings) => {
-        await store.insertRows(table, rows, settings);
+      insertRows: (table, rows, settings) => store.insertRows(table, rows, settings),
+      insertLines: async (table, lines, settings) => {
+        await store.insertLines(table, lines, settings);
         if (++inserts === 2 && !failed) {
           failed = true;
           throw new Error('injected failure after insert');

@@ -1,7 +1,7 @@
 import type { AvroCodec } from '@thoth/common/bus/avro-codec';
 import type { Bus, Subscription } from '@thoth/common/bus/bus';
 import { type DeadLetter, type DecodedRecord, subscribeRecords } from '@thoth/common/bus/record-consumer';
-import { agentChainKey, type ChainHead, linkRows } from '@thoth/common/evidence-chain';
+import { agentChainKey, type ChainHead, chainFieldsJson, nextLink } from '@thoth/common/evidence-chain';
 import { ulid } from '@thoth/common/ids';
 import type { Logger } from '@thoth/common/logger';
 import type { Redactor } from '@thoth/common/redaction';
@@ -15,8 +15,8 @@ import {
   behavioralEventRow,
   decisionEventRow,
   type EventRow,
+  eventLine,
   findingEventRow,
-  tableRow,
 } from './event-rows.ts';
 
 export interface AuditWriterDeps {
@@ -151,10 +151,14 @@ export class AuditWriter {
       storedEventIds(this.deps.store, [...spans.values()], [...unique.keys()]),
       storedChainHeads(this.deps.store, [...spans.values()], this.heads),
     ]);
-    const fresh = candidates.filter((r) => !stored.has(r.event_id));
-    const linked = linkRows(fresh, heads);
+    const lines: string[] = [];
+    for (const row of candidates) {
+      if (stored.has(row.event_id)) continue;
+      const json = chainFieldsJson(row);
+      lines.push(eventLine(row, json, nextLink(json, agentChainKey(row.tenant_id, row.agent_id), heads)));
+    }
     // Every time in these rows is clickhouseTime()'s fixed form, which the basic parser reads fastest.
-    await this.deps.store.insertRows('events', linked.map(tableRow), { date_time_input_format: 'basic' });
+    await this.deps.store.insertLines('events', lines, { date_time_input_format: 'basic' });
     // Only stored links advance the cache: a failed insert leaves it as it was, and the next flush re-checks
     // the store for anything past it anyway.
     for (const [key, head] of heads) this.heads.set(key, head);

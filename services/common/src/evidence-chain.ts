@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /**
  * The tamper-evident evidence chain: per (tenant, agent), every stored event links to the previous one by
@@ -46,9 +46,36 @@ export interface ChainHead {
 export const EMPTY_HEAD: ChainHead = { chainIndex: 0, hash: GENESIS_HASH };
 
 export function linkHash(fields: ChainFields, chainIndex: number, previousHash: string): string {
-  return createHash('sha256')
-    .update(linkText(fields, chainIndex, previousHash))
-    .digest('hex');
+  return hashOfLinkText(linkText(fields, chainIndex, previousHash));
+}
+
+/**
+ * Each chain field as its JSON text (`JSON.stringify` of a string, canonical number form of a number). The
+ * audit writer escapes a row's fields once and builds both the link text and the stored row from them.
+ */
+export type ChainFieldsJson = { readonly [K in keyof ChainFields]: string };
+
+export function chainFieldsJson(f: ChainFields): ChainFieldsJson {
+  const s = JSON.stringify;
+  return {
+    tenant_id: s(f.tenant_id),
+    agent_id: s(f.agent_id),
+    event_id: s(f.event_id),
+    kind: s(f.kind),
+    event_type: s(f.event_type),
+    session_id: s(f.session_id),
+    user_id: s(f.user_id),
+    tool_name: s(f.tool_name),
+    decision: s(f.decision),
+    reason_code: s(f.reason_code),
+    risk_score: finite(f.risk_score),
+    enforcement_mode: s(f.enforcement_mode),
+    violation_id: s(f.violation_id),
+    enforcement_trace_id: s(f.enforcement_trace_id),
+    content: s(f.content),
+    payload: s(f.payload),
+    occurred_at_ms: finite(f.occurred_at_ms),
+  };
 }
 
 /**
@@ -62,24 +89,43 @@ export function linkHash(fields: ChainFields, chainIndex: number, previousHash: 
  *     content, payload, occurred_at_ms }
  */
 export function linkText(fields: ChainFields, chainIndex: number, previousHash: string): string {
-  const s = JSON.stringify;
+  return linkTextOf(chainFieldsJson(fields), chainIndex, previousHash);
+}
+
+function linkTextOf(j: ChainFieldsJson, chainIndex: number, previousHash: string): string {
   return (
-    `{"agent_id":${s(fields.agent_id)},"chain_index":${finite(chainIndex)},"content":${s(fields.content)}` +
-    `,"decision":${s(fields.decision)},"enforcement_mode":${s(fields.enforcement_mode)}` +
-    `,"enforcement_trace_id":${s(fields.enforcement_trace_id)},"event_id":${s(fields.event_id)}` +
-    `,"event_type":${s(fields.event_type)},"kind":${s(fields.kind)}` +
-    `,"occurred_at_ms":${finite(fields.occurred_at_ms)},"payload":${s(fields.payload)}` +
-    `,"previous_hash":${s(previousHash)},"reason_code":${s(fields.reason_code)}` +
-    `,"risk_score":${finite(fields.risk_score)},"session_id":${s(fields.session_id)}` +
-    `,"tenant_id":${s(fields.tenant_id)},"tool_name":${s(fields.tool_name)},"user_id":${s(fields.user_id)}` +
-    `,"v":${CHAIN_VERSION},"violation_id":${s(fields.violation_id)}}`
+    `{"agent_id":${j.agent_id},"chain_index":${finite(chainIndex)},"content":${j.content}` +
+    `,"decision":${j.decision},"enforcement_mode":${j.enforcement_mode}` +
+    `,"enforcement_trace_id":${j.enforcement_trace_id},"event_id":${j.event_id}` +
+    `,"event_type":${j.event_type},"kind":${j.kind}` +
+    `,"occurred_at_ms":${j.occurred_at_ms},"payload":${j.payload}` +
+    `,"previous_hash":${JSON.stringify(previousHash)},"reason_code":${j.reason_code}` +
+    `,"risk_score":${j.risk_score},"session_id":${j.session_id}` +
+    `,"tenant_id":${j.tenant_id},"tool_name":${j.tool_name},"user_id":${j.user_id}` +
+    `,"v":${CHAIN_VERSION},"violation_id":${j.violation_id}}`
   );
+}
+
+function hashOfLinkText(text: string): string {
+  return hash('sha256', text, 'hex');
 }
 
 /** A number as canonicalJson prints it (which refuses non-finite numbers rather than writing `null`). */
 function finite(n: number): string {
   if (!Number.isFinite(n)) throw new RangeError(`canonicalJson: non-finite number ${n}`);
   return JSON.stringify(n);
+}
+
+/**
+ * The next link of an agent's chain for a row whose fields are already JSON text (`chainFieldsJson`),
+ * continuing from `heads` (which it advances).
+ */
+export function nextLink(j: ChainFieldsJson, key: string, heads: Map<string, ChainHead>): ChainLink {
+  const head = heads.get(key) ?? EMPTY_HEAD;
+  const chain_index = head.chainIndex + 1;
+  const linkHash = hashOfLinkText(linkTextOf(j, chain_index, head.hash));
+  heads.set(key, { chainIndex: chain_index, hash: linkHash });
+  return { chain_index, previous_hash: head.hash, hash: linkHash };
 }
 
 export const agentChainKey = (tenantId: string, agentId: string): string => `${tenantId}\u0000${agentId}`;
@@ -89,14 +135,10 @@ export function linkRows<T extends ChainFields>(
   rows: T[],
   heads: Map<string, ChainHead>,
 ): Array<T & ChainLink> {
-  return rows.map((row) => {
-    const key = agentChainKey(row.tenant_id, row.agent_id);
-    const head = heads.get(key) ?? EMPTY_HEAD;
-    const chain_index = head.chainIndex + 1;
-    const hash = linkHash(row, chain_index, head.hash);
-    heads.set(key, { chainIndex: chain_index, hash });
-    return { ...row, chain_index, previous_hash: head.hash, hash };
-  });
+  return rows.map((row) => ({
+    ...row,
+    ...nextLink(chainFieldsJson(row), agentChainKey(row.tenant_id, row.agent_id), heads),
+  }));
 }
 
 export type BreachReason = 'hash_mismatch' | 'previous_hash_mismatch' | 'index_gap' | 'duplicate_index';

@@ -92,10 +92,18 @@ export class Store {
    * handing the client an array of objects, and keeps the event loop free. `settings` apply to this insert
    * (e.g. `date_time_input_format: 'basic'` when every time is `YYYY-MM-DD hh:mm:ss.sss`: cheaper to parse).
    */
-  async insertRows(table: string, rows: readonly object[], settings?: ClickHouseSettings): Promise<void> {
-    if (rows.length === 0) return;
-    let body = '';
-    for (const row of rows) body += `${JSON.stringify(row)}\n`;
+  insertRows(table: string, rows: readonly object[], settings?: ClickHouseSettings): Promise<void> {
+    return this.insertLines(
+      table,
+      rows.map((row) => JSON.stringify(row)),
+      settings,
+    );
+  }
+
+  /** Inserts rows already serialized as JSONEachRow lines (one JSON object each, no newline). */
+  async insertLines(table: string, lines: readonly string[], settings?: ClickHouseSettings): Promise<void> {
+    if (lines.length === 0) return;
+    const body = `${lines.join('\n')}\n`;
     // `exec` sends a raw byte stream as the body; `insert` would re-encode every chunk as a JSON value.
     const result = await this.client.exec({
       query: `INSERT INTO ${table} FORMAT JSONEachRow`,
