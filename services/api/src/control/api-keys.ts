@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, hash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 export const PERMISSIONS = ['execute', 'write', 'read', 'admin'] as const;
 export type Permission = (typeof PERMISSIONS)[number];
@@ -10,7 +10,7 @@ export function generateApiKey(kind: 'live' | 'test' = 'live'): string {
 
 /** Keys are stored and looked up by this hash only; the plaintext is shown once at creation. */
 export function hashApiKey(key: string): string {
-  return createHash('sha256').update(key).digest('hex');
+  return hash('sha256', key, 'hex');
 }
 
 /** The visible start of a key (enough to recognize it in a list, useless to an attacker). */

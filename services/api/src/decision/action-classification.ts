@@ -34,6 +34,21 @@ const VERBS_BY_CLASS: readonly [ActionClassification, ReadonlySet<string>][] = [
  * `postgres_query` is not `post`.
  */
 export function classifyAction(toolName: string): ActionClassification {
+  let classification = classified.get(toolName);
+  if (classification === undefined) {
+    // A tenant has a handful of tools; the bound only keeps hostile or generated names from growing it.
+    if (classified.size >= MAX_REMEMBERED) classified.clear();
+    classification = classifyWords(toolName);
+    classified.set(toolName, classification);
+  }
+  return classification;
+}
+
+/** Every enforce call classifies its tool: remember the answers instead of re-splitting the name each time. */
+const classified = new Map<string, ActionClassification>();
+const MAX_REMEMBERED = 10_000;
+
+function classifyWords(toolName: string): ActionClassification {
   const words = toolName
     .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
     .replace(/([A-Z]+)([A-Z][a-z])/g, '$1 $2')
