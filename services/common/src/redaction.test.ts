@@ -11,6 +11,27 @@ const redactor = createRedactor({ groups: DEFAULT_REDACTION_GROUPS });
 const PEM = '-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----';
 
 describe('createRedactor', () => {
+  it('redacts the shortest match of every built-in pattern (strings shorter than it skip the pattern)', () => {
+    const all = createRedactor({ groups: [...DEFAULT_REDACTION_GROUPS, 'emails'] });
+    const shortest = [
+      `thoth_test_${'a'.repeat(16)}`,
+      `sk-${'a'.repeat(20)}`,
+      `rk_live_${'a'.repeat(8)}`,
+      `AKIA${'A'.repeat(16)}`,
+      `ghp_${'a'.repeat(30)}`,
+      `xoxb-${'a'.repeat(10)}`,
+      `AIza${'a'.repeat(35)}`,
+      'Basic abcdefgh',
+      'eyJabcde.abcde.abcde',
+      '4000000000006',
+      '-----BEGIN PRIVATE KEY-----',
+      'a@b.cd',
+    ];
+    for (const secret of shortest)
+      expect(all.text(secret), secret).toMatch(/^(Basic )?\[REDACTED:[a-z_]+\]$/);
+    expect(all.text('4000000000006'.slice(1))).toBe('000000000006');
+  });
+
   it('redacts bearer tokens, card numbers, private keys and well-known API keys in text', () => {
     const input = [
       'Authorization: Bearer abc.def-123_456789',

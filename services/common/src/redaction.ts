@@ -31,6 +31,8 @@ const isMark = (v: unknown): boolean => typeof v === 'string' && /^\[REDACTED(?:
 interface TextPattern {
   name: string;
   regex: RegExp;
+  /** No match of `regex` is shorter: shorter strings skip it (most values in tool calls are short). */
+  minLength: number;
   /** Extra check on a match (a card number must pass Luhn), else the match stays. */
   accept?: (match: string) => boolean;
   /** What replaces the match (default: the mark). Bearer keeps its scheme word so the text still reads. */
@@ -39,34 +41,41 @@ interface TextPattern {
 
 const TEXT_PATTERNS: Record<Exclude<RedactionGroup, 'secret_fields'>, TextPattern[]> = {
   api_keys: [
-    { name: 'api_key', regex: /\bthoth_(?:live|test|admin)_[A-Za-z0-9_-]{16,}/g },
-    { name: 'api_key', regex: /\bsk-(?:ant-|proj-)?[A-Za-z0-9_-]{20,}/g },
-    { name: 'api_key', regex: /\b(?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]{8,}/g },
-    { name: 'api_key', regex: /\b(?:AKIA|ASIA)[0-9A-Z]{16}\b/g },
-    { name: 'api_key', regex: /\bgh[pousr]_[A-Za-z0-9]{30,}\b/g },
-    { name: 'api_key', regex: /\bxox[abprs]-[A-Za-z0-9-]{10,}/g },
-    { name: 'api_key', regex: /\bAIza[0-9A-Za-z_-]{35}\b/g },
+    { name: 'api_key', regex: /\bthoth_(?:live|test|admin)_[A-Za-z0-9_-]{16,}/g, minLength: 27 },
+    { name: 'api_key', regex: /\bsk-(?:ant-|proj-)?[A-Za-z0-9_-]{20,}/g, minLength: 23 },
+    { name: 'api_key', regex: /\b(?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]{8,}/g, minLength: 16 },
+    { name: 'api_key', regex: /\b(?:AKIA|ASIA)[0-9A-Z]{16}\b/g, minLength: 20 },
+    { name: 'api_key', regex: /\bgh[pousr]_[A-Za-z0-9]{30,}\b/g, minLength: 34 },
+    { name: 'api_key', regex: /\bxox[abprs]-[A-Za-z0-9-]{10,}/g, minLength: 15 },
+    { name: 'api_key', regex: /\bAIza[0-9A-Za-z_-]{35}\b/g, minLength: 39 },
   ],
   bearer_tokens: [
     {
       name: 'bearer_token',
       regex: /\b(Bearer|Basic|Token)\s+[A-Za-z0-9._~+/=-]{8,}/gi,
+      minLength: 14,
       replace: (m) => `${m.split(/\s+/)[0]} ${redactedMark('bearer_token')}`,
     },
-    { name: 'jwt', regex: /\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}/g },
+    { name: 'jwt', regex: /\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}/g, minLength: 20 },
   ],
   card_numbers: [
     // 13-19 digits, optionally grouped by spaces or dashes, starting like a payment card (2-6) and passing
     // Luhn: timestamps and ids rarely do both.
-    { name: 'card_number', regex: /\b[2-6](?:[ -]?\d){12,18}\b/g, accept: (m) => luhn(m.replace(/\D/g, '')) },
+    {
+      name: 'card_number',
+      regex: /\b[2-6](?:[ -]?\d){12,18}\b/g,
+      accept: (m) => luhn(m.replace(/\D/g, '')),
+      minLength: 13,
+    },
   ],
   private_keys: [
     {
       name: 'private_key',
       regex: /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|$)/g,
+      minLength: 27,
     },
   ],
-  emails: [{ name: 'email', regex: /\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b/g }],
+  emails: [{ name: 'email', regex: /\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b/g, minLength: 6 }],
 };
 
 /** Object keys whose scalar values are secrets whatever they look like. */
@@ -93,12 +102,14 @@ export interface Redactor {
 export function createRedactor(config: RedactionConfig): Redactor {
   const patterns: TextPattern[] = [];
   for (const group of config.groups) if (group !== 'secret_fields') patterns.push(...TEXT_PATTERNS[group]);
-  for (const source of config.custom ?? []) patterns.push({ name: 'custom', regex: new RegExp(source, 'g') });
+  for (const source of config.custom ?? [])
+    patterns.push({ name: 'custom', regex: new RegExp(source, 'g'), minLength: 0 });
   const fields = config.groups.includes('secret_fields');
 
   const text = (input: string): string => {
     let out = input;
     for (const p of patterns) {
+      if (out.length < p.minLength) continue;
       p.regex.lastIndex = 0;
       if (!p.regex.test(out)) continue;
       p.regex.lastIndex = 0;

@@ -19,7 +19,7 @@ export function parseJsonBody(text: string): unknown {
   // The walk below only matters for input that could hold either problem; an ordinary body is let through on
   // two cheap scans of its text (fewer openers than the depth bound; no number with a 3-digit exponent or
   // 309 digits, the only ways JSON.parse produces ±Infinity). Both scans may see false alarms in strings.
-  if (countOpeners(text) < MAX_JSON_DEPTH && !MAYBE_HUGE_NUMBER.test(text)) return value;
+  if (!manyOpeners(text) && !MAYBE_HUGE_NUMBER.test(text)) return value;
   const stack: Array<{ node: unknown; depth: number }> = [{ node: value, depth: 0 }];
   while (stack.length > 0) {
     const { node, depth } = stack.pop()!;
@@ -35,15 +35,12 @@ export function parseJsonBody(text: string): unknown {
 }
 
 const MAYBE_HUGE_NUMBER = /[eE][+]?\d{3}|\d{309}/;
-const OPEN_BRACE = 0x7b;
-const OPEN_BRACKET = 0x5b;
-
-/** How many `{` and `[` the text holds: nesting can never be deeper than that. */
-function countOpeners(text: string): number {
+/** Whether the text holds at least MAX_JSON_DEPTH `{` and `[` together (nesting can never be deeper). */
+function manyOpeners(text: string): boolean {
   let count = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c === OPEN_BRACE || c === OPEN_BRACKET) count++;
+  for (const opener of ['{', '[']) {
+    for (let i = text.indexOf(opener); i !== -1; i = text.indexOf(opener, i + 1))
+      if (++count >= MAX_JSON_DEPTH) return true;
   }
-  return count;
+  return false;
 }
