@@ -28,10 +28,19 @@ export interface StoreConfig {
  * It ignores the client's `database` setting, so embedded tables live in chDB's `default` database (the
  * whole data directory is Thoth's); on a server they live in `database`, created at start.
  */
+/** chDB's own insert: the bytes go to its parser as they are (see `insertLines`). */
+type RawInsert = (params: {
+  table: string;
+  values: Buffer;
+  format: 'JSONEachRow';
+  settings?: Record<string, string | number | boolean>;
+}) => Promise<unknown>;
+
 export class Store {
   private constructor(
     readonly client: ClickHouseClient,
     readonly engine: 'chdb' | 'server',
+    private readonly rawInsert?: RawInsert,
   ) {}
 
   static async open(config: StoreConfig, log?: Logger): Promise<Store> {
@@ -51,14 +60,12 @@ export class Store {
     mkdirSync(path, { recursive: true });
     log?.info({ path }, 'opening embedded ClickHouse (chDB)');
     // chdb is typed against its own copy of @clickhouse/client-common; the runtime contract is the same.
-    const connection = createChdbConnection({
-      path,
-    }) as unknown as ClickHouseClientConfigOptions['connection'];
+    const chdb = createChdbConnection({ path });
     const client = createClient({
-      connection,
+      connection: chdb as unknown as ClickHouseClientConfigOptions['connection'],
       clickhouse_settings: { date_time_input_format: 'best_effort' },
     });
-    return new Store(client, 'chdb');
+    return new Store(client, 'chdb', (params) => chdb.chdb.rawInsert(params));
   }
 
   /** Applies the SQL migrations of schemas/clickhouse that have not run yet (idempotent). */
@@ -104,6 +111,17 @@ export class Store {
   async insertLines(table: string, lines: readonly string[], settings?: ClickHouseSettings): Promise<void> {
     if (lines.length === 0) return;
     const body = `${lines.join('\n')}\n`;
+    if (this.rawInsert) {
+      // In process, the client would copy the body into an SQL string (then UTF-8 again) for chDB to read it
+      // back: tens of MB per audit-writer flush. chDB's raw insert takes the bytes once.
+      await this.rawInsert({
+        table,
+        values: Buffer.from(body),
+        format: 'JSONEachRow',
+        settings: settings as Record<string, string | number | boolean> | undefined,
+      });
+      return;
+    }
     // `exec` sends a raw byte stream as the body; `insert` would re-encode every chunk as a JSON value.
     const result = await this.client.exec({
       query: `INSERT INTO ${table} FORMAT JSONEachRow`,
