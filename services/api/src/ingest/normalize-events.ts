@@ -8,25 +8,27 @@ import { z } from 'zod';
  * (Go) and `{"events":[…]}` in camelCase (TypeScript) — normalized to one BehavioralEvent. Pure.
  */
 
-const CAMEL_TO_SNAKE: Record<string, string> = {
-  eventId: 'event_id',
-  eventType: 'event_type',
-  agentId: 'agent_id',
-  tenantId: 'tenant_id',
-  sessionId: 'session_id',
-  toolName: 'tool_name',
-  occurredAt: 'occurred_at',
-  sourceType: 'source_type',
-  userId: 'user_id',
-  approvedScope: 'approved_scope',
-  enforcementMode: 'enforcement_mode',
-  sessionToolCalls: 'session_tool_calls',
-  violationId: 'violation_id',
-  dataClassification: 'data_classification',
-  taskContext: 'task_context',
-  endpointId: 'endpoint_id',
-  ingestedAt: 'ingested_at',
-};
+const CAMEL_TO_SNAKE: ReadonlyMap<string, string> = new Map(
+  Object.entries({
+    eventId: 'event_id',
+    eventType: 'event_type',
+    agentId: 'agent_id',
+    tenantId: 'tenant_id',
+    sessionId: 'session_id',
+    toolName: 'tool_name',
+    occurredAt: 'occurred_at',
+    sourceType: 'source_type',
+    userId: 'user_id',
+    approvedScope: 'approved_scope',
+    enforcementMode: 'enforcement_mode',
+    sessionToolCalls: 'session_tool_calls',
+    violationId: 'violation_id',
+    dataClassification: 'data_classification',
+    taskContext: 'task_context',
+    endpointId: 'endpoint_id',
+    ingestedAt: 'ingested_at',
+  }),
+);
 
 const text = z.string().max(1_000_000);
 const shortText = z.string().max(512);
@@ -77,9 +79,11 @@ export function eventsOf(body: unknown): IngestBody {
 }
 
 function snakeCase(raw: Record<string, unknown>): Record<string, unknown> {
+  // Most SDKs send snake_case: then there is nothing to rename (the schema below never mutates its input).
+  if (!Object.keys(raw).some((key) => CAMEL_TO_SNAKE.has(key))) return raw;
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(raw)) {
-    const snake = CAMEL_TO_SNAKE[key];
+    const snake = CAMEL_TO_SNAKE.get(key);
     // snake_case wins when both spellings arrive.
     if (snake) out[snake] ??= value;
     else out[key] = value;
