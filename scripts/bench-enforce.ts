@@ -4,7 +4,8 @@
  *   npm run bench:enforce            # BENCH_DURATION_S=10 BENCH_CONNECTIONS=50 BENCH_THREADS=2 BENCH_ROUNDS=1
  *
  * Two child processes (so neither shares an event loop with the other or with this script):
- * - thoth: `startApiService` on the in-memory bus with a 3-rule CEL policy and an API key;
+ * - thoth: `startApiService` on the in-memory bus with a 3-rule CEL policy and an API key, plus a reader that
+ *   commits the decision events as the audit writer would (so the bus lets go of them);
  * - bare:  plain Fastify, one POST route answering a small JSON object.
  * The load generator is wrk (Debian package `wrk`), 2 threads, 50 connections, a 2 s warm-up before each
  * measured run, bare first then enforce (alternating when BENCH_ROUNDS > 1; medians are reported).
@@ -105,6 +106,14 @@ async function thothChild(): Promise<void> {
   const bus = new MemoryBus({ defaultPartitions: 3 });
   const topics = topicNames('bench');
   await bus.ensureTopics(topicSpecs(topics, 3));
+  // What the audit writer does in production: reads the decision events and commits, so the bus can let
+  // go of them (without a reader the in-memory bus keeps every event, and the heap grows with the run).
+  await bus.subscribe({
+    group: `${topics.events}.bench-reader`,
+    topics: [topics.events],
+    fromBeginning: false,
+    handler: async () => {},
+  });
   const service = await startApiService({
     config,
     log: createLogger('silent'),
