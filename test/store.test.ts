@@ -48,4 +48,27 @@ describe('store on embedded ClickHouse (chDB)', () => {
     const rows = await store.select<{ id: string; n: number }>('SELECT id, n FROM probe ORDER BY n');
     expect(rows.map((r) => r.id)).toEqual([`it's "quoted" ✓\n`, 'plain']);
   });
+
+  it('reads ISO-8601 times in inserts like every query does; an insert can ask for the basic parser', async () => {
+    await store.client.command({
+      query:
+        "CREATE TABLE IF NOT EXISTS times (id UInt8, at DateTime64(3, 'UTC')) ENGINE = MergeTree ORDER BY id",
+    });
+    await store.insertRows('times', [{ id: 1, at: '2026-11-24T10:00:00.123Z' }]);
+    await store.insertLines('times', ['{"id":2,"at":"2026-11-24 10:00:00.456"}'], {
+      date_time_input_format: 'basic',
+    });
+    await expect(
+      store.insertLines('times', ['{"id":3,"at":"2026-11-24T10:00:00.789Z"}'], {
+        date_time_input_format: 'basic',
+      }),
+    ).rejects.toThrow();
+    const rows = await store.select<{ id: number; ms: string }>(
+      'SELECT id, toUnixTimestamp64Milli(at) AS ms FROM times ORDER BY id',
+    );
+    expect(rows.map((r) => [Number(r.id), Number(r.ms)])).toEqual([
+      [1, Date.parse('2026-11-24T10:00:00.123Z')],
+      [2, Date.parse('2026-11-24T10:00:00.456Z')],
+    ]);
+  });
 });

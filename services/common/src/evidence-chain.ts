@@ -123,9 +123,9 @@ function finite(n: number): string {
 export function nextLink(j: ChainFieldsJson, key: string, heads: Map<string, ChainHead>): ChainLink {
   const head = heads.get(key) ?? EMPTY_HEAD;
   const chain_index = head.chainIndex + 1;
-  const linkHash = hashOfLinkText(linkTextOf(j, chain_index, head.hash));
-  heads.set(key, { chainIndex: chain_index, hash: linkHash });
-  return { chain_index, previous_hash: head.hash, hash: linkHash };
+  const digest = hashOfLinkText(linkTextOf(j, chain_index, head.hash));
+  heads.set(key, { chainIndex: chain_index, hash: digest });
+  return { chain_index, previous_hash: head.hash, hash: digest };
 }
 
 export const agentChainKey = (tenantId: string, agentId: string): string => `${tenantId}\u0000${agentId}`;

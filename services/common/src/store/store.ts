@@ -20,14 +20,6 @@ export interface StoreConfig {
   dataDir: string;
 }
 
-/**
- * The analytics store: one `@clickhouse/client` whichever engine is behind it — a ClickHouse server over
- * HTTP, or chDB (the same engine, in process) through `chdb/connection`. Everything else talks to `client`.
- *
- * chDB facts that shape this module: one data directory per process, and it must stay on the main thread.
- * It ignores the client's `database` setting, so embedded tables live in chDB's `default` database (the
- * whole data directory is Thoth's); on a server they live in `database`, created at start.
- */
 /** chDB's own insert: the bytes go to its parser as they are (see `insertLines`). */
 type RawInsert = (params: {
   table: string;
@@ -36,6 +28,17 @@ type RawInsert = (params: {
   settings?: Record<string, string | number | boolean>;
 }) => Promise<unknown>;
 
+/** Settings of every query and insert (an insert's own settings override them). */
+const CLIENT_SETTINGS: ClickHouseSettings = { date_time_input_format: 'best_effort' };
+
+/**
+ * The analytics store: one `@clickhouse/client` whichever engine is behind it — a ClickHouse server over
+ * HTTP, or chDB (the same engine, in process) through `chdb/connection`. Everything else talks to `client`.
+ *
+ * chDB facts that shape this module: one data directory per process, and it must stay on the main thread.
+ * It ignores the client's `database` setting, so embedded tables live in chDB's `default` database (the
+ * whole data directory is Thoth's); on a server they live in `database`, created at start.
+ */
 export class Store {
   private constructor(
     readonly client: ClickHouseClient,
@@ -52,7 +55,7 @@ export class Store {
       const client = createClient({
         ...base,
         database: config.database,
-        clickhouse_settings: { date_time_input_format: 'best_effort' },
+        clickhouse_settings: CLIENT_SETTINGS,
       });
       return new Store(client, 'server');
     }
@@ -63,7 +66,7 @@ export class Store {
     const chdb = createChdbConnection({ path });
     const client = createClient({
       connection: chdb as unknown as ClickHouseClientConfigOptions['connection'],
-      clickhouse_settings: { date_time_input_format: 'best_effort' },
+      clickhouse_settings: CLIENT_SETTINGS,
     });
     return new Store(client, 'chdb', (params) => chdb.chdb.rawInsert(params));
   }
@@ -118,7 +121,8 @@ export class Store {
         table,
         values: Buffer.from(body),
         format: 'JSONEachRow',
-        settings: settings as Record<string, string | number | boolean> | undefined,
+        // The client's own defaults do not reach this call: the same settings as every other query.
+        settings: { ...CLIENT_SETTINGS, ...settings } as Record<string, string | number | boolean>,
       });
       return;
     }
