@@ -163,7 +163,13 @@ describe('SIEM export: CEF over TLS to a real rsyslog', () => {
         return seen.size === TOTAL;
       },
       90_000,
-    );
+    ).catch(async (error: Error) => {
+      // What a failure needs to be diagnosed: how far delivery got, and the exporter's own view of the sink.
+      const sink = (await metrics(port).catch(() => '')).split('\n').filter((l) => l.includes('arcsight'));
+      throw new Error(
+        `${error.message}: ${seen.size} of ${TOTAL} seen; exporter metrics:\n${sink.join('\n')}`,
+      );
+    });
     const lines = rsyslog.lines();
     for (const line of lines) {
       expect(line.startsWith('CEF:0|Thoth|Thoth|0.1.0|thoth:decision:')).toBe(true);
