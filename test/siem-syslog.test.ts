@@ -95,7 +95,9 @@ beforeAll(async () => {
         batch_size: 500,
         backoff_initial_ms: 200,
         backoff_max_ms: 2_000,
-        timeout_ms: 5_000,
+        // A loaded CI machine can take seconds to confirm a batch (TLS handshake, rsyslog's close); a short
+        // timeout would resend batch after batch and starve the receiver further.
+        timeout_ms: 30_000,
       },
     ],
   });
@@ -162,7 +164,7 @@ describe('SIEM export: CEF over TLS to a real rsyslog', () => {
         }
         return seen.size === TOTAL;
       },
-      90_000,
+      150_000,
     ).catch(async (error: Error) => {
       // What a failure needs to be diagnosed: how far delivery got, and the exporter's own view of the sink.
       const sink = (await metrics(port).catch(() => '')).split('\n').filter((l) => l.includes('arcsight'));
