@@ -87,11 +87,11 @@ describe.each(adapters)('pipeline on the $name adapter', (adapter) => {
     let inserts = 0;
     let failed = false;
     // The failure comes after the rows were stored, so the redelivered batch writes the same rows again.
-    const flakyStore: Pick<Store, 'select' | 'insertRows' | 'insertLines'> = {
+    const flakyStore: Pick<Store, 'select' | 'insertRows' | 'insertBody'> = {
       select: (q, p) => store.select(q, p),
       insertRows: (table, rows, settings) => store.insertRows(table, rows, settings),
-      insertLines: async (table, lines, settings) => {
-        await store.insertLines(table, lines, settings);
+      insertBody: async (table, chunks, settings) => {
+        await store.insertBody(table, chunks, settings);
         if (++inserts === 2 && !failed) {
           failed = true;
           throw new Error('injected failure after insert');

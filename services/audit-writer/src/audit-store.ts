@@ -1,7 +1,7 @@
 import { agentChainKey, type ChainHead } from '@thoth/common/evidence-chain';
 import type { Store } from '@thoth/common/store/store';
 
-export type AuditStore = Pick<Store, 'select' | 'insertRows' | 'insertLines'>;
+export type AuditStore = Pick<Store, 'select' | 'insertRows' | 'insertBody'>;
 
 export interface AgentSpan {
   tenantId: string;

@@ -19,6 +19,9 @@ import {
   findingEventRow,
 } from './event-rows.ts';
 
+/** Rows encoded together: their strings are garbage before the next chunk starts (see Store.insertBody). */
+const LINES_PER_CHUNK = 1_000;
+
 export interface AuditWriterDeps {
   bus: Bus;
   codec: AvroCodec;
@@ -151,14 +154,20 @@ export class AuditWriter {
       storedEventIds(this.deps.store, [...spans.values()], [...unique.keys()]),
       storedChainHeads(this.deps.store, [...spans.values()], this.heads),
     ]);
-    const lines: string[] = [];
+    const chunks: Buffer[] = [];
+    let lines: string[] = [];
     for (const row of candidates) {
       if (stored.has(row.event_id)) continue;
       const json = chainFieldsJson(row);
       lines.push(eventLine(row, json, nextLink(json, agentChainKey(row.tenant_id, row.agent_id), heads)));
+      if (lines.length === LINES_PER_CHUNK) {
+        chunks.push(Buffer.from(`${lines.join('\n')}\n`));
+        lines = [];
+      }
     }
+    if (lines.length > 0) chunks.push(Buffer.from(`${lines.join('\n')}\n`));
     // Every time in these rows is clickhouseTime()'s fixed form, which the basic parser reads fastest.
-    await this.deps.store.insertLines('events', lines, { date_time_input_format: 'basic' });
+    await this.deps.store.insertBody('events', chunks, { date_time_input_format: 'basic' });
     // Only stored links advance the cache: a failed insert leaves it as it was, and the next flush re-checks
     // the store for anything past it anyway.
     for (const [key, head] of heads) this.heads.set(key, head);

@@ -111,15 +111,23 @@ export class Store {
   }
 
   /** Inserts rows already serialized as JSONEachRow lines (one JSON object each, no newline). */
-  async insertLines(table: string, lines: readonly string[], settings?: ClickHouseSettings): Promise<void> {
-    if (lines.length === 0) return;
-    const body = `${lines.join('\n')}\n`;
+  insertLines(table: string, lines: readonly string[], settings?: ClickHouseSettings): Promise<void> {
+    if (lines.length === 0) return Promise.resolve();
+    return this.insertBody(table, [Buffer.from(`${lines.join('\n')}\n`)], settings);
+  }
+
+  /**
+   * Inserts a JSONEachRow body given as UTF-8 chunks (each ends with a newline). A large writer encodes its
+   * rows chunk by chunk, so their strings die young instead of living, tens of MB, until the insert is done.
+   */
+  async insertBody(table: string, chunks: readonly Buffer[], settings?: ClickHouseSettings): Promise<void> {
+    if (chunks.length === 0) return;
     if (this.rawInsert) {
       // In process, the client would copy the body into an SQL string (then UTF-8 again) for chDB to read it
       // back: tens of MB per audit-writer flush. chDB's raw insert takes the bytes once.
       await this.rawInsert({
         table,
-        values: Buffer.from(body),
+        values: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks),
         format: 'JSONEachRow',
         // The client's own defaults do not reach this call: the same settings as every other query.
         settings: { ...CLIENT_SETTINGS, ...settings } as Record<string, string | number | boolean>,
@@ -129,7 +137,7 @@ export class Store {
     // `exec` sends a raw byte stream as the body; `insert` would re-encode every chunk as a JSON value.
     const result = await this.client.exec({
       query: `INSERT INTO ${table} FORMAT JSONEachRow`,
-      values: Readable.from([body], { objectMode: false }),
+      values: Readable.from(chunks, { objectMode: false }),
       clickhouse_settings: settings,
     });
     result.stream.resume();
