@@ -55,11 +55,11 @@ describe('store on embedded ClickHouse (chDB)', () => {
         "CREATE TABLE IF NOT EXISTS times (id UInt8, at DateTime64(3, 'UTC')) ENGINE = MergeTree ORDER BY id",
     });
     await store.insertRows('times', [{ id: 1, at: '2026-11-24T10:00:00.123Z' }]);
-    await store.insertLines('times', ['{"id":2,"at":"2026-11-24 10:00:00.456"}'], {
+    await store.insertBody('times', [Buffer.from('{"id":2,"at":"2026-11-24 10:00:00.456"}\n')], {
       date_time_input_format: 'basic',
     });
     await expect(
-      store.insertLines('times', ['{"id":3,"at":"2026-11-24T10:00:00.789Z"}'], {
+      store.insertBody('times', [Buffer.from('{"id":3,"at":"2026-11-24T10:00:00.789Z"}\n')], {
         date_time_input_format: 'basic',
       }),
     ).rejects.toThrow();

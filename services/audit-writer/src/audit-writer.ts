@@ -7,6 +7,7 @@ import type { Logger } from '@thoth/common/logger';
 import type { Redactor } from '@thoth/common/redaction';
 import type { SigningKey } from '@thoth/common/signing-key';
 import { clickhouseTime } from '@thoth/common/store/clickhouse-time';
+import { jsonEachRowChunk } from '@thoth/common/store/store';
 import { type AgentSpan, type AuditStore, storedChainHeads, storedEventIds } from './audit-store.ts';
 import { BatchingInserter } from './batching-inserter.ts';
 import {
@@ -161,11 +162,11 @@ export class AuditWriter {
       const json = chainFieldsJson(row);
       lines.push(eventLine(row, json, nextLink(json, agentChainKey(row.tenant_id, row.agent_id), heads)));
       if (lines.length === LINES_PER_CHUNK) {
-        chunks.push(Buffer.from(`${lines.join('\n')}\n`));
+        chunks.push(jsonEachRowChunk(lines));
         lines = [];
       }
     }
-    if (lines.length > 0) chunks.push(Buffer.from(`${lines.join('\n')}\n`));
+    if (lines.length > 0) chunks.push(jsonEachRowChunk(lines));
     // Every time in these rows is clickhouseTime()'s fixed form, which the basic parser reads fastest.
     await this.deps.store.insertBody('events', chunks, { date_time_input_format: 'basic' });
     // Only stored links advance the cache: a failed insert leaves it as it was, and the next flush re-checks

@@ -2,13 +2,17 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { canonicalJson } from './canonical-json.ts';
 import {
+  agentChainKey,
   type ChainFields,
+  type ChainHead,
+  type ChainLink,
   ChainVerifier,
+  chainFieldsJson,
   EMPTY_HEAD,
   GENESIS_HASH,
   linkHash,
-  linkRows,
   linkText,
+  nextLink,
 } from './evidence-chain.ts';
 
 /** The documented object a link hashes (schemas/evidence-chain.md), serialized by the generic canonicalJson. */
@@ -55,6 +59,14 @@ const row = (n: number, agent = 'a'): ChainFields => ({
   payload: '{}',
   occurred_at_ms: 1_764_000_000_000 + n,
 });
+
+/** Links rows in order as the audit writer does: each row's next link from the agent's head. */
+function linkRows(rows: ChainFields[], heads: Map<string, ChainHead>): Array<ChainFields & ChainLink> {
+  return rows.map((r) => ({
+    ...r,
+    ...nextLink(chainFieldsJson(r), agentChainKey(r.tenant_id, r.agent_id), heads),
+  }));
+}
 
 describe('evidence chain', () => {
   it('links each agent from the genesis, continuing from known heads', () => {

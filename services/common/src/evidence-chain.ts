@@ -130,17 +130,6 @@ export function nextLink(j: ChainFieldsJson, key: string, heads: Map<string, Cha
 
 export const agentChainKey = (tenantId: string, agentId: string): string => `${tenantId}\u0000${agentId}`;
 
-/** Links rows in the order given, continuing each agent's chain from `heads` (which it advances). */
-export function linkRows<T extends ChainFields>(
-  rows: T[],
-  heads: Map<string, ChainHead>,
-): Array<T & ChainLink> {
-  return rows.map((row) => ({
-    ...row,
-    ...nextLink(chainFieldsJson(row), agentChainKey(row.tenant_id, row.agent_id), heads),
-  }));
-}
-
 export type BreachReason = 'hash_mismatch' | 'previous_hash_mismatch' | 'index_gap' | 'duplicate_index';
 
 export interface Breach {

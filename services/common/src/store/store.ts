@@ -20,13 +20,18 @@ export interface StoreConfig {
   dataDir: string;
 }
 
-/** chDB's own insert: the bytes go to its parser as they are (see `insertLines`). */
+/** chDB's own insert: the bytes go to its parser as they are (see `insertBody`). */
 type RawInsert = (params: {
   table: string;
   values: Buffer;
   format: 'JSONEachRow';
   settings?: Record<string, string | number | boolean>;
 }) => Promise<unknown>;
+
+/** JSONEachRow lines (one JSON object each) as one chunk of an insert body (`Store.insertBody`). */
+export function jsonEachRowChunk(lines: readonly string[]): Buffer {
+  return Buffer.from(`${lines.join('\n')}\n`);
+}
 
 /** Settings of every query and insert (an insert's own settings override them). */
 const CLIENT_SETTINGS: ClickHouseSettings = { date_time_input_format: 'best_effort' };
@@ -103,17 +108,8 @@ export class Store {
    * (e.g. `date_time_input_format: 'basic'` when every time is `YYYY-MM-DD hh:mm:ss.sss`: cheaper to parse).
    */
   insertRows(table: string, rows: readonly object[], settings?: ClickHouseSettings): Promise<void> {
-    return this.insertLines(
-      table,
-      rows.map((row) => JSON.stringify(row)),
-      settings,
-    );
-  }
-
-  /** Inserts rows already serialized as JSONEachRow lines (one JSON object each, no newline). */
-  insertLines(table: string, lines: readonly string[], settings?: ClickHouseSettings): Promise<void> {
-    if (lines.length === 0) return Promise.resolve();
-    return this.insertBody(table, [Buffer.from(`${lines.join('\n')}\n`)], settings);
+    if (rows.length === 0) return Promise.resolve();
+    return this.insertBody(table, [jsonEachRowChunk(rows.map((row) => JSON.stringify(row)))], settings);
   }
 
   /**
