@@ -21,9 +21,10 @@
  * TOOL_CALL_POST pairs with varied tools, content and metadata.
  *
  * e2e (accepted → queryable): every BENCH_SAMPLE_MS the next batch answered 202 during the measured window becomes
- * a sample, unless MAX_OUTSTANDING samples are still waiting to be seen. The probe asks the SOC feed `GET /{tenant}/thoth/governance/feed?agent_id=A&session_id=S&per_page=1`
- * until `total` equals the batch's accepted count: e2e = the time that answer arrived minus the time the 202
- * arrived, i.e. until the LAST event of the batch is queryable through the public read path (an upper bound). The
+ * a sample, unless MAX_OUTSTANDING samples are still waiting to be seen. The probe asks the SOC feed
+ * `GET /{tenant}/thoth/governance/feed?agent_id=A&session_id=S&per_page=1` until `total` equals the batch's
+ * accepted count: e2e = the time that answer arrived minus the time the 202 arrived, i.e. until the LAST event
+ * of the batch is queryable through the public read path (an upper bound). The
  * query hits the sort-key prefix (tenant, agent) plus the session bloom filter, and the probe is ONE loop with one
  * request in flight that polls every outstanding sample each round, BENCH_POLL_MS apart: measuring stays a small,
  * bounded load even when a backlog builds (chDB runs one query of a session at a time, so a poll per sample per
@@ -39,10 +40,11 @@
  *
  * Knobs (environment): BENCH_DURATION_S (60), BENCH_WARMUP_S (5), BENCH_CONCURRENCY (8), BENCH_BATCH_SIZE (500),
  * BENCH_AGENTS (100), BENCH_RATE (0 = closed loop), BENCH_SAMPLE_MS (250), BENCH_POLL_MS (50), THOTH_TOPIC_PARTITIONS
- * (6), BENCH_KAFKA_PORT (29092), KAFKA_BROKERS (use that broker instead of starting one), BENCH_SPLIT=1, BENCH_SERVICES
- * (api,audit-writer), BENCH_KEEP=1 (keep the data directory), BENCH_CPU_PROF=1, BENCH_THOTH_NODE_ARGS (extra node flags for Thoth, for diagnostics). The CPU each
- * process used during the window is reported, and so is what OTHER processes on the machine used: on a shared
- * 2-core machine that is CPU this benchmark did not get.
+ * (6), BENCH_KAFKA_PORT (29092), KAFKA_BROKERS (use that broker instead of starting one), BENCH_SPLIT=1,
+ * BENCH_SERVICES (api,audit-writer), BENCH_KEEP=1 (keep the data directory), BENCH_CPU_PROF=1,
+ * BENCH_THOTH_NODE_ARGS (extra node flags for Thoth, for diagnostics). The CPU each process used during the
+ * window is reported, and so is what OTHER processes on the machine used: on a shared 2-core machine that is
+ * CPU this benchmark did not get.
  *
  * Progress goes to stderr; the last line on stdout is one JSON object:
  *   {"events_per_s":…,"e2e_p50_ms":…,"e2e_p99_ms":…, …details}
