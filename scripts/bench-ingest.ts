@@ -33,7 +33,7 @@
  * the ones before it (each poll waits for the writer's insert in front of it in chDB), so its e2e would measure
  * the probe. Under a real backlog the samples stay outstanding, fewer are taken, and each still measures it.
  *
- * Throughput: events_per_s = min(accepted/s, stored/s) over the measured window: accepted/s counts 202-accepted
+ * Throughput: events_per_s = min(accepted/s, stored/s) over the measured window: accepted/s counts the events whose 202 arrived inside it
  * events, stored/s the growth of the tenant's stored count (the feed's `total`) between the window's start and
  * end. A pipeline that accepts faster than it stores cannot claim the accept rate. After the load stops the
  * bench waits until the trail holds exactly every accepted event (no loss, no duplicate) and reports the drain.
@@ -485,10 +485,14 @@ async function main(): Promise<void> {
         rejectedTotal += result.rejected.length;
         if (result.rejected.length > 0 && errors.length < 100)
           errors.push(`rejected: ${JSON.stringify(result.rejected[0])}`);
-        // Only batches sent and answered inside the window count for it.
-        if (measuring && phase() === 'measure') {
+        // Throughput counts the batches answered inside the window (completions per second, whenever sent);
+        // latencies and samples only those sent inside it too.
+        const answeredInWindow = phase() === 'measure';
+        if (answeredInWindow) {
           acceptedInWindow += result.accepted;
           batchesInWindow++;
+        }
+        if (measuring && answeredInWindow) {
           postLatencies.push(performance.now() - sentAt);
           if (sampleDue && outstanding.length < MAX_OUTSTANDING) {
             sampleDue = false;

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ApiService, startApiService } from '@thoth/api/api-service';
 import { policySetFrom } from '@thoth/api/policy-source';
-import { AvroCodec } from '@thoth/common/bus/avro-codec';
+import { AvroCodec, type DecodedValue } from '@thoth/common/bus/avro-codec';
 import type { Bus, IncomingMessage } from '@thoth/common/bus/bus';
 import { MemoryBus } from '@thoth/common/bus/memory-bus';
 import { type Topics, topicNames, topicSpecs } from '@thoth/common/bus/topics';
@@ -22,6 +22,8 @@ export interface TestApi {
   key: string;
   /** Every message published on the events topic so far (decoded later by tests). */
   events: IncomingMessage[];
+  /** Every record of those messages, decoded (an ingest batch message holds many). */
+  records(): DecodedValue[];
   inject: ApiService['app']['inject'];
   close(): Promise<void>;
 }
@@ -66,6 +68,12 @@ export async function startTestApi(
     topics,
     key: apiKey,
     events,
+    records: () =>
+      events.flatMap((m) => {
+        const decoded = codec.decodeAll(m);
+        if (!decoded.ok) throw new Error(`undecodable message on the events topic: ${decoded.reason}`);
+        return decoded.records;
+      }),
     inject: service.app.inject.bind(service.app),
     close: async () => {
       await subscription.stop();

@@ -162,9 +162,9 @@ describe('step-up approvals', () => {
     )!.id as string;
     await resolve(id, 'approve');
     const states = () =>
-      api.events
-        .map((m) => api.codec.decode(m))
-        .filter((d) => d.ok && d.schema === 'thoth.v1.Hold')
+      api
+        .records()
+        .filter((d) => d.schema === 'thoth.v1.Hold')
         .map((d) => (d as { value: HoldRecord }).value)
         .filter((h) => h.approval_id === id)
         .map((h) => h.status);

@@ -195,22 +195,18 @@ describe('behavioral baselines on the real pipeline', () => {
     // Observe mode answers ALLOW every time; the would-be decisions are on the bus for the trail.
     expect([...observed.calm, ...observed.burst].every((r) => r.decision === 'ALLOW')).toBe(true);
     await waitFor('the observe-mode decisions on the bus', () =>
-      api.events.some((m) => {
-        const d = api.codec.decode(m);
+      api.records().some((d) => {
         return (
-          d.ok &&
           d.schema === 'thoth.v1.DecisionEvent' &&
           d.value.agent_id === 'observed-agent' &&
           (d.value as DecisionEvent).would_be_decision === 'BLOCK'
         );
       }),
     );
-    const wouldBe = api.events
-      .map((m) => api.codec.decode(m))
+    const wouldBe = api
+      .records()
       .flatMap((d) =>
-        d.ok && d.schema === 'thoth.v1.DecisionEvent' && d.value.agent_id === 'observed-agent'
-          ? [d.value]
-          : [],
+        d.schema === 'thoth.v1.DecisionEvent' && d.value.agent_id === 'observed-agent' ? [d.value] : [],
       );
     expect(wouldBe.every((d) => d.decision === 'ALLOW')).toBe(true);
     expect(new Set(wouldBe.map((d) => d.would_be_decision))).toEqual(new Set(['ALLOW', 'STEP_UP', 'BLOCK']));
@@ -281,6 +277,30 @@ describe('behavioral baselines on the real pipeline', () => {
       const r = await get(`/${tenant}/thoth/governance/feed?event_type=FINDING&agent_id=payments-agent`);
       return (r.body.total as number) >= 2;
     });
+  });
+
+  it('learns every event of an SDK batch, which travels as one bus message', async () => {
+    const agent = 'sdk-batch-agent';
+    const events = Array.from({ length: 40 }, (_, i) => ({
+      event_id: `${tenant}:${agent}-${i}`,
+      agent_id: agent,
+      session_id: 'sess-batch',
+      user_id: 'system',
+      source_type: 'agent_tool_call',
+      event_type: 'TOOL_CALL_PRE',
+      tool_name: SCOPE[i % SCOPE.length],
+      content: `call ${i}`,
+      occurred_at: new Date(Date.now() - (40 - i) * 1_000).toISOString(),
+    }));
+    const response = await api.inject({
+      method: 'POST',
+      url: '/v1/events/batch',
+      headers: { 'x-api-key': api.key },
+      payload: { events },
+    });
+    expect(response.statusCode).toBe(202);
+    await waitFor('all 40 calls learned', () => baselines.baselineOf(tenant, agent)?.calls === 40);
+    expect(baselines.baselineOf(tenant, agent)?.tools.search_docs?.calls).toBe(14);
   });
 
   it('a restarted consumer keeps what it learned: no new learning period', async () => {

@@ -207,13 +207,11 @@ describe('policies by API', () => {
     expect((await call('DELETE', '/acme-corp/thoth/policies', ADMIN_TOKEN)).status).toBe(404);
 
     await waitFor('the decision events', () =>
-      api.events
-        .map((m) => api.codec.decode(m))
-        .some((d) => d.ok && d.schema === 'thoth.v1.DecisionEvent' && d.value.policy_version === base + 3),
+      api.records().some((d) => d.schema === 'thoth.v1.DecisionEvent' && d.value.policy_version === base + 3),
     );
-    const versions = api.events
-      .map((m) => api.codec.decode(m))
-      .filter((d) => d.ok && d.schema === 'thoth.v1.DecisionEvent' && d.value.tool_name === 'wire_transfer')
+    const versions = api
+      .records()
+      .filter((d) => d.schema === 'thoth.v1.DecisionEvent' && d.value.tool_name === 'wire_transfer')
       .map((d) => (d as { value: DecisionEvent }).value.policy_version);
     expect(versions).toEqual([base + 1, base + 2, base + 3]);
   });

@@ -93,9 +93,9 @@ async function poll(token: string, key = api.key) {
 }
 
 function decisionEvents(): DecisionEvent[] {
-  return api.events
-    .map((m) => api.codec.decode(m))
-    .filter((d) => d.ok && d.schema === 'thoth.v1.DecisionEvent')
+  return api
+    .records()
+    .filter((d) => d.schema === 'thoth.v1.DecisionEvent')
     .map((d) => (d as { value: DecisionEvent }).value);
 }
 

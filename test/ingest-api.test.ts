@@ -14,9 +14,9 @@ afterAll(async () => {
 });
 
 function storedEvents(): BehavioralEvent[] {
-  return api.events
-    .map((m) => api.codec.decode(m))
-    .filter((d) => d.ok && d.schema === 'thoth.v1.BehavioralEvent')
+  return api
+    .records()
+    .filter((d) => d.schema === 'thoth.v1.BehavioralEvent')
     .map((d) => (d as { value: BehavioralEvent }).value);
 }
 

@@ -140,7 +140,31 @@ describe.each(adapters)('pipeline on the $name adapter', (adapter) => {
       },
       { key, value: Buffer.from([0xff, 0xff, 0xff]), headers: good.headers },
       { key, value: Buffer.from('no headers') },
+      // A batch message of a record type the audit writer does not store: refused once, as one message.
+      ...codec.encodeBatch('thoth.v1.Tenant', key, [
+        {
+          tenant_id: 'x',
+          created_at: 1,
+          created_by: 'a',
+          display_name: null,
+          rate_limit_per_second: null,
+          disabled: false,
+        },
+        {
+          tenant_id: 'y',
+          created_at: 1,
+          created_by: 'a',
+          display_name: null,
+          rate_limit_per_second: null,
+          disabled: false,
+        },
+      ]),
       codec.encode('thoth.v1.BehavioralEvent', key, after),
+      ...codec.encodeBatch(
+        'thoth.v1.BehavioralEvent',
+        key,
+        [1, 2, 3].map(() => behavioralEvent({ tenant_id: poisonTenant, agent_id: 'agent-p' })),
+      ),
     ]);
     const dlq: IncomingMessage[] = [];
     const dlqSub = await bus.subscribe({
@@ -157,17 +181,19 @@ describe.each(adapters)('pipeline on the $name adapter', (adapter) => {
       group: `${topics.events}.audit-writer-poison`,
     });
     await writer.start();
-    await waitFor('both good events', async () => (await storedStats(poisonTenant)).n >= 2);
-    await waitFor('three dead letters', () => dlq.length >= 3);
+    await waitFor('the five good events', async () => (await storedStats(poisonTenant)).n >= 5);
+    await waitFor('four dead letters', () => dlq.length >= 4);
     await writer.stop();
     await dlqSub.stop();
-    expect((await storedStats(poisonTenant)).n).toBe(2);
+    expect((await storedStats(poisonTenant)).n).toBe(5);
     const reasons = dlq.map((m) => m.headers['thoth-dlq-reason']);
     expect(reasons).toEqual([
       expect.stringMatching(/unknown schema fingerprint ffffffffffffffff/),
       expect.stringMatching(/undecodable thoth.v1.BehavioralEvent/),
       expect.stringMatching(/missing thoth-schema-fingerprint header/),
+      expect.stringMatching(/unexpected thoth.v1.Tenant on the events topic/),
     ]);
+    expect(dlq[3]!.headers['thoth-record-count']).toBe('2');
     expect(dlq[0]!.headers['thoth-dlq-topic']).toBe(topics.events);
     expect(dlq[0]!.value!.toString()).toBe('not avro at all');
   });

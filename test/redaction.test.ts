@@ -54,8 +54,8 @@ describe('secret redaction before storage and export', () => {
     expect(ingested.statusCode).toBe(202);
 
     // The bus: what the audit writer and the SIEM exporters consume.
-    await waitFor('both records on the bus', () => api.events.length >= 4);
-    const onBus = api.events.map((m) => api.codec.decode(m)).filter((d) => d.ok);
+    await waitFor('both records on the bus', () => api.records().length >= 4);
+    const onBus = api.records();
     const decision = onBus.find((d) => d.schema === 'thoth.v1.DecisionEvent')?.value as DecisionEvent;
     const event = onBus.find((d) => d.schema === 'thoth.v1.BehavioralEvent')?.value as BehavioralEvent;
     expect(JSON.parse(decision.tool_args_json!)).toEqual({

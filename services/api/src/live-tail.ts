@@ -66,19 +66,21 @@ export class LiveTail {
       fromBeginning: false,
       handler: async (batch) => {
         for (const message of batch.messages) {
-          const decoded = this.deps.codec.decode(message);
+          const decoded = this.deps.codec.decodeAll(message);
           if (!decoded.ok) continue; // a throwaway group: the consumers that own the topic DLQ it
-          const record = redactedRecord(
-            { schema: decoded.schema, value: decoded.value, message } as DecodedRecord,
-            this.deps.redactor,
-          );
-          if (record.schema === 'thoth.v1.DecisionEvent' || record.schema === 'thoth.v1.BehavioralEvent')
-            this.emit({
-              type: record.schema === 'thoth.v1.DecisionEvent' ? 'decision' : 'event',
-              tenantId: record.value.tenant_id,
-              agentId: record.value.agent_id,
-              data: { ...record.value },
-            });
+          for (const [index, { schema, value }] of decoded.records.entries()) {
+            const record = redactedRecord(
+              { schema, value, message, index } as DecodedRecord,
+              this.deps.redactor,
+            );
+            if (record.schema === 'thoth.v1.DecisionEvent' || record.schema === 'thoth.v1.BehavioralEvent')
+              this.emit({
+                type: record.schema === 'thoth.v1.DecisionEvent' ? 'decision' : 'event',
+                tenantId: record.value.tenant_id,
+                agentId: record.value.agent_id,
+                data: { ...record.value },
+              });
+          }
         }
       },
     });

@@ -8,6 +8,7 @@ import {
   type HoldRecord,
 } from '@thoth/common/records';
 import { clickhouseTime } from '@thoth/common/store/clickhouse-time';
+import { payloadOf } from '@thoth/common/stored-record';
 
 /** An event about to be stored: the columns the chain covers, plus when Thoth received it. */
 export interface EventRow extends ChainFields {
@@ -42,7 +43,7 @@ function decisionFromMetadata(metadataJson: string): string {
 }
 
 export function behavioralEventRow(e: BehavioralEvent): EventRow {
-  return {
+  const row: EventRow = {
     tenant_id: e.tenant_id,
     agent_id: e.agent_id,
     occurred_at_ms: e.occurred_at,
@@ -59,13 +60,15 @@ export function behavioralEventRow(e: BehavioralEvent): EventRow {
     violation_id: e.violation_id ?? '',
     enforcement_trace_id: e.enforcement_trace_id ?? '',
     content: e.content ?? '',
-    payload: JSON.stringify(e),
+    payload: '',
     ingested_at_ms: e.ingested_at,
   };
+  row.payload = payloadOf(e, row);
+  return row;
 }
 
 export function decisionEventRow(d: DecisionEvent): EventRow {
-  return {
+  const row: EventRow = {
     tenant_id: d.tenant_id,
     agent_id: d.agent_id,
     occurred_at_ms: d.occurred_at,
@@ -82,9 +85,11 @@ export function decisionEventRow(d: DecisionEvent): EventRow {
     violation_id: d.violation_id,
     enforcement_trace_id: d.enforcement_trace_id,
     content: d.reason,
-    payload: JSON.stringify(d),
+    payload: '',
     ingested_at_ms: d.occurred_at,
   };
+  row.payload = payloadOf(d, row);
+  return row;
 }
 
 const APPROVAL_OUTCOME: Record<HoldRecord['status'], string> = {

@@ -183,13 +183,31 @@ describe('analyzeCall', () => {
 describe('bus positions', () => {
   it('a record at or below the last applied offset of its partition is a redelivery', () => {
     const b = newBaseline('acme', 'agent-1', T0);
-    const at = (partition: number, offset: string) => ({ topic: 'thoth.events', partition, offset });
+    const at = (partition: number, offset: string, index = 0) => ({
+      topic: 'thoth.events',
+      partition,
+      offset,
+      index,
+    });
     expect(alreadyApplied(b, at(2, '0'))).toBe(false);
     markApplied(b, at(2, '9007199254740993'));
     expect(alreadyApplied(b, at(2, '9007199254740993'))).toBe(true);
     expect(alreadyApplied(b, at(2, '9007199254740992'))).toBe(true);
     expect(alreadyApplied(b, at(2, '9007199254740994'))).toBe(false);
     expect(alreadyApplied(b, at(1, '5'))).toBe(false);
+  });
+
+  it('within a batch message, the records after the last applied one are new', () => {
+    const b = newBaseline('acme', 'agent-1', T0);
+    const at = (offset: string, index: number) => ({ topic: 't', partition: 0, offset, index });
+    markApplied(b, at('7', 2));
+    expect([0, 1, 2, 3].map((i) => alreadyApplied(b, at('7', i)))).toEqual([true, true, true, false]);
+    expect(alreadyApplied(b, at('6', 9))).toBe(true);
+    expect(alreadyApplied(b, at('8', 0))).toBe(false);
+    // Saved before batch messages existed: a bare offset covers its whole message.
+    b.positions['t/0'] = '7';
+    expect(alreadyApplied(b, at('7', 400))).toBe(true);
+    expect(alreadyApplied(b, at('8', 0))).toBe(false);
   });
 });
 

@@ -51,8 +51,9 @@ export interface AgentBaseline {
   cooldowns: Record<string, { at: number; score: number }>;
   /** Applied event ids (bounded): an event published twice (an SDK retry) is not learned twice. */
   recent_event_ids: string[];
-  /** `topic/partition` → offset of the last record applied: a redelivered batch is not learned twice,
-   * however long (one agent's records are all on one partition, in order). */
+  /** `topic/partition` → position of the last record applied, `offset` or `offset:index` (its place in a
+   * batch message): a redelivered batch is not learned twice, however long (one agent's records are all on
+   * one partition, in order). */
   positions: Record<string, string>;
   /** How many times it was saved: the ReplacingMergeTree version. */
   version: number;
@@ -326,20 +327,28 @@ export function learnRate(rate: RateProfile, atMs: number, windowMs: number): vo
   rate.window_count += 1;
 }
 
-/** Whether the record at this bus position was applied to the baseline already (a redelivery). */
-export function alreadyApplied(
-  baseline: AgentBaseline,
-  at: { topic: string; partition: number; offset: string },
-): boolean {
-  const last = baseline.positions[`${at.topic}/${at.partition}`];
-  return last !== undefined && BigInt(at.offset) <= BigInt(last);
+/** Where a record is on the bus: its message, and its place in that message (a batch message holds many). */
+export interface BusPosition {
+  topic: string;
+  partition: number;
+  offset: string;
+  index: number;
 }
 
-export function markApplied(
-  baseline: AgentBaseline,
-  at: { topic: string; partition: number; offset: string },
-) {
-  baseline.positions[`${at.topic}/${at.partition}`] = at.offset;
+/** Whether the record at this bus position was applied to the baseline already (a redelivery). */
+export function alreadyApplied(baseline: AgentBaseline, at: BusPosition): boolean {
+  const last = baseline.positions[`${at.topic}/${at.partition}`];
+  if (last === undefined) return false;
+  // A position saved as a bare offset (before batch messages) covers its whole message.
+  const [offset, index] = last.split(':');
+  const lastOffset = BigInt(offset!);
+  const atOffset = BigInt(at.offset);
+  if (atOffset !== lastOffset) return atOffset < lastOffset;
+  return index === undefined || at.index <= Number(index);
+}
+
+export function markApplied(baseline: AgentBaseline, at: BusPosition) {
+  baseline.positions[`${at.topic}/${at.partition}`] = `${at.offset}:${at.index}`;
 }
 
 const hourFormats = new Map<string, Intl.DateTimeFormat>();

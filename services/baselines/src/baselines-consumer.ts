@@ -126,13 +126,14 @@ export class BaselinesConsumer {
       const known = this.baselines.get(key);
       const call = callObservation(record, known?.enforces ?? false);
       if (!call) continue;
-      if (known && alreadyApplied(known, record.message)) continue;
+      const at = { ...record.message, index: record.index };
+      if (known && alreadyApplied(known, at)) continue;
       const baseline = known ?? newBaseline(call.tenantId, call.agentId, call.atMs);
       // Re-inserted: the map's order is least recently seen first.
       this.baselines.delete(key);
       this.baselines.set(key, baseline);
       const analysis = analyzeCall(baseline, call, this.deps.settings);
-      markApplied(baseline, record.message);
+      markApplied(baseline, at);
       findings.push(...analysis.findings);
       const seen = touched.get(key);
       touched.set(key, {

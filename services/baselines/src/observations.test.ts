@@ -8,6 +8,7 @@ const decision = (over: Partial<DecisionEvent> = {}) =>
   ({
     schema: 'thoth.v1.DecisionEvent',
     message,
+    index: 0,
     value: {
       event_id: 'acme:d1',
       tenant_id: 'acme',
@@ -26,6 +27,7 @@ const pre = (over: Partial<BehavioralEvent> = {}) =>
   ({
     schema: 'thoth.v1.BehavioralEvent',
     message,
+    index: 0,
     value: {
       event_id: 'acme:p1',
       tenant_id: 'acme',

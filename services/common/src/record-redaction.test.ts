@@ -43,6 +43,7 @@ const record = (value: BehavioralEvent, headers: Record<string, string> = {}): D
   schema: 'thoth.v1.BehavioralEvent',
   value,
   message: { topic: 't', partition: 0, offset: '0', key: '', value: null, headers, timestamp: 0 },
+  index: 0,
 });
 
 describe('redactedRecord', () => {

@@ -5,8 +5,8 @@ export const MAX_JSON_DEPTH = 64;
 
 /**
  * Parses a request body as JSON and refuses what the rest of the server must never see: nesting deeper than
- * MAX_JSON_DEPTH, and numbers JSON.parse turns into ±Infinity (e.g. 1e309). Iterative, so hostile input cannot
- * exhaust the stack here either. Throws a 400 HttpError.
+ * MAX_JSON_DEPTH, and numbers JSON.parse turns into ±Infinity (e.g. 1e309). The check stops at that depth, so
+ * hostile input cannot exhaust the stack here either. Throws a 400 HttpError.
  */
 export function parseJsonBody(text: string): unknown {
   if (text.trim() === '') return undefined;
@@ -20,18 +20,22 @@ export function parseJsonBody(text: string): unknown {
   // two cheap scans of its text (fewer openers than the depth bound; no number with a 3-digit exponent or
   // 309 digits, the only ways JSON.parse produces ±Infinity). Both scans may see false alarms in strings.
   if (!manyOpeners(text) && !MAYBE_HUGE_NUMBER.test(text)) return value;
-  const stack: Array<{ node: unknown; depth: number }> = [{ node: value, depth: 0 }];
-  while (stack.length > 0) {
-    const { node, depth } = stack.pop()!;
-    if (typeof node === 'number' && !Number.isFinite(node))
-      throw new HttpError(400, 'invalid_json', 'the body contains a number too large to represent');
-    if (node === null || typeof node !== 'object') continue;
-    if (depth >= MAX_JSON_DEPTH)
-      throw new HttpError(400, 'invalid_json', `the body is nested deeper than ${MAX_JSON_DEPTH} levels`);
-    for (const child of Array.isArray(node) ? node : Object.values(node))
-      stack.push({ node: child, depth: depth + 1 });
-  }
+  checkNode(value, 0);
   return value;
+}
+
+/** Recursive, but never deeper than MAX_JSON_DEPTH frames: hostile nesting is refused, not followed. */
+function checkNode(node: unknown, depth: number): void {
+  if (typeof node === 'number') {
+    if (!Number.isFinite(node))
+      throw new HttpError(400, 'invalid_json', 'the body contains a number too large to represent');
+    return;
+  }
+  if (node === null || typeof node !== 'object') return;
+  if (depth >= MAX_JSON_DEPTH)
+    throw new HttpError(400, 'invalid_json', `the body is nested deeper than ${MAX_JSON_DEPTH} levels`);
+  if (Array.isArray(node)) for (const child of node) checkNode(child, depth + 1);
+  else for (const key in node) checkNode((node as Record<string, unknown>)[key], depth + 1);
 }
 
 const MAYBE_HUGE_NUMBER = /[eE][+]?\d{3}|\d{309}/;

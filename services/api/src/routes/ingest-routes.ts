@@ -3,6 +3,7 @@ import type { Bus } from '@thoth/common/bus/bus';
 import { agentKey } from '@thoth/common/bus/topics';
 import type { Logger } from '@thoth/common/logger';
 import { REDACTED_HEADER } from '@thoth/common/record-redaction';
+import type { BehavioralEvent } from '@thoth/common/records';
 import type { Redactor } from '@thoth/common/redaction';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -48,15 +49,13 @@ export const ingestRoutes =
           );
         }
         try {
-          await deps.bus.publish(
-            deps.eventsTopic,
-            events.map((e) =>
-              // Redacted by normalizeEvent: consumers need not redact again (record-redaction.ts).
-              deps.codec.encode('thoth.v1.BehavioralEvent', agentKey(e.tenant_id, e.agent_id), e, {
-                [REDACTED_HEADER]: '1',
-              }),
-            ),
+          // One batch message per agent (keyed as one event would be, so the agent's order holds), not one
+          // message per event: the Kafka client's cost is per message. Redacted by normalizeEvent: consumers
+          // need not redact again (record-redaction.ts).
+          const messages = [...byAgent(events)].flatMap(([key, agentEvents]) =>
+            deps.codec.encodeBatch('thoth.v1.BehavioralEvent', key, agentEvents, { [REDACTED_HEADER]: '1' }),
           );
+          await deps.bus.publish(deps.eventsTopic, messages);
         } catch (error) {
           deps.log.error({ err: error }, 'ingest: the bus did not accept the events');
           throw new HttpError(
@@ -73,6 +72,18 @@ export const ingestRoutes =
       },
     );
   };
+
+/** The events of each agent (bus key), in their order. */
+function byAgent(events: readonly BehavioralEvent[]): Map<string, BehavioralEvent[]> {
+  const groups = new Map<string, BehavioralEvent[]>();
+  for (const e of events) {
+    const key = agentKey(e.tenant_id, e.agent_id);
+    const group = groups.get(key);
+    if (group) group.push(e);
+    else groups.set(key, [e]);
+  }
+  return groups;
+}
 
 function withTenant(event: unknown, tenantId: string): unknown {
   if (event === null || typeof event !== 'object' || Array.isArray(event)) return event;

@@ -1,5 +1,6 @@
 import type { DecisionEvent } from '@thoth/common/records';
 import type { Store } from '@thoth/common/store/store';
+import { storedRecord } from '@thoth/common/stored-record';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ControlState } from '../control/control-state.ts';
@@ -8,7 +9,12 @@ import { dryRunPolicy } from '../control/policy-dry-run.ts';
 import { type CompiledPolicy, compilePolicy, PolicyError, parsePolicyText } from '../decision/index.ts';
 import type { Authenticator } from '../http/auth.ts';
 import { HttpError } from '../http/http-error.ts';
-import { whereOccurredBetween } from '../soc/audit-queries.ts';
+import {
+  chainFieldsOf,
+  EVENT_COLUMNS,
+  type StoredEvent,
+  whereOccurredBetween,
+} from '../soc/audit-queries.ts';
 import { controlError, TENANT_ID } from './key-routes.ts';
 
 export interface PolicyRouteDeps {
@@ -177,19 +183,16 @@ export const policyRoutes =
         }
         whereOccurredBetween(where, params, from, to);
         // The most recent `limit` decisions, replayed oldest first.
-        const rows = await deps.store.select<{ payload: string }>(
-          `SELECT payload FROM (
-             SELECT payload, occurred_at, event_id FROM events WHERE ${where.join(' AND ')}
+        const rows = await deps.store.select<StoredEvent>(
+          `SELECT ${EVENT_COLUMNS} FROM (
+             SELECT * FROM events WHERE ${where.join(' AND ')}
              ORDER BY occurred_at DESC, event_id DESC LIMIT {limit:UInt32}
            ) ORDER BY occurred_at, event_id`,
           params,
         );
         const recorded = rows.flatMap((r) => {
-          try {
-            return [JSON.parse(r.payload) as DecisionEvent];
-          } catch {
-            return [];
-          }
+          const record = storedRecord(chainFieldsOf(r));
+          return record ? [record as unknown as DecisionEvent] : [];
         });
         return {
           ...dryRunPolicy(compiled, recorded, samples),

@@ -1,3 +1,4 @@
+import { storedRecord } from '@thoth/common/stored-record';
 import { z } from 'zod';
 
 /**
@@ -122,14 +123,9 @@ export function feedQueries(tenantId: string, f: FeedFilter): { rows: SqlQuery; 
   };
 }
 
-/** A stored row as the API shows it: ISO times, numbers as numbers, the full record parsed. */
+/** A stored row as the API shows it: ISO times, numbers as numbers, the full record (payload and columns). */
 export function toApiEvent(r: StoredEvent): Record<string, unknown> {
-  let record: unknown;
-  try {
-    record = JSON.parse(r.payload);
-  } catch {
-    record = null;
-  }
+  const record = storedRecord(chainFieldsOf(r));
   return {
     event_id: r.event_id,
     kind: r.kind,

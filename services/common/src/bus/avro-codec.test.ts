@@ -4,7 +4,14 @@ import { fileURLToPath } from 'node:url';
 import avro from 'avsc';
 import { describe, expect, it } from 'vitest';
 import type { RecordTypes, SchemaName } from '../records.ts';
-import { AvroCodec, FINGERPRINT_HEADER, SCHEMA_HEADER, schemaFingerprint } from './avro-codec.ts';
+import {
+  AvroCodec,
+  FINGERPRINT_HEADER,
+  RECORD_COUNT_HEADER,
+  SCHEMA_HEADER,
+  schemaFingerprint,
+} from './avro-codec.ts';
+import type { OutgoingMessage } from './bus.ts';
 
 const now = 1_764_000_000_000;
 // A full value of every record type: encoding fails if the TypeScript shape drifts from the .avsc.
@@ -205,6 +212,77 @@ describe('AvroCodec', () => {
   });
 });
 
+describe('batch messages', () => {
+  const codec = new AvroCodec();
+  const events = Array.from({ length: 200 }, (_, i) => ({
+    ...samples['thoth.v1.BehavioralEvent'],
+    event_id: `acme:${i}`,
+    content: 'x'.repeat(i),
+  }));
+  const incoming = (m: OutgoingMessage) => ({ value: m.value, headers: m.headers ?? {} });
+  const ids = (messages: OutgoingMessage[]) =>
+    messages.flatMap((m) => {
+      const decoded = codec.decodeAll(incoming(m));
+      if (!decoded.ok) throw new Error(decoded.reason);
+      return decoded.records.map((r) => (r.value as { event_id: string }).event_id);
+    });
+
+  it('holds many records as the plain Avro array of the schema, in order, with their count', () => {
+    const [message, ...more] = codec.encodeBatch('thoth.v1.BehavioralEvent', 'acme/a', events, {
+      extra: '1',
+    });
+    expect(more).toEqual([]);
+    expect(message!.key).toBe('acme/a');
+    expect(message!.headers).toMatchObject({
+      extra: '1',
+      [SCHEMA_HEADER]: 'thoth.v1.BehavioralEvent',
+      [RECORD_COUNT_HEADER]: '200', // a count above 63 takes two varint bytes
+    });
+    const decoded = codec.decodeAll(incoming(message!));
+    expect(decoded).toEqual({
+      ok: true,
+      records: events.map((value) => ({ schema: 'thoth.v1.BehavioralEvent', value })),
+    });
+    // Any Avro reader with the schema reads it: no framing of our own.
+    const schema = JSON.parse(
+      readFileSync(
+        fileURLToPath(new URL('../../../../schemas/avro/behavioral_event.avsc', import.meta.url)),
+        'utf8',
+      ),
+    );
+    expect(avro.Type.forSchema({ type: 'array', items: schema }).fromBuffer(message!.value!)).toEqual(events);
+  });
+
+  it('splits at maxBytes, keeping the order; a record larger than maxBytes travels alone', () => {
+    const messages = codec.encodeBatch('thoth.v1.BehavioralEvent', 'k', events, {}, 4_000);
+    expect(messages.length).toBeGreaterThan(5);
+    for (const m of messages) expect(m.value!.length).toBeLessThanOrEqual(4_000 + 3);
+    expect(ids(messages)).toEqual(events.map((e) => e.event_id));
+    const alone = codec.encodeBatch('thoth.v1.BehavioralEvent', 'k', events.slice(150, 153), {}, 100);
+    expect(alone.map((m) => m.headers?.[RECORD_COUNT_HEADER])).toEqual(['1', '1', '1']);
+    expect(ids(alone)).toEqual(['acme:150', 'acme:151', 'acme:152']);
+  });
+
+  it('decode() refuses a batch message; a wrong count or truncated bytes are refused with a reason', () => {
+    const [message] = codec.encodeBatch('thoth.v1.BehavioralEvent', 'k', events.slice(0, 3));
+    expect(codec.decode(incoming(message!))).toMatchObject({ ok: false, reason: /batch message/ });
+    const headers = { ...message!.headers, [RECORD_COUNT_HEADER]: '4' };
+    expect(codec.decodeAll({ value: message!.value, headers })).toMatchObject({
+      ok: false,
+      reason: /says 4, it holds 3/,
+    });
+    expect(
+      codec.decodeAll({ value: message!.value!.subarray(0, 20), headers: message!.headers ?? {} }),
+    ).toMatchObject({ ok: false, reason: /undecodable thoth.v1.BehavioralEvent/ });
+    // A one-record message reads as a list of one.
+    const single = codec.encode('thoth.v1.BehavioralEvent', 'k', events[0]!);
+    expect(codec.decodeAll(incoming(single))).toEqual({
+      ok: true,
+      records: [{ schema: 'thoth.v1.BehavioralEvent', value: events[0] }],
+    });
+  });
+});
+
 describe('schema evolution', () => {
   const dir = fileURLToPath(new URL('../../../../schemas/avro/', import.meta.url));
   const pinned = JSON.parse(readFileSync(join(dir, 'fingerprints.json'), 'utf8')) as Record<string, string>;
@@ -259,5 +337,22 @@ describe('schema evolution', () => {
         disabled: false,
       },
     });
+  });
+
+  it('reads a batch message written with a previous schema, each record in the current shape', () => {
+    const file = readdirSync(join(dir, 'previous')).find((f) => f.startsWith('tenant.'))!;
+    const old = avro.Type.forSchema(JSON.parse(readFileSync(join(dir, 'previous', file), 'utf8')));
+    const values = ['a', 'b'].map((t) => ({ tenant_id: t, created_at: now, created_by: 'admin-token' }));
+    const decoded = new AvroCodec().decodeAll({
+      value: avro.Type.forSchema({ type: 'array', items: old }).toBuffer(values),
+      headers: {
+        [SCHEMA_HEADER]: 'thoth.v1.Tenant',
+        [FINGERPRINT_HEADER]: schemaFingerprint(old),
+        [RECORD_COUNT_HEADER]: '2',
+      },
+    });
+    expect(decoded.ok && decoded.records.map((r) => r.value)).toEqual(
+      values.map((v) => ({ ...v, display_name: null, rate_limit_per_second: null, disabled: false })),
+    );
   });
 });

@@ -7,12 +7,25 @@ import type { Headers, IncomingMessage, OutgoingMessage } from './bus.ts';
 
 export const SCHEMA_HEADER = 'thoth-schema';
 export const FINGERPRINT_HEADER = 'thoth-schema-fingerprint';
+/** On a batch message only: how many records its value holds (an Avro array of the named schema). */
+export const RECORD_COUNT_HEADER = 'thoth-record-count';
+/** A batch message stays below this, far from Kafka's default 1 MB message limit. */
+export const MAX_BATCH_MESSAGE_BYTES = 512 * 1024;
 
 const SCHEMA_DIR = fileURLToPath(new URL('../../../../schemas/avro/', import.meta.url));
 
-export type Decoded =
-  | { [N in SchemaName]: { ok: true; schema: N; value: RecordTypes[N] } }[SchemaName]
-  | { ok: false; reason: string };
+export type DecodedValue = { [N in SchemaName]: { schema: N; value: RecordTypes[N] } }[SchemaName];
+export type Decoded = ({ ok: true } & DecodedValue) | { ok: false; reason: string };
+export type DecodedMessage = { ok: true; records: DecodedValue[] } | { ok: false; reason: string };
+
+interface KnownSchema {
+  name: SchemaName;
+  type: avro.Type;
+  resolver?: ReturnType<avro.Type['createResolver']>;
+  /** The Avro array of this schema, for batch messages (built on first use). */
+  array?: { type: avro.Type; resolver?: ReturnType<avro.Type['createResolver']> };
+  writer: avro.Type;
+}
 
 /**
  * Avro codec for every record on the bus. Each message names its schema and carries the schema's SHA-256
@@ -21,16 +34,13 @@ export type Decoded =
  */
 export class AvroCodec {
   private readonly byName = new Map<string, { type: avro.Type; fingerprint: string }>();
-  private readonly byFingerprint = new Map<
-    string,
-    { name: SchemaName; type: avro.Type; resolver?: ReturnType<avro.Type['createResolver']> }
-  >();
+  private readonly byFingerprint = new Map<string, KnownSchema>();
 
   constructor(schemaDir = SCHEMA_DIR) {
     for (const { type, fingerprint } of readSchemas(schemaDir)) {
       const name = type.name as SchemaName;
       this.byName.set(name, { type, fingerprint });
-      this.byFingerprint.set(fingerprint, { name, type });
+      this.byFingerprint.set(fingerprint, { name, type, writer: type });
     }
     // Records written with an earlier version of a schema (schemas/avro/previous/) stay readable: Avro schema
     // resolution turns them into the current shape (new fields take their defaults).
@@ -41,6 +51,7 @@ export class AvroCodec {
         name: writer.name as SchemaName,
         type: current.type,
         resolver: current.type.createResolver(writer),
+        writer,
       });
     }
   }
@@ -63,7 +74,62 @@ export class AvroCodec {
     };
   }
 
+  /**
+   * Many records of one schema and one key as few messages: each value is the Avro array of up to
+   * `maxBytes` of them, with RECORD_COUNT_HEADER. One message instead of one per record is what makes batch
+   * ingest cheap: the Kafka client's work is per message (encoding, CRC, partitioning), not per byte. A record
+   * larger than `maxBytes` travels alone in its own batch message.
+   */
+  encodeBatch<N extends SchemaName>(
+    name: N,
+    key: string,
+    values: readonly RecordTypes[N][],
+    headers: Headers = {},
+    maxBytes = MAX_BATCH_MESSAGE_BYTES,
+  ): OutgoingMessage[] {
+    const { type, fingerprint } = this.schema(name);
+    const messages: OutgoingMessage[] = [];
+    let items: Buffer[] = [];
+    let bytes = 0;
+    const flush = () => {
+      if (items.length === 0) return;
+      messages.push({
+        key,
+        value: avroArray(items, bytes),
+        headers: {
+          ...headers,
+          [SCHEMA_HEADER]: name,
+          [FINGERPRINT_HEADER]: fingerprint,
+          [RECORD_COUNT_HEADER]: String(items.length),
+        },
+      });
+      items = [];
+      bytes = 0;
+    };
+    for (const value of values) {
+      const item = type.toBuffer(value);
+      if (bytes + item.length > maxBytes) flush();
+      items.push(item);
+      bytes += item.length;
+    }
+    flush();
+    return messages;
+  }
+
+  /** A message of one record (what `encode` writes). A batch message is refused: read it with `decodeAll`. */
   decode(message: Pick<IncomingMessage, 'value' | 'headers'>): Decoded {
+    if (message.headers[RECORD_COUNT_HEADER] !== undefined)
+      return {
+        ok: false,
+        reason: `a batch message (${RECORD_COUNT_HEADER} header) where one record was expected`,
+      };
+    const decoded = this.decodeAll(message);
+    if (!decoded.ok) return decoded;
+    return { ok: true, ...decoded.records[0]! };
+  }
+
+  /** Every record of a message: the one record `encode` wrote, or the records of an `encodeBatch` message. */
+  decodeAll(message: Pick<IncomingMessage, 'value' | 'headers'>): DecodedMessage {
     const fingerprint = message.headers[FINGERPRINT_HEADER];
     if (!fingerprint) return { ok: false, reason: `missing ${FINGERPRINT_HEADER} header` };
     const known = this.byFingerprint.get(fingerprint);
@@ -74,9 +140,22 @@ export class AvroCodec {
       };
     if (message.value === null)
       return { ok: false, reason: 'null value (tombstone) where a record was expected' };
+    const count = message.headers[RECORD_COUNT_HEADER];
     try {
-      const value = known.type.fromBuffer(message.value, known.resolver) as RecordTypes[typeof known.name];
-      return { ok: true, schema: known.name, value } as Decoded;
+      if (count === undefined) {
+        const value = known.type.fromBuffer(message.value, known.resolver) as RecordTypes[typeof known.name];
+        return { ok: true, records: [{ schema: known.name, value } as DecodedValue] };
+      }
+      const array = arrayOf(known);
+      const values = array.type.fromBuffer(message.value, array.resolver) as Array<
+        RecordTypes[typeof known.name]
+      >;
+      if (String(values.length) !== count)
+        return {
+          ok: false,
+          reason: `batch of ${known.name}: ${RECORD_COUNT_HEADER} says ${count}, it holds ${values.length}`,
+        };
+      return { ok: true, records: values.map((value) => ({ schema: known.name, value }) as DecodedValue) };
     } catch (error) {
       return { ok: false, reason: `undecodable ${known.name}: ${(error as Error).message}` };
     }
@@ -92,6 +171,35 @@ export class AvroCodec {
     if (!found) throw new Error(`no Avro schema named ${name} in ${SCHEMA_DIR}`);
     return found;
   }
+}
+
+function arrayOf(known: KnownSchema): NonNullable<KnownSchema['array']> {
+  if (!known.array) {
+    const type = avro.Type.forSchema({ type: 'array', items: known.type });
+    known.array = known.resolver
+      ? { type, resolver: type.createResolver(avro.Type.forSchema({ type: 'array', items: known.writer })) }
+      : { type };
+  }
+  return known.array;
+}
+
+/** The Avro binary encoding of an array whose items are already encoded: one block (count, items), then 0. */
+function avroArray(items: Buffer[], bytes: number): Buffer {
+  const count = zigzagVarint(items.length);
+  return Buffer.concat([count, ...items, END_OF_ARRAY], count.length + bytes + 1);
+}
+
+const END_OF_ARRAY = Buffer.from([0]);
+
+function zigzagVarint(n: number): Buffer {
+  const out: number[] = [];
+  let z = n * 2; // zigzag of a non-negative count
+  while (z >= 0x80) {
+    out.push((z & 0x7f) | 0x80);
+    z = Math.floor(z / 128);
+  }
+  out.push(z);
+  return Buffer.from(out);
 }
 
 /** The schema's SHA-256 Avro fingerprint (of its canonical form), first 16 hex digits: what messages carry. */

@@ -16,6 +16,9 @@ import {
 import { PartitionLog, type StoredRecord } from './partition-log.ts';
 import { Signal } from './signal.ts';
 
+/** A batch's values stop at about this many bytes, as the Kafka adapter's fetch per partition does. */
+const MAX_BATCH_BYTES = 4 * 1024 * 1024;
+
 export interface MemoryBusOptions {
   /** Where topics and group offsets persist; undefined keeps everything in memory (tests). */
   dir?: string;
@@ -183,7 +186,7 @@ export class MemoryBus implements Bus {
         continue;
       }
       const from = group.committed.get(id) ?? log.startOffset;
-      const records = log.read(from, maxBatch);
+      const records = log.read(from, maxBatch, MAX_BATCH_BYTES);
       if (records.length === 0) {
         await log.appended.wait(1_000);
         continue;

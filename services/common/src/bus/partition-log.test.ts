@@ -55,4 +55,14 @@ describe('PartitionLog', () => {
     expect(trimmed.read(0, 10).map((r) => r.key)).toEqual(['c']);
     await trimmed.close();
   });
+
+  it('bounds a read by bytes as well as by count, and always returns at least one record', async () => {
+    const log = await PartitionLog.open(path());
+    await log.append([item('a', 'x'.repeat(40)), item('b', 'x'.repeat(40)), item('c', null), item('d', '1')]);
+    expect(log.read(0, 10, 50).map((r) => r.key)).toEqual(['a']);
+    expect(log.read(0, 10, 80).map((r) => r.key)).toEqual(['a', 'b', 'c']);
+    expect(log.read(0, 2, 1_000).map((r) => r.key)).toEqual(['a', 'b']);
+    expect(log.read(1, 10, 1).map((r) => r.key)).toEqual(['b']);
+    await log.close();
+  });
 });

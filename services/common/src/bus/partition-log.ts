@@ -89,11 +89,18 @@ export class PartitionLog {
   }
 
   /** Records with offset ≥ `from`, at most `max`. */
-  read(from: number, max: number): StoredRecord[] {
+  /** Up to `max` records from offset `from`, and no more than `maxBytes` of values (but at least one record). */
+  read(from: number, max: number, maxBytes = Number.POSITIVE_INFINITY): StoredRecord[] {
     const first = this.records[0];
     if (!first) return [];
     const start = Math.max(0, from - first.offset);
-    return this.records.slice(start, start + max);
+    let end = Math.min(this.records.length, start + max);
+    let bytes = 0;
+    for (let i = start; i < end; i++) {
+      bytes += this.records[i]!.value?.length ?? 0;
+      if (bytes > maxBytes && i > start) end = i;
+    }
+    return this.records.slice(start, end);
   }
 
   /** Every record currently held, then every later append, until the returned function is called. */

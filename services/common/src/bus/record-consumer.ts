@@ -5,8 +5,9 @@ import type { AvroCodec } from './avro-codec.ts';
 import type { Batch, Bus, IncomingMessage, Subscription } from './bus.ts';
 import { dlqTopic } from './topics.ts';
 
+/** A record, the message it came in, and its place in that message (0 but in a batch message). */
 export type DecodedRecord = {
-  [N in SchemaName]: { schema: N; value: RecordTypes[N]; message: IncomingMessage };
+  [N in SchemaName]: { schema: N; value: RecordTypes[N]; message: IncomingMessage; index: number };
 }[SchemaName];
 
 export interface DeadLetter {
@@ -34,7 +35,8 @@ export interface RecordSubscriptionOptions {
 }
 
 /**
- * Subscribes a group to Avro records. A message that cannot be decoded, or that the handler refuses, is
+ * Subscribes a group to Avro records: the handler gets every record of the batch's messages (a batch message,
+ * `AvroCodec.encodeBatch`, holds many), each with the message it came in. A message that cannot be decoded, or that the handler refuses, is
  * published to the topic's DLQ twin with the reason and its origin in headers; it never stalls the partition
  * and never crashes the consumer. The DLQ publish happens before the batch commits, so nothing is lost.
  */
@@ -49,13 +51,17 @@ export function subscribeRecords(options: RecordSubscriptionOptions): Promise<Su
       const records: DecodedRecord[] = [];
       const dead: DeadLetter[] = [];
       for (const message of batch.messages) {
-        const decoded = codec.decode(message);
-        if (decoded.ok) {
-          const record = { schema: decoded.schema, value: decoded.value, message } as DecodedRecord;
+        const decoded = codec.decodeAll(message);
+        if (!decoded.ok) {
+          dead.push({ message, reason: decoded.reason });
+          continue;
+        }
+        for (const [index, { schema, value }] of decoded.records.entries()) {
+          const record = { schema, value, message, index } as DecodedRecord;
           records.push(options.redactor ? redactedRecord(record, options.redactor) : record);
-        } else dead.push({ message, reason: decoded.reason });
+        }
       }
-      if (records.length > 0) dead.push(...((await options.handler(records, batch)) ?? []));
+      if (records.length > 0) dead.push(...onePerMessage((await options.handler(records, batch)) ?? []));
       if (dead.length > 0) {
         await bus.publish(
           dlqTopic(batch.topic),
@@ -77,4 +83,13 @@ export function subscribeRecords(options: RecordSubscriptionOptions): Promise<Su
       }
     },
   });
+}
+
+/**
+ * The records of one batch message share it: refusing one of them dead-letters the message once (with the
+ * first reason), and the DLQ holds the whole message. Replaying it is safe: consumers are idempotent.
+ */
+function onePerMessage(letters: DeadLetter[]): DeadLetter[] {
+  const seen = new Set<IncomingMessage>();
+  return letters.filter(({ message }) => !seen.has(message) && Boolean(seen.add(message)));
 }

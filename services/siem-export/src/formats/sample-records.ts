@@ -140,7 +140,7 @@ const admin: AdminEvent = {
 };
 
 export const SAMPLE_RECORDS: Record<string, DecodedRecord> = {
-  'decision-block': { schema: 'thoth.v1.DecisionEvent', value: decision, message },
+  'decision-block': { schema: 'thoth.v1.DecisionEvent', value: decision, message, index: 0 },
   'decision-step-up': {
     schema: 'thoth.v1.DecisionEvent',
     value: {
@@ -152,6 +152,7 @@ export const SAMPLE_RECORDS: Record<string, DecodedRecord> = {
       hold_token: 'hold-token',
     },
     message,
+    index: 0,
   },
   'decision-allow': {
     schema: 'thoth.v1.DecisionEvent',
@@ -166,9 +167,10 @@ export const SAMPLE_RECORDS: Record<string, DecodedRecord> = {
       user_id: '',
     },
     message,
+    index: 0,
   },
-  'tool-call-pre': { schema: 'thoth.v1.BehavioralEvent', value: toolCall, message },
-  'approval-pending': { schema: 'thoth.v1.Hold', value: hold, message },
-  'finding-rate-spike': { schema: 'thoth.v1.Finding', value: finding, message },
-  'admin-key-revoke': { schema: 'thoth.v1.AdminEvent', value: admin, message },
+  'tool-call-pre': { schema: 'thoth.v1.BehavioralEvent', value: toolCall, message, index: 0 },
+  'approval-pending': { schema: 'thoth.v1.Hold', value: hold, message, index: 0 },
+  'finding-rate-spike': { schema: 'thoth.v1.Finding', value: finding, message, index: 0 },
+  'admin-key-revoke': { schema: 'thoth.v1.AdminEvent', value: admin, message, index: 0 },
 };
