@@ -15,8 +15,11 @@
  *   the audit writer (and answers the probe's feed reads from the chDB it writes);
  * - this process: the load generator and the probe (loopback HTTP only).
  *
- * Load: BENCH_CONCURRENCY workers each keep one `POST /v1/events/batch` in flight (keep-alive), closed loop, as
- * fast as Thoth answers (or paced to BENCH_RATE events/s when set). A batch is what one SDK flushes: BENCH_BATCH_SIZE
+ * Load: BENCH_CONCURRENCY workers each keep up to one `POST /v1/events/batch` in flight (keep-alive), paced
+ * together to BENCH_RATE events/s, by default the target rate (20,000/s): the run shows whether the pipeline
+ * sustains that rate for the whole window, and with what e2e. BENCH_RATE=0 runs a closed loop instead, as fast
+ * as Thoth answers: it finds the ceiling, but once ingest accepts faster than the audit writer stores, a
+ * backlog builds and e2e grows with the length of the run. A batch is what one SDK flushes: BENCH_BATCH_SIZE
  * events of one agent (BENCH_AGENTS agents, round robin) in one session whose id is the batch id, TOOL_CALL_PRE /
  * TOOL_CALL_POST pairs with varied tools, content and metadata.
  *
@@ -39,7 +42,7 @@
  * bench waits until the trail holds exactly every accepted event (no loss, no duplicate) and reports the drain.
  *
  * Knobs (environment): BENCH_DURATION_S (60), BENCH_WARMUP_S (5), BENCH_CONCURRENCY (8), BENCH_BATCH_SIZE (500),
- * BENCH_AGENTS (100), BENCH_RATE (0 = closed loop), BENCH_SAMPLE_MS (250), BENCH_POLL_MS (50), THOTH_TOPIC_PARTITIONS
+ * BENCH_AGENTS (100), BENCH_RATE (20000; 0 = closed loop), BENCH_SAMPLE_MS (250), BENCH_POLL_MS (50), THOTH_TOPIC_PARTITIONS
  * (6), BENCH_KAFKA_PORT (29092), KAFKA_BROKERS (use that broker instead of starting one), BENCH_SPLIT=1,
  * BENCH_SERVICES (api,audit-writer), BENCH_KEEP=1 (keep the data directory), BENCH_CPU_PROF=1,
  * BENCH_THOTH_NODE_ARGS (extra node flags for Thoth, for diagnostics). The CPU each process used during the
@@ -206,7 +209,7 @@ async function main(): Promise<void> {
   const agents = envInt('BENCH_AGENTS', 100, 1);
   const sampleMs = envInt('BENCH_SAMPLE_MS', 250, 10);
   const pollMs = envInt('BENCH_POLL_MS', 50, 5);
-  const rate = envInt('BENCH_RATE', 0, 0);
+  const rate = envInt('BENCH_RATE', TARGET_EVENTS_PER_S, 0);
   const partitions = envInt('THOTH_TOPIC_PARTITIONS', 6, 1);
   const kafkaPort = envInt('BENCH_KAFKA_PORT', 29092, 1024);
   const keep = process.env.BENCH_KEEP === '1';
@@ -663,6 +666,7 @@ async function main(): Promise<void> {
         events_per_s: Math.round(eventsPerS),
         e2e_p50_ms: p50,
         e2e_p99_ms: p99,
+        offered_per_s: rate > 0 ? rate : 'closed loop',
         accepted_per_s: Math.round(acceptedPerS),
         stored_per_s: Math.round(storedPerS),
         e2e_max_ms: Math.max(0, ...e2e),

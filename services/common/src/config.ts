@@ -49,7 +49,7 @@ export const configSchema = z
     THOTH_CHECKPOINT_INTERVAL_SECONDS: z.coerce.number().int().min(1).default(60),
     /** The audit writer stores one insert per this many rows, or per this many ms, whichever comes first. */
     THOTH_AUDIT_FLUSH_ROWS: z.coerce.number().int().min(1).max(1_000_000).default(20_000),
-    THOTH_AUDIT_FLUSH_MS: z.coerce.number().int().min(1).max(60_000).default(100),
+    THOTH_AUDIT_FLUSH_MS: z.coerce.number().int().min(1).max(60_000).default(20),
     /** Retention of the audit trail, applied as a ClickHouse TTL. */
     THOTH_EVENTS_TTL_DAYS: z.coerce.number().int().min(1).default(365),
 
