@@ -66,5 +66,6 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
 
 # tsx as a loader inside a single node process, so `docker stop`'s SIGTERM reaches Thoth, which drains and
 # stops (up to 30 s). `npx tsx …` would not work: npm runs tsx through `sh -c`, and a SIGTERM to npm ends
-# npm and that shell, not Thoth. The engine then SIGKILLs Thoth without a drain.
-CMD ["node", "--import", "tsx", "services/thoth/src/main.ts"]
+# npm and that shell, not Thoth. The engine then SIGKILLs Thoth without a drain. --max-semi-space-size: as in
+# `npm start` (docs/performance.md).
+CMD ["node", "--max-semi-space-size=64", "--import", "tsx", "services/thoth/src/main.ts"]

@@ -8,7 +8,7 @@ import type { Redactor } from '@thoth/common/redaction';
 import type { SigningKey } from '@thoth/common/signing-key';
 import { clickhouseTime } from '@thoth/common/store/clickhouse-time';
 import { jsonEachRowChunk } from '@thoth/common/store/store';
-import { type AgentSpan, type AuditStore, storedChainHeads, storedEventIds } from './audit-store.ts';
+import { type AgentSpan, type AuditStore, storedState } from './audit-store.ts';
 import { BatchingInserter } from './batching-inserter.ts';
 import {
   adminEventRow,
@@ -59,7 +59,7 @@ export class AuditWriter {
   private checkpointing: Promise<void> = Promise.resolve();
 
   constructor(private readonly deps: AuditWriterDeps) {
-    // Partition batches meet in one flush: one dedup lookup, one chain-head lookup and one insert for all of
+    // Partition batches meet in one flush: one lookup (stored ids, chain heads) and one insert for all of
     // them, instead of two lookups per partition batch queuing on the store in front of the inserts. The
     // batches of one Kafka fetch arrive within milliseconds, and the consumer fetches again only once they are
     // stored: a short wait gathers them, a longer one only adds to every event's latency.
@@ -153,23 +153,20 @@ export class AuditWriter {
       span.toMs = Math.max(span.toMs, r.occurred_at_ms);
       spans.set(key, span);
     }
-    const lookups = Promise.all([
-      storedEventIds(this.deps.store, [...spans.values()], [...unique.keys()]),
-      storedChainHeads(this.deps.store, [...spans.values()], this.heads),
-    ]);
-    // While chDB answers the lookups, build the insert on the heads this writer already knows. In steady state
-    // the lookups change nothing (no event stored before, no head moved by another writer) and that build is
-    // the one stored; otherwise it is discarded and built again from their answers. One yield first, so the
-    // lookups are on their way to chDB before the build takes the event loop.
+    const lookup = storedState(this.deps.store, [...spans.values()], [...unique.keys()], this.heads);
+    // While chDB answers the lookup, build the insert on the heads this writer already knows. In steady state
+    // the lookup changes nothing (no event stored before, no head moved by another writer) and that build is
+    // the one stored; otherwise it is discarded and built again from its answer. One yield first, so the
+    // query is on its way to chDB before the build takes the event loop.
     const known = knownHeads(spans.keys(), this.heads);
     let built: BuiltInsert | undefined;
     if (known) {
       await new Promise((resolve) => setImmediate(resolve));
       built = buildInsert(candidates, NOTHING_STORED, known);
     }
-    const [stored, heads] = await lookups;
-    if (!built || stored.size > 0 || !sameHeads(heads, this.heads, spans.keys()))
-      built = buildInsert(candidates, stored, heads);
+    const stored = await lookup;
+    if (!built || stored.eventIds.size > 0 || !sameHeads(stored.heads, this.heads, spans.keys()))
+      built = buildInsert(candidates, stored.eventIds, stored.heads);
     // Every time in these rows is clickhouseTime()'s fixed form, which the basic parser reads fastest.
     await this.deps.store.insertBody('events', built.chunks, { date_time_input_format: 'basic' });
     // Only stored links advance the cache: a failed insert leaves it as it was, and the next flush re-checks

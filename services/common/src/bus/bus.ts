@@ -51,7 +51,7 @@ export interface SubscribeOptions {
   handler: BatchHandler;
   /** Where a group without a committed offset starts. Default: the beginning. */
   fromBeginning?: boolean;
-  /** Upper bound on messages per batch. Both adapters also bound a batch's bytes (a few MB); batches may be smaller. */
+  /** Upper bound on messages per batch. Both adapters also bound its bytes (a few MB); batches may be smaller. */
   maxBatchSize?: number;
 }
 

@@ -36,9 +36,9 @@ export interface RecordSubscriptionOptions {
 
 /**
  * Subscribes a group to Avro records: the handler gets every record of the batch's messages (a batch message,
- * `AvroCodec.encodeBatch`, holds many), each with the message it came in. A message that cannot be decoded, or that the handler refuses, is
- * published to the topic's DLQ twin with the reason and its origin in headers; it never stalls the partition
- * and never crashes the consumer. The DLQ publish happens before the batch commits, so nothing is lost.
+ * `AvroCodec.encodeBatch`, holds many), each with the message it came in. A message that cannot be decoded, or
+ * that the handler refuses, is published to the topic's DLQ twin with the reason and its origin in headers; it
+ * never stalls the partition and never crashes the consumer. The DLQ publish happens before the batch commits, so nothing is lost.
  */
 export function subscribeRecords(options: RecordSubscriptionOptions): Promise<Subscription> {
   const { bus, codec } = options;
