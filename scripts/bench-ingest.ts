@@ -6,13 +6,13 @@
  * What runs:
  * - a Kafka broker (scripts/kafka.sh on 127.0.0.1:BENCH_KAFKA_PORT, default 29092, wiped at start and stopped
  *   at the end) unless KAFKA_BROKERS names one;
- * - Thoth as one process, `THOTH_MODE=distributed`: the API and the audit writer on Kafka, storing into the
- *   embedded chDB of its data directory (a fresh temporary one, removed at the end unless BENCH_KEEP=1). Only
- *   the pipeline under test runs (THOTH_SERVICES=api,audit-writer): the other consumers of the events topic
- *   (baselines, SIEM exports) read it in groups of their own, on machines of their own in production; here they
- *   would take the same 2 cores. BENCH_SERVICES=all runs them too.
- *   BENCH_SPLIT=1 runs the production shape instead: an API-only process takes the ingest, a second process runs
- *   the audit writer (and answers the probe's feed reads from the chDB it writes);
+ * - Thoth in its distributed shape (`THOTH_MODE=distributed`, on Kafka), the audit writer in its own process as
+ *   in production: an API-only process takes the ingest; a second process runs the audit writer, storing into
+ *   the embedded chDB of its data directory (a fresh temporary one, removed at the end unless BENCH_KEEP=1), and
+ *   answers the probe's feed reads from it. Only the pipeline under test runs (THOTH_SERVICES=api,audit-writer):
+ *   the other consumers of the events topic (baselines, SIEM exports) read it in groups of their own, on machines
+ *   of their own in production; here they would take the same 2 cores. BENCH_SERVICES=all runs them too.
+ *   BENCH_SPLIT=0 runs the API and the audit writer in one process instead: one event loop carries both;
  * - this process: the load generator and the probe (loopback HTTP only).
  *
  * Load: BENCH_CONCURRENCY workers each keep up to one `POST /v1/events/batch` in flight (keep-alive), paced
@@ -20,9 +20,9 @@
  * sustains that rate for the whole window, and with what e2e (at exactly 20,000/s offered, the measured rates
  * would land on either side of the target by chance: each carries about ±0.5% of noise). BENCH_RATE=0 runs
  * a closed loop instead, as fast as Thoth answers: it finds the ceiling, but once ingest accepts faster than
- * the audit writer stores, a backlog builds and e2e grows with the length of the run. A batch is what one SDK flushes: BENCH_BATCH_SIZE
- * events of one agent (BENCH_AGENTS agents, round robin) in one session whose id is the batch id, TOOL_CALL_PRE /
- * TOOL_CALL_POST pairs with varied tools, content and metadata.
+ * the audit writer stores, a backlog builds and e2e grows with the length of the run. A batch is what one SDK
+ * flushes: BENCH_BATCH_SIZE events of one agent (BENCH_AGENTS agents, round robin) in one session whose id is the
+ * batch id, TOOL_CALL_PRE / TOOL_CALL_POST pairs with varied tools, content and metadata.
  *
  * e2e (accepted → queryable): every BENCH_SAMPLE_MS the next batch answered 202 during the measured window becomes
  * a sample, unless MAX_OUTSTANDING samples are still waiting to be seen. The probe asks the SOC feed
@@ -47,7 +47,7 @@
  * Knobs (environment): BENCH_DURATION_S (60), BENCH_WARMUP_S (5), BENCH_CONCURRENCY (8), BENCH_BATCH_SIZE (500),
  * BENCH_AGENTS (100), BENCH_RATE (20500; 0 = closed loop), BENCH_SAMPLE_MS (250), BENCH_POLL_MS (50),
  * THOTH_TOPIC_PARTITIONS (6), BENCH_KAFKA_PORT (29092), KAFKA_BROKERS (use that broker instead of starting
- * one), BENCH_SPLIT=1, BENCH_SERVICES (api,audit-writer), BENCH_KEEP=1 (keep the data directory),
+ * one), BENCH_SPLIT (1; 0 = one process), BENCH_SERVICES (api,audit-writer), BENCH_KEEP=1 (keep the data directory),
  * BENCH_CPU_PROF=1, BENCH_THOTH_NODE_ARGS (extra node flags for Thoth, for diagnostics; Thoth runs with the flags
  * of `npm start`). The CPU each process used during the
  * window is reported, and so is what OTHER processes on the machine used: on a shared 2-core machine that is
@@ -234,7 +234,7 @@ async function main(): Promise<void> {
   const partitions = envInt('THOTH_TOPIC_PARTITIONS', 6, 1);
   const kafkaPort = envInt('BENCH_KAFKA_PORT', 29092, 1024);
   const keep = process.env.BENCH_KEEP === '1';
-  const split = process.env.BENCH_SPLIT === '1';
+  const split = process.env.BENCH_SPLIT !== '0';
   const services = process.env.BENCH_SERVICES ?? 'api,audit-writer';
   const profileDir = process.env.BENCH_CPU_PROF ? resolve(ROOT, '.cache/bench-profiles') : undefined;
   if (profileDir) mkdirSync(profileDir, { recursive: true });
@@ -342,8 +342,8 @@ async function main(): Promise<void> {
       agentPool.destroy();
       probePool.destroy();
     });
-    // One process: the API and the audit writer share an event loop. BENCH_SPLIT=1: an API-only process takes
-    // the ingest and a second process runs the audit writer (and serves the probe's feed reads from its chDB).
+    // An API-only process takes the ingest and a second process runs the audit writer (and serves the probe's
+    // feed reads from its chDB). BENCH_SPLIT=0: one process, the API and the audit writer on one event loop.
     const store = await startThoth(split ? 'writer' : 'all', services);
     const ingest = split ? await startThoth('ingest', 'api') : store;
     const thoths = split ? [store, ingest] : [store];
