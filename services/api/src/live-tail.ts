@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { AvroCodec } from '@thoth/common/bus/avro-codec';
 import type { Bus, Subscription } from '@thoth/common/bus/bus';
-import type { DecodedRecord } from '@thoth/common/bus/record-consumer';
+import { decodeRecords } from '@thoth/common/bus/record-consumer';
 import type { Logger } from '@thoth/common/logger';
-import { redactedRecord } from '@thoth/common/record-redaction';
 import type { Redactor } from '@thoth/common/redaction';
 
 export interface TailEvent {
@@ -66,13 +65,9 @@ export class LiveTail {
       fromBeginning: false,
       handler: async (batch) => {
         for (const message of batch.messages) {
-          const decoded = this.deps.codec.decodeAll(message);
+          const decoded = decodeRecords(this.deps.codec, message, this.deps.redactor);
           if (!decoded.ok) continue; // a throwaway group: the consumers that own the topic DLQ it
-          for (const [index, { schema, value }] of decoded.records.entries()) {
-            const record = redactedRecord(
-              { schema, value, message, index } as DecodedRecord,
-              this.deps.redactor,
-            );
+          for (const record of decoded.records) {
             if (record.schema === 'thoth.v1.DecisionEvent' || record.schema === 'thoth.v1.BehavioralEvent')
               this.emit({
                 type: record.schema === 'thoth.v1.DecisionEvent' ? 'decision' : 'event',

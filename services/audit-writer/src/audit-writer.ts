@@ -227,29 +227,28 @@ interface BuiltInsert {
 
 const NOTHING_STORED: ReadonlySet<string> = new Set();
 
-/** The rows not `stored` yet, linked on from `heads` (a copy is advanced), as JSONEachRow chunks. */
+/** The rows not `stored` yet, linked on from `heads` (which it advances: pass a map of your own), as chunks. */
 function buildInsert(
   rows: readonly EventRow[],
   stored: ReadonlySet<string>,
-  heads: ReadonlyMap<string, ChainHead>,
+  heads: Map<string, ChainHead>,
 ): BuiltInsert {
-  const next = new Map(heads);
   const chunks: Buffer[] = [];
   let lines: string[] = [];
   for (const row of rows) {
     if (stored.has(row.event_id)) continue;
     const json = chainFieldsJson(row);
-    lines.push(eventLine(row, json, nextLink(json, agentChainKey(row.tenant_id, row.agent_id), next)));
+    lines.push(eventLine(row, json, nextLink(json, agentChainKey(row.tenant_id, row.agent_id), heads)));
     if (lines.length === LINES_PER_CHUNK) {
       chunks.push(jsonEachRowChunk(lines));
       lines = [];
     }
   }
   if (lines.length > 0) chunks.push(jsonEachRowChunk(lines));
-  return { chunks, heads: next };
+  return { chunks, heads };
 }
 
-/** The cached heads of these agents, or undefined when one of them has none (first seen: ask the store). */
+/** A copy of the cached heads of these agents, or undefined when one has none (first seen: ask the store). */
 function knownHeads(
   keys: Iterable<string>,
   cache: ReadonlyMap<string, ChainHead>,

@@ -185,22 +185,13 @@ function arrayOf(known: KnownSchema): NonNullable<KnownSchema['array']> {
 
 /** The Avro binary encoding of an array whose items are already encoded: one block (count, items), then 0. */
 function avroArray(items: Buffer[], bytes: number): Buffer {
-  const count = zigzagVarint(items.length);
+  const count = AVRO_LONG.toBuffer(items.length);
   return Buffer.concat([count, ...items, END_OF_ARRAY], count.length + bytes + 1);
 }
 
-const END_OF_ARRAY = Buffer.from([0]);
-
-function zigzagVarint(n: number): Buffer {
-  const out: number[] = [];
-  let z = n * 2; // zigzag of a non-negative count
-  while (z >= 0x80) {
-    out.push((z & 0x7f) | 0x80);
-    z = Math.floor(z / 128);
-  }
-  out.push(z);
-  return Buffer.from(out);
-}
+/** A block's count is an Avro long (zigzag varint); a count of 0 ends the array. */
+const AVRO_LONG = avro.Type.forSchema('long');
+const END_OF_ARRAY = AVRO_LONG.toBuffer(0);
 
 /** The schema's SHA-256 Avro fingerprint (of its canonical form), first 16 hex digits: what messages carry. */
 export function schemaFingerprint(type: avro.Type): string {

@@ -88,7 +88,6 @@ export class PartitionLog {
     return write;
   }
 
-  /** Records with offset ≥ `from`, at most `max`. */
   /** Up to `max` records from offset `from`, and no more than `maxBytes` of values (but at least one record). */
   read(from: number, max: number, maxBytes = Number.POSITIVE_INFINITY): StoredRecord[] {
     const first = this.records[0];

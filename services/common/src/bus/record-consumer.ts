@@ -38,7 +38,8 @@ export interface RecordSubscriptionOptions {
  * Subscribes a group to Avro records: the handler gets every record of the batch's messages (a batch message,
  * `AvroCodec.encodeBatch`, holds many), each with the message it came in. A message that cannot be decoded, or
  * that the handler refuses, is published to the topic's DLQ twin with the reason and its origin in headers; it
- * never stalls the partition and never crashes the consumer. The DLQ publish happens before the batch commits, so nothing is lost.
+ * never stalls the partition and never crashes the consumer. The DLQ publish happens before the batch commits,
+ * so nothing is lost.
  */
 export function subscribeRecords(options: RecordSubscriptionOptions): Promise<Subscription> {
   const { bus, codec } = options;
@@ -51,15 +52,9 @@ export function subscribeRecords(options: RecordSubscriptionOptions): Promise<Su
       const records: DecodedRecord[] = [];
       const dead: DeadLetter[] = [];
       for (const message of batch.messages) {
-        const decoded = codec.decodeAll(message);
-        if (!decoded.ok) {
-          dead.push({ message, reason: decoded.reason });
-          continue;
-        }
-        for (const [index, { schema, value }] of decoded.records.entries()) {
-          const record = { schema, value, message, index } as DecodedRecord;
-          records.push(options.redactor ? redactedRecord(record, options.redactor) : record);
-        }
+        const decoded = decodeRecords(codec, message, options.redactor);
+        if (decoded.ok) records.push(...decoded.records);
+        else dead.push({ message, reason: decoded.reason });
       }
       if (records.length > 0) dead.push(...onePerMessage((await options.handler(records, batch)) ?? []));
       if (dead.length > 0) {
@@ -83,6 +78,26 @@ export function subscribeRecords(options: RecordSubscriptionOptions): Promise<Su
       }
     },
   });
+}
+
+/**
+ * Every record of a message, each with the message and its place in it; behavioral events the API did not
+ * redact are redacted when a `redactor` is given (record-redaction.ts).
+ */
+export function decodeRecords(
+  codec: AvroCodec,
+  message: IncomingMessage,
+  redactor?: Redactor,
+): { ok: true; records: DecodedRecord[] } | { ok: false; reason: string } {
+  const decoded = codec.decodeAll(message);
+  if (!decoded.ok) return decoded;
+  return {
+    ok: true,
+    records: decoded.records.map(({ schema, value }, index) => {
+      const record = { schema, value, message, index } as DecodedRecord;
+      return redactor ? redactedRecord(record, redactor) : record;
+    }),
+  };
 }
 
 /**
