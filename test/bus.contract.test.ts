@@ -117,6 +117,90 @@ describe.each(adapters)('bus contract: $name adapter', (adapter) => {
     expect(seen.indexOf(5)).toBeLessThan(seen.indexOf(9));
   });
 
+  it('with maxInFlightBatches, hands over later batches while earlier ones run, and commits in order', async () => {
+    const topic = `${prefix}.pipeline`;
+    const group = `${prefix}-g-pipeline`;
+    await bus.ensureTopics([{ name: topic, partitions: 1 }]);
+    await bus.publish(
+      topic,
+      Array.from({ length: 20 }, (_, n) => msg('k', n)),
+    );
+    let releaseFirst!: () => void;
+    const firstHeld = new Promise<void>((resolve) => {
+      releaseFirst = resolve;
+    });
+    const started: number[][] = [];
+    const finished: number[] = [];
+    const sub = await bus.subscribe({
+      group,
+      topics: [topic],
+      maxBatchSize: 5,
+      maxInFlightBatches: 2,
+      handler: async (batch) => {
+        const ns = batch.messages.map((m) => Number(m.headers.n));
+        started.push(ns);
+        if (ns.includes(0)) await firstHeld;
+        finished.push(...ns);
+      },
+    });
+    subs.push(sub);
+    // The second batch runs (and finishes) while the first is held; no third starts: two in flight at most.
+    await waitFor('the second batch done while the first is held', () => finished.includes(9));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(started).toHaveLength(2);
+    expect(started[0]![0]).toBe(0);
+    // Nothing commits past a batch still running, even when a later one resolved.
+    expect(await bus.lag(group, topic)).toBe(20);
+    releaseFirst();
+    await waitFor('all 20 handled', () => finished.length >= 20);
+    expect(started.flat()).toEqual([...Array(20).keys()]);
+    await waitFor('all committed', async () => (await bus.lag(group, topic)) === 0);
+  });
+
+  it('with maxInFlightBatches, a failed batch comes again followed by every batch after it', async () => {
+    const topic = `${prefix}.pipeline-fail`;
+    const group = `${prefix}-g-pipeline-fail`;
+    await bus.ensureTopics([{ name: topic, partitions: 1 }]);
+    await bus.publish(
+      topic,
+      Array.from({ length: 30 }, (_, n) => msg('k', n)),
+    );
+    const deliveries: number[][] = [];
+    let lagAtRetry = -1;
+    let failed = false;
+    const sub = await bus.subscribe({
+      group,
+      topics: [topic],
+      maxBatchSize: 5,
+      maxInFlightBatches: 3,
+      handler: async (batch) => {
+        const ns = batch.messages.map((m) => Number(m.headers.n));
+        deliveries.push(ns);
+        if (ns.includes(10)) {
+          if (!failed) {
+            // Fail after the batches behind it had time to start (and resolve): they must not commit.
+            await new Promise((r) => setTimeout(r, 200));
+            failed = true;
+            throw new Error('injected failure');
+          }
+          lagAtRetry = await bus.lag(group, topic);
+        }
+      },
+    });
+    subs.push(sub);
+    await waitFor('everything after the redelivery', async () => (await bus.lag(group, topic)) === 0);
+    expect(failed).toBe(true);
+    // At the retry, the commit stood right before the failed batch: 10 handled, 20 to go.
+    expect(lagAtRetry).toBe(20);
+    const tenAt = deliveries.findIndex((ns) => ns.includes(10));
+    const retryAt = deliveries.findIndex((ns, i) => i > tenAt && ns.includes(10));
+    expect(retryAt).toBeGreaterThan(tenAt);
+    // From the retry on, the partition is delivered again in order, to its end.
+    expect(deliveries.slice(retryAt).flat()).toEqual(Array.from({ length: 20 }, (_, i) => 10 + i));
+    // Before the failure: each message once, in order (batches behind the failed one may have started too).
+    expect(deliveries.slice(0, tenAt).flat()).toEqual([...Array(10).keys()]);
+  });
+
   it('splits partitions among the members of one group, each message to one member', async () => {
     const topic = `${prefix}.members`;
     const group = `${prefix}-g-members`;

@@ -94,6 +94,8 @@ describe.each(adapters)('pipeline on the $name adapter', (adapter) => {
       insertBody: async (table, chunks, settings) => {
         await store.insertBody(table, chunks, settings);
         if (++inserts === 2 && !failed) {
+          // Slowly: the next flush is prepared meanwhile, linked on top of this one, and must be dropped with it.
+          await new Promise((r) => setTimeout(r, 300));
           failed = true;
           throw new Error('injected failure after insert');
         }
@@ -124,8 +126,9 @@ describe.each(adapters)('pipeline on the $name adapter', (adapter) => {
     const stats = await storedStats(redeliveryTenant);
     expect(stats.n).toBe(3_000);
     expect(stats.uniq).toBe(3_000);
-    // The flush after the failure was first built on the writer's cached heads, which the failed insert had not
-    // advanced; the lookups found its rows stored and it was built again: every chain still links.
+    // The flush prepared on top of the failed one was dropped with it; the flush after the failure was first
+    // built on the writer's cached heads, which the failed insert had not advanced; the lookups found its rows
+    // stored and it was built again: every chain still links.
     const verified = await verifyChains(store, redeliveryTenant, []);
     expect(verified.breach_detail).toBeNull();
     expect(verified).toMatchObject({ verified: true, records_checked: 3_000, agents_checked: 5 });

@@ -11,6 +11,9 @@ export interface AgentSpan {
   toMs: number;
 }
 
+/** A flush whose events occurred within this span asks for its agents' stored events in it, not for its ids. */
+const NARROW_SPAN_MS = 60_000;
+
 /** What the trail already holds for a flush: which of its event ids, and each agent's chain head. */
 export interface StoredState {
   eventIds: Set<string>;
@@ -51,12 +54,16 @@ export async function storedState(
   if (eventIds.length > 0) {
     params.from = Math.min(...spans.map((s) => s.fromMs));
     params.to = Math.max(...spans.map((s) => s.toMs));
-    params.ids = eventIds;
+    // Within a narrow time span, every stored event of these agents comes back and is matched here: binding
+    // thousands of ids costs chDB more than reading the few rows the span holds (usually none). A wide span
+    // (an SDK that buffered for a long time) could hold many stored rows: then the ids filter in the query.
+    const narrow = (params.to as number) - (params.from as number) <= NARROW_SPAN_MS;
+    if (!narrow) params.ids = eventIds;
     selects.push(
       `SELECT 'event' AS what, '' AS tenant, '' AS agent, event_id, toUInt64(0) AS head_index, '' AS head_hash
        FROM events WHERE ${names(keyed, 'all')}
          AND occurred_at BETWEEN fromUnixTimestamp64Milli({from:Int64}) AND fromUnixTimestamp64Milli({to:Int64})
-         AND event_id IN {ids:Array(String)}`,
+         ${narrow ? '' : 'AND event_id IN {ids:Array(String)}'}`,
     );
   }
   const heads = (group: typeof keyed, prefix: string, after: number) => {
@@ -80,9 +87,10 @@ export async function storedState(
     head_index: number | string;
     head_hash: string;
   }>(selects.join('\nUNION ALL\n'), params);
+  const asked = new Set(eventIds);
   for (const r of rows) {
     if (r.what === 'event') {
-      state.eventIds.add(r.event_id);
+      if (asked.has(r.event_id)) state.eventIds.add(r.event_id);
       continue;
     }
     const key = agentChainKey(r.tenant, r.agent);

@@ -47,24 +47,42 @@ export interface AuditWriterDeps {
  * Writes every event and decision of the events topic into the audit trail (`events`), each linked into its
  * agent's evidence chain. At-least-once: the bus commits a batch only after its rows are stored. Idempotent:
  * an event_id already stored is skipped, so a redelivered event gets neither a second row nor a second link.
- * One agent's events are on one partition, handled one batch at a time, which keeps each chain sequential.
+ * One agent's events are on one partition, delivered in order and stored flush after flush in that order, which
+ * keeps each chain sequential. Flushes are pipelined: the bus hands over a partition's next batch while the last
+ * one is stored (two in flight), and the next flush is prepared (looked up, linked, encoded) meanwhile.
  */
 export class AuditWriter {
   private subscription: Subscription | undefined;
-  private readonly inserter: BatchingInserter<EventRow>;
+  private readonly inserter: BatchingInserter<EventRow, PreparedFlush>;
   private readonly touchedTenants = new Set<string>();
   /** Chain heads this writer stored (a hint: every batch still asks the store for anything past them). */
   private readonly heads = new Map<string, ChainHead>();
+  /**
+   * What the flushes prepared but not stored yet will add: the next flush links on from their heads and skips
+   * their event ids. Forgotten when a flush fails (every flush behind it is dropped, see BatchingInserter).
+   */
+  private readonly projectedHeads = new Map<string, ChainHead>();
+  private readonly unstoredIds = new Set<string>();
+  /** Bumped by every reset: a prepare that was running across one does not project its flush. */
+  private generation = 0;
   private checkpointTimer: NodeJS.Timeout | undefined;
   private checkpointing: Promise<void> = Promise.resolve();
 
   constructor(private readonly deps: AuditWriterDeps) {
     // Partition batches meet in one flush: one lookup (stored ids, chain heads) and one insert for all of
-    // them, instead of two lookups per partition batch queuing on the store in front of the inserts. The
-    // batches of one Kafka fetch arrive within milliseconds, and the consumer fetches again only once they are
-    // stored: a short wait gathers them, a longer one only adds to every event's latency.
-    this.inserter = new BatchingInserter(
-      (rows) => this.storeNew(rows),
+    // them, instead of two lookups per partition batch queuing on the store in front of the inserts. Under
+    // load, a flush gathers what arrives while the one before it is stored; the wait only matters at low load,
+    // where a longer one only adds to every event's latency.
+    this.inserter = new BatchingInserter<EventRow, PreparedFlush>(
+      {
+        prepare: (rows) => this.prepare(rows),
+        store: (flush) => this.store(flush),
+        reset: () => {
+          this.generation++;
+          this.projectedHeads.clear();
+          this.unstoredIds.clear();
+        },
+      },
       deps.flushRows ?? 20_000,
       deps.flushMs ?? 20,
     );
@@ -79,6 +97,8 @@ export class AuditWriter {
       topics: [this.deps.eventsTopic],
       // No partition batch larger than one flush: a batch is stored (and committed) in one piece.
       maxBatchSize: this.deps.maxBatchSize ?? Math.min(5_000, this.deps.flushRows ?? 20_000),
+      // The next batches arrive while the last ones are stored: they are prepared meanwhile (BatchingInserter).
+      maxInFlightBatches: 2,
       redactor: this.deps.redactor,
       handler: (records) => this.write(records),
       onDeadLetter: (letter) =>
@@ -106,7 +126,7 @@ export class AuditWriter {
     }
   }
 
-  /** Stops consuming; the in-flight batch is stored and committed first; a last checkpoint is signed. */
+  /** Stops consuming; the in-flight batches are stored and committed first; a last checkpoint is signed. */
   async stop(): Promise<void> {
     await this.subscription?.stop();
     this.subscription = undefined;
@@ -131,13 +151,16 @@ export class AuditWriter {
   }
 
   /**
-   * Dedups, links into the chains (continuing from the stored heads) and stores one flush. Rows arrive in
+   * Dedups and links one flush into the chains, continuing from the stored heads, or from the heads of the flush
+   * still being stored before it (as if stored: if that one fails, this one is dropped with it). Rows arrive in
    * partition order and one agent lives on one partition, so each chain is linked in its events' order.
    */
-  private async storeNew(rows: EventRow[]): Promise<void> {
+  private async prepare(rows: EventRow[]): Promise<PreparedFlush> {
+    const generation = this.generation;
     const unique = new Map<string, EventRow>();
-    for (const row of rows) if (!unique.has(row.event_id)) unique.set(row.event_id, row);
-    if (unique.size === 0) return;
+    for (const row of rows)
+      if (!unique.has(row.event_id) && !this.unstoredIds.has(row.event_id)) unique.set(row.event_id, row);
+    if (unique.size === 0) return { chunks: [], heads: new Map(), eventIds: [], tenants: [] };
     const candidates = [...unique.values()];
     const tenants = [...new Set(candidates.map((r) => r.tenant_id))];
     const spans = new Map<string, AgentSpan>();
@@ -153,26 +176,48 @@ export class AuditWriter {
       span.toMs = Math.max(span.toMs, r.occurred_at_ms);
       spans.set(key, span);
     }
-    const lookup = storedState(this.deps.store, [...spans.values()], [...unique.keys()], this.heads);
+    const cache = new Map<string, ChainHead>();
+    for (const key of spans.keys()) {
+      const head = this.projectedHeads.get(key) ?? this.heads.get(key);
+      if (head) cache.set(key, head);
+    }
+    const lookup = storedState(this.deps.store, [...spans.values()], [...unique.keys()], cache);
     // While chDB answers the lookup, build the insert on the heads this writer already knows. In steady state
     // the lookup changes nothing (no event stored before, no head moved by another writer) and that build is
     // the one stored; otherwise it is discarded and built again from its answer. One yield first, so the
     // query is on its way to chDB before the build takes the event loop.
-    const known = knownHeads(spans.keys(), this.heads);
     let built: BuiltInsert | undefined;
-    if (known) {
+    if (cache.size === spans.size) {
       await new Promise((resolve) => setImmediate(resolve));
-      built = buildInsert(candidates, NOTHING_STORED, known);
+      built = buildInsert(candidates, NOTHING_STORED, new Map(cache));
     }
     const stored = await lookup;
-    if (!built || stored.eventIds.size > 0 || !sameHeads(stored.heads, this.heads, spans.keys()))
+    const moved = [...cache.keys()].filter((key) => !sameHead(stored.heads.get(key), cache.get(key)));
+    // Another writer linked onto a chain whose flush of ours is not stored yet (a rebalance in progress):
+    // linking on from the store would fork it. Fail: this flush and those behind it come again.
+    if (moved.some((key) => this.projectedHeads.has(key)))
+      throw new Error('an evidence chain moved under a flush not yet stored; the batch will be redelivered');
+    if (!built || stored.eventIds.size > 0 || moved.length > 0)
       built = buildInsert(candidates, stored.eventIds, stored.heads);
+    if (generation === this.generation) {
+      for (const [key, head] of built.heads) this.projectedHeads.set(key, head);
+      for (const id of built.eventIds) this.unstoredIds.add(id);
+    }
+    return { ...built, tenants };
+  }
+
+  private async store(flush: PreparedFlush): Promise<void> {
     // Every time in these rows is clickhouseTime()'s fixed form, which the basic parser reads fastest.
-    await this.deps.store.insertBody('events', built.chunks, { date_time_input_format: 'basic' });
+    await this.deps.store.insertBody('events', flush.chunks, { date_time_input_format: 'basic' });
     // Only stored links advance the cache: a failed insert leaves it as it was, and the next flush re-checks
     // the store for anything past it anyway.
-    for (const [key, head] of built.heads) this.heads.set(key, head);
-    for (const t of tenants) this.touchedTenants.add(t);
+    for (const [key, head] of flush.heads) {
+      this.heads.set(key, head);
+      // A flush prepared behind this one may have projected a later head already: keep that one.
+      if (this.projectedHeads.get(key) === head) this.projectedHeads.delete(key);
+    }
+    for (const id of flush.eventIds) this.unstoredIds.delete(id);
+    for (const t of flush.tenants) this.touchedTenants.add(t);
   }
 
   /** Signs the chain heads of every tenant written since the last checkpoint. */
@@ -223,6 +268,12 @@ interface BuiltInsert {
   chunks: Buffer[];
   /** The chain heads after these rows. */
   heads: Map<string, ChainHead>;
+  /** The events these rows store. */
+  eventIds: string[];
+}
+
+interface PreparedFlush extends BuiltInsert {
+  tenants: string[];
 }
 
 const NOTHING_STORED: ReadonlySet<string> = new Set();
@@ -234,9 +285,11 @@ function buildInsert(
   heads: Map<string, ChainHead>,
 ): BuiltInsert {
   const chunks: Buffer[] = [];
+  const eventIds: string[] = [];
   let lines: string[] = [];
   for (const row of rows) {
     if (stored.has(row.event_id)) continue;
+    eventIds.push(row.event_id);
     const json = chainFieldsJson(row);
     lines.push(eventLine(row, json, nextLink(json, agentChainKey(row.tenant_id, row.agent_id), heads)));
     if (lines.length === LINES_PER_CHUNK) {
@@ -245,32 +298,9 @@ function buildInsert(
     }
   }
   if (lines.length > 0) chunks.push(jsonEachRowChunk(lines));
-  return { chunks, heads };
+  return { chunks, heads, eventIds };
 }
 
-/** A copy of the cached heads of these agents, or undefined when one has none (first seen: ask the store). */
-function knownHeads(
-  keys: Iterable<string>,
-  cache: ReadonlyMap<string, ChainHead>,
-): Map<string, ChainHead> | undefined {
-  const heads = new Map<string, ChainHead>();
-  for (const key of keys) {
-    const head = cache.get(key);
-    if (!head) return undefined;
-    heads.set(key, head);
-  }
-  return heads;
-}
-
-function sameHeads(
-  a: ReadonlyMap<string, ChainHead>,
-  b: ReadonlyMap<string, ChainHead>,
-  keys: Iterable<string>,
-): boolean {
-  for (const key of keys) {
-    const x = a.get(key);
-    const y = b.get(key);
-    if (!x || !y || x.chainIndex !== y.chainIndex || x.hash !== y.hash) return false;
-  }
-  return true;
+function sameHead(a: ChainHead | undefined, b: ChainHead | undefined): boolean {
+  return a !== undefined && b !== undefined && a.chainIndex === b.chainIndex && a.hash === b.hash;
 }

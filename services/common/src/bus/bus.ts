@@ -7,6 +7,9 @@
  * - `publish` resolves only when the messages are durable (Kafka: acks=all, idempotent producer);
  * - a consumer group receives each partition's messages in order, in batches; the group's offset advances
  *   only after the handler resolved; a handler that throws gets the same batch again (after a backoff);
+ * - with `maxInFlightBatches` > 1, a partition's next batches are handed over before the earlier handlers
+ *   resolved; offsets still commit in order, and a failed batch is delivered again followed by everything
+ *   after it (partition-lane.ts);
  * - a compacted topic can be read as a key → value map that stays current (a null value deletes the key).
  */
 
@@ -53,10 +56,18 @@ export interface SubscribeOptions {
   fromBeginning?: boolean;
   /** Upper bound on messages per batch. Both adapters also bound its bytes (a few MB); batches may be smaller. */
   maxBatchSize?: number;
+  /**
+   * How many batches of one partition may be in the handler at once (default 1: one at a time). More lets a
+   * consumer that stores in bulk receive the next batches while it stores the last ones: handlers still start
+   * in offset order, offsets commit in order as they resolve, and when one throws, it and every batch after it
+   * (whatever their handlers did) are delivered again, in order, after the backoff. So a handler must be
+   * idempotent, and must not let a later batch's effect stand while an earlier one failed if order matters.
+   */
+  maxInFlightBatches?: number;
 }
 
 export interface Subscription {
-  /** Stops fetching, waits for the in-flight batch to settle, commits what succeeded, and leaves the group. */
+  /** Stops fetching, waits for the in-flight batches to settle, commits what succeeded, and leaves the group. */
   stop(): Promise<void>;
 }
 

@@ -22,6 +22,7 @@ import {
   type Subscription,
   type TopicSpec,
 } from './bus.ts';
+import { PartitionLane } from './partition-lane.ts';
 import { Signal } from './signal.ts';
 
 export interface KafkaBusOptions {
@@ -42,8 +43,10 @@ export interface KafkaBusOptions {
 /**
  * The Bus on Apache Kafka via kafkajs. kafkajs is frozen upstream, so it stays behind this file.
  * Producer: idempotent, acks=all, so a resolved publish survives a broker failover and is never doubled.
- * Consumers: manual commits after the handler resolved; a failing batch is retried in place with backoff
- * (heartbeating meanwhile, and while a handler runs), so a partition stays ordered and nothing after a failing batch is committed.
+ * Consumers: manual commits, in order, after the handlers resolved (PartitionLane); eachBatch hands a batch over
+ * and returns, so kafkajs fetches on while handlers run (heartbeating while a handler holds a partition up). A
+ * failing batch is fetched again after a backoff (a seek), so a partition stays ordered and nothing from a
+ * failing batch on is committed.
  */
 export class KafkaBus implements Bus {
   private readonly kafka: Kafka;
@@ -144,12 +147,66 @@ export class KafkaBus implements Bus {
     const maxBatch = options.maxBatchSize ?? 5_000;
     let running = true;
     const stopSignal = new Signal();
+    const lanes = new Map<string, KafkaLane>();
+    const laneOf = (topic: string, partition: number): KafkaLane => {
+      const id = `${topic}/${partition}`;
+      let lane = lanes.get(id);
+      if (!lane) {
+        const created: KafkaLane = {
+          lane: new PartitionLane(
+            options.maxInFlightBatches ?? 1,
+            (offset) => consumer.commitOffsets([{ topic, partition, offset }]),
+            // A commit lost to a rebalance: the partition's next owner gets those batches again.
+            (error) => this.options.onError?.(error, `group ${options.group} ${id}: offset commit failed`),
+            () => {
+              if (created.lane.failure && !created.recovering) void recover(topic, partition, created);
+            },
+            () => running,
+          ),
+          next: undefined,
+          recovering: false,
+          attempt: 0,
+        };
+        lane = created;
+        lanes.set(id, lane);
+      }
+      return lane;
+    };
+    // A handler threw: stop fetching the partition, let its other handlers settle, wait out the backoff, and
+    // fetch again from the failed batch (a seek: without auto-commit, kafkajs only moves its fetch position).
+    const recover = async (topic: string, partition: number, state: KafkaLane): Promise<void> => {
+      state.recovering = true;
+      const failure = state.lane.failure!;
+      this.options.onError?.(
+        failure.error,
+        `group ${options.group} ${topic}/${partition}: handler failed, batch will be redelivered`,
+      );
+      consumer.pause([{ topic, partitions: [partition] }]);
+      await state.lane.settled();
+      await stopSignal.wait(redeliveryDelayMs(state.attempt++));
+      state.lane.reset();
+      state.next = undefined;
+      state.recovering = false;
+      if (!running) return;
+      consumer.seek({ topic, partition, offset: failure.offset });
+      consumer.resume([{ topic, partitions: [partition] }]);
+    };
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
       // Every partition at once by default: their batches meet in the consumer's own batching (one store write).
       partitionsConsumedConcurrently: this.options.partitionsConsumedConcurrently ?? 16,
       eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
+        const state = laneOf(batch.topic, batch.partition);
+        if (!running || !isRunning() || isStale() || state.recovering || batch.messages.length === 0) return;
+        const first = BigInt(batch.messages[0]!.offset);
+        // Behind what was already handed over: the group rebalanced and this member fetches again from the
+        // last commit. Let the earlier handlers settle (their commits count) before handling it again.
+        if (state.next !== undefined && first < state.next) {
+          await withHeartbeat(heartbeat, heartbeatMs, state.lane.settled());
+          state.next = undefined;
+          if (state.lane.failure) return;
+        }
         const all = batch.messages.map(
           (m): IncomingMessage => ({
             topic: batch.topic,
@@ -163,31 +220,21 @@ export class KafkaBus implements Bus {
         );
         for (let i = 0; i < all.length; i += maxBatch) {
           const messages = all.slice(i, i + maxBatch);
-          for (let attempt = 0; ; attempt++) {
-            if (!running || !isRunning() || isStale()) return;
-            // kafkajs heartbeats only when asked: a handler that waits out a slow sink (SIEM exports back off for
-            // minutes) must keep the membership alive, or the group would rebalance and redeliver behind it.
-            const beating = setInterval(() => void heartbeat().catch(() => {}), heartbeatMs);
-            try {
-              await options.handler({ topic: batch.topic, partition: batch.partition, messages });
-              break;
-            } catch (error) {
-              this.options.onError?.(
-                error,
-                `group ${options.group} ${batch.topic}/${batch.partition}: handler failed, batch will be redelivered`,
-              );
-              await stopSignal.wait(redeliveryDelayMs(attempt));
-              await heartbeat();
-            } finally {
-              clearInterval(beating);
-            }
-          }
           const last = messages[messages.length - 1]!.offset;
+          // kafkajs heartbeats only when asked: a handler that waits out a slow sink (SIEM exports back off for
+          // minutes) must keep the membership alive, or the group would rebalance and redeliver behind it.
+          const started = await withHeartbeat(
+            heartbeat,
+            heartbeatMs,
+            state.lane.start(messages[0]!.offset, last, async () => {
+              await options.handler({ topic: batch.topic, partition: batch.partition, messages });
+              state.attempt = 0;
+            }),
+          );
+          if (!started || !running) return;
+          // Fetch on past it while the handler runs; the commit follows when the handler resolved.
           resolveOffset(last);
-          await consumer.commitOffsets([
-            { topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() },
-          ]);
-          await heartbeat();
+          state.next = BigInt(last) + 1n;
         }
       },
     });
@@ -200,6 +247,9 @@ export class KafkaBus implements Bus {
         if (!running) return;
         running = false;
         stopSignal.notify();
+        // Handlers run on after eachBatch returned: let them finish and commit before leaving the group.
+        consumer.pause(options.topics.map((topic) => ({ topic })));
+        await Promise.all([...lanes.values()].map((state) => state.lane.settled()));
         await consumer.disconnect();
         this.consumers.delete(consumer);
         this.subscriptions.delete(subscription);
@@ -320,6 +370,29 @@ async function retryRetriable<T>(call: () => Promise<T>): Promise<T> {
       if (!retriable || Date.now() > deadline) throw error;
       await new Promise((r) => setTimeout(r, Math.min(1_000, 50 * 2 ** attempt)));
     }
+  }
+}
+
+/** A partition's lane, where its fetch position stands, and whether it is rewinding after a failure. */
+interface KafkaLane {
+  lane: PartitionLane;
+  /** The offset after the last batch handed over (undefined: no expectation, e.g. after a rewind). */
+  next: bigint | undefined;
+  recovering: boolean;
+  attempt: number;
+}
+
+/** Awaits `work`, heartbeating every `everyMs` meanwhile (a session must outlive a slow handler). */
+async function withHeartbeat<T>(
+  heartbeat: () => Promise<void>,
+  everyMs: number,
+  work: Promise<T>,
+): Promise<T> {
+  const beating = setInterval(() => void heartbeat().catch(() => {}), everyMs);
+  try {
+    return await work;
+  } finally {
+    clearInterval(beating);
   }
 }
 

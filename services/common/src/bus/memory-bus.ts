@@ -13,6 +13,7 @@ import {
   type Subscription,
   type TopicSpec,
 } from './bus.ts';
+import { PartitionLane } from './partition-lane.ts';
 import { PartitionLog, type StoredRecord } from './partition-log.ts';
 import { Signal } from './signal.ts';
 
@@ -179,15 +180,59 @@ export class MemoryBus implements Bus {
     stopSignal: Signal,
   ): Promise<void> {
     const id = `${topic.name}/${partition}`;
+    const lane = new PartitionLane(
+      options.maxInFlightBatches ?? 1,
+      async (next) => {
+        group.committed.set(id, Number(next));
+        this.scheduleOffsetSave();
+        if (!topic.compacted) log.trimBelow(this.minCommitted(topic.name, partition));
+      },
+      (error) => this.options.onError?.(error, `group ${group.name} ${id}: offset commit failed`),
+      () => log.appended.notify(),
+      isRunning,
+    );
     let attempt = 0;
+    /** This member holds the partition (no other member reads it) from taking it until its handlers settled. */
+    let holding = false;
+    /** The next offset to hand over (read ahead of the commit while handlers run). */
+    let position = 0;
+    const release = async (): Promise<void> => {
+      await lane.settled();
+      if (!holding) return;
+      holding = false;
+      group.busy.delete(id);
+      group.changed.notify();
+    };
     while (isRunning()) {
-      if (this.ownerOf(group, topic.name, partition) !== member || group.busy.has(id)) {
+      if (this.ownerOf(group, topic.name, partition) !== member) {
+        await release();
         await group.changed.wait(250);
         continue;
       }
-      const from = group.committed.get(id) ?? log.startOffset;
-      const records = log.read(from, maxBatch, MAX_BATCH_BYTES);
+      if (!holding) {
+        if (group.busy.has(id)) {
+          await group.changed.wait(250);
+          continue;
+        }
+        group.busy.add(id);
+        holding = true;
+        position = group.committed.get(id) ?? log.startOffset;
+      }
+      const failure = lane.failure;
+      if (failure) {
+        this.options.onError?.(
+          failure.error,
+          `group ${group.name} ${id}: handler failed, batch will be redelivered`,
+        );
+        await lane.settled();
+        await stopSignal.wait(redeliveryDelayMs(attempt++));
+        lane.reset();
+        position = Number(failure.offset);
+        continue;
+      }
+      const records = log.read(position, maxBatch, MAX_BATCH_BYTES);
       if (records.length === 0) {
+        // Woken by an append, or by a handler settling (a failure to act on).
         await log.appended.wait(1_000);
         continue;
       }
@@ -204,21 +249,14 @@ export class MemoryBus implements Bus {
           timestamp: r.timestamp,
         })),
       };
-      group.busy.add(id);
-      try {
+      const last = records[records.length - 1]!.offset;
+      const started = await lane.start(String(records[0]!.offset), String(last), async () => {
         await options.handler(batch);
         attempt = 0;
-        group.committed.set(id, records[records.length - 1]!.offset + 1);
-        this.scheduleOffsetSave();
-        if (!topic.compacted) log.trimBelow(this.minCommitted(topic.name, partition));
-      } catch (error) {
-        this.options.onError?.(error, `group ${group.name} ${id}: handler failed, batch will be redelivered`);
-        await stopSignal.wait(redeliveryDelayMs(attempt++));
-      } finally {
-        group.busy.delete(id);
-        group.changed.notify();
-      }
+      });
+      if (started) position = last + 1;
     }
+    await release();
   }
 
   /** Round-robin assignment of a group's partitions to its members, in join order (like Kafka's). */

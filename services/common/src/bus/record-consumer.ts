@@ -29,6 +29,8 @@ export interface RecordSubscriptionOptions {
   handler: RecordBatchHandler;
   fromBeginning?: boolean;
   maxBatchSize?: number;
+  /** See SubscribeOptions.maxInFlightBatches. */
+  maxInFlightBatches?: number;
   onDeadLetter?: (letter: DeadLetter) => void;
   /** Consumers that store or export: behavioral events the API did not redact are redacted before the handler. */
   redactor?: Redactor;
@@ -48,6 +50,7 @@ export function subscribeRecords(options: RecordSubscriptionOptions): Promise<Su
     topics: options.topics,
     fromBeginning: options.fromBeginning,
     maxBatchSize: options.maxBatchSize,
+    maxInFlightBatches: options.maxInFlightBatches,
     handler: async (batch) => {
       const records: DecodedRecord[] = [];
       const dead: DeadLetter[] = [];

@@ -1,0 +1,125 @@
+import { describe, expect, it } from 'vitest';
+import { BatchingInserter, type FlushStages } from './batching-inserter.ts';
+
+/** Stages that record what they were asked, and whose stores wait for the test to let them finish. */
+function recordingStages() {
+  const log: string[] = [];
+  const gates: Array<{ open: () => void; fail: (e: Error) => void }> = [];
+  const stages: FlushStages<number, number[]> = {
+    prepare: async (rows) => {
+      log.push(`prepare ${rows.join(',')}`);
+      return rows;
+    },
+    store: (rows) => {
+      log.push(`store ${rows.join(',')}`);
+      return new Promise<void>((resolve, reject) => {
+        gates.push({
+          open: () => {
+            log.push(`stored ${rows.join(',')}`);
+            resolve();
+          },
+          fail: reject,
+        });
+      });
+    },
+    reset: () => log.push('reset'),
+  };
+  return { log, gates, stages };
+}
+
+const tick = () => new Promise((r) => setTimeout(r, 5));
+
+describe('BatchingInserter', () => {
+  it('prepares the next flush while the one before it is stored, and stores them in order', async () => {
+    const { log, gates, stages } = recordingStages();
+    const inserter = new BatchingInserter(stages, 2, 1_000);
+    const first = inserter.add([1, 2]);
+    await tick();
+    const second = inserter.add([3, 4]);
+    await tick();
+    // The second flush is prepared while the first is stored; its store waits for the first one.
+    expect(log).toEqual(['prepare 1,2', 'store 1,2', 'prepare 3,4']);
+    gates[0]!.open();
+    await first;
+    await tick();
+    expect(log.slice(3)).toEqual(['stored 1,2', 'store 3,4']);
+    gates[1]!.open();
+    await second;
+  });
+
+  it('gathers rows while the stages are busy: a flush takes what arrived during the store before it', async () => {
+    const { log, gates, stages } = recordingStages();
+    const inserter = new BatchingInserter(stages, 100, 5);
+    const adds = [inserter.add([1])];
+    await tick();
+    await tick();
+    adds.push(inserter.add([2]));
+    await tick();
+    await tick();
+    // [2] was prepared while [1] is stored; [3] and [4] wait their turn together, past their own wait.
+    adds.push(inserter.add([3]));
+    await tick();
+    adds.push(inserter.add([4]));
+    await tick();
+    await tick();
+    expect(log).toEqual(['prepare 1', 'store 1', 'prepare 2']);
+    gates[0]!.open();
+    await tick();
+    expect(log.slice(3)).toEqual(['stored 1', 'store 2', 'prepare 3,4']);
+    gates[1]!.open();
+    await tick();
+    gates[2]!.open();
+    await Promise.all(adds);
+    expect(log.slice(6)).toEqual(['stored 2', 'store 3,4', 'stored 3,4']);
+  });
+
+  it('a failed store fails the flushes prepared and gathering behind it, unstored; later rows start afresh', async () => {
+    const { log, gates, stages } = recordingStages();
+    const inserter = new BatchingInserter(stages, 2, 1_000);
+    const first = inserter.add([1, 2]);
+    await tick();
+    const second = inserter.add([3, 4]);
+    const gathering = inserter.add([5]);
+    await tick();
+    gates[0]!.fail(new Error('insert failed'));
+    await expect(first).rejects.toThrow('insert failed');
+    await expect(second).rejects.toThrow('insert failed');
+    await expect(gathering).rejects.toThrow('insert failed');
+    expect(log).toEqual(['prepare 1,2', 'store 1,2', 'prepare 3,4', 'reset']);
+    // The bus delivers the failed rows again: they are prepared and stored as new.
+    const again = inserter.add([1, 2]);
+    await tick();
+    gates[1]!.open();
+    await again;
+    expect(log.slice(4)).toEqual(['prepare 1,2', 'store 1,2', 'stored 1,2']);
+  });
+
+  it('a failed prepare fails its flush after the store before it finished', async () => {
+    const { log, gates, stages } = recordingStages();
+    let failPrepare = false;
+    const inserter = new BatchingInserter<number, number[]>(
+      {
+        ...stages,
+        prepare: async (rows) => {
+          if (failPrepare) throw new Error('lookup failed');
+          return stages.prepare(rows);
+        },
+      },
+      2,
+      1_000,
+    );
+    const first = inserter.add([1, 2]);
+    await tick();
+    failPrepare = true;
+    const second = inserter.add([3, 4]);
+    await tick();
+    let secondDone = false;
+    second.catch(() => {}).finally(() => (secondDone = true));
+    await tick();
+    expect(secondDone).toBe(false);
+    gates[0]!.open();
+    await first;
+    await expect(second).rejects.toThrow('lookup failed');
+    expect(log).toEqual(['prepare 1,2', 'store 1,2', 'stored 1,2', 'reset']);
+  });
+});

@@ -1,0 +1,74 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { storedState } from '@thoth/audit-writer/audit-store';
+import { agentChainKey } from '@thoth/common/evidence-chain';
+import { clickhouseTime } from '@thoth/common/store/clickhouse-time';
+import { Store } from '@thoth/common/store/store';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+let store: Store;
+let dataDir: string;
+const t0 = Date.UTC(2026, 10, 24, 12, 0, 0);
+const row = (agent: string, id: string, at: number, index: number) => ({
+  tenant_id: 'acme',
+  agent_id: agent,
+  occurred_at: clickhouseTime(at),
+  ingested_at: clickhouseTime(at),
+  event_id: id,
+  kind: 'behavioral',
+  chain_index: index,
+  hash: `h-${id}`,
+});
+
+beforeAll(async () => {
+  dataDir = mkdtempSync(join(tmpdir(), 'thoth-audit-store-'));
+  store = await Store.open({ database: 'thoth', dataDir });
+  await store.migrate();
+  await store.insertRows('events', [
+    row('a', 'e1', t0, 1),
+    row('a', 'e2', t0 + 1_000, 2),
+    row('a', 'e3', t0 + 2_000, 3),
+    row('b', 'e-old', t0 - 3_600_000, 1),
+    row('b', 'e-b', t0, 2),
+  ]);
+});
+afterAll(async () => {
+  await store.close();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe('storedState: what the trail holds for a flush (chDB)', () => {
+  it('a narrow flush: finds its stored ids among its agents’ rows in its span, and the chain heads', async () => {
+    const state = await storedState(
+      store,
+      [{ tenantId: 'acme', agentId: 'a', fromMs: t0, toMs: t0 + 2_000 }],
+      ['e1', 'e3', 'e-new'],
+    );
+    // e2 is stored in the span but not in the flush: not reported.
+    expect([...state.eventIds].sort()).toEqual(['e1', 'e3']);
+    expect(state.heads.get(agentChainKey('acme', 'a'))).toEqual({ chainIndex: 3, hash: 'h-e3' });
+  });
+
+  it('a wide flush (an SDK that buffered for an hour): asks for its ids', async () => {
+    const state = await storedState(
+      store,
+      [{ tenantId: 'acme', agentId: 'b', fromMs: t0 - 3_600_000, toMs: t0 + 60_000 }],
+      ['e-old', 'e-later'],
+    );
+    expect([...state.eventIds]).toEqual(['e-old']);
+    expect(state.heads.get(agentChainKey('acme', 'b'))).toEqual({ chainIndex: 2, hash: 'h-e-b' });
+  });
+
+  it('a known head is only checked for links stored past it', async () => {
+    const known = new Map([[agentChainKey('acme', 'a'), { chainIndex: 3, hash: 'h-e3' }]]);
+    const state = await storedState(
+      store,
+      [{ tenantId: 'acme', agentId: 'a', fromMs: t0 + 5_000, toMs: t0 + 6_000 }],
+      ['e-next'],
+      known,
+    );
+    expect(state.eventIds.size).toBe(0);
+    expect(state.heads.get(agentChainKey('acme', 'a'))).toEqual({ chainIndex: 3, hash: 'h-e3' });
+  });
+});
