@@ -50,7 +50,7 @@ describe('storedState: what the trail holds for a flush (chDB)', () => {
     expect(state.heads.get(agentChainKey('acme', 'a'))).toEqual({ chainIndex: 3, hash: 'h-e3' });
   });
 
-  it('a wide flush (an SDK that buffered for an hour): asks for its ids', async () => {
+  it('a wide flush (here an SDK that buffered for an hour): asks for its ids', async () => {
     const state = await storedState(
       store,
       [{ tenantId: 'acme', agentId: 'b', fromMs: t0 - 3_600_000, toMs: t0 + 60_000 }],

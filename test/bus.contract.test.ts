@@ -201,6 +201,48 @@ describe.each(adapters)('bus contract: $name adapter', (adapter) => {
     expect(deliveries.slice(0, tenAt).flat()).toEqual([...Array(10).keys()]);
   });
 
+  it('moves a partition to a joining member only once the handlers of its old owner settled', async () => {
+    const topic = `${prefix}.handover`;
+    const group = `${prefix}-g-handover`;
+    await bus.ensureTopics([{ name: topic, partitions: 2 }]);
+    const publish = (from: number) =>
+      bus.publish(
+        topic,
+        Array.from({ length: 40 }, (_, i) => msg(`key-${from + i}`, from + i)),
+      );
+    await publish(0);
+    const handled: Array<{ member: string; n: number }> = [];
+    let started = 0;
+    let releaseHeld!: () => void;
+    const held = new Promise<void>((resolve) => {
+      releaseHeld = resolve;
+    });
+    const member = (name: string, hold: boolean) =>
+      bus.subscribe({
+        group,
+        topics: [topic],
+        maxBatchSize: 5,
+        maxInFlightBatches: 2,
+        handler: async (batch) => {
+          started++;
+          if (hold) await held;
+          for (const m of batch.messages) handled.push({ member: name, n: Number(m.headers.n) });
+        },
+      });
+    subs.push(await member('first', true));
+    await waitFor('the first member handling batches', () => started >= 2);
+    // Its handlers stay held past a heartbeat (3 s), so it learns of the rebalance the second member starts
+    // while they run. The partition it gives up must not reach the second member before they settled and
+    // committed, or both members would handle those batches.
+    setTimeout(releaseHeld, 5_000);
+    subs.push(await member('second', false));
+    await publish(40);
+    await waitFor('all 80 handled', () => new Set(handled.map((h) => h.n)).size >= 80, 90_000);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(handled.map((h) => h.n).sort((a, b) => a - b)).toEqual([...Array(80).keys()]);
+    expect(new Set(handled.map((h) => h.member))).toEqual(new Set(['first', 'second']));
+  });
+
   it('splits partitions among the members of one group, each message to one member', async () => {
     const topic = `${prefix}.members`;
     const group = `${prefix}-g-members`;

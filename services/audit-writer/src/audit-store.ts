@@ -11,8 +11,11 @@ export interface AgentSpan {
   toMs: number;
 }
 
-/** A flush whose events occurred within this span asks for its agents' stored events in it, not for its ids. */
-const NARROW_SPAN_MS = 60_000;
+/**
+ * A flush whose events occurred within this span asks for its agents' stored events in it, not for its ids.
+ * Short: what comes back grows with the span (at 20,000 events/s, 2 s hold at most 40,000 rows).
+ */
+const NARROW_SPAN_MS = 2_000;
 
 /** What the trail already holds for a flush: which of its event ids, and each agent's chain head. */
 export interface StoredState {
@@ -55,8 +58,8 @@ export async function storedState(
     params.from = Math.min(...spans.map((s) => s.fromMs));
     params.to = Math.max(...spans.map((s) => s.toMs));
     // Within a narrow time span, every stored event of these agents comes back and is matched here: binding
-    // thousands of ids costs chDB more than reading the few rows the span holds (usually none). A wide span
-    // (an SDK that buffered for a long time) could hold many stored rows: then the ids filter in the query.
+    // thousands of ids costs chDB more than reading the few rows the span holds (usually none). A wider span
+    // (SDK batches that cover longer, an SDK that buffered offline) could hold many: the ids filter in the query.
     const narrow = (params.to as number) - (params.from as number) <= NARROW_SPAN_MS;
     if (!narrow) params.ids = eventIds;
     selects.push(

@@ -182,6 +182,8 @@ export class AuditWriter {
       if (head) cache.set(key, head);
     }
     const lookup = storedState(this.deps.store, [...spans.values()], [...unique.keys()], cache);
+    // Awaited below; a rejection during the build must not count as unhandled meanwhile.
+    lookup.catch(() => {});
     // While chDB answers the lookup, build the insert on the heads this writer already knows. In steady state
     // the lookup changes nothing (no event stored before, no head moved by another writer) and that build is
     // the one stored; otherwise it is discarded and built again from its answer. One yield first, so the

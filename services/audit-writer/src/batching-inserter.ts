@@ -91,7 +91,8 @@ export class BatchingInserter<T, P> {
         prepared = await this.stages.prepare(flush.rows);
       } catch (error) {
         await this.storing;
-        this.fail(flush, error);
+        // Dropped already if the store before it failed meanwhile: that failure stands for both.
+        if (!this.dropIfStale(flush)) this.fail(flush, error);
         continue;
       }
       const previous = this.storing;

@@ -10,6 +10,7 @@
  * - with `maxInFlightBatches` > 1, a partition's next batches are handed over before the earlier handlers
  *   resolved; offsets still commit in order, and a failed batch is delivered again followed by everything
  *   after it (partition-lane.ts);
+ * - a partition moves to another member of the group only once its handlers here settled and committed;
  * - a compacted topic can be read as a key → value map that stays current (a null value deletes the key).
  */
 

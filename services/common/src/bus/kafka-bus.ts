@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { createRequire } from 'node:module';
 import {
   type Admin,
   type Consumer,
@@ -6,6 +7,8 @@ import {
   Kafka,
   type KafkaConfig,
   logLevel,
+  type PartitionAssigner,
+  PartitionAssigners,
   Partitioners,
   type Producer,
 } from 'kafkajs';
@@ -46,7 +49,8 @@ export interface KafkaBusOptions {
  * Consumers: manual commits, in order, after the handlers resolved (PartitionLane); eachBatch hands a batch over
  * and returns, so kafkajs fetches on while handlers run (heartbeating while a handler holds a partition up). A
  * failing batch is fetched again after a backoff (a seek), so a partition stays ordered and nothing from a
- * failing batch on is committed.
+ * failing batch on is committed. In a rebalance the member rejoins only once its handlers settled (a hook on
+ * kafkajs's rejoin, see installRejoinHook), so a partition never has two members handling it.
  */
 export class KafkaBus implements Bus {
   private readonly kafka: Kafka;
@@ -129,6 +133,9 @@ export class KafkaBus implements Bus {
       maxBytes: 32 * 1024 * 1024,
       sessionTimeout: this.options.sessionTimeoutMs ?? 30_000,
       heartbeatInterval: heartbeatMs,
+      rebalanceTimeout: REBALANCE_TIMEOUT_MS,
+      // Kafka's round robin, plus a hook kafkajs runs before this member (re)joins the group (see beforeRejoin).
+      partitionAssigners: [withBeforeRejoin(PartitionAssigners.roundRobin, () => beforeRejoin())],
     });
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       if (!payload.restart)
@@ -176,20 +183,53 @@ export class KafkaBus implements Bus {
     // fetch again from the failed batch (a seek: without auto-commit, kafkajs only moves its fetch position).
     const recover = async (topic: string, partition: number, state: KafkaLane): Promise<void> => {
       state.recovering = true;
-      const failure = state.lane.failure!;
-      this.options.onError?.(
-        failure.error,
-        `group ${options.group} ${topic}/${partition}: handler failed, batch will be redelivered`,
-      );
+      const generation = rejoins;
       consumer.pause([{ topic, partitions: [partition] }]);
       await state.lane.settled();
+      // Read only now: a batch before the first one to fail may have failed since.
+      const failure = state.lane.failure;
+      if (failure)
+        this.options.onError?.(
+          failure.error,
+          `group ${options.group} ${topic}/${partition}: handler failed, batch will be redelivered`,
+        );
       await stopSignal.wait(redeliveryDelayMs(state.attempt++));
+      // The member rejoined meanwhile: beforeRejoin reset the lane, and fetching restarts from the commit.
+      if (generation !== rejoins) return;
       state.lane.reset();
       state.next = undefined;
       state.recovering = false;
       if (!running) return;
-      consumer.seek({ topic, partition, offset: failure.offset });
+      if (failure) consumer.seek({ topic, partition, offset: failure.offset });
       consumer.resume([{ topic, partitions: [partition] }]);
+    };
+    // kafkajs rejoins the group as soon as it learns of a rebalance, and handlers run on after eachBatch
+    // returned: without this wait, a partition could move to another member while this one still stores its
+    // batches, and both would write them. So the member rejoins only once every handler settled and committed
+    // (bounded: the group waits for a member's rejoin only that long). Fetching has stopped by then, and it
+    // restarts at the committed offsets: every lane starts afresh, and a pending rewind is moot.
+    let rejoins = 0;
+    const beforeRejoin = async (): Promise<void> => {
+      rejoins++;
+      const settled = Promise.all([...lanes.values()].map((state) => state.lane.settled()));
+      const bound = new Promise<'late'>((resolve) =>
+        setTimeout(() => resolve('late'), REBALANCE_TIMEOUT_MS / 2).unref(),
+      );
+      if ((await Promise.race([settled, bound])) === 'late')
+        this.options.onError?.(
+          new Error('handlers still running when the group rebalanced'),
+          `group ${options.group}: rejoining with handlers in flight; their batches may be handled twice`,
+        );
+      for (const [id, state] of lanes) {
+        if (state.lane.size > 0) continue;
+        state.lane.reset();
+        state.next = undefined;
+        if (state.recovering) {
+          state.recovering = false;
+          const [topic, partition] = splitLaneId(id);
+          consumer.resume([{ topic, partitions: [partition] }]);
+        }
+      }
     };
     await consumer.run({
       autoCommit: false,
@@ -371,6 +411,44 @@ async function retryRetriable<T>(call: () => Promise<T>): Promise<T> {
       await new Promise((r) => setTimeout(r, Math.min(1_000, 50 * 2 ** attempt)));
     }
   }
+}
+
+/** How long the group waits for its members to rejoin in a rebalance (kafkajs's default). */
+const REBALANCE_TIMEOUT_MS = 60_000;
+
+const BEFORE_REJOIN = Symbol('thoth.beforeRejoin');
+type HookedAssigner = ReturnType<PartitionAssigner> & { [BEFORE_REJOIN]?: () => Promise<void> };
+
+/** `assigner` (same name and protocol, so members of other versions agree), carrying a before-rejoin hook. */
+function withBeforeRejoin(assigner: PartitionAssigner, hook: () => Promise<void>): PartitionAssigner {
+  return (config) => Object.assign(assigner(config), { [BEFORE_REJOIN]: hook });
+}
+
+/**
+ * kafkajs has no "partitions revoked" callback. Its consumer group holds the assigners it was given, and calls
+ * joinAndSync to (re)join: wrapped once, that call first runs the hook of each assigner that carries one.
+ * kafkajs is frozen upstream at the version package-lock.json pins; test/bus.contract.test.ts checks the hook runs.
+ */
+function installRejoinHook(): void {
+  const require = createRequire(import.meta.url);
+  const ConsumerGroup = require('kafkajs/src/consumer/consumerGroup.js') as {
+    prototype: { joinAndSync(): Promise<void>; assigners?: HookedAssigner[]; [HOOKED]?: true };
+  };
+  const proto = ConsumerGroup.prototype;
+  if (proto[HOOKED]) return;
+  const joinAndSync = proto.joinAndSync;
+  proto.joinAndSync = async function (this: { assigners?: HookedAssigner[] }) {
+    for (const assigner of this.assigners ?? []) await assigner[BEFORE_REJOIN]?.();
+    return joinAndSync.call(this);
+  };
+  proto[HOOKED] = true;
+}
+const HOOKED = Symbol.for('thoth.kafkajs.rejoinHook');
+installRejoinHook();
+
+function splitLaneId(id: string): [string, number] {
+  const cut = id.lastIndexOf('/');
+  return [id.slice(0, cut), Number(id.slice(cut + 1))];
 }
 
 /** A partition's lane, where its fetch position stands, and whether it is rewinding after a failure. */

@@ -198,6 +198,8 @@ export class MemoryBus implements Bus {
     let position = 0;
     const release = async (): Promise<void> => {
       await lane.settled();
+      // The next holder starts from the commit: a rewind pending here is moot.
+      lane.reset();
       if (!holding) return;
       holding = false;
       group.busy.delete(id);
@@ -218,14 +220,15 @@ export class MemoryBus implements Bus {
         holding = true;
         position = group.committed.get(id) ?? log.startOffset;
       }
-      const failure = lane.failure;
-      if (failure) {
+      if (lane.failure) {
+        await lane.settled();
+        // Read only now: a batch before the first one to fail may have failed since.
+        const failure = lane.failure;
         this.options.onError?.(
           failure.error,
           `group ${group.name} ${id}: handler failed, batch will be redelivered`,
         );
-        await lane.settled();
-        await stopSignal.wait(redeliveryDelayMs(attempt++));
+        if (isRunning()) await stopSignal.wait(redeliveryDelayMs(attempt++));
         lane.reset();
         position = Number(failure.offset);
         continue;
