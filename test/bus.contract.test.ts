@@ -12,6 +12,10 @@ const msg = (key: string, n: number) => ({
   headers: { n: String(n) },
 });
 
+/** Messages numbered `from` … `from + count - 1`, keyed by `key(n)` (one key by default: one partition). */
+const numbered = (count: number, from = 0, key: (n: number) => string = () => 'k') =>
+  Array.from({ length: count }, (_, i) => msg(key(from + i), from + i));
+
 describe.each(adapters)('bus contract: $name adapter', (adapter) => {
   let bus: Bus;
   let prefix: string;
@@ -69,18 +73,12 @@ describe.each(adapters)('bus contract: $name adapter', (adapter) => {
     const topic = `${prefix}.resume`;
     const group = `${prefix}-g-resume`;
     await bus.ensureTopics([{ name: topic, partitions: 2 }]);
-    await bus.publish(
-      topic,
-      Array.from({ length: 20 }, (_, n) => msg('k', n)),
-    );
+    await bus.publish(topic, numbered(20));
     const first: IncomingMessage[] = [];
     const sub = await collect(group, topic, first);
     await waitFor('first 20', () => first.length >= 20);
     await sub.stop();
-    await bus.publish(
-      topic,
-      Array.from({ length: 5 }, (_, n) => msg('k', 20 + n)),
-    );
+    await bus.publish(topic, numbered(5, 20));
     const second: IncomingMessage[] = [];
     await collect(group, topic, second);
     await waitFor('next 5', () => second.length >= 5);
@@ -91,10 +89,7 @@ describe.each(adapters)('bus contract: $name adapter', (adapter) => {
   it('redelivers a batch whose handler threw, and never skips past it', async () => {
     const topic = `${prefix}.redeliver`;
     await bus.ensureTopics([{ name: topic, partitions: 1 }]);
-    await bus.publish(
-      topic,
-      Array.from({ length: 10 }, (_, n) => msg('k', n)),
-    );
+    await bus.publish(topic, numbered(10));
     const seen: number[] = [];
     let failed = false;
     const sub = await bus.subscribe({
@@ -121,10 +116,7 @@ describe.each(adapters)('bus contract: $name adapter', (adapter) => {
     const topic = `${prefix}.pipeline`;
     const group = `${prefix}-g-pipeline`;
     await bus.ensureTopics([{ name: topic, partitions: 1 }]);
-    await bus.publish(
-      topic,
-      Array.from({ length: 20 }, (_, n) => msg('k', n)),
-    );
+    await bus.publish(topic, numbered(20));
     let releaseFirst!: () => void;
     const firstHeld = new Promise<void>((resolve) => {
       releaseFirst = resolve;
@@ -161,10 +153,7 @@ describe.each(adapters)('bus contract: $name adapter', (adapter) => {
     const topic = `${prefix}.pipeline-fail`;
     const group = `${prefix}-g-pipeline-fail`;
     await bus.ensureTopics([{ name: topic, partitions: 1 }]);
-    await bus.publish(
-      topic,
-      Array.from({ length: 30 }, (_, n) => msg('k', n)),
-    );
+    await bus.publish(topic, numbered(30));
     const deliveries: number[][] = [];
     let lagAtRetry = -1;
     let failed = false;
@@ -208,7 +197,7 @@ describe.each(adapters)('bus contract: $name adapter', (adapter) => {
     const publish = (from: number) =>
       bus.publish(
         topic,
-        Array.from({ length: 40 }, (_, i) => msg(`key-${from + i}`, from + i)),
+        numbered(40, from, (n) => `key-${n}`),
       );
     await publish(0);
     const handled: Array<{ member: string; n: number }> = [];
@@ -321,7 +310,7 @@ describe('in-process bus persistence', () => {
       ]);
       await first.publish(
         'ev',
-        Array.from({ length: 10 }, (_, n) => msg(`k${n % 3}`, n)),
+        numbered(10, 0, (n) => `k${n % 3}`),
       );
       await first.publish('tbl', [
         { key: 'a', value: Buffer.from('old') },

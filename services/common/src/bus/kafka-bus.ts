@@ -20,7 +20,6 @@ import {
   type IncomingMessage,
   mapView,
   type OutgoingMessage,
-  redeliveryDelayMs,
   type SubscribeOptions,
   type Subscription,
   type TopicSpec,
@@ -157,57 +156,57 @@ export class KafkaBus implements Bus {
     const lanes = new Map<string, KafkaLane>();
     const laneOf = (topic: string, partition: number): KafkaLane => {
       const id = `${topic}/${partition}`;
-      let lane = lanes.get(id);
-      if (!lane) {
+      let state = lanes.get(id);
+      if (!state) {
         const created: KafkaLane = {
+          topic,
+          partition,
           lane: new PartitionLane(
             options.maxInFlightBatches ?? 1,
             (offset) => consumer.commitOffsets([{ topic, partition, offset }]),
             // A commit lost to a rebalance: the partition's next owner gets those batches again.
             (error) => this.options.onError?.(error, `group ${options.group} ${id}: offset commit failed`),
             () => {
-              if (created.lane.failure && !created.recovering) void recover(topic, partition, created);
+              if (created.lane.failure && !created.recovering) void recover(created);
             },
             () => running,
           ),
-          next: undefined,
           recovering: false,
-          attempt: 0,
         };
-        lane = created;
-        lanes.set(id, lane);
+        state = created;
+        lanes.set(id, state);
       }
-      return lane;
+      return state;
     };
     // A handler threw: stop fetching the partition, let its other handlers settle, wait out the backoff, and
     // fetch again from the failed batch (a seek: without auto-commit, kafkajs only moves its fetch position).
-    const recover = async (topic: string, partition: number, state: KafkaLane): Promise<void> => {
+    const recover = async (state: KafkaLane): Promise<void> => {
+      const { topic, partition, lane } = state;
       state.recovering = true;
       const generation = rejoins;
       consumer.pause([{ topic, partitions: [partition] }]);
-      await state.lane.settled();
+      await lane.settled();
       // Read only now: a batch before the first one to fail may have failed since.
-      const failure = state.lane.failure;
+      const failure = lane.failure;
       if (failure)
         this.options.onError?.(
           failure.error,
           `group ${options.group} ${topic}/${partition}: handler failed, batch will be redelivered`,
         );
-      await stopSignal.wait(redeliveryDelayMs(state.attempt++));
-      // The member rejoined meanwhile: beforeRejoin reset the lane, and fetching restarts from the commit.
-      if (generation !== rejoins) return;
-      state.lane.reset();
-      state.next = undefined;
+      await stopSignal.wait(lane.retryDelayMs);
+      // The partition stays paused through a rebalance, so no handler started meanwhile.
+      lane.reset();
       state.recovering = false;
       if (!running) return;
-      if (failure) consumer.seek({ topic, partition, offset: failure.offset });
+      // After a rejoin, fetching restarts from the committed offset anyway (and the partition may be elsewhere).
+      if (failure && generation === rejoins) consumer.seek({ topic, partition, offset: failure.offset });
       consumer.resume([{ topic, partitions: [partition] }]);
     };
     // kafkajs rejoins the group as soon as it learns of a rebalance, and handlers run on after eachBatch
     // returned: without this wait, a partition could move to another member while this one still stores its
     // batches, and both would write them. So the member rejoins only once every handler settled and committed
     // (bounded: the group waits for a member's rejoin only that long). Fetching has stopped by then, and it
-    // restarts at the committed offsets: every lane starts afresh, and a pending rewind is moot.
+    // restarts at the committed offsets.
     let rejoins = 0;
     const beforeRejoin = async (): Promise<void> => {
       rejoins++;
@@ -220,16 +219,6 @@ export class KafkaBus implements Bus {
           new Error('handlers still running when the group rebalanced'),
           `group ${options.group}: rejoining with handlers in flight; their batches may be handled twice`,
         );
-      for (const [id, state] of lanes) {
-        if (state.lane.size > 0) continue;
-        state.lane.reset();
-        state.next = undefined;
-        if (state.recovering) {
-          state.recovering = false;
-          const [topic, partition] = splitLaneId(id);
-          consumer.resume([{ topic, partitions: [partition] }]);
-        }
-      }
     };
     await consumer.run({
       autoCommit: false,
@@ -238,15 +227,7 @@ export class KafkaBus implements Bus {
       partitionsConsumedConcurrently: this.options.partitionsConsumedConcurrently ?? 16,
       eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
         const state = laneOf(batch.topic, batch.partition);
-        if (!running || !isRunning() || isStale() || state.recovering || batch.messages.length === 0) return;
-        const first = BigInt(batch.messages[0]!.offset);
-        // Behind what was already handed over: the group rebalanced and this member fetches again from the
-        // last commit. Let the earlier handlers settle (their commits count) before handling it again.
-        if (state.next !== undefined && first < state.next) {
-          await withHeartbeat(heartbeat, heartbeatMs, state.lane.settled());
-          state.next = undefined;
-          if (state.lane.failure) return;
-        }
+        if (!running || !isRunning() || isStale() || state.recovering) return;
         const all = batch.messages.map(
           (m): IncomingMessage => ({
             topic: batch.topic,
@@ -266,15 +247,13 @@ export class KafkaBus implements Bus {
           const started = await withHeartbeat(
             heartbeat,
             heartbeatMs,
-            state.lane.start(messages[0]!.offset, last, async () => {
-              await options.handler({ topic: batch.topic, partition: batch.partition, messages });
-              state.attempt = 0;
-            }),
+            state.lane.start(messages[0]!.offset, last, () =>
+              options.handler({ topic: batch.topic, partition: batch.partition, messages }),
+            ),
           );
           if (!started || !running) return;
           // Fetch on past it while the handler runs; the commit follows when the handler resolved.
           resolveOffset(last);
-          state.next = BigInt(last) + 1n;
         }
       },
     });
@@ -446,18 +425,12 @@ function installRejoinHook(): void {
 const HOOKED = Symbol.for('thoth.kafkajs.rejoinHook');
 installRejoinHook();
 
-function splitLaneId(id: string): [string, number] {
-  const cut = id.lastIndexOf('/');
-  return [id.slice(0, cut), Number(id.slice(cut + 1))];
-}
-
-/** A partition's lane, where its fetch position stands, and whether it is rewinding after a failure. */
+/** A partition's lane, and whether it is rewinding after a failure. */
 interface KafkaLane {
+  topic: string;
+  partition: number;
   lane: PartitionLane;
-  /** The offset after the last batch handed over (undefined: no expectation, e.g. after a rewind). */
-  next: bigint | undefined;
   recovering: boolean;
-  attempt: number;
 }
 
 /** Awaits `work`, heartbeating every `everyMs` meanwhile (a session must outlive a slow handler). */

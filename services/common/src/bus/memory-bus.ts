@@ -8,7 +8,6 @@ import {
   mapView,
   type OutgoingMessage,
   partitionForKey,
-  redeliveryDelayMs,
   type SubscribeOptions,
   type Subscription,
   type TopicSpec,
@@ -191,7 +190,6 @@ export class MemoryBus implements Bus {
       () => log.appended.notify(),
       isRunning,
     );
-    let attempt = 0;
     /** This member holds the partition (no other member reads it) from taking it until its handlers settled. */
     let holding = false;
     /** The next offset to hand over (read ahead of the commit while handlers run). */
@@ -228,7 +226,7 @@ export class MemoryBus implements Bus {
           failure.error,
           `group ${group.name} ${id}: handler failed, batch will be redelivered`,
         );
-        if (isRunning()) await stopSignal.wait(redeliveryDelayMs(attempt++));
+        if (isRunning()) await stopSignal.wait(lane.retryDelayMs);
         lane.reset();
         position = Number(failure.offset);
         continue;
@@ -253,10 +251,9 @@ export class MemoryBus implements Bus {
         })),
       };
       const last = records[records.length - 1]!.offset;
-      const started = await lane.start(String(records[0]!.offset), String(last), async () => {
-        await options.handler(batch);
-        attempt = 0;
-      });
+      const started = await lane.start(String(records[0]!.offset), String(last), () =>
+        options.handler(batch),
+      );
       if (started) position = last + 1;
     }
     await release();

@@ -91,6 +91,26 @@ describe('PartitionLane', () => {
     expect(commits).toEqual([]);
   });
 
+  it('waits longer before each rewind in a row, and starts over once a handler resolves', async () => {
+    const { lane: l } = lane(1);
+    const fail = async () => {
+      await l.start('0', '4', async () => {
+        throw new Error('boom');
+      });
+      await l.settled();
+    };
+    await fail();
+    expect(l.retryDelayMs).toBe(100);
+    l.reset();
+    await fail();
+    expect(l.retryDelayMs).toBe(200);
+    l.reset();
+    await l.start('0', '4', async () => {});
+    await l.settled();
+    await fail();
+    expect(l.retryDelayMs).toBe(100);
+  });
+
   it('starts nothing once the subscription stopped', async () => {
     let running = true;
     const { lane: l } = lane(1, () => running);

@@ -1,3 +1,5 @@
+import { redeliveryDelayMs } from './bus.ts';
+
 /**
  * One partition's batches between "handed to the handler" and "committed", shared by both bus adapters so they
  * pipeline, commit and rewind alike (SubscribeOptions.maxInFlightBatches).
@@ -7,14 +9,17 @@
  *   time; a failed commit is reported and the next one covers it (at-least-once: the offset only ever claims
  *   batches whose handlers resolved).
  * - When a handler throws, no batch at or after the first failed one commits, and no new handler starts. The
- *   adapter waits until every handler settled (`settled()`), then rewinds its read position to `failure.offset`
- *   and calls `reset()`: the failed batch and everything after it is delivered again, in order.
+ *   adapter waits until every handler settled (`settled()`) and `retryDelayMs`, then rewinds its read position
+ *   to `failure.offset` and calls `reset()`: the failed batch and everything after it is delivered again, in
+ *   order. The delay doubles with each rewind until a handler resolves again.
  */
 export class PartitionLane {
   private readonly queue: Entry[] = [];
   private committing: Promise<void> = Promise.resolve();
   private earliestFailure: { entry: Entry; error: unknown } | undefined;
   private nextSeq = 0;
+  /** Rewinds since a handler last resolved. */
+  private rewinds = 0;
 
   constructor(
     private readonly limit: number,
@@ -31,6 +36,11 @@ export class PartitionLane {
   get failure(): { offset: string; error: unknown } | undefined {
     const f = this.earliestFailure;
     return f && { offset: f.entry.firstOffset, error: f.error };
+  }
+
+  /** How long to wait before delivering the failed batch again. */
+  get retryDelayMs(): number {
+    return redeliveryDelayMs(this.rewinds);
   }
 
   /** Handlers started and not yet settled. */
@@ -68,11 +78,13 @@ export class PartitionLane {
   /** After the adapter rewound to `failure.offset` (every handler settled): start afresh. */
   reset(): void {
     if (this.queue.length > 0) throw new Error('PartitionLane.reset with handlers still running');
+    if (this.earliestFailure) this.rewinds++;
     this.earliestFailure = undefined;
   }
 
   private settle(entry: Entry, error: unknown, failed: boolean): void {
     entry.state = failed ? 'failed' : 'resolved';
+    if (!failed) this.rewinds = 0;
     if (failed && (!this.earliestFailure || entry.seq < this.earliestFailure.entry.seq))
       this.earliestFailure = { entry, error };
     // Commit the resolved prefix; stop at the first batch still running or at a failure.
