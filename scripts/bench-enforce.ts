@@ -6,12 +6,17 @@
  * Two child processes (so neither shares an event loop with the other or with this script):
  * - thoth: `startApiService` on the in-memory bus with a 3-rule CEL policy and an API key, plus a reader that
  *   commits the decision events as the audit writer would (so the bus lets go of them);
- * - bare:  plain Fastify, one POST route answering a small JSON object.
+ * - bare:  plain Fastify, one POST route answering a small JSON object;
+ * - bare-signed: the same route, plus one Ed25519 receipt signature per request, made the way Thoth makes it
+ *   (`SigningKey.signAsync`: node:crypto on the libuv thread pool). PROTOCOL.md requires a signature per
+ *   decision; this server shows what that signature alone leaves of bare Fastify's rate on this machine, the
+ *   ceiling of any enforce API that signs its receipts here.
  * The load generator is wrk (Debian package `wrk`), 2 threads, 50 connections, a 2 s warm-up before each
  * measured run, bare first then enforce (alternating when BENCH_ROUNDS > 1; medians are reported).
  *
  * Progress goes to stderr; the last line on stdout is one JSON object:
- *   {"rps":…,"p50_ms":…,"p99_ms":…,"bare_rps":…,"ratio":…}        (ratio = rps / bare_rps)
+ *   {"rps":…,"p50_ms":…,"p99_ms":…,"bare_rps":…,"ratio":…,"signed_bare_rps":…,"signed_bare_ratio":…}
+ * (ratio = rps / bare_rps; signed_bare_ratio = signed_bare_rps / bare_rps, the ceiling).
  * Exit 2 when wrk is missing, 1 when a check fails (a non-2xx answer, a decision other than ALLOW), and with
  * BENCH_STRICT=1 also when the target (ratio ≥ 0.75, p99 ≤ 5 ms) is missed. BENCH_CPU_PROF=1 writes a
  * V8 CPU profile of the thoth server to .cache/bench-profiles/.
@@ -161,12 +166,24 @@ async function thothChild(): Promise<void> {
   process.send?.({ ready: true, port: address.port, key: apiKey } satisfies ChildMessage);
 }
 
-async function bareChild(): Promise<void> {
+async function bareChild(signed: boolean): Promise<void> {
   const { default: Fastify } = await import('fastify');
+  const { SigningKey } = await import('@thoth/common/signing-key');
+  const keyDir = mkdtempSync(join(tmpdir(), 'thoth-bench-key-'));
+  const signer = SigningKey.loadOrCreate(SigningKey.pathIn(keyDir));
+  rmSync(keyDir, { recursive: true, force: true });
   const app = Fastify({ logger: false });
   app.post('/v1/enforce', async (request) => {
     const body = request.body as { tool_name?: string; session_id?: string };
-    return { decision: 'ALLOW', tool_name: body.tool_name, session_id: body.session_id, risk_score: 0 };
+    const answer = {
+      decision: 'ALLOW',
+      tool_name: body.tool_name,
+      session_id: body.session_id,
+      risk_score: 0,
+    };
+    if (!signed) return answer;
+    const issuedAt = new Date().toISOString();
+    return { ...answer, receipt: await signer.signAsync({ ...answer, issued_at: issuedAt }) };
   });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.server.address();
@@ -210,7 +227,7 @@ interface Server {
   key: string;
 }
 
-function startChild(mode: 'thoth' | 'bare', cpuProfileDir?: string): Promise<Server> {
+function startChild(mode: 'thoth' | 'bare' | 'bare-signed', cpuProfileDir?: string): Promise<Server> {
   const execArgv = [...process.execArgv];
   if (cpuProfileDir) execArgv.push('--cpu-prof', `--cpu-prof-dir=${cpuProfileDir}`);
   const child = fork(SELF, [`--child=${mode}`], {
@@ -449,33 +466,44 @@ async function main(): Promise<void> {
   try {
     const bare = await startChild('bare');
     servers.push(bare);
+    const bareSigned = await startChild('bare-signed');
+    servers.push(bareSigned);
     const thoth = await startChild('thoth', profileDir);
     servers.push(thoth);
-    progress(`bare fastify on 127.0.0.1:${bare.port}, thoth on 127.0.0.1:${thoth.port}`);
+    progress(
+      `bare fastify on 127.0.0.1:${bare.port}, bare fastify + Ed25519 on 127.0.0.1:${bareSigned.port}, thoth on 127.0.0.1:${thoth.port}`,
+    );
 
     const sample = await checkAllSessions(thoth, threads);
     progress(
       `checked ${threads * SESSIONS_PER_THREAD} sessions: 200 ALLOW (${sample.decision_reason_code}, risk ${sample.risk_score}, ` +
         `receipt ${(sample.receipt as { signing_algorithm?: string } | undefined)?.signing_algorithm}); response ${JSON.stringify(sample).length} bytes`,
     );
-    const bareCheck = await fetch(`http://127.0.0.1:${bare.port}/v1/enforce`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: bodyFor('check'),
-    });
-    if (bareCheck.status !== 200) throw new Error(`bare server answered ${bareCheck.status}`);
+    for (const server of [bare, bareSigned]) {
+      const check = await fetch(`http://127.0.0.1:${server.port}/v1/enforce`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: bodyFor('check'),
+      });
+      const answer = (await check.json()) as { receipt?: { signature?: string } };
+      if (check.status !== 200) throw new Error(`${server.name} server answered ${check.status}`);
+      if ((server === bareSigned) !== (answer.receipt?.signature !== undefined))
+        throw new Error(`${server.name} server: a receipt where none was expected, or none where one was`);
+    }
 
     const scripts = {
       bare: join(workDir, 'bare.lua'),
+      'bare-signed': join(workDir, 'bare.lua'),
       thoth: join(workDir, 'thoth.lua'),
     };
     writeFileSync(scripts.bare, luaScript('/v1/enforce', bare.key));
     writeFileSync(scripts.thoth, luaScript('/v1/enforce', thoth.key));
 
-    const results: Record<'bare' | 'thoth', WrkResult[]> = { bare: [], thoth: [] };
+    type Name = keyof typeof scripts;
+    const results: Record<Name, WrkResult[]> = { bare: [], 'bare-signed': [], thoth: [] };
     for (let round = 1; round <= rounds; round++) {
-      for (const server of [bare, thoth]) {
-        const name = server.name as 'bare' | 'thoth';
+      for (const server of [bare, bareSigned, thoth]) {
+        const name = server.name as Name;
         const url = `http://127.0.0.1:${server.port}/v1/enforce`;
         const common = { url, script: scripts[name], threads, connections };
         if (warmup > 0) {
@@ -513,10 +541,12 @@ async function main(): Promise<void> {
     const p99 = median(results.thoth.map((r) => r.p99Ms));
     const ratio = rps / bareRps;
     const bareP99 = median(results.bare.map((r) => r.p99Ms));
+    const signedBareRps = median(results['bare-signed'].map((r) => r.rps));
     const met = ratio >= 0.75 && p99 <= 5;
     progress(
       `bare p99 ${bareP99.toFixed(3)} ms; target ratio ≥ 0.75 and p99 ≤ 5 ms: ${met ? 'met' : 'MISSED'} ` +
-        `(ratio ${ratio.toFixed(3)}, p99 ${p99.toFixed(3)} ms)`,
+        `(ratio ${ratio.toFixed(3)}, p99 ${p99.toFixed(3)} ms); bare fastify + one Ed25519 signature a request: ` +
+        `${signedBareRps.toFixed(0)} req/s, ratio ${(signedBareRps / bareRps).toFixed(3)} (the ceiling here)`,
     );
     if (!met && process.env.BENCH_STRICT === '1') failed = true;
     process.stdout.write(
@@ -526,6 +556,8 @@ async function main(): Promise<void> {
         p99_ms: round(p99, 3),
         bare_rps: round(bareRps, 0),
         ratio: round(ratio, 3),
+        signed_bare_rps: round(signedBareRps, 0),
+        signed_bare_ratio: round(signedBareRps / bareRps, 3),
       })}\n`,
     );
   } catch (error) {
@@ -540,5 +572,6 @@ async function main(): Promise<void> {
 
 const childMode = process.argv.find((arg) => arg.startsWith('--child='))?.slice('--child='.length);
 if (childMode === 'thoth') await thothChild();
-else if (childMode === 'bare') await bareChild();
+else if (childMode === 'bare') await bareChild(false);
+else if (childMode === 'bare-signed') await bareChild(true);
 else await main();

@@ -50,7 +50,7 @@ export async function startApiService(deps: ApiServiceDeps): Promise<ApiService>
   const { config, log, bus, codec, topics } = deps;
   const policies =
     deps.policies ?? (config.THOTH_POLICY_FILE ? loadPolicyFile(config.THOTH_POLICY_FILE) : defaultPolicySet);
-  const publisher = new BackgroundPublisher({ bus, log });
+  const publisher = new BackgroundPublisher({ bus, codec, log });
   const control = new ControlState({
     bus,
     codec,
@@ -95,7 +95,6 @@ export async function startApiService(deps: ApiServiceDeps): Promise<ApiService>
     holds,
     signer,
     publisher,
-    codec,
     eventsTopic: topics.events,
   });
   const auth = createAuthenticator({
@@ -134,7 +133,7 @@ export async function startApiService(deps: ApiServiceDeps): Promise<ApiService>
     stop: async () => {
       await app.close();
       await publisher.drain();
-      await Promise.all([control.stop(), holds.stop(), directives.stop(), liveTail.stop()]);
+      await Promise.all([control.stop(), holds.stop(), directives.stop(), liveTail.stop(), signer.close()]);
     },
   };
 }

@@ -53,6 +53,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     loggerInstance: deps.log as FastifyBaseLogger,
     // Per-request logs would cost more than the enforce decision itself; errors are still logged.
     logController: new LogController({ disableRequestLogging: true }),
+    // Fastify's default gives each request a pino child bound to its id, and pino applies the redaction paths
+    // to every child's bindings: a measurable share of an enforce call, for logs written only on errors. The
+    // one per-request log line (an unhandled error, below) names the request id itself.
+    childLoggerFactory: (logger) => logger,
     bodyLimit: deps.bodyLimitBytes,
     requestTimeout: 30_000,
     connectionTimeout: 60_000,
@@ -124,7 +128,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       const code = (error as { code?: string }).code;
       return send(status, { error: clientErrorCode(code, status), message: (error as Error).message });
     }
-    request.log.error({ err: error, url: request.url }, 'unhandled error');
+    request.log.error({ err: error, reqId: request.id, url: request.url }, 'unhandled error');
     return send(500, { error: 'internal', message: 'internal server error' });
   });
 

@@ -1,22 +1,56 @@
+import { type AvroCodec, RECORD_COUNT_HEADER } from '@thoth/common/bus/avro-codec';
 import type { Bus, OutgoingMessage } from '@thoth/common/bus/bus';
 import type { Logger } from '@thoth/common/logger';
+import type { RecordTypes, SchemaName } from '@thoth/common/records';
+
+/** A message ready for the bus, and how many records (events) it carries. */
+interface Encoded {
+  topic: string;
+  message: OutgoingMessage;
+  records: number;
+}
+
+/** A record waiting to be encoded together with the records of its key queued next to it. */
+interface Pending {
+  topic: string;
+  schema: SchemaName;
+  key: string;
+  value: RecordTypes[SchemaName];
+}
+
+type Queued = Encoded | Pending;
+
+/** Consecutive records of one topic, key and schema: one batch message (or a few, past the size bound). */
+interface Run {
+  topic: string;
+  schema: SchemaName;
+  key: string;
+  values: RecordTypes[SchemaName][];
+}
 
 /**
  * Publishes off the hot path: `enqueue` returns at once, a loop flushes every `intervalMs` (or sooner when
  * `batchSize` messages wait), retrying with backoff while the bus is down. The queue is bounded; past the
  * bound the oldest messages are dropped and counted — loudly, as that loses audit records.
+ *
+ * Records queued with `enqueueRecord` are encoded at the flush, the records of one key together as batch
+ * messages (`AvroCodec.encodeBatch`, which every consumer of the events topic reads): one decision event per
+ * enforce call would otherwise cost the bus and its Kafka client a message each. A key's records and messages
+ * keep their order: a message queued between two records of its key ends the batch before it.
  */
 export class BackgroundPublisher {
-  private queue: Array<{ topic: string; message: OutgoingMessage }> = [];
+  private queue: Queued[] = [];
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
   private failures = 0;
+  /** Records (events) dropped, published and waiting; a batch message counts its records. */
   dropped = 0;
   published = 0;
 
   constructor(
     private readonly deps: {
       bus: Bus;
+      codec: AvroCodec;
       log: Logger;
       intervalMs?: number;
       batchSize?: number;
@@ -24,17 +58,14 @@ export class BackgroundPublisher {
     },
   ) {}
 
+  /** Queues a message as it is. */
   enqueue(topic: string, message: OutgoingMessage): void {
-    this.queue.push({ topic, message });
-    const max = this.deps.maxQueue ?? 200_000;
-    if (this.queue.length > max) {
-      const excess = this.queue.length - max;
-      this.queue.splice(0, excess);
-      this.dropped += excess;
-      this.deps.log.error({ dropped: this.dropped }, 'event queue full: oldest events dropped');
-    }
-    if (this.queue.length >= (this.deps.batchSize ?? 1_000)) void this.flush();
-    else this.timer ??= setTimeout(() => void this.flush(), this.deps.intervalMs ?? 20);
+    this.add({ topic, message, records: 1 });
+  }
+
+  /** Queues one record, encoded at the flush together with the records of its key queued next to it. */
+  enqueueRecord<N extends SchemaName>(topic: string, schema: N, key: string, value: RecordTypes[N]): void {
+    this.add({ topic, schema, key, value });
   }
 
   get pending(): number {
@@ -78,29 +109,74 @@ export class BackgroundPublisher {
       this.deps.log.error({ lost: this.queue.length }, 'shutdown with unpublished events');
   }
 
+  private add(item: Queued): void {
+    this.queue.push(item);
+    const max = this.deps.maxQueue ?? 200_000;
+    if (this.queue.length > max) {
+      const excess = this.queue.splice(0, this.queue.length - max);
+      for (const lost of excess) this.dropped += 'records' in lost ? lost.records : 1;
+      this.deps.log.error({ dropped: this.dropped }, 'event queue full: oldest events dropped');
+    }
+    if (this.queue.length >= (this.deps.batchSize ?? 1_000)) void this.flush();
+    else this.timer ??= setTimeout(() => void this.flush(), this.deps.intervalMs ?? 20);
+  }
+
   private backoffMs(): number {
     return this.failures === 0 ? (this.deps.intervalMs ?? 20) : Math.min(5_000, 100 * 2 ** this.failures);
   }
 
+  /** The queue as messages, in order per key: each run of a key's records becomes batch messages. */
+  private encode(items: Queued[]): Encoded[] {
+    const ordered: Array<Encoded | Run> = [];
+    const openRuns = new Map<string, Run>();
+    for (const item of items) {
+      const runId = `${item.topic}\u0000${'message' in item ? item.message.key : item.key}`;
+      if ('message' in item) {
+        openRuns.delete(runId);
+        ordered.push(item);
+        continue;
+      }
+      const run = openRuns.get(runId);
+      if (run && run.schema === item.schema) run.values.push(item.value);
+      else {
+        const started: Run = { topic: item.topic, schema: item.schema, key: item.key, values: [item.value] };
+        openRuns.set(runId, started);
+        ordered.push(started);
+      }
+    }
+    return ordered.flatMap((entry) =>
+      'message' in entry
+        ? [entry]
+        : this.deps.codec.encodeBatch(entry.schema, entry.key, entry.values).map((message) => ({
+            topic: entry.topic,
+            message,
+            records: Number(message.headers?.[RECORD_COUNT_HEADER] ?? 1),
+          })),
+    );
+  }
+
   private async publishQueued(): Promise<void> {
-    const batch = this.queue;
+    const batch = this.encode(this.queue);
     this.queue = [];
     if (batch.length === 0) return;
-    const byTopic = new Map<string, OutgoingMessage[]>();
-    for (const { topic, message } of batch) {
-      const list = byTopic.get(topic) ?? [];
-      list.push(message);
-      byTopic.set(topic, list);
+    const byTopic = new Map<string, Encoded[]>();
+    for (const item of batch) {
+      const list = byTopic.get(item.topic) ?? [];
+      list.push(item);
+      byTopic.set(item.topic, list);
     }
-    const failed: Array<{ topic: string; message: OutgoingMessage }> = [];
+    const failed: Encoded[] = [];
     await Promise.all(
-      [...byTopic].map(async ([topic, messages]) => {
+      [...byTopic].map(async ([topic, items]) => {
         try {
-          await this.deps.bus.publish(topic, messages);
-          this.published += messages.length;
+          await this.deps.bus.publish(
+            topic,
+            items.map((item) => item.message),
+          );
+          for (const item of items) this.published += item.records;
         } catch (error) {
-          for (const message of messages) failed.push({ topic, message });
-          this.deps.log.warn({ err: error, topic, count: messages.length }, 'publish failed; will retry');
+          failed.push(...items);
+          this.deps.log.warn({ err: error, topic, count: items.length }, 'publish failed; will retry');
         }
       }),
     );

@@ -73,4 +73,23 @@ describe('canonicalJson', () => {
     expect(canonicalJson(null)).toBe('null');
     expect(canonicalJson(true)).toBe('true');
   });
+
+  it('escapes every string (keys too) exactly as JSON.stringify does, on and off its fast path', () => {
+    const strings = [
+      'plain',
+      '',
+      'quote " inside',
+      'back\\slash',
+      'line\nbreak\ttab\u0000nul\u001fus',
+      '\u007f del and \u0080 beyond',
+      'emoji \ud83d\ude00 pair',
+      'lone \ud800 high',
+      'lone \udfff low',
+      'é ü 中文 \u2028\u2029',
+    ];
+    for (const text of strings) {
+      expect(canonicalJson(text)).toBe(JSON.stringify(text));
+      expect(canonicalJson({ [text]: text })).toBe(`{${JSON.stringify(text)}:${JSON.stringify(text)}}`);
+    }
+  });
 });

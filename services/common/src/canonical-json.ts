@@ -20,17 +20,20 @@
  * - Cycles are rejected with an error.
  */
 export function canonicalJson(value: unknown): string {
-  const text = write(value, new Set());
+  const text = write(value, []);
   if (text === undefined) throw new TypeError(`canonicalJson: a top-level ${typeof value} has no JSON form`);
   return text;
 }
 
+// Every decision receipt is signed over this text, so it is on the enforce hot path: one string built by
+// concatenation, and the ancestors (for the cycle check) on a stack as deep as the nesting, not in a Set.
+
 /** Returns undefined for values JSON has no form for (omitted in objects, `null` in arrays). */
-function write(input: unknown, ancestors: Set<object>): string | undefined {
+function write(input: unknown, ancestors: object[]): string | undefined {
   const value = hasToJson(input) ? input.toJSON() : input;
   switch (typeof value) {
     case 'string':
-      return JSON.stringify(value);
+      return quote(value);
     case 'boolean':
       return value ? 'true' : 'false';
     case 'number':
@@ -42,33 +45,46 @@ function write(input: unknown, ancestors: Set<object>): string | undefined {
     case 'function':
     case 'symbol':
       return undefined;
-    case 'object':
+    case 'object': {
       if (value === null) return 'null';
-      if (ancestors.has(value)) throw new TypeError('canonicalJson: cyclic structure');
-      ancestors.add(value);
-      try {
-        return Array.isArray(value) ? writeArray(value, ancestors) : writeObject(value, ancestors);
-      } finally {
-        ancestors.delete(value);
-      }
+      if (ancestors.includes(value)) throw new TypeError('canonicalJson: cyclic structure');
+      ancestors.push(value);
+      const text = Array.isArray(value) ? writeArray(value, ancestors) : writeObject(value, ancestors);
+      ancestors.pop();
+      return text;
+    }
   }
 }
 
-function writeArray(items: readonly unknown[], ancestors: Set<object>): string {
-  const parts: string[] = [];
-  for (const item of items) parts.push(write(item, ancestors) ?? 'null');
-  return `[${parts.join(',')}]`;
+function writeArray(items: readonly unknown[], ancestors: object[]): string {
+  let text = '[';
+  for (let i = 0; i < items.length; i++) {
+    if (i > 0) text += ',';
+    text += write(items[i], ancestors) ?? 'null';
+  }
+  return `${text}]`;
 }
 
-function writeObject(object: object, ancestors: Set<object>): string {
+function writeObject(object: object, ancestors: object[]): string {
   const record = object as Record<string, unknown>;
-  const parts: string[] = [];
+  let text = '{';
   // Default sort compares UTF-16 code units, exactly the order RFC 8785 requires.
   for (const key of Object.keys(record).sort()) {
     const member = write(record[key], ancestors);
-    if (member !== undefined) parts.push(`${JSON.stringify(key)}:${member}`);
+    if (member === undefined) continue;
+    if (text.length > 1) text += ',';
+    text += `${quote(key)}:${member}`;
   }
-  return `{${parts.join(',')}}`;
+  return `${text}}`;
+}
+
+/** What needs an escape in JSON text: `"`, `\\`, control characters and (lone) surrogates. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what must be escaped
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
+
+/** JSON.stringify of a string, without its cost for the common string that needs no escape. */
+function quote(text: string): string {
+  return NEEDS_ESCAPE.test(text) ? JSON.stringify(text) : `"${text}"`;
 }
 
 function hasToJson(value: unknown): value is { toJSON(): unknown } {

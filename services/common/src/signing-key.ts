@@ -9,6 +9,7 @@ import {
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { canonicalJson } from './canonical-json.ts';
+import { SigningThread } from './signing-thread.ts';
 
 export interface Signature {
   signature: string;
@@ -25,6 +26,7 @@ export interface Signature {
 export class SigningKey {
   readonly keyId: string;
   readonly publicKeyPem: string;
+  private thread: SigningThread | undefined;
 
   private constructor(private readonly privateKey: KeyObject) {
     const publicKey = createPublicKey(privateKey);
@@ -48,21 +50,19 @@ export class SigningKey {
   }
 
   /**
-   * Signs on the libuv thread pool: the ~40 µs of an Ed25519 signature leave the event loop, which matters
-   * on the enforce path. Same signature as `sign`.
+   * Signs on a thread of its own (SigningThread), batched per turn of the event loop: the ~40 µs of an
+   * Ed25519 signature leave the event loop, which matters on the enforce path. Same signature as `sign`.
    */
-  signAsync(payload: Record<string, unknown>): Promise<Signature> {
-    return new Promise((resolve, reject) => {
-      sign(null, Buffer.from(canonicalJson(payload)), this.privateKey, (error, signature) => {
-        if (error) reject(error);
-        else
-          resolve({
-            signature: signature.toString('base64url'),
-            signing_algorithm: 'ed25519',
-            key_id: this.keyId,
-          });
-      });
-    });
+  async signAsync(payload: Record<string, unknown>): Promise<Signature> {
+    this.thread ??= new SigningThread(this.privateKey);
+    const signature = await this.thread.sign(canonicalJson(payload));
+    return { signature, signing_algorithm: 'ed25519', key_id: this.keyId };
+  }
+
+  /** Stops the signing thread, if `signAsync` started one. */
+  async close(): Promise<void> {
+    await this.thread?.close();
+    this.thread = undefined;
   }
 
   /** Signs the canonical JSON of `payload` (UTF-8). */

@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import type { AvroCodec } from '@thoth/common/bus/avro-codec';
 import { agentKey } from '@thoth/common/bus/topics';
 import { canonicalJson } from '@thoth/common/canonical-json';
 import { ulid } from '@thoth/common/ids';
@@ -28,8 +27,7 @@ export interface EnforcerDeps {
   directives: Pick<DirectiveIndex, 'forAgent'>;
   holds: Pick<HoldRegistry, 'create'>;
   signer: SigningKey;
-  publisher: Pick<BackgroundPublisher, 'enqueue'>;
-  codec: AvroCodec;
+  publisher: Pick<BackgroundPublisher, 'enqueueRecord'>;
   eventsTopic: string;
   now?: () => number;
 }
@@ -97,7 +95,7 @@ export class Enforcer {
       modified_tool_args: outcome.decision === 'MODIFY' ? outcome.modifiedToolArgs : undefined,
       policy_version: policy.version,
     };
-    // Evaluation time excludes signing, which runs off the event loop (the thread pool).
+    // Evaluation time excludes signing, which runs off the event loop (SigningThread).
     const latencyUs = Number(process.hrtime.bigint() - started) / 1_000;
     const receipt = { ...(await this.deps.signer.signAsync(signed)), issued_at: signed.issued_at };
 
@@ -167,9 +165,11 @@ export class Enforcer {
       data_classification: body.data_classification ?? null,
       occurred_at: ctx.now,
     };
-    this.deps.publisher.enqueue(
+    this.deps.publisher.enqueueRecord(
       this.deps.eventsTopic,
-      this.deps.codec.encode('thoth.v1.DecisionEvent', agentKey(event.tenant_id, event.agent_id), event),
+      'thoth.v1.DecisionEvent',
+      agentKey(event.tenant_id, event.agent_id),
+      event,
     );
   }
 }

@@ -1,0 +1,123 @@
+import { AvroCodec } from '@thoth/common/bus/avro-codec';
+import type { IncomingMessage, OutgoingMessage } from '@thoth/common/bus/bus';
+import { MemoryBus } from '@thoth/common/bus/memory-bus';
+import { createLogger } from '@thoth/common/logger';
+import type { DecisionEvent } from '@thoth/common/records';
+import { describe, expect, it } from 'vitest';
+import { BackgroundPublisher } from './background-publisher.ts';
+
+const TOPIC = 'test.events';
+const codec = new AvroCodec();
+const log = createLogger('silent');
+
+function decision(agent: string, n: number): DecisionEvent {
+  return {
+    event_id: `acme:${agent}-${n}`,
+    tenant_id: 'acme',
+    agent_id: agent,
+    session_id: 's1',
+    user_id: 'alice',
+    tool_name: 'search_docs',
+    decision: 'ALLOW',
+    would_be_decision: 'ALLOW',
+    enforcement_mode: 'progressive',
+    environment: 'prod',
+    reason: 'in scope',
+    reason_code: 'allowed',
+    action_classification: 'read',
+    violation_id: `${agent}-${n}`,
+    enforcement_trace_id: 's1',
+    risk_score: 0,
+    matched_rule_ids: [],
+    model_signals: [],
+    top_contributors_json: '[]',
+    decision_evidence_json: '{}',
+    tool_args_json: null,
+    modified_tool_args_json: null,
+    hold_token: null,
+    policy_version: 1,
+    latency_us: 10,
+    receipt_signature: 'sig',
+    receipt_key_id: 'key',
+    request_id: null,
+    purpose: null,
+    data_classification: null,
+    occurred_at: 1_700_000_000_000 + n,
+  };
+}
+
+/** Each message on the topic, in partition order, as the event ids it carries. */
+async function readTopic(bus: MemoryBus, expected: number): Promise<Array<{ key: string; ids: string[] }>> {
+  const seen: IncomingMessage[] = [];
+  await bus.subscribe({
+    group: 'reader',
+    topics: [TOPIC],
+    fromBeginning: true,
+    handler: async (batch) => {
+      seen.push(...batch.messages);
+    },
+  });
+  const ids = () =>
+    seen.flatMap((m) => {
+      const decoded = codec.decodeAll(m);
+      return decoded.ok ? decoded.records : [];
+    });
+  for (let i = 0; i < 200 && ids().length < expected; i++) await new Promise((r) => setTimeout(r, 10));
+  return seen.map((message) => {
+    const decoded = codec.decodeAll(message);
+    if (!decoded.ok) throw new Error(decoded.reason);
+    return {
+      key: message.key,
+      ids: decoded.records.map((r) => (r.value as { event_id: string }).event_id),
+    };
+  });
+}
+
+describe('BackgroundPublisher', () => {
+  it("encodes a key's queued records as batch messages, in order, split by a message queued between them", async () => {
+    const bus = new MemoryBus({ defaultPartitions: 1 });
+    await bus.ensureTopics([{ name: TOPIC, partitions: 1 }]);
+    const publisher = new BackgroundPublisher({ bus, codec, log, intervalMs: 1 });
+    for (let n = 1; n <= 3; n++)
+      publisher.enqueueRecord(TOPIC, 'thoth.v1.DecisionEvent', 'a', decision('a', n));
+    publisher.enqueueRecord(TOPIC, 'thoth.v1.DecisionEvent', 'b', decision('b', 1));
+    publisher.enqueue(TOPIC, codec.encode('thoth.v1.DecisionEvent', 'a', decision('a', 4)));
+    for (let n = 5; n <= 6; n++)
+      publisher.enqueueRecord(TOPIC, 'thoth.v1.DecisionEvent', 'a', decision('a', n));
+    publisher.enqueueRecord(TOPIC, 'thoth.v1.DecisionEvent', 'b', decision('b', 2));
+    await publisher.settle();
+
+    expect(await readTopic(bus, 8)).toEqual([
+      { key: 'a', ids: ['acme:a-1', 'acme:a-2', 'acme:a-3'] },
+      { key: 'b', ids: ['acme:b-1', 'acme:b-2'] },
+      { key: 'a', ids: ['acme:a-4'] },
+      { key: 'a', ids: ['acme:a-5', 'acme:a-6'] },
+    ]);
+    expect(publisher.published).toBe(8);
+    expect(publisher.pending).toBe(0);
+    await bus.close();
+  });
+
+  it('keeps the encoded batches while the bus refuses them, and publishes them once it accepts', async () => {
+    const bus = new MemoryBus({ defaultPartitions: 1 });
+    await bus.ensureTopics([{ name: TOPIC, partitions: 1 }]);
+    let refuse = 2;
+    const flaky = Object.assign(Object.create(bus) as MemoryBus, {
+      publish: async (topic: string, messages: OutgoingMessage[]) => {
+        if (refuse-- > 0) throw new Error('broker down');
+        await bus.publish(topic, messages);
+      },
+    });
+    const publisher = new BackgroundPublisher({ bus: flaky, codec, log, intervalMs: 1 });
+    for (let n = 1; n <= 5; n++)
+      publisher.enqueueRecord(TOPIC, 'thoth.v1.DecisionEvent', 'a', decision('a', n));
+    await publisher.settle();
+
+    expect(refuse).toBe(-1);
+    expect(await readTopic(bus, 5)).toEqual([
+      { key: 'a', ids: ['acme:a-1', 'acme:a-2', 'acme:a-3', 'acme:a-4', 'acme:a-5'] },
+    ]);
+    expect(publisher.published).toBe(5);
+    await bus.close();
+  });
+});
