@@ -22,8 +22,8 @@
  * V8 CPU profile of the thoth server to .cache/bench-profiles/.
  */
 import { type ChildProcess, execFileSync, fork, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { benchReporter, round } from './bench-support.ts';
@@ -423,6 +423,53 @@ function runWrk(
   });
 }
 
+/** CPU ticks (user, system) of a process, or of one of its threads, from /proc (Linux; undefined elsewhere). */
+function cpuTicks(pid: number, tid?: number): { user: number; system: number } | undefined {
+  const path = tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`;
+  if (!existsSync(path)) return undefined;
+  const stat = readFileSync(path, 'utf8');
+  // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { user: Number(fields[11]), system: Number(fields[12]) };
+}
+
+/** Whole-machine idle ticks (all CPUs) from /proc/stat. */
+function idleTicks(): number | undefined {
+  if (!existsSync('/proc/stat')) return undefined;
+  return Number(readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/)[4]);
+}
+
+/**
+ * Where a server's CPU went during a measured run, per request: its event loop (the main thread: user and
+ * kernel time), its other threads (signing, GC, the thread pool), and how idle the whole machine was.
+ */
+async function measureCpu<T extends { requests: number }>(
+  server: Server,
+  seconds: number,
+  run: () => Promise<T>,
+): Promise<{ result: T; cpu: string }> {
+  const pid = server.child.pid;
+  const before =
+    pid === undefined ? undefined : { main: cpuTicks(pid, pid), all: cpuTicks(pid), idle: idleTicks() };
+  const result = await run();
+  if (pid === undefined || !before?.main || !before.all || before.idle === undefined)
+    return { result, cpu: 'CPU figures need Linux /proc' };
+  const main = cpuTicks(pid, pid)!;
+  const all = cpuTicks(pid)!;
+  const idle = idleTicks()!;
+  const perRequest = (ticks: number) => ((ticks * 10_000) / Math.max(1, result.requests)).toFixed(1); // 100 ticks/s
+  const mainUser = main.user - before.main.user;
+  const mainSystem = main.system - before.main.system;
+  const others = all.user + all.system - (before.all.user + before.all.system) - mainUser - mainSystem;
+  const idlePercent = ((idle - before.idle) / (availableParallelism() * seconds)).toFixed(0);
+  return {
+    result,
+    cpu:
+      `event loop ${perRequest(mainUser)} µs user + ${perRequest(mainSystem)} µs kernel a request, ` +
+      `other threads ${perRequest(others)} µs a request, machine idle ${idlePercent}%`,
+  };
+}
+
 const median = (values: number[]) => {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
@@ -512,14 +559,14 @@ async function main(): Promise<void> {
         }
         progress(`round ${round}: ${name} measuring ${seconds} s`);
         server.child.send('reset');
-        const result = await runWrk(wrk, { ...common, seconds });
+        const { result, cpu } = await measureCpu(server, seconds, () => runWrk(wrk, { ...common, seconds }));
         results[name].push(result);
         const serverStats = await stats(server);
         progress(
           `round ${round}: ${name}: ${result.rps.toFixed(0)} req/s, p50 ${result.p50Ms.toFixed(3)} ms, ` +
             `p75 ${result.p75Ms.toFixed(3)} ms, p90 ${result.p90Ms.toFixed(3)} ms, p99 ${result.p99Ms.toFixed(3)} ms, ` +
             `${result.requests} requests, non-2xx ${result.non2xx}, socket errors: ${result.socketErrors}; ` +
-            `server event-loop delay p99 ${serverStats.loop_delay_p99_ms} ms, max ${serverStats.loop_delay_max_ms} ms`,
+            `server event-loop delay p99 ${serverStats.loop_delay_p99_ms} ms, max ${serverStats.loop_delay_max_ms} ms; ${cpu}`,
         );
         if (result.non2xx > 0) {
           progress(`FAIL: ${name} answered ${result.non2xx} non-2xx responses`);
