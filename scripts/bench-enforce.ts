@@ -1,18 +1,21 @@
 /**
- * Throughput and latency of POST /v1/enforce against a bare Fastify route on the same machine, same run.
+ * Throughput and latency of POST /v1/enforce against a bare Fastify route (and against bare Fastify + one
+ * Ed25519 signature a request) on the same machine, same run.
  *
  *   npm run bench:enforce            # BENCH_DURATION_S=10 BENCH_CONNECTIONS=50 BENCH_THREADS=2 BENCH_ROUNDS=1
  *
- * Two child processes (so neither shares an event loop with the other or with this script):
+ * Three child processes (so none shares an event loop with another or with this script):
  * - thoth: `startApiService` on the in-memory bus with a 3-rule CEL policy and an API key, plus a reader that
  *   commits the decision events as the audit writer would (so the bus lets go of them);
  * - bare:  plain Fastify, one POST route answering a small JSON object;
  * - bare-signed: the same route, plus one Ed25519 receipt signature per request, made the way Thoth makes it
- *   (`SigningKey.signAsync`: node:crypto on the libuv thread pool). PROTOCOL.md requires a signature per
+ *   (`SigningKey.signAsync`: node:crypto on a signing thread). PROTOCOL.md requires a signature per
  *   decision; this server shows what that signature alone leaves of bare Fastify's rate on this machine, the
  *   ceiling of any enforce API that signs its receipts here.
  * The load generator is wrk (Debian package `wrk`), 2 threads, 50 connections, a 2 s warm-up before each
- * measured run, bare first then enforce (alternating when BENCH_ROUNDS > 1; medians are reported).
+ * measured run, in the order bare, bare-signed, thoth (repeated when BENCH_ROUNDS > 1; medians are reported).
+ * Each measured run also reports, from /proc, the server's CPU a request: its event loop (user and kernel
+ * time), its other threads, and how idle the machine was.
  *
  * Progress goes to stderr; the last line on stdout is one JSON object:
  *   {"rps":…,"p50_ms":…,"p99_ms":…,"bare_rps":…,"ratio":…,"signed_bare_rps":…,"signed_bare_ratio":…}
@@ -532,8 +535,8 @@ async function main(): Promise<void> {
         headers: { 'content-type': 'application/json' },
         body: bodyFor('check'),
       });
-      const answer = (await check.json()) as { receipt?: { signature?: string } };
       if (check.status !== 200) throw new Error(`${server.name} server answered ${check.status}`);
+      const answer = (await check.json()) as { receipt?: { signature?: string } };
       if ((server === bareSigned) !== (answer.receipt?.signature !== undefined))
         throw new Error(`${server.name} server: a receipt where none was expected, or none where one was`);
     }

@@ -55,7 +55,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     logController: new LogController({ disableRequestLogging: true }),
     // Fastify's default gives each request a pino child bound to its id, and pino applies the redaction paths
     // to every child's bindings: a measurable share of an enforce call, for logs written only on errors. The
-    // one per-request log line (an unhandled error, below) names the request id itself.
+    // one per-request log line of ours (an unhandled error, below) names the request id itself; fastify's own
+    // rare warnings about a request (e.g. a reply sent twice) go out without it.
     childLoggerFactory: (logger) => logger,
     bodyLimit: deps.bodyLimitBytes,
     requestTimeout: 30_000,

@@ -120,4 +120,48 @@ describe('BackgroundPublisher', () => {
     expect(publisher.published).toBe(5);
     await bus.close();
   });
+
+  it('bounds the queue by records, counting a requeued batch message as its records', async () => {
+    const bus = new MemoryBus({ defaultPartitions: 1 });
+    await bus.ensureTopics([{ name: TOPIC, partitions: 1 }]);
+    let refuse = true;
+    const flaky = Object.assign(Object.create(bus) as MemoryBus, {
+      publish: async (topic: string, messages: OutgoingMessage[]) => {
+        if (refuse) throw new Error('broker down');
+        await bus.publish(topic, messages);
+      },
+    });
+    const publisher = new BackgroundPublisher({ bus: flaky, codec, log, intervalMs: 60_000, maxQueue: 5 });
+    for (let n = 1; n <= 3; n++)
+      publisher.enqueueRecord(TOPIC, 'thoth.v1.DecisionEvent', 'a', decision('a', n));
+    await publisher.flush(); // refused: back in the queue as one batch message of 3 records
+    expect(publisher.pending).toBe(3);
+    for (let n = 4; n <= 6; n++)
+      publisher.enqueueRecord(TOPIC, 'thoth.v1.DecisionEvent', 'a', decision('a', n));
+    // 6 records > 5: the oldest item goes, and it held 3.
+    expect(publisher.dropped).toBe(3);
+    expect(publisher.pending).toBe(3);
+    refuse = false;
+    await publisher.settle();
+    expect(await readTopic(bus, 3)).toEqual([{ key: 'a', ids: ['acme:a-4', 'acme:a-5', 'acme:a-6'] }]);
+    expect(publisher.published).toBe(3);
+    await bus.close();
+  });
+
+  it('drops and counts a record that does not encode, and publishes the others', async () => {
+    const bus = new MemoryBus({ defaultPartitions: 1 });
+    await bus.ensureTopics([{ name: TOPIC, partitions: 1 }]);
+    const publisher = new BackgroundPublisher({ bus, codec, log, intervalMs: 1 });
+    publisher.enqueueRecord(TOPIC, 'thoth.v1.DecisionEvent', 'a', decision('a', 1));
+    publisher.enqueueRecord(TOPIC, 'thoth.v1.DecisionEvent', 'a', {
+      ...decision('a', 2),
+      risk_score: 'high' as unknown as number,
+    });
+    publisher.enqueueRecord(TOPIC, 'thoth.v1.DecisionEvent', 'a', decision('a', 3));
+    await publisher.settle();
+    expect(await readTopic(bus, 2)).toEqual([{ key: 'a', ids: ['acme:a-1', 'acme:a-3'] }]);
+    expect(publisher.dropped).toBe(1);
+    expect(publisher.published).toBe(2);
+    await bus.close();
+  });
 });

@@ -40,10 +40,12 @@ interface Run {
  */
 export class BackgroundPublisher {
   private queue: Queued[] = [];
+  /** Records in `queue` (a batch message counts its records): what the bound and `pending` count. */
+  private queuedRecords = 0;
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
   private failures = 0;
-  /** Records (events) dropped, published and waiting; a batch message counts its records. */
+  /** Records (events) dropped and published; a batch message counts its records (as does `pending`). */
   dropped = 0;
   published = 0;
 
@@ -69,7 +71,7 @@ export class BackgroundPublisher {
   }
 
   get pending(): number {
-    return this.queue.length;
+    return this.queuedRecords;
   }
 
   /** Publishes everything queued so far (one flush at a time). */
@@ -106,15 +108,21 @@ export class BackgroundPublisher {
     }
     clearTimeout(this.timer);
     if (this.queue.length > 0)
-      this.deps.log.error({ lost: this.queue.length }, 'shutdown with unpublished events');
+      this.deps.log.error({ lost: this.queuedRecords }, 'shutdown with unpublished events');
   }
 
   private add(item: Queued): void {
     this.queue.push(item);
+    this.queuedRecords += recordsIn(item);
     const max = this.deps.maxQueue ?? 200_000;
-    if (this.queue.length > max) {
-      const excess = this.queue.splice(0, this.queue.length - max);
-      for (const lost of excess) this.dropped += 'records' in lost ? lost.records : 1;
+    if (this.queuedRecords > max) {
+      // Oldest first; a batch message requeued after a failed publish goes whole.
+      let excess = 0;
+      while (this.queuedRecords - excess > max && excess < this.queuedRecords) {
+        excess += recordsIn(this.queue.shift()!);
+      }
+      this.queuedRecords -= excess;
+      this.dropped += excess;
       this.deps.log.error({ dropped: this.dropped }, 'event queue full: oldest events dropped');
     }
     if (this.queue.length >= (this.deps.batchSize ?? 1_000)) void this.flush();
@@ -144,20 +152,45 @@ export class BackgroundPublisher {
         ordered.push(started);
       }
     }
-    return ordered.flatMap((entry) =>
-      'message' in entry
-        ? [entry]
-        : this.deps.codec.encodeBatch(entry.schema, entry.key, entry.values).map((message) => ({
-            topic: entry.topic,
-            message,
-            records: Number(message.headers?.[RECORD_COUNT_HEADER] ?? 1),
-          })),
-    );
+    return ordered.flatMap((entry) => ('message' in entry ? [entry] : this.encodeRun(entry)));
+  }
+
+  /**
+   * A run as batch messages. A record its schema refuses (a bug upstream: the API validates what it queues)
+   * must not hold up the rest of the queue forever: it is dropped and counted, loudly, and the others go.
+   */
+  private encodeRun(run: Run): Encoded[] {
+    const asMessages = (values: Run['values']): Encoded[] =>
+      this.deps.codec.encodeBatch(run.schema, run.key, values).map((message) => ({
+        topic: run.topic,
+        message,
+        records: Number(message.headers?.[RECORD_COUNT_HEADER] ?? 1),
+      }));
+    try {
+      return asMessages(run.values);
+    } catch {
+      const encodable = run.values.filter((value) => {
+        try {
+          this.deps.codec.encode(run.schema, run.key, value);
+          return true;
+        } catch (error) {
+          this.dropped++;
+          this.deps.log.error(
+            { err: error, topic: run.topic, schema: run.schema, key: run.key, dropped: this.dropped },
+            'a queued record does not encode: dropped',
+          );
+          return false;
+        }
+      });
+      return encodable.length > 0 ? asMessages(encodable) : [];
+    }
   }
 
   private async publishQueued(): Promise<void> {
-    const batch = this.encode(this.queue);
+    const queued = this.queue;
     this.queue = [];
+    this.queuedRecords = 0;
+    const batch = this.encode(queued);
     if (batch.length === 0) return;
     const byTopic = new Map<string, Encoded[]>();
     for (const item of batch) {
@@ -183,6 +216,11 @@ export class BackgroundPublisher {
     if (failed.length > 0) {
       this.failures++;
       this.queue = [...failed, ...this.queue];
+      this.queuedRecords += failed.reduce((sum, item) => sum + item.records, 0);
     } else this.failures = 0;
   }
+}
+
+function recordsIn(item: Queued): number {
+  return 'records' in item ? item.records : 1;
 }

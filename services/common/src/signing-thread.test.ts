@@ -26,14 +26,24 @@ describe('SigningThread', () => {
   it('fails the signatures in flight when the thread stops, and starts a new thread for the next one', async () => {
     thread = new SigningThread(privateKey);
     await thread.sign('warm up');
-    // ~40 ms of signing: the thread is stopped while it is still at work.
-    const inFlight = Array.from({ length: 1000 }, (_, i) => thread!.sign(`text ${i}`));
+    // ~0.2 s of signing: the thread is stopped while it is still at work.
+    const inFlight = Array.from({ length: 5000 }, (_, i) => thread!.sign(`text ${i}`));
     await new Promise((resolve) => setImmediate(resolve));
     await thread.close();
     const outcomes = await Promise.allSettled(inFlight);
     expect(outcomes.some((outcome) => outcome.status === 'rejected')).toBe(true);
     expect(await thread.sign('after')).toBe(
       sign(null, Buffer.from('after'), privateKey).toString('base64url'),
+    );
+  });
+
+  it('fails what it gathered but had not sent yet when closed, and signs again afterwards', async () => {
+    thread = new SigningThread(privateKey);
+    const gathered = thread.sign('not sent yet');
+    await thread.close();
+    await expect(gathered).rejects.toThrow('closed');
+    expect(await thread.sign('again')).toBe(
+      sign(null, Buffer.from('again'), privateKey).toString('base64url'),
     );
   });
 });

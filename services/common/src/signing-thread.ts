@@ -15,6 +15,12 @@ interface Waiter {
   reject: (error: Error) => void;
 }
 
+/** A started thread and the batches it owes an answer, by batch number. */
+interface Thread {
+  worker: Worker;
+  inFlight: Map<number, Waiter[]>;
+}
+
 type Answer = { batch: number; signatures: string[] } | { batch: number; error: string };
 
 /**
@@ -30,9 +36,8 @@ type Answer = { batch: number; signatures: string[] } | { batch: number; error: 
  * the signatures in flight fail, and the next one starts a new thread.
  */
 export class SigningThread {
-  private worker: Worker | undefined;
+  private thread: Thread | undefined;
   private gathering: { texts: string[]; waiters: Waiter[] } | undefined;
-  private readonly inFlight = new Map<number, Waiter[]>();
   private nextBatch = 0;
 
   constructor(private readonly key: KeyObject) {}
@@ -53,11 +58,15 @@ export class SigningThread {
     });
   }
 
-  /** Stops the thread; signatures in flight fail. */
+  /** Stops the thread; signatures asked for and not yet made fail. A later `sign` starts a new thread. */
   async close(): Promise<void> {
-    const worker = this.worker;
-    this.worker = undefined;
-    if (worker) await worker.terminate();
+    const gathered = this.gathering;
+    this.gathering = undefined;
+    const closed = new Error('the signing thread was closed');
+    for (const waiter of gathered?.waiters ?? []) waiter.reject(closed);
+    const thread = this.thread;
+    this.thread = undefined;
+    if (thread) await thread.worker.terminate();
   }
 
   private send(): void {
@@ -65,34 +74,35 @@ export class SigningThread {
     this.gathering = undefined;
     if (!gathered) return;
     const batch = this.nextBatch++;
-    let worker: Worker;
+    let thread: Thread;
     try {
-      worker = this.started();
+      thread = this.started();
     } catch (error) {
       for (const waiter of gathered.waiters) waiter.reject(error as Error);
       return;
     }
-    this.inFlight.set(batch, gathered.waiters);
+    thread.inFlight.set(batch, gathered.waiters);
     // Referenced only while it owes answers: a process with nothing else to do still gets its signatures.
-    if (this.inFlight.size === 1) worker.ref();
-    worker.postMessage({ batch, texts: gathered.texts });
+    if (thread.inFlight.size === 1) thread.worker.ref();
+    thread.worker.postMessage({ batch, texts: gathered.texts });
   }
 
-  private started(): Worker {
-    if (this.worker) return this.worker;
+  private started(): Thread {
+    if (this.thread) return this.thread;
     const worker = new Worker(WORKER_URL, { workerData: { key: this.key }, execArgv: [] });
+    const thread: Thread = { worker, inFlight: new Map() };
     worker.unref();
-    worker.on('message', (answer: Answer) => this.answered(answer));
-    worker.on('error', (error) => this.failAll(worker, error));
-    worker.on('exit', (code) => this.failAll(worker, new Error(`the signing thread exited (code ${code})`)));
-    this.worker = worker;
-    return worker;
+    worker.on('message', (answer: Answer) => this.answered(thread, answer));
+    worker.on('error', (error) => this.failAll(thread, error));
+    worker.on('exit', (code) => this.failAll(thread, new Error(`the signing thread exited (code ${code})`)));
+    this.thread = thread;
+    return thread;
   }
 
-  private answered(answer: Answer): void {
-    const waiters = this.inFlight.get(answer.batch);
-    this.inFlight.delete(answer.batch);
-    if (this.inFlight.size === 0) this.worker?.unref();
+  private answered(thread: Thread, answer: Answer): void {
+    const waiters = thread.inFlight.get(answer.batch);
+    thread.inFlight.delete(answer.batch);
+    if (thread.inFlight.size === 0) thread.worker.unref();
     if (!waiters) return;
     if ('error' in answer) {
       const error = new Error(`signing failed: ${answer.error}`);
@@ -100,9 +110,10 @@ export class SigningThread {
     } else for (const [i, waiter] of waiters.entries()) waiter.resolve(answer.signatures[i]!);
   }
 
-  private failAll(worker: Worker, error: Error): void {
-    if (this.worker === worker) this.worker = undefined;
-    for (const waiters of this.inFlight.values()) for (const waiter of waiters) waiter.reject(error);
-    this.inFlight.clear();
+  /** A thread died (or was closed): what it owed fails; the next batch starts a new thread. */
+  private failAll(thread: Thread, error: Error): void {
+    if (this.thread === thread) this.thread = undefined;
+    for (const waiters of thread.inFlight.values()) for (const waiter of waiters) waiter.reject(error);
+    thread.inFlight.clear();
   }
 }
