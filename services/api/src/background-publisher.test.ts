@@ -4,46 +4,16 @@ import { MemoryBus } from '@thoth/common/bus/memory-bus';
 import { createLogger } from '@thoth/common/logger';
 import type { DecisionEvent } from '@thoth/common/records';
 import { describe, expect, it } from 'vitest';
+import { callDecision } from '../../../test/fixtures.ts';
 import { BackgroundPublisher } from './background-publisher.ts';
 
 const TOPIC = 'test.events';
 const codec = new AvroCodec();
 const log = createLogger('silent');
 
+/** Decision `n` of `agent`; its event id is `acme:<agent>-<n>`. */
 function decision(agent: string, n: number): DecisionEvent {
-  return {
-    event_id: `acme:${agent}-${n}`,
-    tenant_id: 'acme',
-    agent_id: agent,
-    session_id: 's1',
-    user_id: 'alice',
-    tool_name: 'search_docs',
-    decision: 'ALLOW',
-    would_be_decision: 'ALLOW',
-    enforcement_mode: 'progressive',
-    environment: 'prod',
-    reason: 'in scope',
-    reason_code: 'allowed',
-    action_classification: 'read',
-    violation_id: `${agent}-${n}`,
-    enforcement_trace_id: 's1',
-    risk_score: 0,
-    matched_rule_ids: [],
-    model_signals: [],
-    top_contributors_json: '[]',
-    decision_evidence_json: '{}',
-    tool_args_json: null,
-    modified_tool_args_json: null,
-    hold_token: null,
-    policy_version: 1,
-    latency_us: 10,
-    receipt_signature: 'sig',
-    receipt_key_id: 'key',
-    request_id: null,
-    purpose: null,
-    data_classification: null,
-    occurred_at: 1_700_000_000_000 + n,
-  };
+  return callDecision('acme', agent, n, 1_700_000_000_000 + n, 'search_docs', 0);
 }
 
 /** Each message on the topic, in partition order, as the event ids it carries. */
