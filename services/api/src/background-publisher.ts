@@ -118,9 +118,7 @@ export class BackgroundPublisher {
     if (this.queuedRecords > max) {
       // Oldest first; a batch message requeued after a failed publish goes whole.
       let excess = 0;
-      while (this.queuedRecords - excess > max && excess < this.queuedRecords) {
-        excess += recordsIn(this.queue.shift()!);
-      }
+      while (this.queuedRecords - excess > max) excess += recordsIn(this.queue.shift()!);
       this.queuedRecords -= excess;
       this.dropped += excess;
       this.deps.log.error({ dropped: this.dropped }, 'event queue full: oldest events dropped');
@@ -222,5 +220,5 @@ export class BackgroundPublisher {
 }
 
 function recordsIn(item: Queued): number {
-  return 'records' in item ? item.records : 1;
+  return 'message' in item ? item.records : 1;
 }

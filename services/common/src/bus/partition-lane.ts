@@ -43,11 +43,6 @@ export class PartitionLane {
     return redeliveryDelayMs(this.rewinds);
   }
 
-  /** Handlers started and not yet settled. */
-  get size(): number {
-    return this.queue.length;
-  }
-
   /**
    * Waits for room (fewer than `limit` unsettled handlers; with a limit of 1, also for the commit before), then
    * starts `handle` for the batch of offsets `firstOffset..lastOffset`. False when it did not start it: a
