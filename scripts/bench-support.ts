@@ -1,6 +1,25 @@
 import type { ChildProcess } from 'node:child_process';
 import { type Agent, request as httpRequest } from 'node:http';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+
+/**
+ * `--help` on any benchmark: print the script's leading doc comment (its usage and what it measures) and exit 0,
+ * before it starts anything. Every benchmark imports this module, so the check runs first for all of them.
+ */
+function exitWithUsageOnHelp(): void {
+  if (!process.argv.includes('--help') && !process.argv.includes('-h')) return;
+  const script = process.argv[1] ?? '';
+  const doc = /\/\*\*([\s\S]*?)\*\//.exec(readFileSync(script, 'utf8'))?.[1] ?? '';
+  const text = doc
+    .split('\n')
+    .map((line) => line.replace(/^\s*\* ?/, ''))
+    .join('\n')
+    .trim();
+  process.stdout.write(`${text || `usage: npx tsx ${script}`}\n`);
+  process.exit(0);
+}
+exitWithUsageOnHelp();
 
 /**
  * What every benchmark script shares: progress lines on stderr, env knobs, percentiles, ports, a PRNG, a

@@ -399,8 +399,14 @@ start) cmd_start ;;
 stop) cmd_stop ;;
 status) cmd_status ;;
 fetch) cmd_fetch ;;
+-h | --help | help)
+  echo "usage: $0 start|stop|status|fetch"
+  echo "  start   fetch the broker if needed, format KRaft storage, start it on 127.0.0.1:${KAFKA_PORT:-9092}"
+  echo "  stop    stop the broker of KAFKA_PORT;  status: is it answering;  fetch: download the broker only"
+  exit 0
+  ;;
 *)
-  echo "usage: $0 start|stop|status|fetch" >&2
+  echo "usage: $0 start|stop|status|fetch  (--help for more)" >&2
   exit 2
   ;;
 esac

@@ -84,12 +84,31 @@ export function verifyBundle(bundle, { keyId } = {}) {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const [file, flag, keyId] = process.argv.slice(2);
-  if (!file || (flag && flag !== '--key-id')) {
-    console.error('usage: node scripts/verify-bundle.mjs bundle.json [--key-id <id>]');
+  const usage = [
+    'usage: node scripts/verify-bundle.mjs bundle.json [--key-id <id>]',
+    '',
+    'Verifies a Thoth evidence bundle offline (GET /{tenant}/thoth/sessions/{id}/evidence-bundle):',
+    'the hash chain, the signed checkpoint and the bundle signature. --key-id: require that signing key.',
+    'Exit codes: 0 valid, 1 invalid (the first problem is printed), 2 bad usage or unreadable file.',
+  ].join('\n');
+  const args = process.argv.slice(2);
+  if (args.includes('--help') || args.includes('-h')) {
+    console.log(usage);
+    process.exit(0);
+  }
+  const [file, flag, keyId] = args;
+  if (!file || (flag && flag !== '--key-id') || (flag && !keyId)) {
+    console.error(usage);
     process.exit(2);
   }
-  const bundle = JSON.parse(readFileSync(file, 'utf8'));
+  let bundle;
+  try {
+    bundle = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    // A missing or non-JSON file is a usage problem, not a stack trace.
+    console.error(`cannot read ${file} as JSON: ${error.message}`);
+    process.exit(2);
+  }
   const problem = verifyBundle(bundle, { keyId });
   if (problem) {
     console.error(`INVALID: ${problem}`);

@@ -116,6 +116,29 @@ describe('approval webhooks', () => {
     expect(mine.every((r) => r.signatureValid)).toBe(true);
   });
 
+  it('announces only the first resolution of a hold: a resolution that lost a race is not announced', async () => {
+    const violation = await stepUp();
+    const pending = api.service.holds
+      .list('acme-corp', 'pending', 1, 100)
+      .data.find((h) => h.violation_id === violation)!;
+    await waitFor('the requested webhook', () =>
+      sink.received.some((r) => r.id === `${pending.approval_id}:pending`),
+    );
+    // Two replicas resolved it at once: both records reach the topic, the first is the outcome (hold-registry.ts).
+    const resolved = { ...pending, resolved_by: 'alice', resolved_at: Date.now() };
+    await api.bus.publish(api.topics.approvals, [
+      api.codec.encode('thoth.v1.Hold', pending.token, { ...resolved, status: 'approved' }),
+      api.codec.encode('thoth.v1.Hold', pending.token, { ...resolved, status: 'denied' }),
+      api.codec.encode('thoth.v1.Hold', pending.token, { ...resolved, status: 'approved' }),
+    ]);
+    await waitFor('the approved webhook', () =>
+      sink.received.some((r) => r.id === `${pending.approval_id}:approved`),
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    const mine = sink.received.filter((r) => r.id.startsWith(pending.approval_id));
+    expect(mine.map((r) => r.type)).toEqual(['approval.requested', 'approval.approved']);
+  });
+
   it('retries through a receiver outage with backoff and loses nothing', async () => {
     sink.outage(4);
     const before = sink.attempts();

@@ -1,10 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { MessageChannel } from 'node:worker_threads';
 import type { Bus } from '@thoth/common/bus/bus';
 import { KafkaBus } from '@thoth/common/bus/kafka-bus';
 import { MemoryBus } from '@thoth/common/bus/memory-bus';
 import { createLogger } from '@thoth/common/logger';
+import { BridgedBus, serveBus } from '@thoth/common/thread-bridge/bus-bridge';
+import { RpcPort } from '@thoth/common/thread-bridge/rpc-port';
 import type { Admin } from 'kafkajs';
 import { inject } from 'vitest';
 
@@ -16,7 +19,7 @@ export function uniquePrefix(name: string): string {
 }
 
 export interface AdapterFactory {
-  name: 'kafka' | 'memory';
+  name: 'kafka' | 'memory' | 'bridged';
   create(options?: { dir?: string }): Bus;
 }
 
@@ -43,6 +46,23 @@ export const adapters: AdapterFactory[] = [
           if (process.env.TEST_LOG_LEVEL) console.error(context, error);
         },
       }),
+  },
+  {
+    // The consumers' thread sees the main thread's bus through the thread bridge: the same contract must hold
+    // across it (a MessageChannel clones values exactly as a worker's port does).
+    name: 'bridged',
+    create: (options) => {
+      const inner = new MemoryBus({ defaultPartitions: 3, dir: options?.dir });
+      const channel = new MessageChannel();
+      const served = serveBus(new RpcPort(channel.port1), inner);
+      const bridged = new BridgedBus(new RpcPort(channel.port2));
+      bridged.close = async () => {
+        await served.close();
+        await inner.close();
+        channel.port1.close();
+      };
+      return bridged;
+    },
   },
 ];
 

@@ -109,7 +109,8 @@ describe('tenant isolation over every route', () => {
       if (
         !route.url.startsWith('/:tenant/') &&
         !route.url.startsWith('/v1/') &&
-        !route.url.startsWith('/thoth/')
+        !route.url.startsWith('/thoth/') &&
+        !route.url.startsWith('/console') // the console's files and its own session: no tenant data
       )
         throw new Error(`GET ${route.url}: the isolation test does not know this route: teach it`);
       // Tenant A's path with B's key: refused outright.
@@ -169,6 +170,33 @@ describe('tenant isolation over every route', () => {
       payload: [{ tenant_id: A, agent_id: 'x', session_id: 's', event_type: 'TOOL_CALL_PRE' }],
     });
     expect(ingest.statusCode).toBe(403);
+  });
+
+  it("a console session of tenant B reads and changes nothing of tenant A's through any tenant route", async () => {
+    const signIn = await api.inject({
+      method: 'POST',
+      url: '/console/api/session',
+      payload: { credential: bKey },
+    });
+    expect(signIn.statusCode).toBe(200);
+    const cookie = String(signIn.headers['set-cookie']).split(';')[0] ?? '';
+    const csrf = String((signIn.json() as Json).csrf_token);
+    const tenantRoutes = registeredRoutes(api.service.app).filter(
+      (r) => r.url.startsWith('/:tenant/') && r.method !== 'HEAD' && r.method !== 'OPTIONS',
+    );
+    expect(tenantRoutes.length).toBeGreaterThanOrEqual(15);
+    for (const route of tenantRoutes) {
+      const r = await api.inject({
+        method: route.method as 'GET',
+        url: urlFor(route.url, A),
+        headers: { cookie, 'x-csrf-token': csrf },
+        payload: route.method === 'GET' ? undefined : {},
+      });
+      expect([400, 401, 403], `${route.method} ${route.url} with B's console session`).toContain(
+        r.statusCode,
+      );
+      expect(r.body).not.toContain(MARK);
+    }
   });
 
   it('the live tail of tenant B carries nothing of tenant A', async () => {

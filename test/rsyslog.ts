@@ -75,14 +75,16 @@ export class Rsyslog {
     private readonly dir: string,
     readonly port: number,
     tls: TestCa,
+    /** `template`: what each record writes (default its MSG); `maxMessageSize`: absent, rsyslog's default (8k). */
+    options: { template?: string; maxMessageSize?: string } = {},
   ) {
     mkdirSync(join(dir, 'work'), { recursive: true });
     this.outFile = join(dir, 'out.log');
+    const maxMessageSize = options.maxMessageSize ? `\n  maxMessageSize="${options.maxMessageSize}"` : '';
     writeFileSync(
       join(dir, 'rsyslog.conf'),
       `global(
-  workDirectory="${join(dir, 'work')}"
-  maxMessageSize="64k"
+  workDirectory="${join(dir, 'work')}"${maxMessageSize}
   defaultNetstreamDriver="gtls"
   defaultNetstreamDriverCAFile="${tls.caFile}"
   defaultNetstreamDriverCertFile="${tls.certFile}"
@@ -93,7 +95,7 @@ export class Rsyslog {
 main_queue(queue.timeoutShutdown="60000" queue.timeoutActionCompletion="60000")
 module(load="imtcp" streamDriver.name="gtls" streamDriver.mode="1" streamDriver.authMode="anon")
 input(type="imtcp" address="127.0.0.1" port="${port}")
-template(name="msgOnly" type="string" string="%msg%\\n")
+template(name="msgOnly" type="string" string="${options.template ?? '%msg%'}\\n")
 action(type="omfile" file="${this.outFile}" template="msgOnly")
 `,
     );

@@ -13,6 +13,7 @@ import { clientErrorCode, type ErrorBody, HttpError } from './http/http-error.ts
 import { parseJsonBody } from './http/json-body.ts';
 import { type ApprovalRouteDeps, approvalRoutes } from './routes/approval-routes.ts';
 import { type BaselineRouteDeps, baselineRoutes } from './routes/baseline-routes.ts';
+import { type ConsoleRouteDeps, consoleRoutes } from './routes/console-routes.ts';
 import { type EnforceRouteDeps, enforceRoutes } from './routes/enforce-routes.ts';
 import { type IngestRouteDeps, ingestRoutes } from './routes/ingest-routes.ts';
 import { type KeyRouteDeps, keyRoutes } from './routes/key-routes.ts';
@@ -26,7 +27,8 @@ export interface AppDeps
     SocRouteDeps,
     ApprovalRouteDeps,
     PolicyRouteDeps,
-    BaselineRouteDeps {
+    BaselineRouteDeps,
+    ConsoleRouteDeps {
   log: Logger;
   bodyLimitBytes: number;
   /** /healthz answers 200 only once this is true (migrations ran, consumers subscribed). */
@@ -164,6 +166,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
+  // First: its hook lets a console session cookie authenticate every route registered after it.
+  await app.register(consoleRoutes(deps));
   await app.register(enforceRoutes(deps));
   await app.register(ingestRoutes(deps));
   await app.register(keyRoutes(deps));

@@ -1,5 +1,6 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { extname } from 'node:path';
+import { extname, resolve } from 'node:path';
 import {
   type CompiledPolicy,
   compilePolicy,
@@ -8,12 +9,17 @@ import {
   parsePolicyText,
 } from './decision/index.ts';
 
+/** Where a tenant's fallback rules come from: shown by the API, the CLI and the start-up summary. */
+export type PolicyOrigin = { kind: 'default' } | { kind: 'file'; path: string; sha256: string };
+
 /** The compiled policy of each tenant (rules are compiled once, at load). */
 export interface PolicySet {
   forTenant(tenantId: string): CompiledPolicy;
+  /** Where the rules come from; absent means built in (the default policy). */
+  origin?: PolicyOrigin;
 }
 
-export const defaultPolicySet: PolicySet = { forTenant: () => DEFAULT_POLICY };
+export const defaultPolicySet: PolicySet = { forTenant: () => DEFAULT_POLICY, origin: { kind: 'default' } };
 
 /**
  * Reads THOTH_POLICY_FILE (YAML, or JSON when the name ends in .json). Either one policy for every tenant,
@@ -29,7 +35,9 @@ export function loadPolicyFile(path: string): PolicySet {
   }
   try {
     const doc = parsePolicyText(text, extname(path).toLowerCase() === '.json' ? 'json' : 'yaml');
-    return policySetFrom(doc);
+    // The path and hash let an operator tell which file, and which edit of it, is in force.
+    const sha256 = createHash('sha256').update(text).digest('hex');
+    return { ...policySetFrom(doc), origin: { kind: 'file', path: resolve(path), sha256 } };
   } catch (error) {
     throw new PolicyError(`THOTH_POLICY_FILE ${path}: ${(error as Error).message}`);
   }

@@ -17,9 +17,48 @@ export interface AgentSpan {
  */
 const NARROW_SPAN_MS = 2_000;
 
-/** What the trail already holds for a flush: which of its event ids, and each agent's chain head. */
+/** An event as the trail identifies it: by tenant and event id. */
+export interface EventIdentity {
+  tenant_id: string;
+  event_id: string;
+}
+
+/**
+ * A set of events by tenant and event id. Event ids come from the SDKs (and from any producer on the events
+ * topic), so two tenants may send the same one: an event is the same event only within its tenant. Nested, not
+ * one composite string key: a flush looks its 20,000 rows up several times, and building a composite key for
+ * each lookup costs the event loop three times what the lookups cost.
+ */
+export class TenantEventIds {
+  private readonly byTenant = new Map<string, Set<string>>();
+
+  has(tenantId: string, eventId: string): boolean {
+    return this.byTenant.get(tenantId)?.has(eventId) ?? false;
+  }
+
+  add(tenantId: string, eventId: string): void {
+    const ids = this.byTenant.get(tenantId);
+    if (ids) ids.add(eventId);
+    else this.byTenant.set(tenantId, new Set([eventId]));
+  }
+
+  delete(tenantId: string, eventId: string): void {
+    const ids = this.byTenant.get(tenantId);
+    if (ids?.delete(eventId) && ids.size === 0) this.byTenant.delete(tenantId);
+  }
+
+  clear(): void {
+    this.byTenant.clear();
+  }
+
+  get empty(): boolean {
+    return this.byTenant.size === 0;
+  }
+}
+
+/** What the trail already holds for a flush: which of its events, and each agent's chain head. */
 export interface StoredState {
-  eventIds: Set<string>;
+  events: TenantEventIds;
   heads: Map<string, ChainHead>;
 }
 
@@ -27,8 +66,10 @@ export interface StoredState {
  * One query for both things a flush must know before it links and inserts (one query, not two: chDB runs
  * parameterized queries one after the other, and the audit writer builds its insert while this one runs).
  *
- * - Which of these event ids the trail already holds. A redelivered event has the same tenant, agent and
- *   occurred_at, so the lookup stays inside the sort-key range of the batch and does not grow with history.
+ * - Which of these events the trail already holds, by tenant and event id. A redelivered event has the same
+ *   tenant, agent and occurred_at, so the lookup stays inside the sort-key range of the batch and does not grow
+ *   with history. Rows come back with their tenant: the filter below is a cross product of the flush's tenants
+ *   and agents, so a row of another tenant with the same event id can match it and must not count.
  * - The stored chain head of each agent: the trail itself is the source of truth, so a writer that restarts or
  *   takes over a partition after a rebalance continues exactly where the stored chain ends. `known` heads (this
  *   writer's own, from earlier flushes) are only checked for anything stored past them, which the minmax index
@@ -37,10 +78,10 @@ export interface StoredState {
 export async function storedState(
   store: AuditStore,
   spans: AgentSpan[],
-  eventIds: string[],
+  events: readonly EventIdentity[],
   known: ReadonlyMap<string, ChainHead> = new Map(),
 ): Promise<StoredState> {
-  const state: StoredState = { eventIds: new Set(), heads: new Map() };
+  const state: StoredState = { events: new TenantEventIds(), heads: new Map() };
   if (spans.length === 0) return state;
   const keyed = [...new Map(spans.map((s) => [agentChainKey(s.tenantId, s.agentId), s])).entries()];
   const cached = keyed.filter(([key]) => known.has(key));
@@ -54,16 +95,16 @@ export async function storedState(
     params[`${prefix}_agents`] = [...new Set(group.map(([, s]) => s.agentId))];
     return `tenant_id IN {${prefix}_tenants:Array(String)} AND agent_id IN {${prefix}_agents:Array(String)}`;
   };
-  if (eventIds.length > 0) {
+  if (events.length > 0) {
     params.from = Math.min(...spans.map((s) => s.fromMs));
     params.to = Math.max(...spans.map((s) => s.toMs));
     // Within a narrow time span, every stored event of these agents comes back and is matched here: binding
     // thousands of ids costs chDB more than reading the few rows the span holds (usually none). A wider span
     // (SDK batches that cover longer, an SDK that buffered offline) could hold many: the ids filter in the query.
     const narrow = (params.to as number) - (params.from as number) <= NARROW_SPAN_MS;
-    if (!narrow) params.ids = eventIds;
+    if (!narrow) params.ids = [...new Set(events.map((e) => e.event_id))];
     selects.push(
-      `SELECT 'event' AS what, '' AS tenant, '' AS agent, event_id, toUInt64(0) AS head_index, '' AS head_hash
+      `SELECT 'event' AS what, toString(tenant_id) AS tenant, '' AS agent, event_id, toUInt64(0) AS head_index, '' AS head_hash
        FROM events WHERE ${names(keyed, 'all')}
          AND occurred_at BETWEEN fromUnixTimestamp64Milli({from:Int64}) AND fromUnixTimestamp64Milli({to:Int64})
          ${narrow ? '' : 'AND event_id IN {ids:Array(String)}'}`,
@@ -90,10 +131,11 @@ export async function storedState(
     head_index: number | string;
     head_hash: string;
   }>(selects.join('\nUNION ALL\n'), params);
-  const asked = new Set(eventIds);
+  const asked = new TenantEventIds();
+  for (const e of events) asked.add(e.tenant_id, e.event_id);
   for (const r of rows) {
     if (r.what === 'event') {
-      if (asked.has(r.event_id)) state.eventIds.add(r.event_id);
+      if (asked.has(r.tenant, r.event_id)) state.events.add(r.tenant, r.event_id);
       continue;
     }
     const key = agentChainKey(r.tenant, r.agent);

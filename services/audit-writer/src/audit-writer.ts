@@ -6,9 +6,15 @@ import { ulid } from '@thoth/common/ids';
 import type { Logger } from '@thoth/common/logger';
 import type { Redactor } from '@thoth/common/redaction';
 import type { SigningKey } from '@thoth/common/signing-key';
+import { jsonEachRowChunk } from '@thoth/common/store/analytics-store';
 import { clickhouseTime } from '@thoth/common/store/clickhouse-time';
-import { jsonEachRowChunk } from '@thoth/common/store/store';
-import { type AgentSpan, type AuditStore, storedState } from './audit-store.ts';
+import {
+  type AgentSpan,
+  type AuditStore,
+  type EventIdentity,
+  storedState,
+  TenantEventIds,
+} from './audit-store.ts';
 import { BatchingInserter } from './batching-inserter.ts';
 import {
   adminEventRow,
@@ -46,7 +52,8 @@ export interface AuditWriterDeps {
 /**
  * Writes every event and decision of the events topic into the audit trail (`events`), each linked into its
  * agent's evidence chain. At-least-once: the bus commits a batch only after its rows are stored. Idempotent:
- * an event_id already stored is skipped, so a redelivered event gets neither a second row nor a second link.
+ * an event already stored (same tenant and event_id) is skipped, so a redelivered event gets neither a second
+ * row nor a second link; another tenant's event with the same id is another event.
  * One agent's events are on one partition, delivered in order and stored flush after flush in that order, which
  * keeps each chain sequential. Flushes are pipelined: the bus hands over a partition's next batch while the last
  * one is stored (two in flight), and the next flush is prepared (looked up, linked, encoded) meanwhile.
@@ -59,10 +66,10 @@ export class AuditWriter {
   private readonly heads = new Map<string, ChainHead>();
   /**
    * What the flushes prepared but not stored yet will add: the next flush links on from their heads and skips
-   * their event ids. Forgotten when a flush fails (every flush behind it is dropped, see BatchingInserter).
+   * their events. Forgotten when a flush fails (every flush behind it is dropped, see BatchingInserter).
    */
   private readonly projectedHeads = new Map<string, ChainHead>();
-  private readonly unstoredIds = new Set<string>();
+  private readonly unstoredEvents = new TenantEventIds();
   /** Bumped by every reset: a prepare that was running across one does not project its flush. */
   private generation = 0;
   private checkpointTimer: NodeJS.Timeout | undefined;
@@ -80,7 +87,7 @@ export class AuditWriter {
         reset: () => {
           this.generation++;
           this.projectedHeads.clear();
-          this.unstoredIds.clear();
+          this.unstoredEvents.clear();
         },
       },
       deps.flushRows ?? 20_000,
@@ -139,12 +146,20 @@ export class AuditWriter {
     const rows: EventRow[] = [];
     const dead: DeadLetter[] = [];
     for (const record of records) {
-      if (record.schema === 'thoth.v1.BehavioralEvent') rows.push(behavioralEventRow(record.value));
-      else if (record.schema === 'thoth.v1.DecisionEvent') rows.push(decisionEventRow(record.value));
-      else if (record.schema === 'thoth.v1.Hold') rows.push(approvalEventRow(record.value));
-      else if (record.schema === 'thoth.v1.AdminEvent') rows.push(adminEventRow(record.value));
-      else if (record.schema === 'thoth.v1.Finding') rows.push(findingEventRow(record.value));
-      else dead.push({ message: record.message, reason: `unexpected ${record.schema} on the events topic` });
+      let row: EventRow;
+      if (record.schema === 'thoth.v1.BehavioralEvent') row = behavioralEventRow(record.value);
+      else if (record.schema === 'thoth.v1.DecisionEvent') row = decisionEventRow(record.value);
+      else if (record.schema === 'thoth.v1.Hold') row = approvalEventRow(record.value);
+      else if (record.schema === 'thoth.v1.AdminEvent') row = adminEventRow(record.value);
+      else if (record.schema === 'thoth.v1.Finding') row = findingEventRow(record.value);
+      else {
+        dead.push({ message: record.message, reason: `unexpected ${record.schema} on the events topic` });
+        continue;
+      }
+      // A row the store refuses would fail its whole flush, redelivered forever: its partition would stall.
+      const unstorable = unstorableTime(row);
+      if (unstorable) dead.push({ message: record.message, reason: unstorable });
+      else rows.push(row);
     }
     await this.inserter.add(rows);
     return dead;
@@ -157,11 +172,15 @@ export class AuditWriter {
    */
   private async prepare(rows: EventRow[]): Promise<PreparedFlush> {
     const generation = this.generation;
-    const unique = new Map<string, EventRow>();
-    for (const row of rows)
-      if (!unique.has(row.event_id) && !this.unstoredIds.has(row.event_id)) unique.set(row.event_id, row);
-    if (unique.size === 0) return { chunks: [], heads: new Map(), eventIds: [], tenants: [] };
-    const candidates = [...unique.values()];
+    const seen = new TenantEventIds();
+    const candidates: EventRow[] = [];
+    for (const row of rows) {
+      if (seen.has(row.tenant_id, row.event_id) || this.unstoredEvents.has(row.tenant_id, row.event_id))
+        continue;
+      seen.add(row.tenant_id, row.event_id);
+      candidates.push(row);
+    }
+    if (candidates.length === 0) return { chunks: [], heads: new Map(), events: [], tenants: [] };
     const tenants = [...new Set(candidates.map((r) => r.tenant_id))];
     const spans = new Map<string, AgentSpan>();
     for (const r of candidates) {
@@ -181,7 +200,7 @@ export class AuditWriter {
       const head = this.projectedHeads.get(key) ?? this.heads.get(key);
       if (head) cache.set(key, head);
     }
-    const lookup = storedState(this.deps.store, [...spans.values()], [...unique.keys()], cache);
+    const lookup = storedState(this.deps.store, [...spans.values()], candidates, cache);
     // Awaited below; a rejection during the build must not count as unhandled meanwhile.
     lookup.catch(() => {});
     // While chDB answers the lookup, build the insert on the heads this writer already knows. In steady state
@@ -199,11 +218,11 @@ export class AuditWriter {
     // linking on from the store would fork it. Fail: this flush and those behind it come again.
     if (moved.some((key) => this.projectedHeads.has(key)))
       throw new Error('an evidence chain moved under a flush not yet stored; the batch will be redelivered');
-    if (!built || stored.eventIds.size > 0 || moved.length > 0)
-      built = buildInsert(candidates, stored.eventIds, stored.heads);
+    if (!built || !stored.events.empty || moved.length > 0)
+      built = buildInsert(candidates, stored.events, stored.heads);
     if (generation === this.generation) {
       for (const [key, head] of built.heads) this.projectedHeads.set(key, head);
-      for (const id of built.eventIds) this.unstoredIds.add(id);
+      for (const e of built.events) this.unstoredEvents.add(e.tenant_id, e.event_id);
     }
     return { ...built, tenants };
   }
@@ -218,7 +237,7 @@ export class AuditWriter {
       // A flush prepared behind this one may have projected a later head already: keep that one.
       if (this.projectedHeads.get(key) === head) this.projectedHeads.delete(key);
     }
-    for (const id of flush.eventIds) this.unstoredIds.delete(id);
+    for (const e of flush.events) this.unstoredEvents.delete(e.tenant_id, e.event_id);
     for (const t of flush.tenants) this.touchedTenants.add(t);
   }
 
@@ -271,27 +290,28 @@ interface BuiltInsert {
   /** The chain heads after these rows. */
   heads: Map<string, ChainHead>;
   /** The events these rows store. */
-  eventIds: string[];
+  events: EventIdentity[];
 }
 
 interface PreparedFlush extends BuiltInsert {
   tenants: string[];
 }
 
-const NOTHING_STORED: ReadonlySet<string> = new Set();
+const NOTHING_STORED = new TenantEventIds();
 
 /** The rows not `stored` yet, linked on from `heads` (which it advances: pass a map of your own), as chunks. */
 function buildInsert(
   rows: readonly EventRow[],
-  stored: ReadonlySet<string>,
+  stored: TenantEventIds,
   heads: Map<string, ChainHead>,
 ): BuiltInsert {
   const chunks: Buffer[] = [];
-  const eventIds: string[] = [];
+  const events: EventIdentity[] = [];
   let lines: string[] = [];
   for (const row of rows) {
-    if (stored.has(row.event_id)) continue;
-    eventIds.push(row.event_id);
+    if (stored.has(row.tenant_id, row.event_id)) continue;
+    // The identity only: the flush keeps these until stored, and the row's content need not live that long.
+    events.push({ tenant_id: row.tenant_id, event_id: row.event_id });
     const json = chainFieldsJson(row);
     lines.push(eventLine(row, json, nextLink(json, agentChainKey(row.tenant_id, row.agent_id), heads)));
     if (lines.length === LINES_PER_CHUNK) {
@@ -300,9 +320,30 @@ function buildInsert(
     }
   }
   if (lines.length > 0) chunks.push(jsonEachRowChunk(lines));
-  return { chunks, heads, eventIds };
+  return { chunks, heads, events };
 }
 
 function sameHead(a: ChainHead | undefined, b: ChainHead | undefined): boolean {
   return a !== undefined && b !== undefined && a.chainIndex === b.chainIndex && a.hash === b.hash;
+}
+
+/**
+ * Times the trail stores (and ingest accepts): 1970-01-01 … 9999-12-31 UTC. Events that reached the topic without
+ * ingest's check (an SDK's Kafka transport) may carry others, which `clickhouseTime` cannot write (year 10000
+ * has five digits) or the exports cannot carry.
+ */
+const FIRST_STORABLE_MS = 0;
+const LAST_STORABLE_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+
+/** Why a row's times cannot be stored, or undefined. */
+function unstorableTime(row: EventRow): string | undefined {
+  for (const [field, ms] of [
+    ['occurred_at', row.occurred_at_ms],
+    ['ingested_at', row.ingested_at_ms],
+  ] as const) {
+    if (Number.isFinite(ms) && ms >= FIRST_STORABLE_MS && ms <= LAST_STORABLE_MS) continue;
+    const shown = Number.isFinite(ms) && Math.abs(ms) <= 8.64e15 ? new Date(ms).toISOString() : String(ms);
+    return `${field} ${shown} is outside 1970-01-01 … 9999-12-31, the times the audit trail stores`;
+  }
+  return undefined;
 }

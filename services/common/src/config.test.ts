@@ -38,4 +38,29 @@ describe('loadConfig', () => {
     expect(c.KAFKA_BROKERS).toEqual(['a:9092', 'b:9092']);
     expect(c.PORT).toBe(8080);
   });
+
+  // Issue 26: a first user must read what to write, not zod's "expected number, received NaN".
+  it('names the variable, the expected form and the value given (secrets not echoed)', () => {
+    const messageOf = (env: Record<string, string>) => {
+      try {
+        loadConfig(env);
+      } catch (e) {
+        return (e as Error).message;
+      }
+      return '';
+    };
+    expect(messageOf({ PORT: 'abc' })).toContain('PORT: expected a port number from 0 to 65535 (got "abc")');
+    expect(messageOf({ THOTH_SIEM_METRICS_PORT: '-1' })).toContain(
+      'THOTH_SIEM_METRICS_PORT: expected a port number from 0 to 65535 (got "-1")',
+    );
+    expect(messageOf({ THOTH_MODE: 'single' })).toContain(
+      'THOTH_MODE: expected one of embedded, distributed (got "single")',
+    );
+    expect(messageOf({ THOTH_AUDIT_FLUSH_MS: '1.5' })).toContain('THOTH_AUDIT_FLUSH_MS: expected a whole number');
+    expect(messageOf({ THOTH_TOPIC_PARTITIONS: '0' })).toContain('expected a number ≥ 1 (got "0")');
+    const secret = messageOf({ THOTH_ADMIN_TOKEN: 'short-secret' });
+    expect(secret).toContain('THOTH_ADMIN_TOKEN: at least 16 characters');
+    expect(secret).not.toContain('short-secret');
+    expect(messageOf({ PORT: 'abc' })).not.toMatch(/received NaN/);
+  });
 });

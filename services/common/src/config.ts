@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DEFAULT_REDACTION_GROUPS, invalidCustomPattern, REDACTION_GROUPS } from './redaction.ts';
+import { customPatternsProblem, DEFAULT_REDACTION_GROUPS, REDACTION_GROUPS } from './redaction.ts';
 
 /**
  * Every environment variable Thoth reads, in one schema. Read once at start (`loadConfig`); an invalid value
@@ -50,6 +50,11 @@ export const configSchema = z
     /** The audit writer stores one insert per this many rows, or per this many ms, whichever comes first. */
     THOTH_AUDIT_FLUSH_ROWS: z.coerce.number().int().min(1).max(1_000_000).default(20_000),
     THOTH_AUDIT_FLUSH_MS: z.coerce.number().int().min(1).max(60_000).default(20),
+    /**
+     * Nice value (0–19) of the consumers' thread in a process that also serves the API: under contention the
+     * kernel runs the enforce path first. 0 gives both the same priority.
+     */
+    THOTH_CONSUMERS_NICE: z.coerce.number().int().min(0).max(19).default(5),
     /** Retention of the audit trail, applied as a ClickHouse TTL. */
     THOTH_EVENTS_TTL_DAYS: z.coerce.number().int().min(1).default(365),
 
@@ -89,9 +94,9 @@ export const configSchema = z
         try {
           const list: unknown = JSON.parse(text);
           if (Array.isArray(list) && list.every((x) => typeof x === 'string')) {
-            const bad = invalidCustomPattern(list);
-            if (bad === undefined) return list as string[];
-            ctx.addIssue({ code: 'custom', message: `not a valid regular expression: ${bad}` });
+            const problem = customPatternsProblem(list);
+            if (problem === undefined) return list as string[];
+            ctx.addIssue({ code: 'custom', message: problem });
             return z.NEVER;
           }
         } catch {}
@@ -186,6 +191,46 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
   const parsed = configSchema.safeParse(present);
   if (parsed.success) return parsed.data;
-  const lines = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(config)'}: ${i.message}`);
+  const lines = parsed.error.issues.map((issue) => {
+    const name = String(issue.path[0] ?? '');
+    return `  ${issue.path.join('.') || '(config)'}: ${expectedForm(issue, name)}${receivedPart(name, present[name])}`;
+  });
   throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+}
+
+/** Variables whose value must never be echoed back in an error. */
+const SECRET_VARIABLES = new Set(['THOTH_ADMIN_TOKEN', 'CLICKHOUSE_PASSWORD', 'THOTH_WEBHOOK_SECRET']);
+
+function receivedPart(name: string, value: string | undefined): string {
+  if (value === undefined) return '';
+  if (SECRET_VARIABLES.has(name)) return ' (value not shown: it is a secret)';
+  return ` (got "${value.length > 80 ? `${value.slice(0, 80)}…` : value}")`;
+}
+
+/**
+ * The expected form in words: zod's own messages ("expected number, received NaN") name neither the form a
+ * person should write nor the range, so the common cases are spelled out here.
+ */
+function expectedForm(issue: z.core.$ZodIssue, name: string): string {
+  const isPort = name === 'PORT' || name.endsWith('_PORT');
+  if (isPort && issue.code !== 'custom') return 'expected a port number from 0 to 65535';
+  switch (issue.code) {
+    case 'invalid_type':
+      if (issue.expected === 'number' || issue.expected === 'int') return 'expected a whole number';
+      return `expected ${issue.expected}`;
+    case 'invalid_value':
+      return `expected one of ${issue.values.map((v) => String(v)).join(', ')}`;
+    case 'too_small':
+      if (issue.origin === 'number') return `expected a number ≥ ${String(issue.minimum)}`;
+      if (issue.origin === 'string') return issue.message;
+      return issue.message;
+    case 'too_big':
+      if (issue.origin === 'number') return `expected a number ≤ ${String(issue.maximum)}`;
+      return issue.message;
+    case 'invalid_format':
+      if (issue.format === 'url') return 'expected a URL, e.g. http://127.0.0.1:8123';
+      return `expected ${issue.message}`;
+    default:
+      return issue.message;
+  }
 }

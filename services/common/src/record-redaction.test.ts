@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { DecodedRecord } from './bus/record-consumer.ts';
 import { REDACTED_HEADER, redactedRecord } from './record-redaction.ts';
-import type { BehavioralEvent } from './records.ts';
+import type { BehavioralEvent, DecisionEvent } from './records.ts';
 import { createRedactor, DEFAULT_REDACTION_GROUPS } from './redaction.ts';
 
 const redactor = createRedactor({ groups: DEFAULT_REDACTION_GROUPS });
@@ -39,11 +39,55 @@ const event = (overrides: Partial<BehavioralEvent> = {}): BehavioralEvent => ({
   ...overrides,
 });
 
+const message = (headers: Record<string, string> = {}) => ({
+  topic: 't',
+  partition: 0,
+  offset: '0',
+  key: '',
+  value: null,
+  headers,
+  timestamp: 0,
+});
 const record = (value: BehavioralEvent, headers: Record<string, string> = {}): DecodedRecord => ({
   schema: 'thoth.v1.BehavioralEvent',
   value,
-  message: { topic: 't', partition: 0, offset: '0', key: '', value: null, headers, timestamp: 0 },
+  message: message(headers),
   index: 0,
+});
+
+const decision = (overrides: Partial<DecisionEvent> = {}): DecisionEvent => ({
+  event_id: 'd1',
+  tenant_id: 't',
+  agent_id: 'a',
+  session_id: 's',
+  user_id: 'u',
+  tool_name: 'charge',
+  decision: 'ALLOW',
+  would_be_decision: 'ALLOW',
+  enforcement_mode: 'progressive',
+  environment: 'prod',
+  reason: 'ok',
+  reason_code: 'ok',
+  action_classification: 'write',
+  violation_id: 'v1',
+  enforcement_trace_id: 'tr1',
+  risk_score: 0,
+  matched_rule_ids: [],
+  model_signals: [],
+  top_contributors_json: '[]',
+  decision_evidence_json: '{}',
+  tool_args_json: null,
+  modified_tool_args_json: null,
+  hold_token: null,
+  policy_version: 1,
+  latency_us: 1,
+  receipt_signature: 'sig',
+  receipt_key_id: 'k',
+  request_id: null,
+  purpose: null,
+  data_classification: null,
+  occurred_at: 1,
+  ...overrides,
 });
 
 describe('redactedRecord', () => {
@@ -65,5 +109,23 @@ describe('redactedRecord', () => {
       task_context_json: null,
     });
     expect(redactedRecord(record(clean), redactor).value).toEqual(clean);
+  });
+
+  it('redacts the purpose of a behavioral event, and the request id and purpose of a decision event', () => {
+    const out = redactedRecord(record(event({ purpose: `refund to ${CARD}` })), redactor)
+      .value as BehavioralEvent;
+    expect(out.purpose).toBe('refund to [REDACTED:card_number]');
+    const raw: DecodedRecord = {
+      schema: 'thoth.v1.DecisionEvent',
+      value: decision({ request_id: `req ${BEARER}`, purpose: 'password=hunter2' }),
+      message: message(),
+      index: 0,
+    };
+    const redacted = redactedRecord(raw, redactor).value as DecisionEvent;
+    expect(redacted.request_id).toBe('req Bearer [REDACTED:bearer_token]');
+    expect(redacted.purpose).toBe('password=[REDACTED:secret_field]');
+    // Nothing to redact: the same record.
+    const clean: DecodedRecord = { ...raw, value: decision({ request_id: 'req-1', purpose: 'billing' }) };
+    expect(redactedRecord(clean, redactor)).toBe(clean);
   });
 });

@@ -1,13 +1,15 @@
 import type { DecodedRecord } from './bus/record-consumer.ts';
 import type { Config } from './config.ts';
-import type { BehavioralEvent } from './records.ts';
+import type { BehavioralEvent, DecisionEvent } from './records.ts';
 import { createRedactor, type Redactor } from './redaction.ts';
 
 /**
  * Header the API sets on the behavioral events it redacted at ingest. Events can also reach the events topic
  * without passing the API (an SDK's Kafka transport publishes them directly): consumers that store or export
  * (the audit writer, SIEM exports) redact every behavioral event without this header first, so secrets never
- * reach storage or a SIEM whichever way an event came in. Decision events are only ever produced by the API.
+ * reach storage or a SIEM whichever way an event came in. Decision events are only ever produced by the API,
+ * which redacts their tool arguments; consumers still redact their caller-supplied text (request id, purpose):
+ * two short strings, and it covers decision events published without it.
  */
 export const REDACTED_HEADER = 'thoth-redacted';
 
@@ -21,21 +23,39 @@ export function configuredRedactor(
   });
 }
 
-/** The record, with its behavioral event redacted unless the API already did. Pure. */
+/**
+ * The record, with its behavioral event redacted unless the API already did, and its decision event's
+ * caller-supplied text redacted; the same record when there was nothing to redact. Pure.
+ */
 export function redactedRecord(record: DecodedRecord, redactor: Redactor): DecodedRecord {
+  if (record.schema === 'thoth.v1.DecisionEvent') {
+    const value = redactDecisionEvent(record.value, redactor);
+    return value === record.value ? record : { ...record, value };
+  }
   if (record.schema !== 'thoth.v1.BehavioralEvent' || record.message.headers[REDACTED_HEADER] === '1')
     return record;
   return { ...record, value: redactBehavioralEvent(record.value, redactor) };
 }
 
-/** The event's free-form parts (content, metadata with the tool arguments, task context) redacted. */
+/** The event's free-form parts (content, metadata with the tool arguments, task context, purpose) redacted. */
 function redactBehavioralEvent(e: BehavioralEvent, redactor: Redactor): BehavioralEvent {
   return {
     ...e,
     content: e.content === null ? null : redactText(e.content, redactor),
     metadata_json: redactText(e.metadata_json, redactor),
     task_context_json: e.task_context_json === null ? null : redactText(e.task_context_json, redactor),
+    purpose: e.purpose === null ? null : redactor.text(e.purpose),
   };
+}
+
+/**
+ * A decision event's text its caller chose (request id, purpose) redacted; the same object when nothing was.
+ * For the enforce path that builds the event and for the consumers that store or export it alike.
+ */
+export function redactDecisionEvent(e: DecisionEvent, redactor: Redactor): DecisionEvent {
+  const request_id = e.request_id === null ? null : redactor.text(e.request_id);
+  const purpose = e.purpose === null ? null : redactor.text(e.purpose);
+  return request_id === e.request_id && purpose === e.purpose ? e : { ...e, request_id, purpose };
 }
 
 /**

@@ -66,6 +66,8 @@ export interface DecisionEvent {
   purpose: string | null;
   data_classification: string | null;
   occurred_at: number;
+  /** What a dry run needs to decide the call again (a `DecisionReplay` as JSON); null in older events. */
+  replay_json?: string | null;
 }
 
 export interface DirectiveRecord {

@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import {
   createRedactor,
+  customPatternsProblem,
   DEFAULT_REDACTION_GROUPS,
   invalidCustomPattern,
+  isSecretFieldName,
   noRedaction,
   redactedMark,
 } from './redaction.ts';
@@ -103,5 +105,159 @@ describe('createRedactor', () => {
     let deep: unknown = 'Bearer abcdefghijklmnop';
     for (let i = 0; i < 100; i++) deep = [deep];
     expect(JSON.stringify(redactor.value(deep))).not.toContain('abcdefghijklmnop');
+  });
+});
+
+describe('secrets the redactor used to miss', () => {
+  it('card numbers sent as JSON numbers (Luhn-valid, 13-19 digits), not other numbers', () => {
+    const args = JSON.parse(
+      '{"card": 4111111111111111, "args": [5555555555554444, 378282246310005], "amount": 1500, ' +
+        '"at": 1764000000000, "order": 4111111111111112, "big": 6011000990139424123}',
+    );
+    expect(redactor.value(args)).toEqual({
+      card: redactedMark('card_number'),
+      args: [redactedMark('card_number'), redactedMark('card_number')],
+      amount: 1500,
+      at: 1764000000000,
+      order: 4111111111111112,
+      // Beyond 2^53 the parsed digits are not the sent ones: Luhn can't tell, and most of a card would show.
+      big: redactedMark('card_number'),
+    });
+    expect(redactor.json([4111111111111111])).toBe(`["${redactedMark('card_number')}"]`);
+    expect(createRedactor({ groups: ['api_keys'] }).value(4111111111111111)).toBe(4111111111111111);
+  });
+
+  it('secrets glued to the word character before them', () => {
+    const glued = [
+      'xsk_live_abcdefgh12',
+      'keyAKIAIOSFODNN7EXAMPLE',
+      'idghp_abcdefghijklmnopqrstuvwxyz0123456789',
+      'q=%20sk-proj-abcdefghijklmnopqrstuv',
+      String.raw`line\nsk-ant-abcdefghijklmnopqrstuv`,
+      'abcxoxb-1234567890-abcdef',
+      'xAIzaSyA1234567890abcdefghijklmnopqrstuv',
+      'tokeneyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl',
+      'card4111111111111111',
+      'access_token=abc123',
+      'DB_PASSWORD=hunter2',
+    ];
+    for (const text of glued) expect(redactor.text(text), text).toMatch(/\[REDACTED:[a-z_]+\]/);
+    // A prefix that also ends ordinary words still needs a word start.
+    expect(redactor.text('risk-assessment-for-the-quarterly-report')).toBe(
+      'risk-assessment-for-the-quarterly-report',
+    );
+  });
+
+  it('secret names with a value in text: name=value, "name": "value", headers', () => {
+    expect(redactor.text('PGPASSWORD=hunter2 psql -h db')).toBe(
+      `PGPASSWORD=${redactedMark('secret_field')} psql -h db`,
+    );
+    expect(redactor.text('https://x.test/cb?access_token=abc123&state=ok')).toBe(
+      `https://x.test/cb?access_token=${redactedMark('secret_field')}&state=ok`,
+    );
+    expect(redactor.text('{"client_secret": "two words"}')).toBe(
+      `{"client_secret": "${redactedMark('secret_field')}"}`,
+    );
+    expect(redactor.text('X-Api-Key: abcdef')).toBe(`X-Api-Key: ${redactedMark('secret_field')}`);
+    expect(redactor.text('Authorization: Bearer abcdefghijk')).toBe(
+      `Authorization: Bearer ${redactedMark('bearer_token')}`,
+    );
+    for (const text of ['max_tokens=500', 'token_count: 12', 'authorization_decision: ALLOW', 'a=1&b=2'])
+      expect(redactor.text(text)).toBe(text);
+  });
+
+  it('the whole value under a secret-named key, arrays and objects included', () => {
+    expect(
+      redactor.value({
+        password: ['a', 'b'],
+        api_key: { v: 'plain' },
+        credentials: [{ user: 'u', pass: 'p' }],
+        cookie: 7,
+        token: '',
+        secret: null,
+      }),
+    ).toEqual({
+      password: redactedMark('secret_field'),
+      api_key: redactedMark('secret_field'),
+      credentials: redactedMark('secret_field'),
+      cookie: redactedMark('secret_field'),
+      token: '',
+      secret: null,
+    });
+  });
+
+  it('secret key names in any case and separator style, and the names that only look like one', () => {
+    const secret = [
+      'db_password',
+      'dbPassword',
+      'DB-PASSWORD',
+      'aws_secret_access_key',
+      'AWS_SECRET_ACCESS_KEY',
+      'client_secret',
+      'clientSecret',
+      'refresh_token',
+      'accessToken',
+      'id_token',
+      'x_token_v2',
+      'passwd',
+      'user_passphrase',
+      'api_key',
+      'apiKey',
+      'APIKey',
+      'X-Api-Key',
+      'apikey',
+      'stripe_api_key',
+      'private_key',
+      'privateKey',
+      'gcp_credentials',
+      'Authorization',
+      'proxy-authorization',
+      'Cookie',
+      'set-cookie',
+      'basic_auth',
+      'cvv',
+    ];
+    const plain = [
+      'max_tokens',
+      'maxTokens',
+      'promptTokenCount',
+      'token_type',
+      'tokenizer',
+      'authorization_decision',
+      'author',
+      'passenger',
+      'auth_header',
+      'session_id',
+      'amount',
+    ];
+    const value = Object.fromEntries([...secret, ...plain].map((key) => [key, 'v']));
+    const out = redactor.value(value) as Record<string, unknown>;
+    for (const key of secret) expect(out[key], key).toBe(redactedMark('secret_field'));
+    for (const key of plain) expect(out[key], key).toBe('v');
+    for (const key of secret) expect(isSecretFieldName(key), key).toBe(true);
+    for (const key of plain) expect(isSecretFieldName(key), key).toBe(false);
+  });
+
+  it('refuses custom patterns that could backtrack super-linearly, naming them', () => {
+    for (const pattern of [
+      '(a+)+',
+      '(a|ab)*',
+      'x.*y',
+      String.raw`(\w)\1`,
+      '(?=a)b',
+      'a{1,300}b',
+      'x?x?x?x?x?x?x?x?y',
+    ])
+      expect(customPatternsProblem([pattern]), pattern).toContain(
+        `custom redaction pattern ${JSON.stringify(pattern)}`,
+      );
+    expect(customPatternsProblem(['ACME-\\d{6}', '(unclosed'])).toBe(
+      'custom redaction pattern "(unclosed" is refused: not a valid regular expression',
+    );
+    expect(
+      customPatternsProblem(['ACME-\\d{6}', 'tok_[a-z0-9]+', String.raw`\b\d{3}-\d{2}-\d{4}\b`]),
+    ).toBeUndefined();
+    expect(invalidCustomPattern(['ok', '(a+)+'])).toBe('(a+)+');
+    expect(() => createRedactor({ groups: [], custom: ['(a+)+'] })).toThrow(/"\(a\+\)\+" is refused/);
   });
 });

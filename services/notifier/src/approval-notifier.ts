@@ -31,6 +31,12 @@ export class ApprovalNotifier {
   private stopping = false;
   delivered = 0;
   failedAttempts = 0;
+  /**
+   * Holds whose resolution was announced, with when to forget them. The first resolution of a hold on the topic
+   * is its outcome (hold-registry.ts): a later one lost a race (approve and deny at once) or repeats the winner,
+   * and announcing it would tell the webhook the opposite of what happened.
+   */
+  private readonly announced = new Map<string, number>();
 
   constructor(private readonly deps: ApprovalNotifierDeps) {}
 
@@ -53,6 +59,7 @@ export class ApprovalNotifier {
             });
             continue;
           }
+          if (this.alreadyResolved(record.value)) continue;
           const failure = await this.deliver(record.value);
           if (failure) dead.push({ message: record.message, reason: failure });
         }
@@ -65,6 +72,17 @@ export class ApprovalNotifier {
   async stop(): Promise<void> {
     this.stopping = true;
     await this.subscription?.stop();
+  }
+
+  /** Whether `hold` is a resolution of a hold whose outcome was announced already (and remembers it if not). */
+  private alreadyResolved(hold: HoldRecord): boolean {
+    if (hold.status === 'pending') return false;
+    const now = Date.now();
+    // Kept a day past the hold's expiry: no resolution of it can come later than that, bar a replay.
+    for (const [token, forgetAt] of this.announced) if (forgetAt < now) this.announced.delete(token);
+    if (this.announced.has(hold.token)) return true;
+    this.announced.set(hold.token, Math.max(now, hold.expires_at) + 86_400_000);
+    return false;
   }
 
   /** Delivers with retries; returns why it gave up, or undefined once delivered. */

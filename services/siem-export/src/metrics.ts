@@ -123,7 +123,16 @@ export async function startMetricsServer(
     res.end(JSON.stringify({ error: 'not_found', message: `${req.method} ${req.url} not found` }));
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (error: NodeJS.ErrnoException) =>
+      // A bare "EADDRINUSE … :9464" names no setting: say which variable to change.
+      reject(
+        error.code === 'EADDRINUSE'
+          ? new Error(
+              `THOTH_SIEM_METRICS_PORT: ${host}:${port} is already in use: set THOTH_SIEM_METRICS_PORT to a free port (0: any)`,
+            )
+          : error,
+      ),
+    );
     server.listen(port, host, () => resolve());
   });
   const bound = (server.address() as { port: number }).port;

@@ -73,8 +73,23 @@ const OUTCOME_OF_DECISION: Record<Decision, Outcome> = {
   DEFER: 'deferred',
 };
 
+/**
+ * Times every format carries: RFC 5424, ECS and LEEF write four-digit years, HEC and CEF count from the epoch.
+ * Ingest accepts no other (services/api normalize-events.ts); an event from another producer may carry one.
+ */
+export const FIRST_EXPORTABLE_MS = 0;
+export const LAST_EXPORTABLE_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+
 /** The record as a SIEM event, or a reason why it is not one (it then goes to the DLQ). */
 export function toSiemEvent(record: DecodedRecord): SiemEvent | { unsupported: string } {
+  const event = siemEventOf(record);
+  if ('unsupported' in event) return event;
+  if (!(event.time >= FIRST_EXPORTABLE_MS && event.time <= LAST_EXPORTABLE_MS))
+    return { unsupported: `event time ${event.time} (epoch ms) is outside 1970-01-01 … 9999-12-31` };
+  return event;
+}
+
+function siemEventOf(record: DecodedRecord): SiemEvent | { unsupported: string } {
   switch (record.schema) {
     case 'thoth.v1.BehavioralEvent':
       return fromBehavioral(record.value);

@@ -7,7 +7,7 @@ import type { Redactor } from '@thoth/common/redaction';
 import { formatEvent } from './formats/formats.ts';
 import { newCounters, type SinkCounters, type SinkSample, startMetricsServer } from './metrics.ts';
 import { toSiemEvent } from './siem-event.ts';
-import { type SinkConfig, sinkFormat } from './sink-config.ts';
+import { type SinkConfig, sinkFormat, sinkFormatOptions } from './sink-config.ts';
 import { sinkWants } from './sink-filter.ts';
 import { createTransport } from './transports/create-transport.ts';
 import type { DeliveryItem, Transport } from './transports/transport.ts';
@@ -132,6 +132,7 @@ class SinkWorker {
     const items: DeliveryItem[] = [];
     const origins: DecodedRecord[] = [];
     const format = sinkFormat(this.sink);
+    const formatOptions = sinkFormatOptions(this.sink);
     for (const record of records) {
       const event = toSiemEvent(record);
       if ('unsupported' in event) {
@@ -143,7 +144,7 @@ class SinkWorker {
         continue;
       }
       try {
-        items.push({ event, formatted: formatEvent(format, event) });
+        items.push({ event, formatted: formatEvent(format, event, formatOptions) });
         origins.push(record);
       } catch (error) {
         dead.push({

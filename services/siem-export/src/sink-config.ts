@@ -2,13 +2,15 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { FORMATS, type FormatName } from './formats/formats.ts';
+import { FORMATS, type FormatName, type FormatOptions } from './formats/formats.ts';
+import { DEFAULT_LEEF_DELIMITER, LEEF_DELIMITERS } from './formats/leef.ts';
+import { OCSF_VERSION, OCSF_VERSIONS } from './formats/ocsf.ts';
 import { SEVERITIES } from './siem-event.ts';
 
 /**
  * The SIEM sinks file (THOTH_SIEM_CONFIG, YAML or JSON): one entry per sink, each scoped to a tenant (or `*`),
  * with its transport, credentials and filters. Credentials may be written `env:VARIABLE` so the secret lives in
- * the environment, not in the file. Read once at start; an invalid file fails start naming the field.
+ * the environment, not in the file. Read once at start; an invalid file fails start naming the sink and the field.
  */
 const id = z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, 'letters, digits, _ and - only (at most 64)');
 const port = z.number().int().min(1).max(65_535);
@@ -30,6 +32,13 @@ const filters = z
 const delivery = {
   filters,
   format: z.enum(FORMATS).optional(),
+  /** The OCSF version the `ocsf` format declares and is valid for. */
+  ocsf_version: z.enum(OCSF_VERSIONS).default(OCSF_VERSION),
+  /** The `leef` format's attribute delimiter (LEEF 2.0 declares it in its header). */
+  leef_delimiter: z
+    .string()
+    .refine((d) => d.length === 1 && LEEF_DELIMITERS.includes(d), `one of ${LEEF_DELIMITERS}`)
+    .default(DEFAULT_LEEF_DELIMITER),
   /** Events per delivery (one Kafka batch at most this big; one syslog connection / HEC request per batch). */
   batch_size: z.number().int().min(1).max(10_000).default(500),
   /** Backoff while the sink fails: doubles from `initial` up to `max`. */
@@ -85,6 +94,12 @@ function sinkSchema(env: Record<string, string | undefined>) {
           .regex(/^[!-~]{1,255}$/, 'printable ASCII, no spaces')
           .default(hostname()),
         timeout_ms: z.number().int().min(100).default(10_000),
+        /**
+         * Largest syslog message, in octets: longer events are cut to fit, marked. Default 8096, the most a
+         * stock rsyslog takes whole (its default "8k"; a longer frame arrives cut or split into two records).
+         * RFC 5425 receivers must take 2048.
+         */
+        max_message_size: z.number().int().min(2_048).max(1_048_576).default(8_096),
       })
       .strict(),
     z
@@ -150,6 +165,12 @@ function fileSchema(env: Record<string, string | undefined>) {
             message: `duplicate sink id "${sink.id}"`,
           });
         seen.add(sink.id);
+        if (sink.type === 'syslog' && Boolean(sink.cert_file) !== Boolean(sink.key_file))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['sinks', i, sink.cert_file ? 'key_file' : 'cert_file'],
+            message: 'a client certificate needs both cert_file and key_file',
+          });
         if (sink.backoff_max_ms < sink.backoff_initial_ms)
           ctx.addIssue({
             code: 'custom',
@@ -175,6 +196,10 @@ export function sinkFormat(sink: SinkConfig): FormatName {
   return sink.format ?? DEFAULT_FORMAT[sink.type];
 }
 
+export function sinkFormatOptions(sink: SinkConfig): FormatOptions {
+  return { ocsfVersion: sink.ocsf_version, leefDelimiter: sink.leef_delimiter };
+}
+
 export class SinkConfigError extends Error {
   override name = 'SinkConfigError';
 }
@@ -186,8 +211,35 @@ export function parseSinkConfig(
 ): SinkConfig[] {
   const parsed = fileSchema(env).safeParse(document);
   if (parsed.success) return parsed.data.sinks;
-  const lines = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(file)'}: ${i.message}`);
-  throw new SinkConfigError(`invalid SIEM sinks file:\n${lines.join('\n')}`);
+  const lines = parsed.error.issues.map((i) => `  ${whereIn(document, i.path)}: ${i.message}`);
+  throw new SinkConfigError(`THOTH_SIEM_CONFIG: invalid SIEM sinks file:\n${lines.join('\n')}`);
+}
+
+/** `sinks.1.port (sink "qradar")`: the path, and the sink's id when it has one, so a long file is easy to fix. */
+function whereIn(document: unknown, path: readonly PropertyKey[]): string {
+  const at = path.map(String).join('.') || '(file)';
+  if (path[0] !== 'sinks' || typeof path[1] !== 'number') return at;
+  const sinks = (document as { sinks?: unknown } | null)?.sinks;
+  const id = Array.isArray(sinks) ? (sinks[path[1]] as { id?: unknown } | null)?.id : undefined;
+  return typeof id === 'string' && id !== '' ? `${at} (sink "${id}")` : at;
+}
+
+/**
+ * Reads a file a sink names (a CA bundle, a client certificate or key) at start, so a missing or unreadable one
+ * fails start naming the sink and the field, not as a bare ENOENT at the first delivery.
+ */
+export function readSinkFile(
+  sink: SinkConfig,
+  field: 'ca_file' | 'cert_file' | 'key_file',
+): Buffer | undefined {
+  const path = (sink as Partial<Record<typeof field, string>>)[field];
+  if (path === undefined) return undefined;
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+    throw new SinkConfigError(`SIEM sink "${sink.id}": ${field} ${path} cannot be read (${reason})`);
+  }
 }
 
 /** Reads a YAML or JSON sinks file (JSON is YAML too). */
@@ -199,7 +251,7 @@ export function loadSinkConfig(
   try {
     document = parseYaml(readFileSync(file, 'utf8'));
   } catch (error) {
-    throw new SinkConfigError(`SIEM sinks file ${file}: ${(error as Error).message}`);
+    throw new SinkConfigError(`THOTH_SIEM_CONFIG: SIEM sinks file ${file}: ${(error as Error).message}`);
   }
   return parseSinkConfig(document, env);
 }

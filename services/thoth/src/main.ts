@@ -1,6 +1,7 @@
 import { ConfigError, loadConfig } from '@thoth/common/config';
 import { createLogger } from '@thoth/common/logger';
 import { startRuntime } from './runtime.ts';
+import { startSummary } from './start-summary.ts';
 
 /** `npm start`: Thoth as one process (embedded default) or the services of THOTH_SERVICES (distributed). */
 async function main(): Promise<void> {
@@ -19,6 +20,7 @@ async function main(): Promise<void> {
   const runtime = await startRuntime(config, log);
   const url = `http://${config.HOST}:${config.PORT}`;
   log.info({ mode: config.THOTH_MODE, url, ms: Date.now() - started }, 'thoth ready');
+  process.stdout.write(`${startSummary(runtime.facts)}\n`);
 
   if (
     runtime.api &&
@@ -29,13 +31,11 @@ async function main(): Promise<void> {
     process.stdout.write(
       [
         '',
-        `Thoth is running (embedded) on ${url}`,
         `Admin token (kept in ${config.THOTH_DATA_DIR}/admin-token): ${runtime.adminToken}`,
         'Create an API key for a tenant:',
         `  curl -s -X POST ${url}/acme-corp/thoth/api-keys \\`,
         `    -H "Authorization: Bearer ${runtime.adminToken}" -H "Content-Type: application/json" \\`,
         `    -d '{"name":"quickstart","permissions":["execute","write","read"]}'`,
-        `API docs: ${url}/docs`,
         '',
       ].join('\n'),
     );

@@ -1,9 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type ApiService, startApiService } from '@thoth/api/api-service';
-import { AuditWriter } from '@thoth/audit-writer/audit-writer';
-import { baselineSettings } from '@thoth/baselines/agent-baseline';
-import { BaselinesConsumer } from '@thoth/baselines/baselines-consumer';
 import { AvroCodec } from '@thoth/common/bus/avro-codec';
 import type { Bus } from '@thoth/common/bus/bus';
 import { KafkaBus } from '@thoth/common/bus/kafka-bus';
@@ -12,25 +9,26 @@ import { topicNames, topicSpecs } from '@thoth/common/bus/topics';
 import type { Config } from '@thoth/common/config';
 import { urlSafeToken } from '@thoth/common/ids';
 import type { Logger } from '@thoth/common/logger';
-import { configuredRedactor } from '@thoth/common/record-redaction';
 import { SigningKey } from '@thoth/common/signing-key';
 import { Store } from '@thoth/common/store/store';
-import { ApprovalNotifier } from '@thoth/notifier/approval-notifier';
-import { SiemExporter } from '@thoth/siem-export/siem-exporter';
 import { loadSinkConfig } from '@thoth/siem-export/sink-config';
+import { startConsumerThread } from './consumer-thread-host.ts';
+import { CONSUMER_SERVICES, type Consumers, startConsumers } from './consumers.ts';
+import type { StartFacts } from './start-summary.ts';
 
 export interface Runtime {
   config: Config;
   bus: Bus;
   store: Store | undefined;
   api: ApiService | undefined;
-  auditWriter: AuditWriter | undefined;
   adminToken: string;
+  /** What runs where, for the start-up summary (start-summary.ts). */
+  facts: StartFacts;
   /** Drains and stops everything, consumers last so in-flight events land. */
   stop(): Promise<void>;
 }
 
-const SERVICES = ['api', 'audit-writer', 'approval-notifier', 'siem-export', 'baselines'] as const;
+const SERVICES = ['api', ...CONSUMER_SERVICES] as const;
 type ServiceName = (typeof SERVICES)[number];
 
 /**
@@ -77,7 +75,6 @@ export async function startRuntime(config: Config, log: Logger): Promise<Runtime
 
   let ready = false;
   let store: Store | undefined;
-  let auditWriter: AuditWriter | undefined;
   const signingKey = SigningKey.loadOrCreate(SigningKey.pathIn(dataDir));
   if (config.THOTH_MODE === 'distributed' && !config.CLICKHOUSE_URL)
     log.warn('no CLICKHOUSE_URL: this process stores into its own embedded chDB under THOTH_DATA_DIR');
@@ -98,71 +95,27 @@ export async function startRuntime(config: Config, log: Logger): Promise<Runtime
     if (await store.applyRetention(config.THOTH_EVENTS_TTL_DAYS))
       log.info({ days: config.THOTH_EVENTS_TTL_DAYS }, 'audit-trail retention changed');
   }
-  if (store && wanted.has('audit-writer')) {
-    auditWriter = new AuditWriter({
-      bus,
-      codec,
-      store,
-      eventsTopic: topics.events,
-      log,
-      signingKey,
-      controlTopic: topics.control,
-      checkpointIntervalMs: config.THOTH_CHECKPOINT_INTERVAL_SECONDS * 1_000,
-      flushRows: config.THOTH_AUDIT_FLUSH_ROWS,
-      flushMs: config.THOTH_AUDIT_FLUSH_MS,
-      redactor: configuredRedactor(config),
-    });
-    await auditWriter.start();
-  }
-
-  let baselines: BaselinesConsumer | undefined;
-  if (store && wanted.has('baselines')) {
-    baselines = new BaselinesConsumer({
-      bus,
-      codec,
-      store,
-      eventsTopic: topics.events,
-      directivesTopic: topics.directives,
-      log,
-      settings: baselineSettings(config),
-    });
-    await baselines.start();
-  }
-
-  // The notifier runs where it is asked for; under `all` only when a webhook is configured.
-  let notifier: ApprovalNotifier | undefined;
-  const notifierAsked = config.THOTH_SERVICES.includes('approval-notifier');
-  if (notifierAsked && !config.THOTH_WEBHOOK_URL)
+  // Under `all`, the notifier runs only when a webhook is configured, SIEM exports only with a sinks file; asked
+  // for by name without them, the start fails.
+  if (config.THOTH_SERVICES.includes('approval-notifier') && !config.THOTH_WEBHOOK_URL)
     throw new Error('THOTH_SERVICES lists approval-notifier but THOTH_WEBHOOK_URL is not set');
-  if (wanted.has('approval-notifier') && config.THOTH_WEBHOOK_URL && config.THOTH_WEBHOOK_SECRET) {
-    notifier = new ApprovalNotifier({
-      bus,
-      codec,
-      approvalsTopic: topics.approvals,
-      log,
-      url: config.THOTH_WEBHOOK_URL,
-      secret: config.THOTH_WEBHOOK_SECRET,
-      format: config.THOTH_WEBHOOK_FORMAT,
-      maxAttempts: config.THOTH_WEBHOOK_MAX_ATTEMPTS,
-    });
-    await notifier.start();
-  }
-
-  // SIEM exports run where asked for; under `all` only when a sinks file is configured.
-  let siemExporter: SiemExporter | undefined;
   if (config.THOTH_SERVICES.includes('siem-export') && !config.THOTH_SIEM_CONFIG)
     throw new Error('THOTH_SERVICES lists siem-export but THOTH_SIEM_CONFIG is not set');
-  if (wanted.has('siem-export') && config.THOTH_SIEM_CONFIG) {
-    siemExporter = new SiemExporter({
-      bus,
-      codec,
-      eventsTopic: topics.events,
-      log,
-      sinks: loadSinkConfig(config.THOTH_SIEM_CONFIG),
-      metrics: { host: config.HOST, port: config.THOTH_SIEM_METRICS_PORT },
-      redactor: configuredRedactor(config),
-    });
-    await siemExporter.start();
+  const consumerNames = new Set(CONSUMER_SERVICES.filter((name) => wanted.has(name)));
+  let consumers: Consumers | undefined;
+  if (consumerNames.size > 0) {
+    const consumerDeps = { config, log, bus, store, wanted: consumerNames };
+    // Where this process also serves the API, the consumers get a thread of their own: nothing they do may hold
+    // the enforce path's event loop. chDB and the in-process bus stay here; the thread reaches them by bridge.
+    consumers = wanted.has('api')
+      ? await startConsumerThread({
+          ...consumerDeps,
+          onFatal: (error) => {
+            log.fatal({ err: error }, "the consumers' thread died");
+            process.exit(1);
+          },
+        })
+      : await startConsumers(consumerDeps);
   }
 
   let api: ApiService | undefined;
@@ -178,28 +131,77 @@ export async function startRuntime(config: Config, log: Logger): Promise<Runtime
       signingKey,
       isReady: () => ready,
     });
-    await api.app.listen({ host: config.HOST, port: config.PORT });
+    await api.app.listen({ host: config.HOST, port: config.PORT }).catch((error: NodeJS.ErrnoException) => {
+      // A bare "EADDRINUSE … :8080" names no setting: say which variable to change.
+      if (error.code === 'EADDRINUSE')
+        throw new Error(
+          `PORT: ${config.HOST}:${config.PORT} is already in use (another Thoth?): stop it, or set PORT to a free port`,
+        );
+      if (error.code === 'EACCES' || error.code === 'EADDRNOTAVAIL')
+        throw new Error(`HOST/PORT: cannot listen on ${config.HOST}:${config.PORT} (${error.code})`);
+      throw error;
+    });
   }
   ready = true;
+
+  const running = [...wanted].filter(
+    (name) =>
+      (name !== 'approval-notifier' || config.THOTH_WEBHOOK_URL !== undefined) &&
+      (name !== 'siem-export' || config.THOTH_SIEM_CONFIG !== undefined),
+  );
+  const fallbackPolicy = api?.control.policies.fallbackOrigin();
+  const facts: StartFacts = {
+    mode: config.THOTH_MODE,
+    services: running,
+    apiUrl: api ? `http://${config.HOST}:${boundPort(api, config.PORT)}` : undefined,
+    console: api?.app.hasRoute({ method: 'GET', url: '/console' }) ?? false,
+    metricsPort: running.includes('siem-export') ? config.THOTH_SIEM_METRICS_PORT : undefined,
+    host: config.HOST,
+    policy:
+      api && fallbackPolicy
+        ? {
+            source: fallbackPolicy.kind,
+            ...(fallbackPolicy.kind === 'file' ? { path: fallbackPolicy.path, sha256: fallbackPolicy.sha256 } : {}),
+            // A policy for every tenant, or the `*` entry of a per-tenant file.
+            ruleCount: api.control.policies.inForce('*').compiled.rules.length,
+          }
+        : undefined,
+    // Parsed once more here (the consumers' thread already validated the file) only to name the sinks.
+    sinks:
+      running.includes('siem-export') && config.THOTH_SIEM_CONFIG
+        ? loadSinkConfig(config.THOTH_SIEM_CONFIG).map((sink) => ({
+            id: sink.id,
+            type: sink.type,
+            ...(sink.format ? { format: sink.format } : {}),
+          }))
+        : undefined,
+    dataDir,
+    adminToken: config.THOTH_ADMIN_TOKEN
+      ? { kind: 'env' }
+      : { kind: 'file', path: join(dataDir, 'admin-token') },
+  };
 
   return {
     config,
     bus,
     store,
     api,
-    auditWriter,
     adminToken,
+    facts,
     stop: async () => {
       ready = false;
       await api?.stop();
-      await notifier?.stop();
-      await siemExporter?.stop();
-      await baselines?.stop();
-      await auditWriter?.stop();
+      await consumers?.stop();
       await bus.close();
       await store?.close();
     },
   };
+}
+
+/** The port the API listens on: PORT, or the one the system chose for PORT=0. */
+function boundPort(api: ApiService, configured: number): number {
+  const address = api.app.server.address();
+  return typeof address === 'object' && address !== null ? address.port : configured;
 }
 
 /** Embedded mode without THOTH_ADMIN_TOKEN: one generated at first start and kept in the data directory. */

@@ -19,6 +19,8 @@ import copy
 import inspect
 import json
 import logging
+import types
+import typing
 from collections.abc import Callable, Iterable, Mapping, MutableMapping, MutableSequence
 from typing import Any, TypeVar
 
@@ -197,24 +199,129 @@ def _govern_input_tools(
     return governed
 
 
+# How a tool map's function is called is decided once, when it is wrapped (see `_takes_input_dict`).
+
+_UnionType = getattr(types, "UnionType", None)  # `X | Y` (3.10+)
+
+_MAPPING_NAMES = frozenset({"dict", "Dict", "Mapping", "MutableMapping", "TypedDict", "Any", "object"})
+
+
+def _split_top_level(text: str, separator: str) -> list[str]:
+    """``"a[b, c], d"`` split on top-level ``separator`` only → ``["a[b, c]", "d"]``."""
+    parts, depth, current = [], 0, ""
+    for char in text:
+        depth += char == "["
+        depth -= char == "]"
+        if char == separator and depth == 0:
+            parts.append(current.strip())
+            current = ""
+        else:
+            current += char
+    parts.append(current.strip())
+    return parts
+
+
+def _annotation_text_is_mapping(text: str) -> bool:
+    """`_annotation_is_mapping` for an annotation string that could not be evaluated (judged by its names)."""
+    members = [part for part in _split_top_level(text.strip().strip("\"'"), "|") if part not in ("None", "NoneType")]
+    for member in members:
+        head, _, rest = member.partition("[")
+        head = head.rsplit(".", 1)[-1]
+        inner = _split_top_level(rest[:-1], ",") if rest.endswith("]") else []
+        if head in ("Optional", "Union") and any(_annotation_text_is_mapping(arg) for arg in inner):
+            return True
+        if head == "Annotated" and inner and _annotation_text_is_mapping(inner[0]):
+            return True
+        if head in _MAPPING_NAMES:
+            return True
+    return False
+
+
+def _annotation_is_mapping(annotation: Any) -> bool:
+    """Whether a one-parameter function's annotation says it takes the input dict (unannotated: yes)."""
+    if annotation is inspect.Parameter.empty or annotation is Any or annotation is object:
+        return True
+    if isinstance(annotation, str):
+        return _annotation_text_is_mapping(annotation)
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _annotation_is_mapping(typing.get_args(annotation)[0])
+    if origin is typing.Union or (_UnionType is not None and origin is _UnionType):
+        members = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+        return any(_annotation_is_mapping(arg) for arg in members)
+    target = origin if origin is not None else annotation
+    return isinstance(target, type) and issubclass(target, Mapping)  # dict, Mapping[...], a TypedDict
+
+
+def _takes_input_dict(fn: Callable[..., Any]) -> bool:
+    """The rule `instrument_anthropic` / `instrument_openai` apply, once per function, at wrap time.
+
+    ``True`` (the function receives the input dict itself, ``fn(input)``) when the signature has exactly one
+    parameter, that parameter can be passed positionally, and it is unannotated or annotated as a mapping
+    (``dict``, ``dict[str, Any]``, ``Mapping``, a ``TypedDict``, ``Any``, or an ``Optional`` of one) —
+    the documentation's ``lambda input: ...`` and ``def run(tool_input: dict)``.
+
+    ``False`` (the function receives the input's fields as keyword arguments, ``fn(**input)``) for
+    everything else: two or more parameters (``def get_weather(location, unit="c")``), keyword-only
+    parameters (``def search_docs(*, query)``), ``**kwargs``, no parameters, one parameter annotated with a
+    field's type (``def search_docs(query: str)``), or a signature ``inspect`` cannot read.
+    """
+    try:
+        try:
+            signature = inspect.signature(fn, eval_str=True)
+        except Exception:  # an annotation that does not evaluate: judge it by its text
+            signature = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return False
+    parameters = list(signature.parameters.values())
+    if len(parameters) != 1:
+        return False
+    (parameter,) = parameters
+    if parameter.kind not in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD):
+        return False
+    return _annotation_is_mapping(parameter.annotation)
+
+
+def _dict_caller(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Adapts ``fn(input_dict)`` to the keyword call the governor makes with the (possibly rewritten) fields."""
+    if inspect.iscoroutinefunction(fn):
+
+        async def call_with_dict_async(**fields: Any) -> Any:
+            return await fn(fields)
+
+        return call_with_dict_async
+
+    def call_with_dict(**fields: Any) -> Any:
+        return fn(fields)
+
+    return call_with_dict
+
+
 def _input_callable(governor: Governor, name: str, fn: Callable[..., Any], parse_json: bool) -> Callable[..., Any]:
-    """``governed(input)`` → ``fn(**input)``, enforced with the input as keyword arguments (so policies
-    see ``args.<field>`` and a MODIFY rewrites fields by name)."""
+    """``governed(input)`` → ``fn(input)`` or ``fn(**input)`` (`_takes_input_dict` decides, here, once).
+
+    Either way the governor gets the input's fields as keyword arguments, so the enforce request carries
+    ``tool_args = {"args": [], "kwargs": {<fields>}}``: policies see ``args.<field>`` and a MODIFY rewrites
+    fields by name, whichever way the function is then called.
+    """
+    target = _dict_caller(fn) if _takes_input_dict(fn) else fn
     if inspect.iscoroutinefunction(fn):
 
         async def governed_async(input: Any = None, /, **extra: Any) -> Any:  # noqa: A002 - the API's name
-            return await governor.acall(name, fn, (), {**_input_dict(input, parse_json), **extra})
+            return await governor.acall(name, target, (), {**_input_dict(input, parse_json), **extra})
 
         result: Callable[..., Any] = governed_async
     else:
 
         def governed_sync(input: Any = None, /, **extra: Any) -> Any:  # noqa: A002
-            return governor.call(name, fn, (), {**_input_dict(input, parse_json), **extra})
+            return governor.call(name, target, (), {**_input_dict(input, parse_json), **extra})
 
         result = governed_sync
     result.__name__ = name
     result.__doc__ = getattr(fn, "__doc__", None)
     result.__wrapped__ = fn  # type: ignore[attr-defined]
+    result.__thoth_governor__ = governor  # type: ignore[attr-defined]
+    result.__thoth_tool_name__ = name  # type: ignore[attr-defined]
     return result
 
 
@@ -222,10 +329,24 @@ def instrument_anthropic(
     tool_fns: Mapping[str, Callable[..., Any]] | Iterable[Callable[..., Any]],
     **options: Any,
 ) -> dict[str, Callable[..., Any]]:
-    """Governed tools for an Anthropic ``tool_use`` loop: ``{name: governed(input_dict)}``.
+    """Governed tools for an Anthropic ``tool_use`` loop: ``{name: governed(input)}``.
 
-    ``tool_fns`` maps tool names to functions taking the tool's input fields as keyword arguments (or is a
-    list of functions, named by ``__name__``). In the loop: ``governed[block.name](block.input)``.
+    ``tool_fns`` maps tool names to functions (or is a list of functions, named by ``__name__``). In the
+    loop: ``result = governed_fns[block.name](block.input)``; a refused call raises `ThothPolicyViolation`.
+
+    How each function is called is decided once, here, from its signature:
+
+    - exactly one parameter, positional, unannotated or annotated as a mapping (``lambda input: ...``,
+      ``def run(tool_input: dict)``) → ``fn(input)``: the input dict itself;
+    - anything else — parameters that name the input's fields (``def get_weather(location, unit="c")``,
+      ``def search_docs(query: str)``, ``def search_docs(*, query)``), ``**kwargs`` → ``fn(**input)``.
+
+    An unannotated single parameter always receives the whole dict: write ``def search_docs(query: str)``
+    or ``def search_docs(*, query)`` for a one-field tool that wants the field.
+
+    Either way Thoth sees the input's fields by name (policies read ``args.<field>``), and a MODIFY
+    rewrites those fields before the function gets them (as the dict or as keyword arguments).
+    Coroutine functions stay async: ``await governed_fns[name](input)``.
     """
     config = ThothConfig.resolve(**options)
     return _govern_input_tools(tool_fns, config, parse_json=False)
@@ -237,8 +358,10 @@ def instrument_openai(
 ) -> dict[str, Callable[..., Any]]:
     """Governed tools for an OpenAI function-calling loop: ``{name: governed(arguments)}``.
 
-    ``arguments`` may be the JSON string of ``tool_call.function.arguments`` or an already parsed dict; the
-    function receives its fields as keyword arguments.
+    ``arguments`` may be the JSON string of ``tool_call.function.arguments`` or an already parsed dict. The
+    function is called as in `instrument_anthropic` (decided once from its signature): one positional,
+    unannotated or mapping-annotated parameter → ``fn(arguments_dict)``; otherwise ``fn(**arguments_dict)``.
+    Policies see ``args.<field>`` and a MODIFY rewrites the fields in both cases.
     """
     config = ThothConfig.resolve(**options)
     return _govern_input_tools(tool_fns, config, parse_json=True)

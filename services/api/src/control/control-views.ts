@@ -1,4 +1,5 @@
 import type { ApiKeyRecord, PolicyVersionRecord, TenantRecord } from '@thoth/common/records';
+import type { PolicyInForce } from './tenant-policies.ts';
 
 /**
  * What the control-plane API answers and the admin audit records about tenants, keys and policy versions.
@@ -53,5 +54,31 @@ export function policyVersionView(record: PolicyVersionRecord, withDocument: boo
     created_by: record.created_by,
     comment: record.comment,
     ...(withDocument ? { document } : {}),
+  };
+}
+
+/**
+ * The rules decisions use now, as written (id, effect, tools, CEL condition, reason), with where they come from:
+ * an API version, or the policy file by path and SHA-256, or the built-in default.
+ */
+export function policyInForceView(inForce: PolicyInForce) {
+  const { compiled, origin } = inForce;
+  return {
+    version: compiled.version,
+    source: origin.kind,
+    file: origin.kind === 'file' ? { path: origin.path, sha256: origin.sha256 } : null,
+    thresholds: { warn: compiled.thresholds.warn, step_up: compiled.thresholds.stepUp, block: compiled.thresholds.block },
+    session_decay_half_life_seconds: compiled.halfLifeMs / 1000,
+    rule_count: compiled.rules.length,
+    rules: compiled.rules.map((rule) => ({
+      id: rule.id,
+      effect: rule.effect,
+      tools: rule.tools ? [...rule.tools] : null,
+      condition: rule.condition.source,
+      reason: rule.reason,
+      reason_code: rule.reasonCode,
+      risk_points: rule.riskPoints,
+      ...(rule.description ? { description: rule.description } : {}),
+    })),
   };
 }

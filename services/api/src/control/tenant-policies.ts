@@ -1,7 +1,14 @@
 import type { Logger } from '@thoth/common/logger';
 import type { PolicyVersionRecord } from '@thoth/common/records';
 import { type CompiledPolicy, compilePolicy } from '../decision/index.ts';
-import type { PolicySet } from '../policy-source.ts';
+import type { PolicyOrigin, PolicySet } from '../policy-source.ts';
+
+/** The rules a tenant's decisions use now and where they come from (GET /{tenant}/thoth/policies). */
+export interface PolicyInForce {
+  compiled: CompiledPolicy;
+  /** `api`: a version managed through the API; otherwise the fallback's origin (a file, or the default). */
+  origin: { kind: 'api' } | PolicyOrigin;
+}
 
 export interface TenantPolicyState {
   /** Every version managed through the API, oldest first. */
@@ -26,6 +33,18 @@ export class TenantPolicies implements PolicySet {
 
   forTenant(tenantId: string): CompiledPolicy {
     return this.tenants.get(tenantId)?.compiled ?? this.fallback.forTenant(tenantId);
+  }
+
+  /** What decisions of `tenantId` use now, and its origin: an API version, THOTH_POLICY_FILE or the default. */
+  inForce(tenantId: string): PolicyInForce {
+    const latest = this.latest(tenantId);
+    if (latest && !latest.deleted) return { compiled: this.forTenant(tenantId), origin: { kind: 'api' } };
+    return { compiled: this.forTenant(tenantId), origin: this.fallbackOrigin() };
+  }
+
+  /** Where the fallback rules come from (THOTH_POLICY_FILE, or the built-in default). */
+  fallbackOrigin(): PolicyOrigin {
+    return this.fallback.origin ?? { kind: 'default' };
   }
 
   /** Applies a version seen on the control topic (idempotent; an older version only joins the history). */
@@ -68,6 +87,11 @@ export class TenantPolicies implements PolicySet {
 
   private compile(record: PolicyVersionRecord): CompiledPolicy {
     if (record.deleted) return { ...this.fallback.forTenant(record.tenant_id), version: record.version };
-    return { ...compilePolicy(JSON.parse(record.document_json)), version: record.version };
+    // A version on the topic was accepted when applied: a cost limit added since must not unseat it at a restart
+    // (its evaluations are bounded at run time all the same).
+    return {
+      ...compilePolicy(JSON.parse(record.document_json), { checkCost: false }),
+      version: record.version,
+    };
   }
 }

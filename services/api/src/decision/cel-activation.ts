@@ -1,4 +1,4 @@
-import { type CelInput, CelScalar, mapType } from '@bufbuild/cel';
+import { type CelInput, type CelMap, CelScalar, celList, celMap, mapType } from '@bufbuild/cel';
 import { argsView, isPlainObject } from '@thoth/common/tool-args';
 import type { SessionRisk, ToolCall } from './types.ts';
 
@@ -44,7 +44,7 @@ export const CEL_VARIABLES = {
 /** The activation's TypeScript shape; `compileCondition` checks it against `CEL_VARIABLES` at compile time. */
 export interface CelActivation {
   tool: string;
-  args: { [key: string]: CelInput };
+  args: CelMap;
   agent: string;
   user: string;
   session: { calls: readonly string[]; count: bigint; blocked: bigint };
@@ -62,13 +62,9 @@ const EPOCH_WEEKDAY = 4; // 1970-01-01 was a Thursday
 
 /** `session` is the state stored BEFORE this call. */
 export function buildCelActivation(call: ToolCall, session: SessionRisk | undefined): CelActivation {
-  const args: { [key: string]: CelInput } = {};
-  for (const [key, value] of Object.entries(argsView(call.toolArgs))) {
-    if (value !== undefined) args[key] = toCelValue(value);
-  }
   return {
     tool: call.toolName,
-    args,
+    args: toCelMap(argsView(call.toolArgs)),
     agent: call.agentId,
     user: call.userId,
     session: {
@@ -92,7 +88,11 @@ function floorMod(value: number, modulus: number): number {
   return ((value % modulus) + modulus) % modulus;
 }
 
-/** JSON data → CEL input: whole numbers become `int` (bigint), the rest keeps its JSON meaning. */
+/**
+ * JSON data → CEL values, converted once per decision: whole numbers become `int` (bigint), objects CEL maps and
+ * arrays CEL lists, the rest keeps its JSON meaning. Handing @bufbuild/cel plain objects instead would make it
+ * copy an object into a new map each time a condition reads it (`args.x` inside a loop: once per iteration).
+ */
 export function toCelValue(value: unknown): CelInput {
   switch (typeof value) {
     case 'string':
@@ -103,16 +103,20 @@ export function toCelValue(value: unknown): CelInput {
       return Number.isSafeInteger(value) ? BigInt(value) : value;
     case 'object': {
       if (value === null) return null;
-      if (Array.isArray(value)) return value.map(toCelValue);
+      if (Array.isArray(value)) return celList(value.map(toCelValue));
       if (!isPlainObject(value)) return String(value);
-      const map: { [key: string]: CelInput } = {};
-      for (const [key, member] of Object.entries(value)) {
-        if (member !== undefined) map[key] = toCelValue(member);
-      }
-      return map;
+      return toCelMap(value);
     }
     default:
       // Not JSON data (cannot come from a request body): make it visible but inert.
       return null;
   }
+}
+
+function toCelMap(object: { [key: string]: unknown }): CelMap {
+  const map = new Map<string, CelInput>();
+  for (const [key, member] of Object.entries(object)) {
+    if (member !== undefined) map.set(key, toCelValue(member));
+  }
+  return celMap(map);
 }

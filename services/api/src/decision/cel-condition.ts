@@ -1,34 +1,69 @@
 import { celEnv, isCelError, parse, plan } from '@bufbuild/cel';
 import { strings } from '@bufbuild/cel/ext';
 import { CEL_VARIABLE_NAMES, CEL_VARIABLES, type CelActivation } from './cel-activation.ts';
+import {
+  CEL_COST_LIMIT,
+  CelCostError,
+  estimateCost,
+  meterComprehensions,
+  PLANNER_OPERATORS,
+} from './cel-cost.ts';
+import { CostMeter, meteredFunctions, withMeter } from './cel-cost-meter.ts';
 
-const CEL_ENV = celEnv({ variables: CEL_VARIABLES, funcs: strings });
+/** Every standard and string-extension function, to check names against and to meter. */
+const LIBRARY = celEnv({ funcs: strings });
+const CEL_ENV = celEnv({ variables: CEL_VARIABLES, funcs: meteredFunctions(LIBRARY.funcs) });
+
+const LIMIT_TEXT = CEL_COST_LIMIT.toLocaleString('en-US');
 
 /** `true`/`false`, or why the condition could not be evaluated for this call (the rule then does not match). */
 export type ConditionResult = boolean | { error: string };
 
 export interface CompiledCondition {
   source: string;
+  /** The compile-time estimate of one evaluation, in cost units (cel-cost.ts). */
+  estimatedCost: number;
   evaluate(activation: CelActivation): ConditionResult;
+}
+
+export interface CompileOptions {
+  /**
+   * Refuse a condition whose estimate exceeds CEL_COST_LIMIT (default). Off only to re-compile a condition
+   * that was accepted before, e.g. a policy already in force: its evaluations are bounded all the same.
+   */
+  checkCost?: boolean;
 }
 
 /**
  * Parses, checks and plans a CEL condition once; evaluating it is then a walk over a prepared plan.
  * Throws an Error naming the problem when the text is not valid CEL or uses a variable or function that
  * does not exist: @bufbuild/cel only reports those while evaluating, which would turn a typo into a rule
- * that silently never matches.
+ * that silently never matches. Throws a CelCostError when its estimated cost exceeds CEL_COST_LIMIT.
+ *
+ * Every evaluation is metered (cel-cost-meter.ts): one that would spend more than CEL_COST_LIMIT units stops
+ * there and answers an error, like any evaluation error — so no input can make a condition run long.
  */
-export function compileCondition(source: string): CompiledCondition {
+export function compileCondition(source: string, options: CompileOptions = {}): CompiledCondition {
   const parsed = parse(source);
   const problems: string[] = [];
   checkNames(parsed.expr, CEL_VARIABLE_NAMES, problems);
   if (problems.length > 0) throw new Error([...new Set(problems)].join('; '));
+  const estimatedCost = estimateCost(parsed.expr);
+  if (options.checkCost !== false && estimatedCost > CEL_COST_LIMIT) throw new CelCostError(estimatedCost);
+  meterComprehensions(parsed.expr);
   const run = plan(CEL_ENV, parsed);
   return {
     source,
+    estimatedCost,
     evaluate(activation) {
+      const meter = new CostMeter();
       try {
-        const result = run(activation);
+        const result = withMeter(meter, () => run(activation));
+        // The error the meter raised, whatever the evaluation made of it (`x || error` can still be true).
+        if (meter.exceeded)
+          return {
+            error: `cost limit exceeded: evaluating the condition needed more than ${LIMIT_TEXT} units`,
+          };
         if (isCelError(result)) return { error: result.message };
         if (typeof result !== 'boolean')
           return { error: `condition evaluated to a non-bool value (${typeof result})` };
@@ -42,18 +77,6 @@ export function compileCondition(source: string): CompiledCondition {
 }
 
 type Expr = ReturnType<typeof parse>['expr'];
-
-// Operators the planner implements itself (they are not in the function registry).
-const PLANNER_OPERATORS = new Set([
-  '_&&_',
-  '_||_',
-  '_?_:_',
-  '_[_]',
-  '_[?_]',
-  '_?._',
-  '@not_strictly_false',
-  '__not_strictly_false__',
-]);
 
 // Type names are identifiers in CEL (`type(args.n) == int`).
 const TYPE_NAMES = new Set([
@@ -86,11 +109,11 @@ function checkNames(expr: Expr | undefined, variables: ReadonlySet<string>, prob
       const call = node.value;
       const qualified = qualifiedName(call.target);
       // `strings.quote(x)` is a namespaced function, not a method call on a variable `strings`.
-      if (qualified !== undefined && CEL_ENV.funcs.find(`${qualified}.${call.function}`)) {
+      if (qualified !== undefined && LIBRARY.funcs.find(`${qualified}.${call.function}`)) {
         for (const arg of call.args) checkNames(arg, variables, problems);
         return;
       }
-      if (!PLANNER_OPERATORS.has(call.function) && CEL_ENV.funcs.find(call.function) === undefined)
+      if (!PLANNER_OPERATORS.has(call.function) && LIBRARY.funcs.find(call.function) === undefined)
         problems.push(`unknown function '${call.function}'`);
       checkNames(call.target, variables, problems);
       for (const arg of call.args) checkNames(arg, variables, problems);

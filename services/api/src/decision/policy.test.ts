@@ -133,6 +133,15 @@ describe('compilePolicy', () => {
     });
     expect(policy.rules).toHaveLength(3);
   });
+
+  it('refuses a condition over the cost limit, naming the rule and the limit', () => {
+    const nested = rule({ id: 'nested', condition: 'args.items.all(x, args.items.all(y, x + y >= 0))' });
+    expect(policyError({ rules: [rule(), nested] })).toMatch(
+      /^rule 'nested': condition too costly: estimated cost [\d,]+ exceeds the limit of 100,000/,
+    );
+    // A version already in force still compiles when re-applied: its evaluations are bounded at run time.
+    expect(compilePolicy({ rules: [nested] }, { checkCost: false }).rules[0]?.id).toBe('nested');
+  });
 });
 
 describe('parsePolicyText', () => {

@@ -1,7 +1,8 @@
 import type { ArgsTransform } from '@thoth/common/tool-args';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { type CompiledCondition, compileCondition } from './cel-condition.ts';
+import { type CompiledCondition, type CompileOptions, compileCondition } from './cel-condition.ts';
+import { CelCostError } from './cel-cost.ts';
 import type { RuleEffect } from './types.ts';
 
 /** A policy that cannot be read, validated or compiled; the message names the rule and the field. */
@@ -136,8 +137,12 @@ export interface CompiledPolicy {
   rules: CompiledRule[];
 }
 
-/** Validates a policy document and compiles every rule's CEL condition once. Throws PolicyError. */
-export function compilePolicy(doc: unknown): CompiledPolicy {
+/**
+ * Validates a policy document and compiles every rule's CEL condition once. Throws PolicyError, also for a
+ * condition over the cost limit (cel-cost.ts), naming the rule and the limit; `options.checkCost: false` skips
+ * that one check, for a policy accepted before and already in force (its evaluations are bounded all the same).
+ */
+export function compilePolicy(doc: unknown, options: CompileOptions = {}): CompiledPolicy {
   const parsed = policyDocumentSchema.safeParse(doc);
   if (!parsed.success) {
     const details = parsed.error.issues.map((issue) => `${describePath(issue.path, doc)}: ${issue.message}`);
@@ -148,15 +153,17 @@ export function compilePolicy(doc: unknown): CompiledPolicy {
     version: policy.version,
     thresholds: resolveThresholds(policy.thresholds),
     halfLifeMs: policy.session_decay_half_life_seconds * 1000,
-    rules: policy.rules.map(compileRule),
+    rules: policy.rules.map((rule) => compileRule(rule, options)),
   };
 }
 
-function compileRule(rule: PolicyDocument['rules'][number]): CompiledRule {
+function compileRule(rule: PolicyDocument['rules'][number], options: CompileOptions): CompiledRule {
   let condition: CompiledCondition;
   try {
-    condition = compileCondition(rule.condition);
+    condition = compileCondition(rule.condition, options);
   } catch (error) {
+    if (error instanceof CelCostError)
+      throw new PolicyError(`rule '${rule.id}': condition too costly: ${error.message}`);
     const message = error instanceof Error ? error.message : String(error);
     throw new PolicyError(`rule '${rule.id}': invalid condition: ${message}`);
   }

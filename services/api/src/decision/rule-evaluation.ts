@@ -15,7 +15,11 @@ export interface RuleEvaluation {
   winner: CompiledRule | undefined;
   /** Sum of the matching rules' risk points. */
   risk: number;
-  /** Conditions that failed to evaluate for this call: counted as "not matched". */
+  /**
+   * Conditions that failed to evaluate for this call: counted as "not matched". That includes a condition that
+   * exceeded its cost limit (CEL_COST_LIMIT, cel-cost.ts): its evaluation stops there, so an input can make a
+   * rule cost at most that much, never stall the decision.
+   */
   errors: RuleError[];
 }
 

@@ -1,6 +1,7 @@
 import { ADMIN_AGENT_ID } from '@thoth/common/records';
 import { z } from 'zod';
 import { type EnforcementMode, normalizeScope, type ToolCall } from '../decision/index.ts';
+import { budgetedJson } from '../http/json-budget.ts';
 
 const id = z.string().min(1).max(512);
 const optionalText = z.string().max(4_096).nullish();
@@ -26,13 +27,13 @@ export const enforceRequestSchema = z.object({
     .nullish(),
   environment: optionalText,
   enforcement_trace_id: z.string().max(512).nullish(),
-  tool_args: z.unknown().optional(),
+  tool_args: budgetedJson().optional(),
   session_intent: optionalText,
   purpose: optionalText,
   data_classification: optionalText,
-  task_context: z.record(z.string(), z.unknown()).nullish(),
-  identity_binding: z.unknown().optional(),
-  metadata: z.record(z.string(), z.unknown()).nullish(),
+  task_context: budgetedJson().pipe(z.record(z.string(), z.unknown())).nullish(),
+  identity_binding: budgetedJson().optional(),
+  metadata: budgetedJson().pipe(z.record(z.string(), z.unknown())).nullish(),
   request_id: z.string().max(512).nullish(),
   occurred_at: z.string().max(64).nullish(),
   endpoint_id: optionalText,

@@ -12,6 +12,7 @@ import { redactedPreview } from '../holds/args-preview.ts';
 import type { HoldRegistry } from '../holds/hold-registry.ts';
 import type { PolicySet } from '../policy-source.ts';
 import { SessionStore } from '../session-store.ts';
+import { decisionReplayJson } from './decision-replay.ts';
 import { type EnforceRequest, toToolCall } from './enforce-request.ts';
 
 export const DECISION_ENVELOPE_VERSION = '1';
@@ -46,12 +47,9 @@ export class Enforcer {
     const call = toToolCall(body, now);
     const policy = this.deps.policies.forTenant(call.tenantId);
     const sessionKey = SessionStore.key(call.tenantId, call.agentId, call.sessionId);
-    const outcome = decideToolCall(
-      call,
-      policy,
-      this.deps.sessions.get(sessionKey),
-      this.deps.directives.forAgent(call.tenantId, call.agentId),
-    );
+    const sessionBefore = this.deps.sessions.get(sessionKey);
+    const directives = this.deps.directives.forAgent(call.tenantId, call.agentId);
+    const outcome = decideToolCall(call, policy, sessionBefore, directives);
     this.deps.sessions.set(sessionKey, outcome.session);
 
     const decisionId = ulid(now);
@@ -115,6 +113,7 @@ export class Enforcer {
       latencyUs,
       now,
       policyVersion: policy.version,
+      replayJson: decisionReplayJson(call, sessionBefore, directives),
     });
     return response;
   }
@@ -130,6 +129,7 @@ export class Enforcer {
       latencyUs: number;
       now: number;
       policyVersion: number;
+      replayJson: string;
     },
   ): void {
     const event: DecisionEvent = {
@@ -160,10 +160,12 @@ export class Enforcer {
       latency_us: Math.round(ctx.latencyUs),
       receipt_signature: ctx.receipt.signature,
       receipt_key_id: ctx.receipt.key_id,
-      request_id: body.request_id ?? null,
-      purpose: body.purpose ?? null,
+      // Free text from the caller: redacted like the arguments before it reaches the bus.
+      request_id: body.request_id == null ? null : this.deps.redactor.text(body.request_id),
+      purpose: body.purpose == null ? null : this.deps.redactor.text(body.purpose),
       data_classification: body.data_classification ?? null,
       occurred_at: ctx.now,
+      replay_json: ctx.replayJson,
     };
     this.deps.publisher.enqueueRecord(
       this.deps.eventsTopic,

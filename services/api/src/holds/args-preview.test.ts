@@ -35,4 +35,28 @@ describe('redactedPreview', () => {
     for (let i = 0; i < 20; i++) deep = { d: deep };
     expect(JSON.stringify(redactedPreview(deep))).toContain('"…"');
   });
+
+  it('redacts whole arrays and objects under secret keys, any key style, and card numbers sent as numbers', () => {
+    expect(
+      redactedPreview({
+        password: ['a', 'b'],
+        api_key: { v: 'plain' },
+        dbPassword: 'p',
+        'Set-Cookie': 'sid=1',
+        aws_secret_access_key: 'k',
+        card: 4111111111111111,
+        amount: 1500,
+        items: [{ qty: 2 }],
+      }),
+    ).toEqual({
+      password: REDACTED,
+      api_key: REDACTED,
+      dbPassword: REDACTED,
+      'Set-Cookie': REDACTED,
+      aws_secret_access_key: REDACTED,
+      card: REDACTED,
+      amount: 1500,
+      items: [{ qty: 2 }],
+    });
+  });
 });

@@ -15,14 +15,37 @@ export class HoldConflictError extends Error {
   override name = 'HoldConflictError';
 }
 
+/** A resolution was published but did not come back through the approvals topic in time: its outcome is unknown. */
+export class HoldUnconfirmedError extends Error {
+  override name = 'HoldUnconfirmedError';
+}
+
+/** Names the resolution a Hold message carries, so the replica that published it can tell whether it won. */
+const RESOLUTION_HEADER = 'thoth-resolution-id';
+
 /**
  * STEP_UP holds, shared by every API replica through the compacted approvals topic (keyed by token).
  * A replica answers polls from memory; a resolution made anywhere reaches it through the topic.
  * An expired pending hold resolves to BLOCK on the first poll after its expiry.
+ *
+ * Resolving is a compare-and-set on the topic: every replica applies the topic in order and takes a hold's
+ * first resolution there (approved, denied or expired) as its last word, ignoring any later one. A replica
+ * that publishes a resolution waits until its own message comes back through the topic and so learns, like
+ * every other replica, whether it won; only the winner goes to the audit trail. Two replicas that resolve the
+ * same hold at once thus agree on one winner, and the other request is answered 409.
  */
 export class HoldRegistry {
+  /** Each hold as the topic ordered its records: pending, then its first resolution. */
   private readonly holds = new Map<string, HoldRecord>();
+  /** The resolution id of the record that resolved each hold (to publish it again, see `repair`). */
+  private readonly winners = new Map<string, string>();
   private readonly tokenByApproval = new Map<string, string>();
+  /** Pending holds this replica found past their expiry: answered expired until the topic resolves them. */
+  private readonly expiredHere = new Map<string, HoldRecord>();
+  /** Resolutions this replica published, by resolution id: told whether they won once the topic applied them. */
+  private readonly outcomes = new Map<string, (won: boolean) => void>();
+  /** Holds a request of this replica is resolving: a second one at the same time is refused at once. */
+  private readonly resolving = new Set<string>();
   private view: CompactedView | undefined;
 
   constructor(
@@ -36,6 +59,8 @@ export class HoldRegistry {
       log: Logger;
       ttlSeconds: number;
       now?: () => number;
+      /** How long a resolution waits for its own message to come back through the topic. */
+      confirmTimeoutMs?: number;
     },
   ) {}
 
@@ -47,10 +72,12 @@ export class HoldRegistry {
     this.view = await this.deps.bus.openView(this.deps.topic, (token, value, headers) => {
       if (value === null) {
         this.holds.delete(token);
+        this.winners.delete(token);
         return;
       }
       const decoded = this.deps.codec.decode({ value, headers });
-      if (decoded.ok && decoded.schema === 'thoth.v1.Hold') this.remember(decoded.value);
+      if (decoded.ok && decoded.schema === 'thoth.v1.Hold')
+        this.apply(decoded.value, headers[RESOLUTION_HEADER] ?? '');
       else
         this.deps.log.error(
           { token, reason: decoded.ok ? decoded.schema : decoded.reason },
@@ -76,54 +103,81 @@ export class HoldRegistry {
       resolved_by: null,
       comment: null,
     };
-    this.remember(hold);
+    // Pending is safe to know before the topic has it: it never overrides a resolution.
+    this.apply(hold, '');
     this.deps.publisher.enqueue(this.deps.topic, this.deps.codec.encode('thoth.v1.Hold', hold.token, hold));
     this.deps.publisher.enqueue(this.deps.eventsTopic, this.auditEvent(hold));
     return hold;
   }
 
-  /** The hold as a poll must see it: a pending hold past its expiry is expired (and recorded so). */
+  /**
+   * The hold as a poll must see it: a pending hold past its expiry is expired. The expiry is published like any
+   * resolution (once per replica); if an approval or denial came first on the topic, that one stands.
+   */
   get(token: string): HoldRecord | undefined {
     const hold = this.holds.get(token);
     if (hold?.status !== 'pending' || hold.expires_at > this.now()) return hold;
+    const known = this.expiredHere.get(token);
+    if (known) return known;
     const expired: HoldRecord = {
       ...hold,
       status: 'expired',
       resolved_at: this.now(),
       resolved_by: 'system:expiry',
     };
-    this.holds.set(token, expired);
-    this.deps.publisher.enqueue(this.deps.topic, this.deps.codec.encode('thoth.v1.Hold', token, expired));
-    this.deps.publisher.enqueue(this.deps.eventsTopic, this.auditEvent(expired));
+    this.expiredHere.set(token, expired);
+    const id = urlSafeToken(16);
+    this.outcomes.set(id, (won) => {
+      if (won) this.deps.publisher.enqueue(this.deps.eventsTopic, this.auditEvent(expired));
+    });
+    this.deps.publisher.enqueue(this.deps.topic, this.encode(expired, id));
     return expired;
   }
 
-  /** Resolves a pending hold (the approvals API calls this); durable before it returns. */
+  /**
+   * Resolves a pending hold (the approvals API calls this): durable and confirmed as the hold's resolution
+   * before it returns. HoldConflictError when the hold is resolved already, or another resolution won;
+   * HoldUnconfirmedError when the topic did not bring the resolution back in time.
+   */
   async resolve(
     token: string,
     status: 'approved' | 'denied',
     resolvedBy: string,
     comment: string | null,
   ): Promise<HoldRecord> {
-    const hold = this.get(token);
-    if (!hold) throw new HoldConflictError(`no hold ${token}`);
-    if (hold.status !== 'pending') throw new HoldConflictError(`hold is already ${hold.status}`);
-    // The hold's pending record may still be queued: it must reach the topic first, or the compacted topic
-    // would keep "pending" as the hold's last word.
-    await this.deps.publisher.settle();
-    const resolved: HoldRecord = {
-      ...hold,
-      status,
-      resolved_at: this.now(),
-      resolved_by: resolvedBy,
-      comment,
-    };
-    await Promise.all([
-      this.deps.bus.publish(this.deps.topic, [this.deps.codec.encode('thoth.v1.Hold', token, resolved)]),
-      this.deps.bus.publish(this.deps.eventsTopic, [this.auditEvent(resolved)]),
-    ]);
-    this.holds.set(token, resolved);
-    return resolved;
+    this.pendingHold(token);
+    if (this.resolving.has(token)) throw new HoldConflictError('hold is being resolved by another request');
+    this.resolving.add(token);
+    try {
+      // The hold's pending record may still be queued: it must reach the topic first, or the compacted topic
+      // would keep "pending" as the hold's last word.
+      await this.deps.publisher.settle();
+      // Resolved meanwhile through the topic: no need to publish a resolution that cannot win.
+      const hold = this.pendingHold(token);
+      const resolved: HoldRecord = {
+        ...hold,
+        status,
+        resolved_at: this.now(),
+        resolved_by: resolvedBy,
+        comment,
+      };
+      const id = urlSafeToken(16);
+      // Waiting before publishing: the in-process bus applies a message before `publish` resolves.
+      const outcome = this.outcomeOf(id);
+      try {
+        await this.deps.bus.publish(this.deps.topic, [this.encode(resolved, id)]);
+      } catch (error) {
+        outcome.cancel();
+        throw error;
+      }
+      if (!(await outcome.won))
+        throw new HoldConflictError(`hold is already ${this.holds.get(token)?.status ?? 'resolved'}`);
+      // Only the winner's resolution goes to the audit trail: it holds one resolution per hold.
+      await this.deps.bus.publish(this.deps.eventsTopic, [this.auditEvent(resolved)]);
+      return resolved;
+    } finally {
+      this.resolving.delete(token);
+    }
   }
 
   byApprovalId(approvalId: string): HoldRecord | undefined {
@@ -145,16 +199,77 @@ export class HoldRegistry {
     return { data: all.slice((page - 1) * perPage, page * perPage), total: all.length };
   }
 
+  /** The hold if it is pending; else HoldConflictError. */
+  private pendingHold(token: string): HoldRecord {
+    const hold = this.get(token);
+    if (!hold) throw new HoldConflictError(`no hold ${token}`);
+    if (hold.status !== 'pending') throw new HoldConflictError(`hold is already ${hold.status}`);
+    return hold;
+  }
+
+  /** Whether resolution `id` won, once the topic brought it back (bounded: HoldUnconfirmedError after that). */
+  private outcomeOf(id: string): { won: Promise<boolean>; cancel: () => void } {
+    let timer: NodeJS.Timeout | undefined;
+    const won = new Promise<boolean>((resolve, reject) => {
+      this.outcomes.set(id, (outcome) => {
+        clearTimeout(timer);
+        resolve(outcome);
+      });
+      timer = setTimeout(() => {
+        this.outcomes.delete(id);
+        reject(new HoldUnconfirmedError('the resolution was published but not confirmed in time'));
+      }, this.deps.confirmTimeoutMs ?? 10_000);
+    });
+    return {
+      won,
+      cancel: () => {
+        clearTimeout(timer);
+        this.outcomes.delete(id);
+      },
+    };
+  }
+
+  /**
+   * Applies one record of the approvals topic, in topic order (`resolutionId`: its RESOLUTION_HEADER, empty on
+   * pending records and on records written before resolutions carried one).
+   */
+  private apply(hold: HoldRecord, resolutionId: string): void {
+    const known = this.holds.get(hold.token);
+    const open = known === undefined || known.status === 'pending';
+    // A late copy of the pending record never undoes a resolution, and only a hold's first resolution counts.
+    if (open) {
+      this.holds.set(hold.token, hold);
+      this.tokenByApproval.set(hold.approval_id, hold.token);
+      if (hold.status !== 'pending') {
+        this.winners.set(hold.token, resolutionId);
+        this.expiredHere.delete(hold.token);
+      }
+    }
+    const tell = this.outcomes.get(resolutionId);
+    if (hold.status === 'pending' || !tell) return;
+    this.outcomes.delete(resolutionId);
+    const won = open;
+    if (!won) this.repair(hold.token);
+    tell(won);
+  }
+
+  /**
+   * After a losing resolution of ours: the topic is compacted, and a replica that starts later reads only the
+   * hold's last record there, which is now the loser. Publishing the winner again makes it the last word.
+   * (A replica that dies between its loser and this repair leaves the loser last; the window is this one call.)
+   */
+  private repair(token: string): void {
+    const winner = this.holds.get(token);
+    if (!winner) return;
+    this.deps.publisher.enqueue(this.deps.topic, this.encode(winner, this.winners.get(token) ?? ''));
+  }
+
+  private encode(hold: HoldRecord, resolutionId: string) {
+    return this.deps.codec.encode('thoth.v1.Hold', hold.token, hold, { [RESOLUTION_HEADER]: resolutionId });
+  }
+
   /** The hold as an event of the audit trail (keyed by agent, like every event). */
   private auditEvent(hold: HoldRecord) {
     return this.deps.codec.encode('thoth.v1.Hold', agentKey(hold.tenant_id, hold.agent_id), hold);
-  }
-
-  /** A resolution never goes back to pending (a late copy of the pending record must not undo it). */
-  private remember(hold: HoldRecord): void {
-    const known = this.holds.get(hold.token);
-    if (known && known.status !== 'pending' && hold.status === 'pending') return;
-    this.holds.set(hold.token, hold);
-    this.tokenByApproval.set(hold.approval_id, hold.token);
   }
 }

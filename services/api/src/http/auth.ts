@@ -15,6 +15,8 @@ export interface Authenticator {
   require(request: FastifyRequest, permission: Permission | readonly Permission[]): ApiKeyIdentity;
   /** True when the request carries the admin token (THOTH_ADMIN_TOKEN). */
   isAdminToken(request: FastifyRequest): boolean;
+  /** True when `credential` is the admin token: the console's sign-in checks a pasted credential with it. */
+  isAdminCredential(credential: string): boolean;
   /**
    * The control-plane actor on `tenant`: the admin token (any tenant), or a key with `permission` of that
    * tenant (403 otherwise). Returns the actor's name for the admin audit.
@@ -24,6 +26,23 @@ export interface Authenticator {
     tenant: string,
     permission?: Permission | readonly Permission[],
   ): string;
+}
+
+/**
+ * Why `apiKey` may not be used now (unknown, revoked, expired key; disabled tenant), or undefined while it may.
+ * The door of every request, and the re-check of long-lived ones (an open live-tail stream).
+ */
+export function keyRefusal(
+  control: Pick<ControlState, 'identify' | 'tenant'>,
+  apiKey: string,
+  now: number,
+): string | undefined {
+  const identity = control.identify(apiKey);
+  if (!identity) return 'unknown API key: no tenant has this key (check for a typo or a stale copy)';
+  if (identity.revokedAt !== null && identity.revokedAt <= now) return 'API key revoked';
+  if (identity.expiresAt !== null && identity.expiresAt <= now) return 'API key expired';
+  if (control.tenant(identity.tenantId)?.disabled) return 'tenant disabled';
+  return undefined;
 }
 
 export function createAuthenticator(deps: {
@@ -43,15 +62,19 @@ export function createAuthenticator(deps: {
           'unauthorized',
           'missing API key: send Authorization: Bearer <key> or X-Api-Key',
         );
+      // The admin token is not an API key: say so, or a first user thinks the token is wrong.
+      if (secretsEqual(key, deps.adminToken))
+        throw new HttpError(
+          401,
+          'unauthorized',
+          'this is the admin token, not an API key: this route needs an API key ' +
+            '(create one with POST /{tenant}/thoth/api-keys or `thoth keys create`)',
+        );
       const identity = deps.control.identify(key);
       const now = deps.now?.() ?? Date.now();
-      if (!identity) throw new HttpError(401, 'unauthorized', 'unknown API key');
-      if (identity.revokedAt !== null && identity.revokedAt <= now)
-        throw new HttpError(401, 'unauthorized', 'API key revoked');
-      if (identity.expiresAt !== null && identity.expiresAt <= now)
-        throw new HttpError(401, 'unauthorized', 'API key expired');
+      const refused = keyRefusal(deps.control, key, now);
+      if (refused || !identity) throw new HttpError(401, 'unauthorized', refused ?? 'unknown API key');
       const tenant = deps.control.tenant(identity.tenantId);
-      if (tenant?.disabled) throw new HttpError(401, 'unauthorized', 'tenant disabled');
       const wanted: readonly Permission[] = typeof permission === 'string' ? [permission] : permission;
       if (!wanted.some((p) => identity.permissions.has(p)))
         throw new HttpError(
@@ -77,11 +100,18 @@ export function createAuthenticator(deps: {
       const presented = credentialFrom(request.headers);
       return presented !== undefined && secretsEqual(presented, deps.adminToken);
     },
+    isAdminCredential(credential) {
+      return secretsEqual(credential, deps.adminToken);
+    },
     requireAdmin(request, tenant, permission = 'admin') {
       if (authenticator.isAdminToken(request)) return ADMIN_TOKEN_ACTOR;
       const identity = authenticator.require(request, permission);
       if (identity.tenantId !== tenant)
-        throw new HttpError(403, 'tenant_mismatch', 'this API key acts on its own tenant only');
+        throw new HttpError(
+          403,
+          'tenant_mismatch',
+          `this API key belongs to tenant "${identity.tenantId}", not "${tenant}": it acts on its own tenant only`,
+        );
       // Tenant-wide acts and reads (keys, policies, dry runs over every agent, approvals): never an agent's key.
       if (identity.agentId !== null)
         throw new HttpError(
@@ -102,7 +132,11 @@ export function assertSameTenant(
   agentId?: string,
 ): void {
   if (tenantId !== undefined && tenantId !== identity.tenantId)
-    throw new HttpError(403, 'tenant_mismatch', `tenant_id "${tenantId}" is not the API key's tenant`);
+    throw new HttpError(
+      403,
+      'tenant_mismatch',
+      `tenant_id "${tenantId}" is not the API key's tenant: this key belongs to tenant "${identity.tenantId}"`,
+    );
   if (identity.agentId !== null && agentId !== undefined && agentId !== identity.agentId)
     throw new HttpError(403, 'agent_mismatch', `this API key is scoped to agent "${identity.agentId}"`);
 }

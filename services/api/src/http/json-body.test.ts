@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_JSON_DEPTH, parseJsonBody } from './json-body.ts';
+import { MAX_BODY_MEMBERS, MAX_JSON_DEPTH, parseJsonBody, scanJsonText } from './json-body.ts';
 
 describe('parseJsonBody', () => {
   it('parses ordinary JSON and treats an empty body as absent', () => {
@@ -21,5 +21,27 @@ describe('parseJsonBody', () => {
     expect(() => parseJsonBody('{"n":')).toThrow(
       expect.objectContaining({ statusCode: 400, code: 'invalid_json' }),
     );
+  });
+
+  it('checks a body of long digit runs in linear time (no backtracking before authentication)', () => {
+    const run = '9'.repeat(308);
+    const body = `[${Array.from({ length: 15_500 }, () => run).join(',')}]`;
+    const started = performance.now();
+    expect(Array.isArray(parseJsonBody(body))).toBe(true);
+    // The regular expression this replaced took about 11 s on this body.
+    expect(performance.now() - started).toBeLessThan(500);
+  });
+
+  it('refuses a body of more keys than MAX_BODY_MEMBERS before parsing it, counting none inside strings', () => {
+    const keys = (n: number) => `{${Array.from({ length: n }, (_, i) => `"k${i}":1`).join(',')}}`;
+    expect(() => parseJsonBody(keys(MAX_BODY_MEMBERS + 1))).toThrow(
+      expect.objectContaining({ statusCode: 413, code: 'payload_too_large' }),
+    );
+    expect(Object.keys(parseJsonBody(keys(1_000)) as object)).toHaveLength(1_000);
+    expect(scanJsonText('{"a:b":"c:d\\":","e":[1e5,"1e999"]}')).toEqual({
+      tooDeep: false,
+      members: 2,
+      maybeHugeNumber: false,
+    });
   });
 });

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { ADMIN_AGENT_ID, type BehavioralEvent } from '@thoth/common/records';
 import type { Redactor } from '@thoth/common/redaction';
 import { z } from 'zod';
+import { budgetedJson } from '../http/json-budget.ts';
 
 /**
  * The three ingest dialects of PROTOCOL.md — a bare JSON array (Python), `{"events":[…]}` in snake_case
@@ -46,8 +47,10 @@ const wireEventSchema = z.object({
     .transform((t) => t.toUpperCase())
     .pipe(z.enum(EVENT_TYPES)),
   tool_name: shortText.nullish(),
-  content: z.union([text, z.record(z.string(), z.unknown()), z.array(z.unknown())]).nullish(),
-  metadata: z.record(z.string(), z.unknown()).nullish(),
+  content: budgetedJson()
+    .pipe(z.union([text, z.record(z.string(), z.unknown()), z.array(z.unknown())]))
+    .nullish(),
+  metadata: budgetedJson().pipe(z.record(z.string(), z.unknown())).nullish(),
   approved_scope: z.array(shortText).max(10_000).nullish(),
   enforcement_mode: shortText.nullish(),
   session_tool_calls: z.array(shortText).max(10_000).nullish(),
@@ -56,7 +59,7 @@ const wireEventSchema = z.object({
   violation_id: shortText.nullish(),
   purpose: shortText.nullish(),
   data_classification: shortText.nullish(),
-  task_context: z.record(z.string(), z.unknown()).nullish(),
+  task_context: budgetedJson().pipe(z.record(z.string(), z.unknown())).nullish(),
   endpoint_id: shortText.nullish(),
   hostname: shortText.nullish(),
 });
@@ -91,8 +94,12 @@ function snakeCase(raw: Record<string, unknown>): Record<string, unknown> {
   return out;
 }
 
-/** The range of a JavaScript Date (and well inside Avro's long). */
-const MAX_TIME_MS = 8.64e15;
+/**
+ * Event times from 1970-01-01 to 9999-12-31 (UTC): what every export carries (RFC 5424 and ISO-8601 timestamps
+ * have four-digit years, HEC and CEF count from the epoch) and what the audit trail stores.
+ */
+const MIN_TIME_MS = 0;
+const MAX_TIME_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
 
 function parseTime(value: string | number | null | undefined, fallback: number): number | undefined {
   if (value === null || value === undefined || value === '') return fallback;
@@ -103,7 +110,7 @@ function parseTime(value: string | number | null | undefined, fallback: number):
         ? Math.round(value * 1_000)
         : Math.round(value)
       : Date.parse(value);
-  return Number.isFinite(ms) && Math.abs(ms) <= MAX_TIME_MS ? ms : undefined;
+  return Number.isFinite(ms) && ms >= MIN_TIME_MS && ms <= MAX_TIME_MS ? ms : undefined;
 }
 
 /**
@@ -128,7 +135,8 @@ export function normalizeEvent(
     return {
       ok: false,
       field: 'occurred_at',
-      message: 'not an ISO-8601 time (or epoch seconds/ms) in range',
+      message:
+        'not an ISO-8601 time (or epoch seconds/ms) from 1970-01-01T00:00:00Z to 9999-12-31T23:59:59.999Z',
     };
   const metadata = e.metadata ?? {};
   const trace = metadata.enforcement_trace_id;
@@ -157,7 +165,7 @@ export function normalizeEvent(
       ingested_at: nowMs,
       ttl: e.ttl === null || e.ttl === undefined ? null : String(e.ttl),
       violation_id: e.violation_id ?? null,
-      purpose: e.purpose ?? null,
+      purpose: e.purpose == null ? null : redactor.text(e.purpose),
       data_classification: e.data_classification ?? null,
       task_context_json: e.task_context ? redactor.json(e.task_context) : null,
       endpoint_id: e.endpoint_id ?? null,
@@ -171,15 +179,20 @@ export function normalizeEvent(
   };
 }
 
-/** Normalizes a whole batch: valid events and per-event rejections, never one poisoning the other. */
+/**
+ * Normalizes a whole batch: valid events and per-event rejections, never one poisoning the other. Indexes of
+ * rejections count from `firstIndex` (the position of `events[0]` in the request).
+ */
 export function normalizeBatch(
-  events: unknown[],
+  events: readonly unknown[],
   nowMs: number,
   redactor: Redactor,
+  firstIndex = 0,
 ): { events: BehavioralEvent[]; rejected: RejectedEvent[] } {
   const ok: BehavioralEvent[] = [];
   const rejected: RejectedEvent[] = [];
-  events.forEach((raw, index) => {
+  events.forEach((raw, offset) => {
+    const index = firstIndex + offset;
     const result = normalizeEvent(raw, nowMs, redactor);
     if (result.ok) ok.push(result.event);
     else {

@@ -1,7 +1,7 @@
 import { approvalView } from '@thoth/common/approval-view';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { HoldConflictError, type HoldRegistry } from '../holds/hold-registry.ts';
+import { HoldConflictError, type HoldRegistry, HoldUnconfirmedError } from '../holds/hold-registry.ts';
 import { type Authenticator, assertReadScope } from '../http/auth.ts';
 import { HttpError } from '../http/http-error.ts';
 import { TENANT_ID } from './key-routes.ts';
@@ -69,8 +69,15 @@ export const approvalRoutes =
           );
           return approvalView(resolved);
         } catch (error) {
+          // Approve and deny at once (here or on another replica): exactly one wins, the other is 409.
           if (error instanceof HoldConflictError)
             throw new HttpError(409, 'conflict', `approval ${error.message}`);
+          if (error instanceof HoldUnconfirmedError)
+            throw new HttpError(
+              503,
+              'unconfirmed',
+              `approval ${request.params.id}: ${error.message}; read the approval to see which resolution stands`,
+            );
           throw error;
         }
       },

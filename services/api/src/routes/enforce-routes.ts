@@ -44,8 +44,12 @@ export const enforceRoutes =
       async (request) => {
         const identity = deps.auth.require(request, 'execute');
         const hold = deps.holds.get(request.params.token);
-        // Another tenant's hold is answered exactly like a missing one.
-        if (!hold || hold.tenant_id !== identity.tenantId)
+        // Another tenant's hold, or another agent's for an agent-scoped key, is answered exactly like a missing one.
+        if (
+          !hold ||
+          hold.tenant_id !== identity.tenantId ||
+          (identity.agentId !== null && hold.agent_id !== identity.agentId)
+        )
           throw new HttpError(404, 'not_found', 'unknown hold token');
         return pollAnswer(hold);
       },

@@ -36,9 +36,13 @@ export const ingestRoutes =
         const identity = deps.auth.require(request, 'write');
         const body = eventsOf(request.body);
         if (!body.ok) throw new HttpError(400, 'invalid_request', body.message);
-        // The tenant is the key's: an event without one gets it, an event naming another is refused.
-        const raw = body.events.map((e) => withTenant(e, identity.tenantId));
-        const { events, rejected } = normalizeBatch(raw, Date.now(), deps.redactor);
+        if (body.events.length > MAX_EVENTS_PER_REQUEST)
+          throw new HttpError(
+            413,
+            'too_many_events',
+            `a batch holds at most ${MAX_EVENTS_PER_REQUEST} events (this one ${body.events.length}): send it in parts`,
+          );
+        const { events, rejected } = await normalizeInSlices(body.events, identity.tenantId, deps.redactor);
         // Checked on the normalized events: every dialect (tenantId, tenant_id, …) has become tenant_id by now.
         for (const e of events) assertSameTenant(identity, e.tenant_id, e.agent_id);
         if (events.length === 0 && rejected.length > 0) {
@@ -48,6 +52,7 @@ export const ingestRoutes =
             { rejected },
           );
         }
+        await yieldToLoop();
         try {
           // One batch message per agent (keyed as one event would be, so the agent's order holds), not one
           // message per event: the Kafka client's cost is per message. Redacted by normalizeEvent: consumers
@@ -72,6 +77,35 @@ export const ingestRoutes =
       },
     );
   };
+
+/** Fifty times an SDK's default batch (100): larger requests are refused with 413, not parsed for seconds. */
+export const MAX_EVENTS_PER_REQUEST = 5_000;
+/** Events normalized (validated, redacted) between two turns of the event loop: a few milliseconds' work. */
+const EVENTS_PER_SLICE = 100;
+
+const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/**
+ * Normalizes a request's events a slice at a time, letting the event loop run between slices: a large batch
+ * costs its time, but never holds an enforce decision behind it.
+ */
+async function normalizeInSlices(
+  wire: readonly unknown[],
+  tenantId: string,
+  redactor: Redactor,
+): Promise<ReturnType<typeof normalizeBatch>> {
+  const all: ReturnType<typeof normalizeBatch> = { events: [], rejected: [] };
+  const nowMs = Date.now();
+  for (let start = 0; start < wire.length; start += EVENTS_PER_SLICE) {
+    if (start > 0) await yieldToLoop();
+    // The tenant is the key's: an event without one gets it, an event naming another is refused.
+    const slice = wire.slice(start, start + EVENTS_PER_SLICE).map((e) => withTenant(e, tenantId));
+    const { events, rejected } = normalizeBatch(slice, nowMs, redactor, start);
+    all.events.push(...events);
+    all.rejected.push(...rejected);
+  }
+  return all;
+}
 
 /** The events of each agent (bus key), in their order. */
 function byAgent(events: readonly BehavioralEvent[]): Map<string, BehavioralEvent[]> {

@@ -1,17 +1,18 @@
-import type { DecisionEvent } from '@thoth/common/records';
 import type { Store } from '@thoth/common/store/store';
-import { storedRecord } from '@thoth/common/stored-record';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ControlState } from '../control/control-state.ts';
-import { policyVersionView } from '../control/control-views.ts';
-import { dryRunPolicy } from '../control/policy-dry-run.ts';
+import { policyInForceView, policyVersionView } from '../control/control-views.ts';
+import { DryRunLimiter } from '../control/dry-run-limiter.ts';
+import { DRY_RUN_DEADLINE_MS, DryRunTimeoutError, runDryRunThread } from '../control/dry-run-thread.ts';
+import { portablePolicy } from '../control/policy-dry-run.ts';
 import { type CompiledPolicy, compilePolicy, PolicyError, parsePolicyText } from '../decision/index.ts';
 import type { Authenticator } from '../http/auth.ts';
 import { HttpError } from '../http/http-error.ts';
 import {
   chainFieldsOf,
   EVENT_COLUMNS,
+  isoTime,
   type StoredEvent,
   whereOccurredBetween,
 } from '../soc/audit-queries.ts';
@@ -28,7 +29,6 @@ export interface PolicyRouteDeps {
 const tenantParams = z.object({ tenant: TENANT_ID });
 /** A policy document (docs/policies.md) as JSON, or its YAML/JSON text. */
 const policyInput = z.union([z.string().min(1).max(1_000_000), z.record(z.string(), z.unknown())]);
-const isoTime = z.iso.datetime({ offset: true }).or(z.iso.date());
 const READERS = ['read', 'admin'] as const;
 
 /** Validates and compiles a policy from the request; a bad one is a 400 naming the rule and the field. */
@@ -50,19 +50,22 @@ function compiledFrom(input: z.infer<typeof policyInput>): {
 /**
  * A tenant's policy managed through the API: every change is a new version on the control topic (every
  * replica applies it within a second), a delete falls back to THOTH_POLICY_FILE / the default under a new
- * version, and a dry run replays recorded decisions from the audit trail against any rule set.
+ * version, and a dry run replays recorded decisions from the audit trail against any rule set. A policy whose
+ * condition is over the cost limit (docs/policies.md#cost-limits) is a 400 naming the rule.
  */
 export const policyRoutes =
   (deps: PolicyRouteDeps): FastifyPluginAsyncZod =>
   async (app) => {
     const reader = (request: Parameters<Authenticator['isAdminToken']>[0], tenant: string) =>
       deps.auth.requireAdmin(request, tenant, READERS);
+    const dryRuns = new DryRunLimiter();
 
     app.get(
       '/:tenant/thoth/policies',
       {
         schema: {
-          summary: 'The tenant’s policy versions, oldest first, and the version decisions use now',
+          summary:
+            'The rules decisions use now (`in_force`: version, source — api, file with path and SHA-256, or default — and rules) and the API-managed versions, oldest first',
           tags: ['policies'],
           params: tenantParams,
         },
@@ -75,6 +78,7 @@ export const policyRoutes =
           current_version: deps.control.policies.forTenant(tenant).version,
           source: versions.length === 0 || versions[versions.length - 1]!.deleted ? 'file' : 'api',
           data: versions.map((v) => policyVersionView(v, false)),
+          in_force: policyInForceView(deps.control.policies.inForce(tenant)),
         };
       },
     );
@@ -172,33 +176,53 @@ export const policyRoutes =
         const { policy, agent_id, from, to, samples } = request.body;
         const compiled =
           policy === undefined ? deps.control.policies.forTenant(tenant) : compiledFrom(policy).compiled;
-        const where = ['tenant_id = {tenant:String}', "kind = 'decision'"];
-        const params: Record<string, unknown> = {
-          tenant,
-          limit: Math.min(request.body.limit ?? deps.dryRunMaxEvents, deps.dryRunMaxEvents),
-        };
-        if (agent_id) {
-          where.push('agent_id = {agent:String}');
-          params.agent = agent_id;
+        const slot = dryRuns.acquire(tenant);
+        if (!slot.ok)
+          throw new HttpError(slot.status, slot.code, slot.message, {
+            'retry-after': String(slot.retryAfterSeconds),
+          });
+        try {
+          const where = ['tenant_id = {tenant:String}', "kind = 'decision'"];
+          const params: Record<string, unknown> = {
+            tenant,
+            limit: Math.min(request.body.limit ?? deps.dryRunMaxEvents, deps.dryRunMaxEvents),
+          };
+          if (agent_id) {
+            where.push('agent_id = {agent:String}');
+            params.agent = agent_id;
+          }
+          whereOccurredBetween(where, params, from, to);
+          // The most recent `limit` decisions, replayed oldest first. The store stays on this thread; the
+          // replay, however heavy the rule set, runs on a thread of its own (dry-run-thread.ts).
+          const rows = await deps.store.select<StoredEvent>(
+            `SELECT ${EVENT_COLUMNS} FROM (
+               SELECT * FROM events WHERE ${where.join(' AND ')}
+               ORDER BY occurred_at DESC, event_id DESC LIMIT {limit:UInt32}
+             ) ORDER BY occurred_at, event_id`,
+            params,
+          );
+          const outcome = await runDryRunThread(portablePolicy(compiled), rows.map(chainFieldsOf), {
+            samples,
+          }).catch((error: unknown) => {
+            if (error instanceof DryRunTimeoutError)
+              throw new HttpError(
+                503,
+                'dry_run_timeout',
+                `the dry run did not finish in ${DRY_RUN_DEADLINE_MS / 1000} s and was stopped: ` +
+                  'narrow it (from, to, agent_id, limit)',
+              );
+            throw error;
+          });
+          return {
+            ...outcome.result,
+            truncated: outcome.truncated,
+            limits: { max_events: deps.dryRunMaxEvents, deadline_ms: DRY_RUN_DEADLINE_MS },
+            source: policy === undefined ? 'current' : 'request',
+            window: { from: from ?? null, to: to ?? null, agent_id: agent_id ?? null },
+          };
+        } finally {
+          slot.release();
         }
-        whereOccurredBetween(where, params, from, to);
-        // The most recent `limit` decisions, replayed oldest first.
-        const rows = await deps.store.select<StoredEvent>(
-          `SELECT ${EVENT_COLUMNS} FROM (
-             SELECT * FROM events WHERE ${where.join(' AND ')}
-             ORDER BY occurred_at DESC, event_id DESC LIMIT {limit:UInt32}
-           ) ORDER BY occurred_at, event_id`,
-          params,
-        );
-        const recorded = rows.flatMap((r) => {
-          const record = storedRecord(chainFieldsOf(r));
-          return record ? [record as unknown as DecisionEvent] : [];
-        });
-        return {
-          ...dryRunPolicy(compiled, recorded, samples),
-          source: policy === undefined ? 'current' : 'request',
-          window: { from: from ?? null, to: to ?? null, agent_id: agent_id ?? null },
-        };
       },
     );
   };

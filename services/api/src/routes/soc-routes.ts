@@ -2,14 +2,21 @@ import type { SigningKey } from '@thoth/common/signing-key';
 import type { Store } from '@thoth/common/store/store';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { credentialFrom } from '../control/api-keys.ts';
 import type { ControlState } from '../control/control-state.ts';
-import { type Authenticator, assertReadScope } from '../http/auth.ts';
+import { type Authenticator, assertReadScope, keyRefusal } from '../http/auth.ts';
 import { HttpError } from '../http/http-error.ts';
 import { requireStore, tenantReader } from '../http/tenant-reader.ts';
-import type { LiveTail } from '../live-tail.ts';
+import {
+  type LiveTail,
+  MAX_BUFFERED_BYTES,
+  MAX_STREAMS_PER_KEY,
+  MAX_STREAMS_PER_TENANT,
+} from '../live-tail.ts';
 import {
   EVENT_COLUMNS,
   feedFilterSchema,
+  feedPage,
   feedQueries,
   type StoredEvent,
   sessionSummary,
@@ -67,12 +74,7 @@ export const socRoutes =
           store().select<StoredEvent>(q.rows.sql, q.rows.params),
           store().select<{ total: number | string }>(q.total.sql, q.total.params),
         ]);
-        return {
-          data: rows.map(toApiEvent),
-          total: Number(count?.total ?? 0),
-          page: request.query.page,
-          per_page: request.query.per_page,
-        };
+        return feedPage(rows, Number(count?.total ?? 0), request.query);
       },
     );
 
@@ -213,6 +215,11 @@ export const socRoutes =
       {
         schema: {
           summary: 'Live tail (Server-Sent Events) of the tenant’s new events and decisions',
+          description:
+            `At most ${MAX_STREAMS_PER_KEY} open streams per API key and ${MAX_STREAMS_PER_TENANT} per tenant ` +
+            `(429 past them). A client that falls more than ${MAX_BUFFERED_BYTES / 1024 / 1024} MiB behind is ` +
+            'dropped; a stream ends within a second of its key’s revocation. Either way its last line is a ' +
+            'comment `: closed: <reason>`.',
           tags: ['SOC'],
           querystring: z.object({ agent_id: idParam.optional() }),
         },
@@ -221,30 +228,26 @@ export const socRoutes =
         const identity = deps.auth.require(request, 'read');
         assertReadScope(identity, request.query.agent_id);
         if (!deps.liveTail) throw new HttpError(503, 'stream_unavailable', 'this process has no live tail');
-        const tail = deps.liveTail;
+        // Present: require() just accepted it. Kept to check the key again while the stream is open.
+        const apiKey = credentialFrom(request.headers) ?? '';
+        const opened = deps.liveTail.open(
+          { tenantId: identity.tenantId, keyId: identity.keyId, agentId: request.query.agent_id },
+          reply.raw,
+          () => keyRefusal(deps.control, apiKey, Date.now()),
+        );
+        if (!opened.ok) throw new HttpError(429, 'too_many_streams', opened.message);
         reply.hijack();
-        const raw = reply.raw;
-        raw.writeHead(200, {
+        reply.raw.writeHead(200, {
           'content-type': 'text/event-stream; charset=utf-8',
           'cache-control': 'no-cache, no-transform',
           connection: 'keep-alive',
           'x-accel-buffering': 'no',
         });
-        let closed = false;
-        let stop = () => {};
-        const heartbeat = setInterval(() => raw.write(': heartbeat\n\n'), 15_000);
-        request.raw.on('close', () => {
-          closed = true;
-          clearInterval(heartbeat);
-          stop();
-        });
-        const unsubscribe = await tail.listen(identity.tenantId, request.query.agent_id, (event) => {
-          raw.write(`event: ${event.type}\ndata: ${JSON.stringify(event.data)}\n\n`);
-        });
-        if (closed) unsubscribe();
-        else stop = unsubscribe;
-        // Sent once events flow, so a client that waits for it misses nothing after it.
-        raw.write(': connected\n\n');
+        await opened.ready;
       },
     );
+    // Open streams never end on their own: without this, closing the server would wait for every client.
+    app.addHook('preClose', async () => {
+      await deps.liveTail?.stop();
+    });
   };

@@ -15,7 +15,32 @@ export const SORT_COLUMNS = [
   'chain_index',
 ] as const;
 
-export const isoTime = z.iso.datetime({ offset: true }).or(z.iso.date());
+const isoDateTime = z.iso.datetime({ offset: true }).or(z.iso.date());
+const RELATIVE_TIME = /^-(\d{1,6})(s|m|h|d|w)$/;
+const UNIT_MS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
+export const TIME_FORMS =
+  'an ISO 8601 time (2026-01-31, 2026-01-31T08:00:00Z, 2026-01-31T09:00:00+01:00) or a relative one ' +
+  '(now, -30s, -15m, -1h, -7d, -2w)';
+
+/**
+ * A time filter (`from`, `to`) as an ISO 8601 string: ISO 8601 as given, or a time relative to now (`now`,
+ * `-15m`, `-1h`, `-7d`), resolved when the request is read. A person at a terminal types `-1h` far more
+ * readily than a timestamp; the error lists both forms.
+ */
+export function resolveTime(text: string, now: number): string | undefined {
+  const trimmed = text.trim();
+  if (trimmed === 'now') return new Date(now).toISOString();
+  const relative = RELATIVE_TIME.exec(trimmed);
+  if (relative) return new Date(now - Number(relative[1]) * UNIT_MS[relative[2]!]!).toISOString();
+  return isoDateTime.safeParse(trimmed).success ? trimmed : undefined;
+}
+
+export const isoTime = z.string().transform((text, ctx) => {
+  const resolved = resolveTime(text, Date.now());
+  if (resolved !== undefined) return resolved;
+  ctx.addIssue({ code: 'custom', message: `expected ${TIME_FORMS}; got "${text.slice(0, 64)}"` });
+  return z.NEVER;
+});
 
 export const feedFilterSchema = z.object({
   agent_id: z.string().max(512).optional(),
@@ -35,8 +60,24 @@ export const feedFilterSchema = z.object({
   sort_dir: z.enum(['asc', 'desc']).default('desc'),
   page: z.coerce.number().int().min(1).max(100_000).default(1),
   per_page: z.coerce.number().int().min(1).max(500).default(50),
+  /** Rows to skip instead of `page`: where a page cut short by its byte budget says to go on (`next_offset`). */
+  offset: z.coerce.number().int().min(0).max(50_000_000).optional(),
 });
 export type FeedFilter = z.infer<typeof feedFilterSchema>;
+
+/**
+ * A feed page's budget for its encoded body: rows (each up to a megabyte of content) stop being added before
+ * it is passed, and the page says where to go on. `per_page` bounds the rows, this bounds the bytes.
+ */
+export const FEED_PAGE_BYTES = 4 * 1024 * 1024;
+
+/** Room kept in a page's budget for what surrounds its rows (`total`, `page`, `per_page`, `next_offset`). */
+const FEED_ENVELOPE_BYTES = 256;
+
+/** The first row of the page: `offset` when given, else where `page` starts. */
+function feedOffset(f: FeedFilter): number {
+  return f.offset ?? (f.page - 1) * f.per_page;
+}
 
 /** The columns every trail read returns (timestamps as epoch ms, turned into ISO by `toApiEvent`). */
 export const EVENT_COLUMNS = `event_id, kind, event_type, tenant_id, agent_id, session_id, user_id, tool_name,
@@ -66,6 +107,35 @@ export interface StoredEvent {
   chain_index: number | string;
   previous_hash: string;
   hash: string;
+}
+
+/**
+ * A behavioral event reports a decision the SDK acted on (TOOL_CALL_BLOCK) in its metadata
+ * (`authorization_decision`, `decision_reason_code`), not in the columns a decision event fills. The feed reads
+ * both places, so one filter (`reason_code=policy_scope_violation`) finds the decision and the blocked call.
+ * The stored rows stay as they are: their columns are what the evidence chain hashed.
+ */
+const METADATA_EXPR = "JSONExtractString(payload, 'metadata_json')";
+export const REASON_CODE_EXPR = `if(reason_code != '' OR kind != 'behavioral', reason_code,
+  JSONExtractString(${METADATA_EXPR}, 'decision_reason_code'))`;
+export const DECISION_EXPR = `if(kind = 'behavioral', upper(if(decision != '', decision,
+  JSONExtractString(${METADATA_EXPR}, 'authorization_decision'))), decision)`;
+
+/** The same normalization on a row already read (a code or decision in a behavioral event's metadata). */
+function metadataOf(r: StoredEvent): Record<string, unknown> {
+  if (r.kind !== 'behavioral' || (r.reason_code !== '' && r.decision !== '')) return {};
+  try {
+    const record = JSON.parse(r.payload) as { metadata_json?: unknown };
+    if (typeof record.metadata_json !== 'string') return {};
+    const metadata: unknown = JSON.parse(record.metadata_json);
+    return metadata !== null && typeof metadata === 'object' ? (metadata as Record<string, unknown>) : {};
+  } catch {
+    return {};
+  }
+}
+
+function text(value: unknown): string | null {
+  return typeof value === 'string' && value !== '' ? value : null;
 }
 
 export interface SqlQuery {
@@ -100,8 +170,14 @@ export function feedQueries(tenantId: string, f: FeedFilter): { rows: SqlQuery; 
   };
   equal('agent_id', f.agent_id);
   equal('tool_name', f.tool_name);
-  equal('decision', f.decision);
-  equal('reason_code', f.reason_code);
+  if (f.decision !== undefined) {
+    where.push(`${DECISION_EXPR} = {decision:String}`);
+    params.decision = f.decision;
+  }
+  if (f.reason_code !== undefined) {
+    where.push(`${REASON_CODE_EXPR} = {reason_code:String}`);
+    params.reason_code = f.reason_code;
+  }
   equal('session_id', f.session_id);
   equal('event_type', f.event_type);
   whereOccurredBetween(where, params, f.from, f.to);
@@ -117,15 +193,57 @@ export function feedQueries(tenantId: string, f: FeedFilter): { rows: SqlQuery; 
       sql: `SELECT ${EVENT_COLUMNS} FROM events WHERE ${clause}
             ORDER BY ${f.sort_by} ${direction}, event_id ${direction}
             LIMIT {limit:UInt32} OFFSET {offset:UInt64}`,
-      params: { ...params, limit: f.per_page, offset: (f.page - 1) * f.per_page },
+      params: { ...params, limit: f.per_page, offset: feedOffset(f) },
     },
     total: { sql: `SELECT count() AS total FROM events WHERE ${clause}`, params },
   };
 }
 
-/** A stored row as the API shows it: ISO times, numbers as numbers, the full record (payload and columns). */
+export interface FeedPage {
+  data: Array<Record<string, unknown>>;
+  total: number;
+  page: number;
+  per_page: number;
+  next_offset: number | null;
+}
+
+/**
+ * One feed page: the rows `feedQueries` read, as API events, as many as fit FEED_PAGE_BYTES (at least one, so
+ * a client always moves on), and `next_offset`, the `offset` of the next page while more rows match (else null).
+ * A page cut short by the budget holds fewer than `per_page` rows; its `next_offset` is where it stopped.
+ */
+export function feedPage(
+  rows: readonly StoredEvent[],
+  total: number,
+  f: FeedFilter,
+  budgetBytes = FEED_PAGE_BYTES,
+): FeedPage {
+  const data: Array<Record<string, unknown>> = [];
+  let bytes = FEED_ENVELOPE_BYTES;
+  for (const row of rows) {
+    const event = toApiEvent(row);
+    // Encoded as the response will encode it (plus its comma): escaping can make a row several times its text.
+    const size = Buffer.byteLength(JSON.stringify(event)) + 1;
+    if (data.length > 0 && bytes + size > budgetBytes) break;
+    data.push(event);
+    bytes += size;
+  }
+  const next = feedOffset(f) + data.length;
+  return { data, total, page: f.page, per_page: f.per_page, next_offset: next < total ? next : null };
+}
+
+/**
+ * A stored row as the API shows it: ISO times, numbers as numbers, and the event's full record (payload and
+ * columns) except the fields whose value is the row's `content`: content (up to a megabyte) appears once a row.
+ */
 export function toApiEvent(r: StoredEvent): Record<string, unknown> {
   const record = storedRecord(chainFieldsOf(r));
+  if (record !== null && r.content !== '') {
+    // Behavioral `content`, a decision's `reason`, a finding's `explanation`: the same text as the column.
+    for (const [field, value] of Object.entries(record)) if (value === r.content) delete record[field];
+  }
+  const metadata = metadataOf(r);
+  const decision = r.decision || text(metadata.authorization_decision);
   return {
     event_id: r.event_id,
     kind: r.kind,
@@ -135,8 +253,8 @@ export function toApiEvent(r: StoredEvent): Record<string, unknown> {
     session_id: r.session_id,
     user_id: r.user_id,
     tool_name: r.tool_name,
-    decision: r.decision || null,
-    reason_code: r.reason_code || null,
+    decision: decision ? (r.kind === 'behavioral' ? decision.toUpperCase() : decision) : null,
+    reason_code: r.reason_code || text(metadata.decision_reason_code),
     risk_score: Number(r.risk_score),
     enforcement_mode: r.enforcement_mode || null,
     violation_id: r.violation_id || null,

@@ -9,6 +9,7 @@ import {
 } from '@clickhouse/client';
 import { createChdbConnection } from 'chdb/connection';
 import type { Logger } from '../logger.ts';
+import { type AnalyticsStore, jsonEachRowChunk } from './analytics-store.ts';
 import { applyMigrations } from './migrations.ts';
 
 export interface StoreConfig {
@@ -28,10 +29,6 @@ type RawInsert = (params: {
   settings?: Record<string, string | number | boolean>;
 }) => Promise<unknown>;
 
-/** JSONEachRow lines (one JSON object each) as one chunk of an insert body (`Store.insertBody`). */
-export function jsonEachRowChunk(lines: readonly string[]): Buffer {
-  return Buffer.from(`${lines.join('\n')}\n`);
-}
 
 /** Settings of every query and insert (an insert's own settings override them). */
 const CLIENT_SETTINGS: ClickHouseSettings = { date_time_input_format: 'best_effort' };
@@ -44,7 +41,7 @@ const CLIENT_SETTINGS: ClickHouseSettings = { date_time_input_format: 'best_effo
  * It ignores the client's `database` setting, so embedded tables live in chDB's `default` database (the
  * whole data directory is Thoth's); on a server they live in `database`, created at start.
  */
-export class Store {
+export class Store implements AnalyticsStore {
   private constructor(
     readonly client: ClickHouseClient,
     readonly engine: 'chdb' | 'server',
@@ -82,16 +79,16 @@ export class Store {
   }
 
   /**
-   * Sets the audit trail's retention (the `events` TTL) to `days`, when it differs: a config value, so it
-   * cannot live in a migration file. ClickHouse prints the TTL as `toIntervalDay(N)` in the table's DDL.
+   * Sets the audit trail's retention (the `events` TTL, counted from when a row was stored) to `days`, when it
+   * differs: a config value, so it cannot live in a migration file. ClickHouse prints the TTL as `toIntervalDay(N)` in the table's DDL.
    */
   async applyRetention(days: number): Promise<boolean> {
     const [table] = await this.select<{ ddl: string }>(
       "SELECT create_table_query AS ddl FROM system.tables WHERE database = currentDatabase() AND name = 'events'",
     );
-    if (!table || table.ddl.includes(`toIntervalDay(${days})`)) return false;
+    if (!table || table.ddl.includes(`toDateTime(written_at) + toIntervalDay(${days})`)) return false;
     await this.client.command({
-      query: `ALTER TABLE events MODIFY TTL toDateTime(occurred_at) + toIntervalDay(${Math.trunc(days)})`,
+      query: `ALTER TABLE events MODIFY TTL toDateTime(written_at) + toIntervalDay(${Math.trunc(days)})`,
     });
     return true;
   }

@@ -1,8 +1,12 @@
 import { SEVERITY_SCORE, type SiemEvent } from '../siem-event.ts';
 import { PRODUCT } from './product.ts';
 
-/** Elastic Common Schema (8.x) shaped JSON: ECS fields where they exist, the rest under `thoth.*`. */
-export const ECS_VERSION = '8.11.0';
+/**
+ * Elastic Common Schema JSON of the version it declares (`ecs.version`): ECS fields where they exist, the rest under
+ * `thoth.*` (a custom field set, not an ECS one). Validated against that version's ecs_flat.yml
+ * (test/siem-standards.test.ts).
+ */
+export const ECS_VERSION = '9.4.0';
 
 const EVENT_TYPE: Record<SiemEvent['outcome'], string[]> = {
   allowed: ['allowed'],

@@ -1,30 +1,38 @@
 import { SEVERITY_SCORE, type SiemEvent } from '../siem-event.ts';
 import { signatureId } from './cef.ts';
 import { PRODUCT } from './product.ts';
+import { fitValues, sanitizeText, truncateText } from './text.ts';
 
 /**
  * IBM QRadar Log Event Extended Format 2.0:
  *   LEEF:2.0|Vendor|Product|Version|EventID|DelimiterCharacter|key=value<delim>key=value…
- * We declare tab (`x09`, LEEF 1.0's fixed separator) as the delimiter. LEEF has no escape for the delimiter
- * inside a value, so tabs and line breaks in values become spaces; header fields escape `\` and `|`.
+ * The delimiter is `^` by default (the one IBM's examples use; a printable character survives syslog relays,
+ * where a tab arrives as `#011`), configurable per sink. LEEF has no escape for the delimiter inside a value, so
+ * it becomes a space there; control characters are replaced as in text.ts. Header fields escape `\` and `|`.
  * Attributes use QRadar's predefined keys (devTime, sev, cat, usrName, …) plus Thoth's own.
  */
-const DELIMITER = '\t';
+export const DEFAULT_LEEF_DELIMITER = '^';
+/**
+ * Delimiters a sink may choose: one printable ASCII character that is not part of a key, of `key=`, of the header
+ * (`|`) or of an escape (a backslash).
+ */
+export const LEEF_DELIMITERS = '!"#$%&\'()*+,-./:;<>?@[]^`{}~';
 const TIME_FORMAT = "yyyy-MM-dd'T'HH:mm:ss.SSSX";
+const EVENT_ID_MAX = 255;
+
+/** What a message cut to fit a syslog message keeps whole. */
+const UNCUT = new Set(['devTime', 'devTimeFormat', 'sev', 'externalId', 'riskScore']);
 
 export function escapeLeefHeader(value: string): string {
-  return value
-    .replace(/\\/g, '\\\\')
-    .replace(/\|/g, '\\|')
-    .replace(/[\r\n\t]+/g, ' ');
+  return sanitizeText(value).replace(/\\/g, '\\\\').replace(/\|/g, '\\|');
 }
 
-export function leefValue(value: string): string {
-  return value.replace(/[\r\n\t]+/g, ' ');
+export function leefValue(value: string, delimiter: string = DEFAULT_LEEF_DELIMITER): string {
+  return sanitizeText(value).split(delimiter).join(' ');
 }
 
-export function formatLeef(event: SiemEvent): string {
-  const attributes: Array<[string, string]> = [
+export function leefAttributes(event: SiemEvent): Array<[string, string]> {
+  return [
     ['devTime', new Date(event.time).toISOString()],
     ['devTimeFormat', TIME_FORMAT],
     ['sev', String(SEVERITY_SCORE[event.severity])],
@@ -45,15 +53,39 @@ export function formatLeef(event: SiemEvent): string {
     ...optional('riskScore', event.riskScore),
     ...optional('traceId', event.traceId),
   ];
-  const header = [
+}
+
+function leefHeader(event: SiemEvent, delimiter: string): string {
+  return [
     'LEEF:2.0',
     escapeLeefHeader(PRODUCT.vendor),
     escapeLeefHeader(PRODUCT.name),
     escapeLeefHeader(PRODUCT.version),
-    escapeLeefHeader(signatureId(event)),
-    'x09',
+    // The header is never cut to fit a syslog message: its event id (a detector's name…) is kept short.
+    escapeLeefHeader(truncateText(signatureId(event), EVENT_ID_MAX)),
+    delimiter,
   ].join('|');
-  return `${header}|${attributes.map(([k, v]) => `${k}=${leefValue(v)}`).join(DELIMITER)}`;
+}
+
+/**
+ * One LEEF 2.0 line. With `maxBytes` (a syslog message's room), the longest values are cut, marked, until the
+ * line fits; undefined if it cannot.
+ */
+export function formatLeef(event: SiemEvent, delimiter?: string): string;
+export function formatLeef(event: SiemEvent, delimiter: string, maxBytes: number): string | undefined;
+export function formatLeef(
+  event: SiemEvent,
+  delimiter: string = DEFAULT_LEEF_DELIMITER,
+  maxBytes?: number,
+): string | undefined {
+  if (delimiter.length !== 1 || !LEEF_DELIMITERS.includes(delimiter))
+    throw new Error(`unusable LEEF delimiter ${JSON.stringify(delimiter)}`);
+  const header = leefHeader(event, delimiter);
+  const attributes = leefAttributes(event).map(([k, v]): [string, string] => [k, leefValue(v, delimiter)]);
+  const render = (values: Array<[string, string]>) =>
+    `${header}|${values.map(([k, v]) => `${k}=${v}`).join(delimiter)}`;
+  if (maxBytes === undefined) return render(attributes);
+  return fitValues(attributes, render, maxBytes, UNCUT);
 }
 
 function optional(key: string, value: string | number | null): Array<[string, string]> {

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { type HecEnvelopeOptions, hecBatchBody, hecEnvelope } from '../formats/hec.ts';
 import { httpPost } from './http-post.ts';
@@ -23,7 +22,8 @@ export interface HecOptions extends HecEnvelopeOptions {
   ack: boolean;
   ackTimeoutMs: number;
   ackPollMs: number;
-  ca?: string;
+  /** PEM CA bundle the receiver's certificate must chain to (absent: the system's CAs). */
+  ca?: Buffer;
   timeoutMs: number;
 }
 
@@ -41,13 +41,10 @@ export class HecError extends Error {
 }
 
 export class HecTransport implements Transport {
-  private readonly ca: Buffer | undefined;
   private readonly channel = randomUUID();
   private closed = false;
 
-  constructor(private readonly options: HecOptions) {
-    this.ca = options.ca ? readFileSync(options.ca) : undefined;
-  }
+  constructor(private readonly options: HecOptions) {}
 
   async deliver(items: DeliveryItem[]): Promise<DeliveryResult> {
     const rejected: DeliveryResult['rejected'] = [];
@@ -137,7 +134,7 @@ export class HecTransport implements Transport {
       return await httpPost(new URL(path, this.options.url).toString(), {
         headers,
         body,
-        ca: this.ca,
+        ca: this.options.ca,
         timeoutMs: this.options.timeoutMs,
       });
     } catch (error) {

@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { signatureHeader } from '@thoth/common/webhook-signature';
 import { httpPost } from './http-post.ts';
 import { type DeliveryItem, type DeliveryResult, delivered, type Transport } from './transport.ts';
@@ -12,18 +11,15 @@ import { type DeliveryItem, type DeliveryResult, delivered, type Transport } fro
 export interface WebhookOptions {
   url: string;
   secret: string;
-  ca?: string;
+  /** PEM CA bundle the receiver's certificate must chain to (absent: the system's CAs). */
+  ca?: Buffer;
   timeoutMs: number;
 }
 
 const RETRIED_4XX = new Set([408, 425, 429]);
 
 export class WebhookTransport implements Transport {
-  private readonly ca: Buffer | undefined;
-
-  constructor(private readonly options: WebhookOptions) {
-    this.ca = options.ca ? readFileSync(options.ca) : undefined;
-  }
+  constructor(private readonly options: WebhookOptions) {}
 
   async deliver(items: DeliveryItem[]): Promise<DeliveryResult> {
     const body = JSON.stringify({ events: items.map((i) => i.formatted) });
@@ -39,7 +35,7 @@ export class WebhookTransport implements Transport {
         'x-thoth-signature': signatureHeader(this.options.secret, body, Math.floor(Date.now() / 1_000)),
       },
       body,
-      ca: this.ca,
+      ca: this.options.ca,
       timeoutMs: this.options.timeoutMs,
     }).catch((error: Error) => {
       throw new Error(`webhook ${this.options.url}: ${error.message}`);

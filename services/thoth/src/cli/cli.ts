@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ThothClient, ThothHttpError } from './thoth-client.ts';
 
@@ -23,10 +24,11 @@ Commands:
   policies apply --tenant T -f rules.yaml [--comment C]    a new policy version (every replica within 1 s)
   policies test --tenant T -f rules.yaml [--agent A] [--from ISO] [--to ISO] [--samples N]
                                       dry run against recorded decisions: "would have blocked N calls"
-  policies list --tenant T
+  policies list --tenant T             the rules in force and their source (file + hash, API version), then versions
   policies delete --tenant T
   tail [--agent A] [--events]         live decisions of the key's tenant (--events: every event too)
   verify --tenant T [--agent A]       recompute the evidence chain; exit 1 if broken
+  mcp proxy|wrap-config|unwrap-config govern MCP servers' tool calls (thoth mcp --help, docs/mcp.md)
 
 Options:
   --url URL            the Thoth API (env THOTH_URL, default ${DEFAULT_URL})
@@ -36,6 +38,22 @@ Options:
   -h, --help           this help
 
 Exit codes: 0 ok, 1 refused by the API or a failed check, 2 bad usage.`;
+
+/** The usage lines of one command (its lines of HELP, then the options), or the whole HELP if unknown. */
+function commandHelp(command: string): string {
+  const lines = HELP.split('\n');
+  const commandsAt = lines.indexOf('Commands:');
+  const optionsAt = lines.indexOf('Options:');
+  const own: string[] = [];
+  let inCommand = false;
+  for (const line of lines.slice(commandsAt + 1, optionsAt)) {
+    // A command's entry starts at two spaces; deeper-indented lines continue the entry above.
+    if (/^ {2}\S/.test(line)) inCommand = line.trimStart().split(' ')[0] === command;
+    if (inCommand && line.trim() !== '') own.push(line);
+  }
+  if (own.length === 0) return HELP;
+  return [`Usage: thoth ${command} …`, '', ...own, '', ...lines.slice(optionsAt)].join('\n');
+}
 
 const OPTIONS = {
   url: { type: 'string' },
@@ -79,6 +97,12 @@ function parse(argv: string[]) {
 }
 
 export async function runCli(argv: string[], io: CliIo = processIo): Promise<number> {
+  // `mcp` has its own options (and passes a server command line through), so it is dispatched before parsing.
+  if (argv[0] === 'mcp') {
+    const { runMcpCommand } = await import('@thoth/mcp-proxy/mcp-command');
+    const bin = fileURLToPath(new URL('../../bin/thoth.mjs', import.meta.url));
+    return runMcpCommand(argv.slice(1), { ...io, thothCommand: [process.execPath, bin] });
+  }
   let parsed: ReturnType<typeof parse>;
   try {
     parsed = parse(argv);
@@ -89,7 +113,9 @@ export async function runCli(argv: string[], io: CliIo = processIo): Promise<num
   const { values, positionals } = parsed;
   const [command, sub, ...rest] = positionals;
   if (values.help || command === undefined || command === 'help') {
-    io.out(HELP);
+    // `thoth keys --help`, `thoth help keys`: that command's lines and the options; else the whole help.
+    const topic = command === 'help' ? sub : command;
+    io.out(topic === undefined ? HELP : commandHelp(topic));
     return command === undefined && !values.help ? 2 : 0;
   }
   if (command === 'start') {
@@ -97,10 +123,12 @@ export async function runCli(argv: string[], io: CliIo = processIo): Promise<num
     await import('../main.ts');
     return new Promise<number>(() => {});
   }
+  // An empty variable means "not set", as in the server's configuration (`THOTH_API_KEY= thoth …`).
+  const fromEnv = (name: string) => io.env[name] || undefined;
   const client = new ThothClient({
-    url: values.url ?? io.env.THOTH_URL ?? DEFAULT_URL,
-    adminToken: values['admin-token'] ?? io.env.THOTH_ADMIN_TOKEN,
-    apiKey: values['api-key'] ?? io.env.THOTH_API_KEY,
+    url: values.url ?? fromEnv('THOTH_URL') ?? DEFAULT_URL,
+    adminToken: values['admin-token'] ?? fromEnv('THOTH_ADMIN_TOKEN'),
+    apiKey: values['api-key'] ?? fromEnv('THOTH_API_KEY'),
   });
   const print = (json: unknown, human: () => string) =>
     io.out(values.json ? JSON.stringify(json, null, 2) : human());
@@ -273,11 +301,23 @@ async function policies(client: ThothClient, sub: string | undefined, values: Va
         to: values.to,
         samples: positiveInt(values.samples, '--samples'),
       },
-    })) as Json & { decisions: Record<string, number>; samples: Json[] };
+    })) as Json & {
+      decisions: Record<string, number>;
+      samples: Json[];
+      not_replayable?: { without_replay_inputs: number; changed_without_replay_inputs: number };
+    };
+    const unreplayable = body.not_replayable?.without_replay_inputs ?? 0;
     print(body, () =>
       [
         `dry run over ${body.evaluated} recorded decisions: would have blocked ${body.would_block} calls, ` +
           `stepped up ${body.would_step_up}; ${body.changed} decided differently than recorded`,
+        ...(unreplayable > 0
+          ? [
+              `could not replay faithfully: ${unreplayable} decisions were recorded without their replay inputs ` +
+                `(approved scope, mode, session risk; older events), ${body.not_replayable?.changed_without_replay_inputs} ` +
+                'of the differences among them',
+            ]
+          : []),
         `decisions: ${Object.entries(body.decisions)
           .map(([d, n]) => `${d} ${n}`)
           .join(', ')}`,
@@ -302,10 +342,13 @@ async function policies(client: ThothClient, sub: string | undefined, values: Va
   if (sub === 'list') {
     const body = (await client.call('GET', tenantPath(values, 'policies'), { prefer: 'key' })) as Json & {
       data: Json[];
+      in_force?: PolicyInForceJson;
     };
     print(body, () =>
       [
-        `current version ${body.current_version} (${body.source})`,
+        ...(body.in_force ? inForceLines(body.in_force) : [`current version ${body.current_version}`]),
+        '',
+        'versions managed through the API:',
         table(body.data, ['version', 'deleted', 'rule_count', 'created_at', 'created_by', 'comment']),
       ].join('\n'),
     );
@@ -317,6 +360,34 @@ async function policies(client: ThothClient, sub: string | undefined, values: Va
     return 0;
   }
   throw new UsageError('policies: apply, test, list or delete');
+}
+
+interface PolicyInForceJson {
+  version: number;
+  source: 'api' | 'file' | 'default';
+  file: { path: string; sha256: string } | null;
+  rule_count: number;
+  rules: Json[];
+}
+
+/** The rules in force, where they come from, then one row per rule: what `policies list` shows first. */
+function inForceLines(inForce: PolicyInForceJson): string[] {
+  const origin =
+    inForce.source === 'file' && inForce.file
+      ? `the policy file ${inForce.file.path} (sha256 ${inForce.file.sha256.slice(0, 12)}…)`
+      : inForce.source === 'api'
+        ? 'the API (policies apply)'
+        : 'the built-in default (no THOTH_POLICY_FILE, nothing applied through the API)';
+  return [
+    `in force: version ${inForce.version} from ${origin}, ${inForce.rule_count} rule${inForce.rule_count === 1 ? '' : 's'}`,
+    table(
+      inForce.rules.map((rule) => ({
+        ...rule,
+        tools: Array.isArray(rule.tools) ? rule.tools.join(',') : null,
+      })),
+      ['id', 'effect', 'tools', 'condition', 'reason_code'],
+    ),
+  ];
 }
 
 async function verify(client: ThothClient, values: Values, print: Print) {

@@ -1,0 +1,246 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import {
+  CONSOLE_CSP,
+  type ConsoleAsset,
+  DEFAULT_CONSOLE_DIR,
+  loadConsoleAssets,
+} from '../console/console-assets.ts';
+import {
+  type ConsolePrincipal,
+  type ConsoleSession,
+  ConsoleSessions,
+  CSRF_HEADER,
+  cookieValue,
+  csrfValid,
+  isSafeMethod,
+  SESSION_COOKIE,
+  sessionCookie,
+} from '../console/console-sessions.ts';
+import type { ControlState } from '../control/control-state.ts';
+import { ADMIN_TOKEN_ACTOR, type Authenticator, keyRefusal } from '../http/auth.ts';
+import { HttpError } from '../http/http-error.ts';
+import { TENANT_ID } from './key-routes.ts';
+
+export interface ConsoleRouteDeps {
+  auth: Authenticator;
+  control: ControlState;
+  /** Injected by tests; a process keeps one store for its lifetime. */
+  consoleSessions?: ConsoleSessions;
+  /** The built console (default: the repository's console/dist). */
+  consoleDir?: string;
+}
+
+const ALL_PERMISSIONS = ['execute', 'write', 'read', 'admin'] as const;
+
+/** What the console learns about its session: never the credential. */
+const sessionView = (session: ConsoleSession) => ({
+  signed_in: true as const,
+  tenant_id: session.principal.tenantId,
+  method: session.principal.method,
+  label: session.principal.label,
+  permissions: [...session.principal.permissions],
+  agent_id: session.principal.agentId,
+  csrf_token: session.csrfToken,
+  expires_at: new Date(session.expiresAt).toISOString(),
+});
+
+const isConsoleUrl = (url: string) =>
+  url === '/console' || url.startsWith('/console/') || url.startsWith('/console?');
+
+/**
+ * The SOC console: its session endpoints, its static files, and the hook that lets a console session call the
+ * API. The hook is app-wide (fastify-plugin): on a request carrying the session cookie and no key of its own,
+ * it checks the CSRF token (mutations) and presents the session's credential as the bearer key, so every route
+ * authenticates and isolates a console user exactly as it does that key — including the live tail, which
+ * re-checks the presented key while a stream stays open. Requests without a cookie (SDKs) pay one lookup.
+ */
+export const consoleRoutes = (deps: ConsoleRouteDeps) =>
+  fp(
+    (async (app) => {
+      const sessions = deps.consoleSessions ?? new ConsoleSessions();
+      const assets = loadConsoleAssets(deps.consoleDir ?? DEFAULT_CONSOLE_DIR);
+
+      const sessionOf = (request: FastifyRequest): ConsoleSession | undefined => {
+        const id = cookieValue(request.headers.cookie, SESSION_COOKIE);
+        return id ? sessions.get(id) : undefined;
+      };
+
+      /** Ends a session, and revokes the key minted for it. */
+      const endSession = async (id: string) => {
+        const session = sessions.get(id);
+        sessions.end(id);
+        const minted = session?.principal.mintedKeyId;
+        if (session && minted)
+          await deps.control.revokeApiKey(session.principal.tenantId, minted, ADMIN_TOKEN_ACTOR);
+      };
+
+      app.addHook('onRequest', (request, _reply, done) => {
+        if (request.headers.cookie === undefined || isConsoleUrl(request.url)) return done();
+        // An explicit key wins: the request is not relying on ambient browser credentials.
+        if (request.headers.authorization !== undefined || request.headers['x-api-key'] !== undefined)
+          return done();
+        const session = sessionOf(request);
+        if (!session) return done(); // unknown or expired: the route answers 401 as for a missing key
+        if (!isSafeMethod(request.method) && !csrfValid(session, request.headers[CSRF_HEADER])) {
+          done(
+            new HttpError(
+              403,
+              'csrf_failed',
+              `a console mutation needs this session's ${CSRF_HEADER} header`,
+            ),
+          );
+          return;
+        }
+        request.headers.authorization = `Bearer ${session.principal.credential}`;
+        done();
+      });
+
+      app.post(
+        '/console/api/session',
+        {
+          schema: {
+            summary: 'Console sign-in: exchange an API key or the admin token for a session cookie',
+            description:
+              'The credential stays on the server; the browser gets an HttpOnly, SameSite=Strict cookie (Secure ' +
+              'on TLS) and a CSRF token to send as X-CSRF-Token on mutations. The admin token names a tenant.',
+            tags: ['console'],
+            body: z.object({
+              credential: z.string().trim().min(1).max(4_096),
+              tenant: TENANT_ID.optional(),
+            }),
+          },
+        },
+        async (request, reply) => {
+          const { credential, tenant } = request.body;
+          let principal: ConsolePrincipal;
+          if (deps.auth.isAdminCredential(credential)) {
+            if (!tenant)
+              throw new HttpError(400, 'invalid_request', 'tenant: the admin token signs in to a tenant');
+            if (!deps.control.hasTenant(tenant)) throw new HttpError(404, 'not_found', `no tenant ${tenant}`);
+            // The token is no tenant key (the trail's reads take one): the session gets its own, recorded in the
+            // admin audit, expiring with the session and revoked at sign-out.
+            const minted = await deps.control.createApiKey({
+              tenantId: tenant,
+              name: 'console session (admin token)',
+              permissions: [...ALL_PERMISSIONS],
+              expiresAt: Date.now() + sessions.ttl,
+              createdBy: ADMIN_TOKEN_ACTOR,
+            });
+            principal = {
+              credential: minted.apiKey,
+              method: 'admin-token',
+              label: 'admin token',
+              tenantId: tenant,
+              permissions: ALL_PERMISSIONS,
+              agentId: null,
+              mintedKeyId: minted.record.key_id,
+            };
+          } else {
+            const refused = keyRefusal(deps.control, credential, Date.now());
+            const identity = deps.control.identify(credential);
+            if (refused || !identity) throw new HttpError(401, 'unauthorized', refused ?? 'unknown API key');
+            if (tenant !== undefined && tenant !== identity.tenantId)
+              throw new HttpError(403, 'tenant_mismatch', 'this API key belongs to another tenant');
+            principal = {
+              credential,
+              method: 'api-key',
+              label: identity.name,
+              tenantId: identity.tenantId,
+              permissions: ALL_PERMISSIONS.filter((p) => identity.permissions.has(p)),
+              agentId: identity.agentId,
+              mintedKeyId: null,
+            };
+          }
+          // A sign-in replaces the session this browser had (no fixation of an older id).
+          const previous = cookieValue(request.headers.cookie, SESSION_COOKIE);
+          if (previous) await endSession(previous);
+          const session = sessions.create(principal);
+          const maxAge = Math.floor((session.expiresAt - session.createdAt) / 1_000);
+          reply.header('set-cookie', sessionCookie(session.id, maxAge, request.protocol === 'https'));
+          reply.header('cache-control', 'no-store');
+          return sessionView(session);
+        },
+      );
+
+      app.get(
+        '/console/api/session',
+        {
+          schema: {
+            summary: 'The console session of this browser (`signed_in: false` without one)',
+            tags: ['console'],
+          },
+        },
+        async (request, reply) => {
+          const session = sessionOf(request);
+          // A key revoked (or a tenant disabled) since sign-in ends the session too.
+          reply.header('cache-control', 'no-store');
+          // 200 either way: the console asks this on every load, and a 401 there would only be browser noise.
+          if (!session) return { signed_in: false };
+          if (keyRefusal(deps.control, session.principal.credential, Date.now())) {
+            sessions.end(session.id);
+            return { signed_in: false, reason: 'the key of this console session no longer works' };
+          }
+          return sessionView(session);
+        },
+      );
+
+      app.delete(
+        '/console/api/session',
+        { schema: { summary: 'Console sign-out: ends the server session', tags: ['console'] } },
+        async (request, reply) => {
+          const session = sessionOf(request);
+          if (session) {
+            if (!csrfValid(session, request.headers[CSRF_HEADER]))
+              throw new HttpError(403, 'csrf_failed', `sign-out needs this session's ${CSRF_HEADER} header`);
+            await endSession(session.id);
+          }
+          reply.header('set-cookie', sessionCookie('', 0, request.protocol === 'https'));
+          return reply.code(204).send();
+        },
+      );
+
+      const send = (request: FastifyRequest, reply: FastifyReply, asset: ConsoleAsset) => {
+        reply
+          .header('content-security-policy', CONSOLE_CSP)
+          .header('x-content-type-options', 'nosniff')
+          .header('referrer-policy', 'no-referrer')
+          .header('x-frame-options', 'DENY')
+          .header('cache-control', asset.immutable ? 'public, max-age=31536000, immutable' : 'no-cache')
+          .header('etag', asset.etag)
+          .header('vary', 'accept-encoding')
+          .type(asset.contentType);
+        if (request.headers['if-none-match'] === asset.etag) return reply.code(304).send();
+        const acceptsGzip = /\bgzip\b/.test(String(request.headers['accept-encoding'] ?? ''));
+        if (asset.gzip && acceptsGzip) return reply.header('content-encoding', 'gzip').send(asset.gzip);
+        return reply.send(asset.body);
+      };
+
+      app.get('/console', { schema: { hide: true } }, async (_request, reply) => reply.redirect('/console/'));
+      app.get(
+        '/console/*',
+        { schema: { hide: true, params: z.object({ '*': z.string().max(1_024) }) } },
+        async (request, reply) => {
+          if (!assets)
+            // A 404, not a 5xx: the process is healthy, the optional console is just absent.
+            throw new HttpError(
+              404,
+              'console_not_built',
+              'the console is not built: run `npm run build -w console` (npm ci does it)',
+            );
+          const path = request.params['*'];
+          const asset = assets.get(path);
+          if (asset) return send(request, reply, asset);
+          // A file that is not there is a 404; any other path is a view of the single-page app.
+          if (path.startsWith('api/') || path.startsWith('assets/') || /\.[a-z0-9]+$/i.test(path))
+            throw new HttpError(404, 'not_found', `no console file ${path}`);
+          const index = assets.get('index.html');
+          if (!index) throw new HttpError(404, 'console_not_built', 'the console build has no index.html');
+          return send(request, reply, index);
+        },
+      );
+    }) satisfies FastifyPluginAsyncZod,
+    { name: 'thoth-console' },
+  );

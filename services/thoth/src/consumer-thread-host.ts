@@ -1,0 +1,68 @@
+import type { Bus } from '@thoth/common/bus/bus';
+import type { Config } from '@thoth/common/config';
+import type { Logger } from '@thoth/common/logger';
+import type { AnalyticsStore } from '@thoth/common/store/analytics-store';
+import { serveBus } from '@thoth/common/thread-bridge/bus-bridge';
+import { startPureThread } from '@thoth/common/thread-bridge/pure-thread';
+import { RpcPort } from '@thoth/common/thread-bridge/rpc-port';
+import { serveStore } from '@thoth/common/thread-bridge/store-bridge';
+import type { ConsumerName, Consumers } from './consumers.ts';
+import type { ConsumersThreadData } from './consumers-thread.ts';
+
+const THREAD_MODULE = new URL('./consumers-thread.ts', import.meta.url);
+
+/**
+ * Starts the consumers on a thread of their own, serving them this thread's bus and store. The enforce path
+ * then shares its event loop with nothing but the HTTP API: the consumers' decoding, chaining, encoding and
+ * detecting run on the other thread (and the other core), and their garbage is collected on their own heap.
+ *
+ * A thread that dies takes the process with it (`onFatal`), as a Kafka consumer that stopped for good does:
+ * a process that looks alive but stores nothing is worse than one that is restarted.
+ */
+export async function startConsumerThread(options: {
+  config: Config;
+  log: Logger;
+  bus: Bus;
+  store: AnalyticsStore | undefined;
+  wanted: ReadonlySet<ConsumerName>;
+  onFatal: (error: Error) => void;
+}): Promise<Consumers> {
+  const data: ConsumersThreadData = {
+    config: options.config,
+    wanted: [...options.wanted],
+    hasStore: options.store !== undefined,
+  };
+  // A pure thread: loading chDB there fails at once (store.ts stays on this thread).
+  const worker = startPureThread(THREAD_MODULE, data);
+  const rpc = new RpcPort(worker);
+  const served = serveBus(rpc, options.bus);
+  if (options.store) serveStore(rpc, options.store);
+  // Before the consumers started, a death fails the start; after, it is fatal unless we were stopping it.
+  let running = false;
+  let stopping = false;
+  const died = (error: Error) => {
+    rpc.close(error);
+    if (running && !stopping) options.onFatal(error);
+  };
+  worker.on('error', (error) => died(error));
+  worker.on('exit', (code) => died(new Error(`the consumers' thread exited (code ${code})`)));
+
+  try {
+    await rpc.call('consumers.start');
+  } catch (error) {
+    await served.close();
+    await worker.terminate();
+    throw error;
+  }
+  running = true;
+  options.log.info({ consumers: data.wanted }, 'consumers running on a thread of their own');
+  return {
+    stop: async () => {
+      if (stopping) return;
+      stopping = true;
+      await rpc.call('consumers.stop');
+      await served.close();
+      await worker.terminate();
+    },
+  };
+}

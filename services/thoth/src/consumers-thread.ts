@@ -1,0 +1,43 @@
+import { getPriority, setPriority } from 'node:os';
+import { parentPort, workerData } from 'node:worker_threads';
+import type { Config } from '@thoth/common/config';
+import { createLogger } from '@thoth/common/logger';
+import { BridgedBus } from '@thoth/common/thread-bridge/bus-bridge';
+import { RpcPort } from '@thoth/common/thread-bridge/rpc-port';
+import { BridgedStore } from '@thoth/common/thread-bridge/store-bridge';
+import { type ConsumerName, type Consumers, startConsumers } from './consumers.ts';
+
+/**
+ * The consumers' thread (started by consumer-thread-host.ts as a pure thread): the audit writer, baselines, SIEM exports and the
+ * notifier run here, on the main thread's bus and store through the thread bridge. This module must never
+ * load chDB (it crashes when a thread that loaded it exits): it uses the store only through the bridge.
+ */
+export interface ConsumersThreadData {
+  config: Config;
+  wanted: ConsumerName[];
+  hasStore: boolean;
+}
+
+const data = (workerData as { data: ConsumersThreadData }).data;
+if (!parentPort) throw new Error('consumers-thread.ts runs as a worker thread');
+const rpc = new RpcPort(parentPort);
+// Background work yields to the enforce path: when the cores are contended, the kernel runs the API's thread
+// first (Linux keeps a nice value per thread; `0` is this thread). At rest the consumers get all they need.
+// Only ever lowered: a process started with a higher nice value keeps it (raising priority needs privileges).
+if (getPriority(0) < data.config.THOTH_CONSUMERS_NICE) setPriority(0, data.config.THOTH_CONSUMERS_NICE);
+const log = createLogger(data.config.LOG_LEVEL).child({ thread: 'consumers' });
+let consumers: Consumers | undefined;
+
+rpc.handle('consumers.start', async () => {
+  consumers = await startConsumers({
+    config: data.config,
+    log,
+    bus: new BridgedBus(rpc),
+    store: data.hasStore ? new BridgedStore(rpc) : undefined,
+    wanted: new Set(data.wanted),
+  });
+});
+rpc.handle('consumers.stop', async () => {
+  await consumers?.stop();
+  consumers = undefined;
+});
