@@ -1,6 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
-import { type Agent, request as httpRequest } from 'node:http';
 import { readFileSync } from 'node:fs';
+import { type Agent, request as httpRequest } from 'node:http';
 import { createServer } from 'node:net';
 
 /**

@@ -8,7 +8,9 @@ import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
 
 if (process.argv.includes('--help') || process.argv.includes('-h')) {
-  console.log('usage: node scripts/kafka-compat.mjs [host:port]   (default 127.0.0.1:9092)\n\nChecks that kafkajs works with the running broker: topics, compaction, the idempotent producer,\nconsumer groups and commits; prints PASS/FAIL per step, exits 1 if any step fails.');
+  console.log(
+    'usage: node scripts/kafka-compat.mjs [host:port]   (default 127.0.0.1:9092)\n\nChecks that kafkajs works with the running broker: topics, compaction, the idempotent producer,\nconsumer groups and commits; prints PASS/FAIL per step, exits 1 if any step fails.',
+  );
   process.exit(0);
 }
 const broker = process.argv[2] ?? '127.0.0.1:9092';

@@ -7,7 +7,9 @@
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
 
 if (process.argv.includes('--help') || process.argv.includes('-h')) {
-  console.log('usage: node scripts/kafka-ready.mjs [host:port]   (default 127.0.0.1:9092)\n\nWaits until a produce (acks=-1) to the broker succeeds; exits 0 then, 1 on timeout.\nEnv: KAFKA_READY_TIMEOUT_MS (default 60000), KAFKA_READY_PID (give up if that process exits).');
+  console.log(
+    'usage: node scripts/kafka-ready.mjs [host:port]   (default 127.0.0.1:9092)\n\nWaits until a produce (acks=-1) to the broker succeeds; exits 0 then, 1 on timeout.\nEnv: KAFKA_READY_TIMEOUT_MS (default 60000), KAFKA_READY_PID (give up if that process exits).',
+  );
   process.exit(0);
 }
 const broker = process.argv[2] ?? '127.0.0.1:9092';

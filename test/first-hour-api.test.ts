@@ -60,7 +60,9 @@ describe('the policies in force are visible', () => {
     });
 
     const applied = await call('POST', '/acme-corp/thoth/policies', ADMIN_TOKEN, {
-      policy: { rules: [{ id: 'no-deletes', condition: 'tool == "delete_records"', effect: 'BLOCK', reason: 'no' }] },
+      policy: {
+        rules: [{ id: 'no-deletes', condition: 'tool == "delete_records"', effect: 'BLOCK', reason: 'no' }],
+      },
     });
     expect(applied.status).toBe(201);
     await vi.waitFor(async () => {
@@ -107,7 +109,9 @@ describe('decision events record what a replay needs', () => {
     await vi.waitFor(() => {
       recorded = api
         .records()
-        .flatMap((r) => (r.schema === 'thoth.v1.DecisionEvent' && r.value.agent_id === agent ? [r.value] : []));
+        .flatMap((r) =>
+          r.schema === 'thoth.v1.DecisionEvent' && r.value.agent_id === agent ? [r.value] : [],
+        );
       expect(recorded).toHaveLength(calls.length);
     });
     // Decoded from Avro: the replay inputs travel on the bus.
@@ -120,7 +124,10 @@ describe('decision events record what a replay needs', () => {
     const active = api.service.control.policies.forTenant('acme-corp');
     const replay = dryRunPolicy(active, recorded, 20);
     expect(replay).toMatchObject({ evaluated: calls.length, changed: 0 });
-    expect(replay.not_replayable).toMatchObject({ without_replay_inputs: 0, changed_without_replay_inputs: 0 });
+    expect(replay.not_replayable).toMatchObject({
+      without_replay_inputs: 0,
+      changed_without_replay_inputs: 0,
+    });
 
     // Events recorded before replay inputs existed: the replay says what it could not reproduce.
     const older = recorded.map((event) => ({ ...event, replay_json: null }));
@@ -146,23 +153,25 @@ describe('credential errors say what is wrong', () => {
       'this API key belongs to tenant "acme-corp", not "globex": it acts on its own tenant only',
     );
     const otherBody = await call('POST', '/v1/enforce', api.key, enforceBody({ tenant_id: 'globex' }));
-    expect(otherBody.body.message).toMatch(/not the API key's tenant: this key belongs to tenant "acme-corp"/);
+    expect(otherBody.body.message).toMatch(
+      /not the API key's tenant: this key belongs to tenant "acme-corp"/,
+    );
 
     const created = await call('POST', '/acme-corp/thoth/api-keys', ADMIN_TOKEN, { name: 'soon-revoked' });
     await call('DELETE', `/acme-corp/thoth/api-keys/${created.body.key_id}`, ADMIN_TOKEN);
     await vi.waitFor(async () => {
-      expect((await call('POST', '/v1/enforce', created.body.api_key as string, enforceBody())).body.message).toBe(
-        'API key revoked',
-      );
+      expect(
+        (await call('POST', '/v1/enforce', created.body.api_key as string, enforceBody())).body.message,
+      ).toBe('API key revoked');
     });
     const expired = await call('POST', '/acme-corp/thoth/api-keys', ADMIN_TOKEN, {
       name: 'old',
       expires_at: '2020-01-01T00:00:00Z',
     });
     await vi.waitFor(async () => {
-      expect((await call('POST', '/v1/enforce', expired.body.api_key as string, enforceBody())).body.message).toBe(
-        'API key expired',
-      );
+      expect(
+        (await call('POST', '/v1/enforce', expired.body.api_key as string, enforceBody())).body.message,
+      ).toBe('API key expired');
     });
     const unknown = await call('POST', '/v1/enforce', 'thoth_live_not-a-key-at-all', enforceBody());
     expect(unknown.body.message).toMatch(/^unknown API key: no tenant has this key/);

@@ -1,5 +1,5 @@
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -39,7 +39,11 @@ function bash(script: string): Promise<{ code: number; stdout: string; stderr: s
     execFile(
       'bash',
       ['-e', '-o', 'pipefail', '-c', script],
-      { cwd: ROOT, env: { ...process.env, THOTH_URL: url, THOTH_ADMIN_TOKEN: '', THOTH_API_KEY: '' }, timeout: 60_000 },
+      {
+        cwd: ROOT,
+        env: { ...process.env, THOTH_URL: url, THOTH_ADMIN_TOKEN: '', THOTH_API_KEY: '' },
+        timeout: 60_000,
+      },
       (error, stdout, stderr) => done({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
     );
   });
@@ -53,12 +57,22 @@ beforeAll(async () => {
   url = `http://127.0.0.1:${port}`;
   npm = spawn('npm', ['start'], {
     cwd: ROOT,
-    env: { ...process.env, PORT: String(port), THOTH_DATA_DIR: dataDir, THOTH_ADMIN_TOKEN: '', LOG_LEVEL: 'warn' },
+    env: {
+      ...process.env,
+      PORT: String(port),
+      THOTH_DATA_DIR: dataDir,
+      THOTH_ADMIN_TOKEN: '',
+      LOG_LEVEL: 'warn',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   npm.stdout?.on('data', (d) => (output += d));
   npm.stderr?.on('data', (d) => (output += d));
-  await waitFor('npm start', async () => (await fetch(`${url}/healthz`).catch(() => null))?.status === 200, 60_000);
+  await waitFor(
+    'npm start',
+    async () => (await fetch(`${url}/healthz`).catch(() => null))?.status === 200,
+    60_000,
+  );
 }, 90_000);
 
 afterAll(() => {
@@ -116,14 +130,27 @@ describe('README quickstart, literally', () => {
       const response = await fetch(`${url}/v1/enforce`, {
         method: 'POST',
         headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ agent_id: 'invoice-processor-v2', tenant_id: 'acme-corp', session_id: 's-dry', ...body }),
+        body: JSON.stringify({
+          agent_id: 'invoice-processor-v2',
+          tenant_id: 'acme-corp',
+          session_id: 's-dry',
+          ...body,
+        }),
       });
       return ((await response.json()) as { decision: string }).decision;
     };
     const decisions = [
       await enforce({ tool_name: 'search_docs', approved_scope: ['search_docs'] }),
-      await enforce({ tool_name: 'submit_payment', approved_scope: ['search_docs'], tool_args: { amount: 5 } }),
-      await enforce({ tool_name: 'submit_payment', approved_scope: ['search_docs'], tool_args: { amount: 9 } }),
+      await enforce({
+        tool_name: 'submit_payment',
+        approved_scope: ['search_docs'],
+        tool_args: { amount: 5 },
+      }),
+      await enforce({
+        tool_name: 'submit_payment',
+        approved_scope: ['search_docs'],
+        tool_args: { amount: 9 },
+      }),
       await enforce({ tool_name: 'submit_payment', tool_args: { amount: 50_000 } }),
       await enforce({ tool_name: 'wire_transfer' }),
       await enforce({ tool_name: 'search_docs', enforcement_mode: 'observe' }),
@@ -175,12 +202,16 @@ describe('README quickstart, literally', () => {
       const response = await fetch(`${url}/acme-corp/thoth/governance/feed?${query}`, {
         headers: { authorization: `Bearer ${key}` },
       });
-      return { status: response.status, body: (await response.json()) as { data: Array<Record<string, unknown>> } };
+      return {
+        status: response.status,
+        body: (await response.json()) as { data: Array<Record<string, unknown>> },
+      };
     };
     await waitFor(
       'the blocked call in the feed',
       async () =>
-        (await feed('agent_id=sdk-agent&reason_code=policy_scope_violation&from=-1h&to=now')).body.data.length === 1,
+        (await feed('agent_id=sdk-agent&reason_code=policy_scope_violation&from=-1h&to=now')).body.data
+          .length === 1,
       20_000,
     );
     const found = await feed('agent_id=sdk-agent&reason_code=policy_scope_violation&decision=block&from=-7d');
@@ -194,6 +225,66 @@ describe('README quickstart, literally', () => {
     const refused = await feed('from=yesterday');
     expect(refused.status).toBe(400);
   });
+
+  it('`thoth siem backfill` sends a new sink the trail from a point in time', async () => {
+    const siemDir = join(dataDir, 'backfill-siem');
+    const sinksFile = join(dataDir, 'backfill-sinks.yaml');
+    writeFileSync(
+      sinksFile,
+      `sinks:\n  - id: late-sink\n    tenant: acme-corp\n    type: file\n    format: ocsf\n    dir: ${siemDir}\n`,
+    );
+    const run = await bash(
+      `THOTH_API_KEY=${key} npx thoth siem backfill --sink late-sink --from -1h --config ${sinksFile}`,
+    );
+    expect(run.code, run.stderr).toBe(0);
+    const delivered = Number(/backfilled sink late-sink: (\d+) delivered/.exec(run.stdout)?.[1]);
+    expect(delivered).toBeGreaterThanOrEqual(8); // 7 decisions, the SDK's blocked call, admin changes
+    const lines = readdirSync(siemDir)
+      .flatMap((f) => readFileSync(join(siemDir, f), 'utf8').split('\n'))
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(lines).toHaveLength(delivered);
+    expect(JSON.stringify(lines)).toContain('policy_scope_violation');
+    const wrong = await bash(
+      `THOTH_API_KEY=${key} npx thoth siem backfill --sink late-sink --from yesterday --config ${sinksFile}`,
+    );
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toMatch(/--from: expected an ISO 8601 time .* or a relative one/);
+  });
+
+  it('configuration errors name the variable and the expected form, ports in use included', async () => {
+    const start = (env: Record<string, string>) =>
+      new Promise<{ code: number | null; stderr: string }>((done) => {
+        const child = spawn(process.execPath, ['--import', 'tsx', 'services/thoth/src/main.ts'], {
+          cwd: ROOT,
+          env: {
+            ...process.env,
+            THOTH_DATA_DIR: mkdtempSync(join(dataDir, 'other-')),
+            LOG_LEVEL: 'silent',
+            ...env,
+          },
+          stdio: ['ignore', 'ignore', 'pipe'],
+        });
+        let stderr = '';
+        child.stderr?.on('data', (d) => (stderr += d));
+        child.on('exit', (code) => done({ code, stderr }));
+      });
+    const other = await freePort();
+    const [apiPort, metricsPort, notANumber] = await Promise.all([
+      start({ PORT: String(port) }),
+      start({
+        PORT: String(other),
+        THOTH_SIEM_CONFIG: 'examples/siem-local.yaml',
+        THOTH_SIEM_METRICS_PORT: String(port),
+      }),
+      start({ PORT: 'abc' }),
+    ]);
+    expect(apiPort.stderr).toContain(`PORT: 127.0.0.1:${port} is already in use`);
+    expect(apiPort.code).toBe(1);
+    expect(metricsPort.stderr).toContain(`THOTH_SIEM_METRICS_PORT: 127.0.0.1:${port} is already in use`);
+    expect(notANumber.stderr).toContain('PORT: expected a port number from 0 to 65535 (got "abc")');
+    expect(notANumber.code).toBe(2);
+  }, 60_000);
 
   it('SIGTERM to `npm start` stops the process that listens', async () => {
     const node = execFileSync('pgrep', ['-P', String(npm.pid)], { encoding: 'utf8' }).trim();

@@ -56,7 +56,9 @@ describe('loadConfig', () => {
     expect(messageOf({ THOTH_MODE: 'single' })).toContain(
       'THOTH_MODE: expected one of embedded, distributed (got "single")',
     );
-    expect(messageOf({ THOTH_AUDIT_FLUSH_MS: '1.5' })).toContain('THOTH_AUDIT_FLUSH_MS: expected a whole number');
+    expect(messageOf({ THOTH_AUDIT_FLUSH_MS: '1.5' })).toContain(
+      'THOTH_AUDIT_FLUSH_MS: expected a whole number',
+    );
     expect(messageOf({ THOTH_TOPIC_PARTITIONS: '0' })).toContain('expected a number ≥ 1 (got "0")');
     const secret = messageOf({ THOTH_ADMIN_TOKEN: 'short-secret' });
     expect(secret).toContain('THOTH_ADMIN_TOKEN: at least 16 characters');

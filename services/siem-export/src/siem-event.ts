@@ -1,4 +1,4 @@
-import type { DecodedRecord } from '@thoth/common/bus/record-consumer';
+import type { DecodedValue } from '@thoth/common/bus/avro-codec';
 import type {
   AdminEvent,
   BehavioralEvent,
@@ -80,8 +80,11 @@ const OUTCOME_OF_DECISION: Record<Decision, Outcome> = {
 export const FIRST_EXPORTABLE_MS = 0;
 export const LAST_EXPORTABLE_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
 
-/** The record as a SIEM event, or a reason why it is not one (it then goes to the DLQ). */
-export function toSiemEvent(record: DecodedRecord): SiemEvent | { unsupported: string } {
+/**
+ * The record as a SIEM event, or a reason why it is not one (it then goes to the DLQ). Only its schema and value
+ * count: a record read from the bus, or rebuilt from the audit trail by a backfill (siem-backfill.ts).
+ */
+export function toSiemEvent(record: DecodedValue): SiemEvent | { unsupported: string } {
   const event = siemEventOf(record);
   if ('unsupported' in event) return event;
   if (!(event.time >= FIRST_EXPORTABLE_MS && event.time <= LAST_EXPORTABLE_MS))
@@ -89,7 +92,7 @@ export function toSiemEvent(record: DecodedRecord): SiemEvent | { unsupported: s
   return event;
 }
 
-function siemEventOf(record: DecodedRecord): SiemEvent | { unsupported: string } {
+function siemEventOf(record: DecodedValue): SiemEvent | { unsupported: string } {
   switch (record.schema) {
     case 'thoth.v1.BehavioralEvent':
       return fromBehavioral(record.value);

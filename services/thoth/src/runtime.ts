@@ -161,7 +161,9 @@ export async function startRuntime(config: Config, log: Logger): Promise<Runtime
       api && fallbackPolicy
         ? {
             source: fallbackPolicy.kind,
-            ...(fallbackPolicy.kind === 'file' ? { path: fallbackPolicy.path, sha256: fallbackPolicy.sha256 } : {}),
+            ...(fallbackPolicy.kind === 'file'
+              ? { path: fallbackPolicy.path, sha256: fallbackPolicy.sha256 }
+              : {}),
             // A policy for every tenant, or the `*` entry of a per-tenant file.
             ruleCount: api.control.policies.inForce('*').compiled.rules.length,
           }

@@ -63,5 +63,7 @@ export function startSummary(facts: StartFacts): string {
       : 'from THOTH_ADMIN_TOKEN',
   ]);
   const width = Math.max(...rows.map(([label]) => label.length));
-  return ['Thoth is running', ...rows.map(([label, value]) => `  ${label.padEnd(width)}  ${value}`)].join('\n');
+  return ['Thoth is running', ...rows.map(([label, value]) => `  ${label.padEnd(width)}  ${value}`)].join(
+    '\n',
+  );
 }

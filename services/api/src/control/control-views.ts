@@ -67,7 +67,11 @@ export function policyInForceView(inForce: PolicyInForce) {
     version: compiled.version,
     source: origin.kind,
     file: origin.kind === 'file' ? { path: origin.path, sha256: origin.sha256 } : null,
-    thresholds: { warn: compiled.thresholds.warn, step_up: compiled.thresholds.stepUp, block: compiled.thresholds.block },
+    thresholds: {
+      warn: compiled.thresholds.warn,
+      step_up: compiled.thresholds.stepUp,
+      block: compiled.thresholds.block,
+    },
     session_decay_half_life_seconds: compiled.halfLifeMs / 1000,
     rule_count: compiled.rules.length,
     rules: compiled.rules.map((rule) => ({

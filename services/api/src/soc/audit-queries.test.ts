@@ -109,7 +109,10 @@ describe('reason codes and decisions of every kind, time filters', () => {
     event_type: 'TOOL_CALL_BLOCK',
     decision: '',
     payload: JSON.stringify({
-      metadata_json: JSON.stringify({ authorization_decision: 'block', decision_reason_code: 'policy_scope_violation' }),
+      metadata_json: JSON.stringify({
+        authorization_decision: 'block',
+        decision_reason_code: 'policy_scope_violation',
+      }),
     }),
   });
 
@@ -121,7 +124,9 @@ describe('reason codes and decisions of every kind, time filters', () => {
   it('filters on the normalized reason_code and decision, as parameters', () => {
     const filter = feedFilterSchema.parse({ reason_code: 'policy_scope_violation', decision: 'block' });
     const { rows } = feedQueries('acme', filter);
-    expect(rows.sql).toContain("JSONExtractString(JSONExtractString(payload, 'metadata_json'), 'decision_reason_code')");
+    expect(rows.sql).toContain(
+      "JSONExtractString(JSONExtractString(payload, 'metadata_json'), 'decision_reason_code')",
+    );
     expect(rows.sql).toContain('{reason_code:String}');
     expect(rows.params).toMatchObject({ reason_code: 'policy_scope_violation', decision: 'BLOCK' });
   });

@@ -77,6 +77,7 @@ const samples: { [N in SchemaName]: RecordTypes[N] } = {
     purpose: null,
     data_classification: null,
     occurred_at: now,
+    replay_json: '{"approved_scope":["search_docs"],"session_before":null,"directives":[]}',
   },
   'thoth.v1.Directive': {
     tenant_id: 'acme',

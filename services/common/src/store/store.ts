@@ -29,7 +29,6 @@ type RawInsert = (params: {
   settings?: Record<string, string | number | boolean>;
 }) => Promise<unknown>;
 
-
 /** Settings of every query and insert (an insert's own settings override them). */
 const CLIENT_SETTINGS: ClickHouseSettings = { date_time_input_format: 'best_effort' };
 

@@ -27,6 +27,8 @@ Commands:
   policies list --tenant T             the rules in force and their source (file + hash, API version), then versions
   policies delete --tenant T
   tail [--agent A] [--events]         live decisions of the key's tenant (--events: every event too)
+  siem backfill --sink ID --from TIME [--to TIME] [--config sinks.yaml] [--tenant T]
+                                      send a SIEM sink the audit trail from TIME (read key of the sink's tenant)
   verify --tenant T [--agent A]       recompute the evidence chain; exit 1 if broken
   mcp proxy|wrap-config|unwrap-config govern MCP servers' tool calls (thoth mcp --help, docs/mcp.md)
 
@@ -74,6 +76,8 @@ const OPTIONS = {
   to: { type: 'string' },
   samples: { type: 'string' },
   events: { type: 'boolean', default: false },
+  sink: { type: 'string' },
+  config: { type: 'string' },
 } as const;
 
 class UsageError extends Error {}
@@ -93,7 +97,24 @@ const processIo: CliIo = {
 type Values = ReturnType<typeof parse>['values'];
 
 function parse(argv: string[]) {
-  return parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  return parseArgs({ args: joinRelativeTimes(argv), options: OPTIONS, allowPositionals: true, strict: true });
+}
+
+/**
+ * `--from -1h` as a person types it: node's parser takes `-1h` for an option, so a relative time after `--from`
+ * or `--to` is joined to its flag (`--from=-1h`) first.
+ */
+function joinRelativeTimes(argv: string[]): string[] {
+  const joined: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const next = argv[i + 1];
+    if ((arg === '--from' || arg === '--to') && next !== undefined && /^-\d+[smhdw]$/.test(next)) {
+      joined.push(`${arg}=${next}`);
+      i++;
+    } else joined.push(arg);
+  }
+  return joined;
 }
 
 export async function runCli(argv: string[], io: CliIo = processIo): Promise<number> {
@@ -144,6 +165,8 @@ export async function runCli(argv: string[], io: CliIo = processIo): Promise<num
         return await verify(client, values, print);
       case 'tail':
         return await tail(client, values, io);
+      case 'siem':
+        return await siem(client, sub, values, io);
       default:
         throw new UsageError(`unknown command "${command}"`);
     }
@@ -388,6 +411,68 @@ function inForceLines(inForce: PolicyInForceJson): string[] {
       ['id', 'effect', 'tools', 'condition', 'reason_code'],
     ),
   ];
+}
+
+/**
+ * `siem backfill`: the sink of the sinks file (--config, else THOTH_SIEM_CONFIG) gets the trail from --from,
+ * read through the governance feed with a read key, formatted and filtered as the live exporter does.
+ */
+async function siem(client: ThothClient, sub: string | undefined, values: Values, io: CliIo) {
+  if (sub !== 'backfill') throw new UsageError('siem: backfill');
+  const file = required(
+    values.config ?? (io.env.THOTH_SIEM_CONFIG || undefined),
+    '--config (or THOTH_SIEM_CONFIG)',
+  );
+  const sinkId = required(values.sink, '--sink');
+  const from = required(values.from, '--from');
+  const { loadSinkConfig } = await import('@thoth/siem-export/sink-config');
+  const { backfillSink } = await import('@thoth/siem-export/siem-backfill');
+  const { createTransport } = await import('@thoth/siem-export/transports/create-transport');
+  const { sinkFormat } = await import('@thoth/siem-export/sink-config');
+  const sinks = loadSinkConfig(file, io.env);
+  const sink = sinks.find((s) => s.id === sinkId);
+  if (!sink)
+    throw new UsageError(`no sink "${sinkId}" in ${file} (sinks: ${sinks.map((s) => s.id).join(', ')})`);
+  if (sink.tenant === '*' && !values.tenant)
+    throw new UsageError(`sink "${sinkId}" exports every tenant: name the one to backfill with --tenant`);
+  const tenant = encodeURIComponent(sink.tenant === '*' ? values.tenant! : sink.tenant);
+  // Relative times (-7d) are resolved once, here: every page must ask for the same window.
+  const { resolveTime, TIME_FORMS } = await import('@thoth/api/soc/audit-queries');
+  const now = Date.now();
+  const window = (flag: string, text: string) => {
+    const resolved = resolveTime(text, now);
+    if (resolved === undefined) throw new UsageError(`${flag}: expected ${TIME_FORMS}`);
+    return resolved;
+  };
+  const query = new URLSearchParams({
+    from: window('--from', from),
+    to: window('--to', values.to ?? 'now'),
+    sort_by: 'occurred_at',
+    sort_dir: 'asc',
+    per_page: '500',
+  });
+  const transport = createTransport(sink, `thoth:${sinkFormat(sink)}`);
+  try {
+    const result = await backfillSink({
+      sink,
+      transport,
+      readPage: async (offset) =>
+        (await client.call('GET', `/${tenant}/thoth/governance/feed?${query}&offset=${offset}`, {
+          prefer: 'key',
+        })) as { data: Json[]; next_offset: number | null },
+    });
+    io.out(
+      values.json
+        ? JSON.stringify(result, null, 2)
+        : `backfilled sink ${sinkId}: ${result.delivered} delivered, ${result.filtered} filtered out, ` +
+            `${result.skipped.length} skipped, of ${result.read} events up to ${result.last_occurred_at ?? query.get('to')}`,
+    );
+    for (const skip of result.skipped.slice(0, 20))
+      io.err(`skipped ${String(skip.event_id)}: ${skip.reason}`);
+    return 0;
+  } finally {
+    await transport.close();
+  }
 }
 
 async function verify(client: ThothClient, values: Values, print: Print) {
