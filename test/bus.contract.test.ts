@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Bus, IncomingMessage, Subscription } from '@thoth/common/bus/bus';
@@ -300,6 +300,46 @@ describe.each(adapters)('bus contract: $name adapter', (adapter) => {
 });
 
 describe('in-process bus persistence', () => {
+  it('lets an ephemeral group (a live view) hold back no retention, and keeps no trace of it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'thoth-bus-'));
+    try {
+      const bus = new MemoryBus({ dir, defaultPartitions: 1 });
+      await bus.publish('ev', numbered(10));
+      const view = await bus.subscribe({
+        group: 'live-view-1',
+        topics: ['ev'],
+        fromBeginning: false,
+        ephemeral: true,
+        handler: async () => {},
+      });
+      await view.stop();
+      await bus.publish('ev', numbered(100, 10));
+      const durable: IncomingMessage[] = [];
+      const sub = await bus.subscribe({
+        group: 'writer',
+        topics: ['ev'],
+        handler: async (b) => void durable.push(...b.messages),
+      });
+      await waitFor('the writer consumed all', () => durable.length === 110);
+      await sub.stop();
+      // Everything the durable group committed is trimmed: a new group from the beginning finds nothing.
+      const late: IncomingMessage[] = [];
+      const lateSub = await bus.subscribe({
+        group: 'late',
+        topics: ['ev'],
+        handler: async (b) => void late.push(...b.messages),
+      });
+      await new Promise((r) => setTimeout(r, 200));
+      await lateSub.stop();
+      expect(late).toHaveLength(0);
+      await bus.close();
+      const offsets = JSON.parse(readFileSync(join(dir, 'offsets.json'), 'utf8')) as Record<string, unknown>;
+      expect(Object.keys(offsets).sort()).toEqual(['late', 'writer']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('keeps messages, compacted state and group offsets across a restart', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'thoth-bus-'));
     try {

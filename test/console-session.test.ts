@@ -59,6 +59,18 @@ describe('console sign-in', () => {
     expect(body.csrf_token).toMatch(/^[A-Za-z0-9_-]{43}$/);
   });
 
+  it('takes JSON only: a form posted from another page cannot sign a browser in', async () => {
+    const r = await api.inject({
+      method: 'POST',
+      url: '/console/api/session',
+      // A form with enctype="text/plain" can post a body that is valid JSON, without a preflight.
+      headers: { 'content-type': 'text/plain' },
+      payload: JSON.stringify({ credential: api.key }),
+    });
+    expect(r.statusCode).toBe(415);
+    expect(String(r.headers['set-cookie'] ?? '')).toBe('');
+  });
+
   it('refuses unknown keys, and the admin token without a tenant', async () => {
     expect((await signIn('thoth_live_nope')).r.statusCode).toBe(401);
     expect((await signIn(ADMIN_TOKEN)).r.statusCode).toBe(400);

@@ -61,6 +61,20 @@ describe('hostile input never holds the event loop', () => {
     expect(answer.statusCode).toBeLessThan(500);
   });
 
+  it('4.5 MB of empty objects, without a key: 413 before it is parsed', async () => {
+    const payload = `[${'{},'.repeat(1_500_000)}{}]`;
+    const answer = await guarded(api, { method: 'POST', url: '/v1/events/batch', payload });
+    expect(answer.statusCode).toBe(413);
+    expect(answer.body).toMatch(/more than 250000 values/);
+  });
+
+  it('a number that overflows through its mantissa: 400, not a 500 further on', async () => {
+    const payload = `{"agent_id":"a","tool_args":{"n":${'9'.repeat(250)}e60}}`;
+    const answer = await guarded(api, { method: 'POST', url: '/v1/enforce', payload, key: api.key });
+    expect(answer.statusCode).toBe(400);
+    expect(answer.body).toMatch(/too large to represent/);
+  });
+
   it('tool arguments built against the jwt pattern are redacted in linear time', async () => {
     const payload = JSON.stringify(enforceBody({ tool_args: { q: '-eyJaaaaa'.repeat(20_000) } }));
     const answer = await guarded(api, { method: 'POST', url: '/v1/enforce', payload, key: api.key });

@@ -277,6 +277,8 @@ export class LiveTail {
       group: `${this.deps.topic}.live-tail.${randomUUID()}`,
       topics: [this.deps.topic],
       fromBeginning: false,
+      // A new group at every start: it must not hold the topic's retention once it stops.
+      ephemeral: true,
       handler: (batch) => this.fanOutBatch(batch),
     });
     started.catch((error: unknown) => {
@@ -295,6 +297,8 @@ export class LiveTail {
     let bytes = 0;
     for (const message of batch.messages) {
       if (this.byTenant.size === 0) return; // nobody listens any more (the subscription idles)
+      // Messages are keyed `tenant/agent`: another tenant's are skipped before anything is decoded.
+      if (!this.byTenant.has(message.key.slice(0, message.key.indexOf('/')))) continue;
       const decoded = decodeRecords(this.deps.codec, message, this.deps.redactor);
       if (!decoded.ok) continue; // a throwaway group: the consumers that own the topic DLQ it
       for (const record of decoded.records) {

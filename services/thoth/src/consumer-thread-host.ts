@@ -60,9 +60,12 @@ export async function startConsumerThread(options: {
     stop: async () => {
       if (stopping) return;
       stopping = true;
-      await rpc.call('consumers.stop');
-      await served.close();
-      await worker.terminate();
+      try {
+        await rpc.call('consumers.stop');
+      } finally {
+        await served.close();
+        await worker.terminate();
+      }
     },
   };
 }

@@ -162,8 +162,11 @@ export class HoldRegistry {
         comment,
       };
       const id = urlSafeToken(16);
-      // Waiting before publishing: the in-process bus applies a message before `publish` resolves.
-      const outcome = this.outcomeOf(id);
+      // Waiting before publishing: the in-process bus applies a message before `publish` resolves. A win that
+      // comes back after the request stopped waiting still reaches the audit trail.
+      const outcome = this.outcomeOf(id, () =>
+        this.deps.publisher.enqueue(this.deps.eventsTopic, this.auditEvent(resolved)),
+      );
       try {
         await this.deps.bus.publish(this.deps.topic, [this.encode(resolved, id)]);
       } catch (error) {
@@ -172,8 +175,14 @@ export class HoldRegistry {
       }
       if (!(await outcome.won))
         throw new HoldConflictError(`hold is already ${this.holds.get(token)?.status ?? 'resolved'}`);
-      // Only the winner's resolution goes to the audit trail: it holds one resolution per hold.
-      await this.deps.bus.publish(this.deps.eventsTopic, [this.auditEvent(resolved)]);
+      // Only the winner's resolution goes to the audit trail: it holds one resolution per hold. The resolution
+      // is durable on the approvals topic already; if the trail's publish fails, the publisher retries it.
+      try {
+        await this.deps.bus.publish(this.deps.eventsTopic, [this.auditEvent(resolved)]);
+      } catch (error) {
+        this.deps.log.warn({ err: error, token }, 'resolution audit event: publish failed, queued for retry');
+        this.deps.publisher.enqueue(this.deps.eventsTopic, this.auditEvent(resolved));
+      }
       return resolved;
     } finally {
       this.resolving.delete(token);
@@ -207,8 +216,11 @@ export class HoldRegistry {
     return hold;
   }
 
-  /** Whether resolution `id` won, once the topic brought it back (bounded: HoldUnconfirmedError after that). */
-  private outcomeOf(id: string): { won: Promise<boolean>; cancel: () => void } {
+  /**
+   * Whether resolution `id` won, once the topic brought it back (bounded: HoldUnconfirmedError after that;
+   * `onLateWin` runs if it then wins after all).
+   */
+  private outcomeOf(id: string, onLateWin: () => void): { won: Promise<boolean>; cancel: () => void } {
     let timer: NodeJS.Timeout | undefined;
     const won = new Promise<boolean>((resolve, reject) => {
       this.outcomes.set(id, (outcome) => {
@@ -216,7 +228,9 @@ export class HoldRegistry {
         resolve(outcome);
       });
       timer = setTimeout(() => {
-        this.outcomes.delete(id);
+        this.outcomes.set(id, (lateWin) => {
+          if (lateWin) onLateWin();
+        });
         reject(new HoldUnconfirmedError('the resolution was published but not confirmed in time'));
       }, this.deps.confirmTimeoutMs ?? 10_000);
     });

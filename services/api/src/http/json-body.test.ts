@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_BODY_MEMBERS, MAX_JSON_DEPTH, parseJsonBody, scanJsonText } from './json-body.ts';
+import {
+  MAX_BODY_MEMBERS,
+  MAX_BODY_VALUES,
+  MAX_JSON_DEPTH,
+  parseJsonBody,
+  scanJsonText,
+} from './json-body.ts';
 
 describe('parseJsonBody', () => {
   it('parses ordinary JSON and treats an empty body as absent', () => {
@@ -38,10 +44,23 @@ describe('parseJsonBody', () => {
       expect.objectContaining({ statusCode: 413, code: 'payload_too_large' }),
     );
     expect(Object.keys(parseJsonBody(keys(1_000)) as object)).toHaveLength(1_000);
-    expect(scanJsonText('{"a:b":"c:d\\":","e":[1e5,"1e999"]}')).toEqual({
+    expect(scanJsonText('{"a:b":"c:d\\":","e":[5,"1e999",true]}')).toEqual({
       tooDeep: false,
       members: 2,
+      values: 5,
       maybeHugeNumber: false,
     });
+    expect(scanJsonText('[1e5]').maybeHugeNumber).toBe(true);
+  });
+
+  it('refuses a number that overflows through a long mantissa and a short exponent', () => {
+    expect(() => parseJsonBody(`{"n":${'9'.repeat(250)}e60}`)).toThrow(/too large/);
+    expect(parseJsonBody('{"n":1.5e60}')).toEqual({ n: 1.5e60 });
+  });
+
+  it('refuses a body of more values than MAX_BODY_VALUES before parsing it', () => {
+    expect(() => parseJsonBody(`[${'{},'.repeat(MAX_BODY_VALUES)}{}]`)).toThrow(
+      expect.objectContaining({ statusCode: 413, code: 'payload_too_large' }),
+    );
   });
 });

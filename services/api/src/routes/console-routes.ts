@@ -114,6 +114,11 @@ export const consoleRoutes = (deps: ConsoleRouteDeps) =>
           },
         },
         async (request, reply) => {
+          // A form on another site (or another port of this host, which counts as the same site) cannot send
+          // JSON without a CORS preflight, which this API never grants: sign-in takes JSON only, so no page but
+          // the console's own can sign a browser in (or out of its session).
+          if (!request.headers['content-type']?.toLowerCase().startsWith('application/json'))
+            throw new HttpError(415, 'unsupported_media_type', 'sign-in takes an application/json body');
           const { credential, tenant } = request.body;
           let principal: ConsolePrincipal;
           if (deps.auth.isAdminCredential(credential)) {

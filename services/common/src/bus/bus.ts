@@ -65,6 +65,14 @@ export interface SubscribeOptions {
    * idempotent, and must not let a later batch's effect stand while an earlier one failed if order matters.
    */
   maxInFlightBatches?: number;
+  /**
+   * A group for this subscription alone (a live view such as the live tail, whose group name is new each
+   * time): its position holds back no retention, is not kept across a restart, and is forgotten when the
+   * subscription stops. The in-process bus trims a topic below its groups' committed offsets, so a forgotten
+   * durable group would keep every later message in memory for good. (Kafka's retention is by time: the Kafka
+   * adapter treats it as any group.)
+   */
+  ephemeral?: boolean;
 }
 
 export interface Subscription {

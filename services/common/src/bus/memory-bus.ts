@@ -40,6 +40,8 @@ interface Member {
 
 interface Group {
   name: string;
+  /** SubscribeOptions.ephemeral: holds no retention, not persisted, dropped when its last member leaves. */
+  ephemeral: boolean;
   members: Member[];
   /** Next offset to consume, per `topic/partition`. */
   committed: Map<string, number>;
@@ -93,7 +95,7 @@ export class MemoryBus implements Bus {
 
   async subscribe(options: SubscribeOptions): Promise<Subscription> {
     const topics = await Promise.all(options.topics.map((name) => this.topic(name)));
-    const group = this.group(options.group);
+    const group = this.group(options.group, options.ephemeral === true);
     const member: Member = { id: this.nextMemberId++, topics: options.topics };
     for (const topic of topics) {
       topic.partitions.forEach((log, p) => {
@@ -124,6 +126,7 @@ export class MemoryBus implements Bus {
         await Promise.all(loops);
         group.members = group.members.filter((m) => m !== member);
         group.changed.notify();
+        if (group.ephemeral && group.members.length === 0) this.groups.delete(group.name);
         this.subscriptions.delete(subscription);
       },
     };
@@ -268,16 +271,17 @@ export class MemoryBus implements Bus {
   private minCommitted(topicName: string, partition: number): number {
     let min = Number.POSITIVE_INFINITY;
     for (const group of this.groups.values()) {
+      if (group.ephemeral) continue;
       const c = group.committed.get(`${topicName}/${partition}`);
       if (c !== undefined) min = Math.min(min, c);
     }
     return Number.isFinite(min) ? min : 0;
   }
 
-  private group(name: string): Group {
+  private group(name: string, ephemeral = false): Group {
     let group = this.groups.get(name);
     if (!group) {
-      group = { name, members: [], committed: new Map(), busy: new Set(), changed: new Signal() };
+      group = { name, ephemeral, members: [], committed: new Map(), busy: new Set(), changed: new Signal() };
       this.groups.set(name, group);
     }
     return group;
@@ -328,7 +332,7 @@ export class MemoryBus implements Bus {
     if (!this.options.dir || !this.offsetsDirty) return;
     this.offsetsDirty = false;
     const out: OffsetFile = {};
-    for (const [name, group] of this.groups) out[name] = Object.fromEntries(group.committed);
+    for (const [name, group] of this.groups) if (!group.ephemeral) out[name] = Object.fromEntries(group.committed);
     const path = join(this.options.dir, 'offsets.json');
     writeFileSync(`${path}.tmp`, JSON.stringify(out));
     renameSync(`${path}.tmp`, path);

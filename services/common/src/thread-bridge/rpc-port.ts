@@ -44,8 +44,12 @@ export class RpcPort {
     if (this.closedWith) return Promise.reject(this.closedWith);
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
-      this.pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
-      this.endpoint.postMessage({ kind: 'call', id, method, args } satisfies Message);
+      try {
+        this.endpoint.postMessage({ kind: 'call', id, method, args } satisfies Message);
+        this.pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
+      } catch (error) {
+        reject(error); // arguments that cannot be cloned
+      }
     });
   }
 
@@ -94,7 +98,18 @@ export class RpcPort {
   }
 
   private answer(message: Message): void {
-    if (!this.closedWith) this.endpoint.postMessage(message);
+    if (this.closedWith) return;
+    try {
+      this.endpoint.postMessage(message);
+    } catch (error) {
+      // A result that cannot be cloned: the caller gets an error instead of waiting for ever.
+      if (message.kind === 'result')
+        this.endpoint.postMessage({
+          kind: 'error',
+          id: message.id,
+          message: `the answer could not cross the thread: ${(error as Error).message}`,
+        } satisfies Message);
+    }
   }
 }
 
