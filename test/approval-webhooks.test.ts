@@ -72,7 +72,7 @@ beforeAll(async () => {
   notifier = new ApprovalNotifier({
     bus: api.bus,
     codec: api.codec,
-    approvalsTopic: api.topics.approvals,
+    eventsTopic: api.topics.events,
     log: quietLog,
     url: `http://127.0.0.1:${port}/hooks/thoth`,
     secret: SECRET,
@@ -116,7 +116,7 @@ describe('approval webhooks', () => {
     expect(mine.every((r) => r.signatureValid)).toBe(true);
   });
 
-  it('announces only the first resolution of a hold: a resolution that lost a race is not announced', async () => {
+  it('announces what the trail holds: a resolution that lost a race on the approvals topic is not announced', async () => {
     const violation = await stepUp();
     const pending = api.service.holds
       .list('acme-corp', 'pending', 1, 100)
@@ -124,12 +124,16 @@ describe('approval webhooks', () => {
     await waitFor('the requested webhook', () =>
       sink.received.some((r) => r.id === `${pending.approval_id}:pending`),
     );
-    // Two replicas resolved it at once: both records reach the topic, the first is the outcome (hold-registry.ts).
-    const resolved = { ...pending, resolved_by: 'alice', resolved_at: Date.now() };
+    await api.service.holds.resolve(pending.token, 'approved', 'alice', null);
+    // Another replica's denial, published at the same moment, reaches the approvals topic after the approval:
+    // it lost (the first resolution wins, hold-registry.ts), so no replica writes it to the trail.
     await api.bus.publish(api.topics.approvals, [
-      api.codec.encode('thoth.v1.Hold', pending.token, { ...resolved, status: 'approved' }),
-      api.codec.encode('thoth.v1.Hold', pending.token, { ...resolved, status: 'denied' }),
-      api.codec.encode('thoth.v1.Hold', pending.token, { ...resolved, status: 'approved' }),
+      api.codec.encode('thoth.v1.Hold', pending.token, {
+        ...pending,
+        status: 'denied',
+        resolved_by: 'bob',
+        resolved_at: Date.now(),
+      }),
     ]);
     await waitFor('the approved webhook', () =>
       sink.received.some((r) => r.id === `${pending.approval_id}:approved`),

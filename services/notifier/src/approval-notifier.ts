@@ -8,7 +8,8 @@ import { deliveryId, eventType, signatureHeader, type WebhookFormat, webhookBody
 export interface ApprovalNotifierDeps {
   bus: Bus;
   codec: AvroCodec;
-  approvalsTopic: string;
+  /** The events topic: the trail's Hold events, one per state a hold really took (hold-registry.ts). */
+  eventsTopic: string;
   log: Logger;
   url: string;
   secret: string;
@@ -21,8 +22,11 @@ export interface ApprovalNotifierDeps {
 }
 
 /**
- * Sends an outbound webhook for each new pending approval and each resolution. Its own consumer group on the
- * approvals topic, so a slow or broken receiver never delays enforcement; one member handles each change, so
+ * Sends an outbound webhook for each new pending approval and each resolution. It reads the Hold events of the
+ * audit trail (the events topic), not the approvals topic: when two replicas resolve one hold at once both
+ * resolutions reach the approvals topic and the first one wins, but only the winner's resolution is written to
+ * the trail — so a webhook never announces the loser, whatever this consumer remembers across restarts. Its
+ * own consumer group, so a slow or broken receiver never delays enforcement; one member handles each change, so
  * receivers get one delivery per (approval, state) — at least once: they dedupe on `X-Thoth-Delivery`. A
  * delivery is retried with exponential backoff; after `maxAttempts` it goes to the DLQ with the reason.
  */
@@ -31,12 +35,6 @@ export class ApprovalNotifier {
   private stopping = false;
   delivered = 0;
   failedAttempts = 0;
-  /**
-   * Holds whose resolution was announced, with when to forget them. The first resolution of a hold on the topic
-   * is its outcome (hold-registry.ts): a later one lost a race (approve and deny at once) or repeats the winner,
-   * and announcing it would tell the webhook the opposite of what happened.
-   */
-  private readonly announced = new Map<string, number>();
 
   constructor(private readonly deps: ApprovalNotifierDeps) {}
 
@@ -44,22 +42,17 @@ export class ApprovalNotifier {
     this.subscription = await subscribeRecords({
       bus: this.deps.bus,
       codec: this.deps.codec,
-      group: this.deps.group ?? `${this.deps.approvalsTopic}.approval-notifier`,
-      topics: [this.deps.approvalsTopic],
+      group: this.deps.group ?? `${this.deps.eventsTopic}.approval-notifier`,
+      topics: [this.deps.eventsTopic],
+      // Tool calls and decisions pass by undecoded: only holds are announced.
+      schemas: ['thoth.v1.Hold'],
       // A new deployment announces what happens from now on, not the whole history of the topic.
       fromBeginning: false,
-      maxBatchSize: 50,
+      maxBatchSize: 500,
       handler: async (records) => {
         const dead: DeadLetter[] = [];
         for (const record of records) {
-          if (record.schema !== 'thoth.v1.Hold') {
-            dead.push({
-              message: record.message,
-              reason: `unexpected ${record.schema} on the approvals topic`,
-            });
-            continue;
-          }
-          if (this.alreadyResolved(record.value)) continue;
+          if (record.schema !== 'thoth.v1.Hold') continue;
           const failure = await this.deliver(record.value);
           if (failure) dead.push({ message: record.message, reason: failure });
         }
@@ -72,17 +65,6 @@ export class ApprovalNotifier {
   async stop(): Promise<void> {
     this.stopping = true;
     await this.subscription?.stop();
-  }
-
-  /** Whether `hold` is a resolution of a hold whose outcome was announced already (and remembers it if not). */
-  private alreadyResolved(hold: HoldRecord): boolean {
-    if (hold.status === 'pending') return false;
-    const now = Date.now();
-    // Kept a day past the hold's expiry: no resolution of it can come later than that, bar a replay.
-    for (const [token, forgetAt] of this.announced) if (forgetAt < now) this.announced.delete(token);
-    if (this.announced.has(hold.token)) return true;
-    this.announced.set(hold.token, Math.max(now, hold.expires_at) + 86_400_000);
-    return false;
   }
 
   /** Delivers with retries; returns why it gave up, or undefined once delivered. */

@@ -40,7 +40,10 @@ export async function startConsumerThread(options: {
   // Before the consumers started, a death fails the start; after, it is fatal unless we were stopping it.
   let running = false;
   let stopping = false;
+  let dead = false;
   const died = (error: Error) => {
+    if (dead) return; // 'error' is followed by 'exit'
+    dead = true;
     rpc.close(error);
     if (running && !stopping) options.onFatal(error);
   };
@@ -61,7 +64,8 @@ export async function startConsumerThread(options: {
       if (stopping) return;
       stopping = true;
       try {
-        await rpc.call('consumers.stop');
+        // A dead thread has nothing left to drain: what it had not committed is delivered again at restart.
+        if (!dead) await rpc.call('consumers.stop');
       } finally {
         await served.close();
         await worker.terminate();

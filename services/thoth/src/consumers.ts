@@ -77,7 +77,7 @@ export async function startConsumers(deps: ConsumerDeps): Promise<Consumers> {
     const notifier = new ApprovalNotifier({
       bus,
       codec,
-      approvalsTopic: topics.approvals,
+      eventsTopic: topics.events,
       log,
       url: config.THOTH_WEBHOOK_URL,
       secret: config.THOTH_WEBHOOK_SECRET,

@@ -54,7 +54,7 @@ async function main(): Promise<void> {
     runtime.stop().then(
       () => {
         log.info('stopped');
-        process.exit(0);
+        process.exit(process.exitCode ?? 0);
       },
       (error: unknown) => {
         log.error({ err: error }, 'error while stopping');

@@ -111,8 +111,11 @@ export async function startRuntime(config: Config, log: Logger): Promise<Runtime
       ? await startConsumerThread({
           ...consumerDeps,
           onFatal: (error) => {
-            log.fatal({ err: error }, "the consumers' thread died");
-            process.exit(1);
+            // Drained like a stop (the API's queued decision events, the bus's offsets), then exit 1 to be
+            // restarted: SIGTERM runs main.ts's shutdown, which keeps this exit code.
+            log.fatal({ err: error }, "the consumers' thread died: draining, then exiting");
+            process.exitCode = 1;
+            process.kill(process.pid, 'SIGTERM');
           },
         })
       : await startConsumers(consumerDeps);

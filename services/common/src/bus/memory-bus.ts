@@ -332,7 +332,8 @@ export class MemoryBus implements Bus {
     if (!this.options.dir || !this.offsetsDirty) return;
     this.offsetsDirty = false;
     const out: OffsetFile = {};
-    for (const [name, group] of this.groups) if (!group.ephemeral) out[name] = Object.fromEntries(group.committed);
+    for (const [name, group] of this.groups)
+      if (!group.ephemeral) out[name] = Object.fromEntries(group.committed);
     const path = join(this.options.dir, 'offsets.json');
     writeFileSync(`${path}.tmp`, JSON.stringify(out));
     renameSync(`${path}.tmp`, path);

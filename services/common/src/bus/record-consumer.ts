@@ -1,7 +1,7 @@
 import { redactedRecord } from '../record-redaction.ts';
 import type { RecordTypes, SchemaName } from '../records.ts';
 import type { Redactor } from '../redaction.ts';
-import type { AvroCodec } from './avro-codec.ts';
+import { type AvroCodec, SCHEMA_HEADER } from './avro-codec.ts';
 import type { Batch, Bus, IncomingMessage, Subscription } from './bus.ts';
 import { dlqTopic } from './topics.ts';
 
@@ -34,6 +34,11 @@ export interface RecordSubscriptionOptions {
   onDeadLetter?: (letter: DeadLetter) => void;
   /** Consumers that store or export: behavioral events the API did not redact are redacted before the handler. */
   redactor?: Redactor;
+  /**
+   * Only messages of these schemas reach the handler; the others are passed over undecoded (by the schema
+   * header every message carries) and committed with the batch.
+   */
+  schemas?: readonly SchemaName[];
 }
 
 /**
@@ -55,6 +60,8 @@ export function subscribeRecords(options: RecordSubscriptionOptions): Promise<Su
       const records: DecodedRecord[] = [];
       const dead: DeadLetter[] = [];
       for (const message of batch.messages) {
+        if (options.schemas && !options.schemas.includes(message.headers[SCHEMA_HEADER] as SchemaName))
+          continue;
         const decoded = decodeRecords(codec, message, options.redactor);
         if (decoded.ok) records.push(...decoded.records);
         else dead.push({ message, reason: decoded.reason });
