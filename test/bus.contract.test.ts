@@ -300,7 +300,7 @@ describe.each(adapters)('bus contract: $name adapter', (adapter) => {
 });
 
 describe('in-process bus persistence', () => {
-  it('lets an ephemeral group (a live view) hold back no retention, and keeps no trace of it', async () => {
+  it('forgets an ephemeral group (a live view) when it stops: no hold on retention, no trace on disk', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'thoth-bus-'));
     try {
       const bus = new MemoryBus({ dir, defaultPartitions: 1 });

@@ -1,6 +1,13 @@
 import { useQuery } from '@tanstack/react-query';
 import { useMemo } from 'react';
 import { ErrorNote, formatTime, JsonBlock } from '../components.tsx';
+import {
+  type AgentList as AgentListResponse,
+  agentListPath,
+  agentRows,
+  type EscalationLevel,
+  LEVEL_LABELS,
+} from '../lib/agents-model.ts';
 import { ApiError, api, query, type SessionInfo } from '../lib/api.ts';
 import { rowFromApi } from '../lib/feed-model.ts';
 import { navigate } from '../lib/router.ts';
@@ -33,13 +40,25 @@ interface Baseline {
   enforced_directives: { level: string; reason: string }[];
 }
 
-/** Agents seen in the recent trail (the API has no agent registry: agents exist by what they do). */
+/** Agents: those with a behavioral baseline (GET /{tenant}/thoth/agents) and those seen in the recent trail. */
 export function AgentsView({ session, agentId }: { session: SessionInfo; agentId: string | undefined }) {
   return agentId ? <AgentPage session={session} agentId={agentId} /> : <AgentList session={session} />;
 }
 
+/** The agent list, shared (same query key) by the Agents view and the overview. */
+export function useAgentList(session: SessionInfo) {
+  return useQuery({
+    queryKey: ['agents', session.tenant_id, session.agent_id],
+    queryFn: () => api<AgentListResponse>(agentListPath(session.tenant_id, session.agent_id)),
+    refetchInterval: 15_000,
+  });
+}
+
+const LEVEL_CLASS: Record<EscalationLevel, string> = { block: 'error', step_up: 'warn', warn: 'muted' };
+
 function AgentList({ session }: { session: SessionInfo }) {
   const t = encodeURIComponent(session.tenant_id);
+  const list = useAgentList(session);
   const recent = useQuery({
     queryKey: ['agents-recent', session.tenant_id],
     queryFn: async () =>
@@ -49,60 +68,67 @@ function AgentList({ session }: { session: SessionInfo }) {
         )
       ).data.map(rowFromApi),
   });
-  const findings = useQuery({
-    queryKey: ['findings', session.tenant_id, 'agents'],
-    queryFn: () =>
-      api<{ data: Finding[] }>(
-        `/${t}/thoth/findings${query({ per_page: 200, agent_id: session.agent_id ?? undefined })}`,
-      ),
-  });
   const agents = useMemo(() => {
-    const by = new Map<string, { last: number; calls: number; findings: number }>();
-    for (const r of recent.data ?? []) {
-      const a = by.get(r.agentId) ?? { last: 0, calls: 0, findings: 0 };
-      a.last = Math.max(a.last, r.at);
-      a.calls += r.kind === 'decision' ? 1 : 0;
-      by.set(r.agentId, a);
-    }
-    for (const f of findings.data?.data ?? []) {
-      const a = by.get(f.agent_id) ?? { last: 0, calls: 0, findings: 0 };
-      a.findings += 1;
-      by.set(f.agent_id, a);
-    }
-    return [...by.entries()].sort((a, b) => b[1].last - a[1].last);
-  }, [recent.data, findings.data]);
+    const seen = new Map<string, number>();
+    for (const r of recent.data ?? []) seen.set(r.agentId, Math.max(seen.get(r.agentId) ?? 0, r.at));
+    return agentRows(list.data?.data ?? [], seen);
+  }, [list.data, recent.data]);
+  const truncated = list.data !== undefined && list.data.total > list.data.data.length;
   return (
     <section aria-labelledby="agents-title">
       <h1 id="agents-title">Agents</h1>
-      <ErrorNote error={recent.error} />
-      <table className="table" aria-label="Agents seen recently">
+      <ErrorNote error={list.error ?? recent.error} />
+      {truncated && (
+        <p className="muted" role="status">
+          Showing the {list.data?.data.length} most recently active of {list.data?.total} agents with a
+          baseline.
+        </p>
+      )}
+      <table className="table" aria-label="Agents">
         <thead>
           <tr>
             <th scope="col">Agent</th>
+            <th scope="col">Baseline</th>
+            <th scope="col">Escalation</th>
             <th scope="col">Last seen</th>
-            <th scope="col">Recent decisions</th>
-            <th scope="col">Findings</th>
+            <th scope="col">Findings (24 h)</th>
           </tr>
         </thead>
         <tbody>
-          {agents.map(([id, a]) => (
-            <tr key={id}>
+          {agents.map((a) => (
+            <tr key={a.agentId} data-testid="agent-row">
               <td>
                 <a
-                  href={`/console/agents/${encodeURIComponent(id)}`}
+                  href={`/console/agents/${encodeURIComponent(a.agentId)}`}
                   onClick={(e) => {
                     e.preventDefault();
-                    navigate(`/agents/${encodeURIComponent(id)}`);
+                    navigate(`/agents/${encodeURIComponent(a.agentId)}`);
                   }}
                 >
-                  {id}
+                  {a.agentId}
                 </a>
               </td>
-              <td>{formatTime(a.last)}</td>
-              <td>{a.calls}</td>
-              <td>{a.findings}</td>
+              <td>{a.baselineState ?? <span className="muted">no baseline yet</span>}</td>
+              <td>
+                {a.escalationLevel === null ? (
+                  <span className="muted">none</span>
+                ) : (
+                  <span className={LEVEL_CLASS[a.escalationLevel]}>
+                    {LEVEL_LABELS[a.escalationLevel]} · score {a.escalationScore}
+                  </span>
+                )}
+              </td>
+              <td>{a.lastSeen === null ? '—' : formatTime(a.lastSeen)}</td>
+              <td>{a.findings24h}</td>
             </tr>
           ))}
+          {list.isSuccess && recent.isSuccess && agents.length === 0 && (
+            <tr>
+              <td colSpan={5} className="muted">
+                No agents yet.
+              </td>
+            </tr>
+          )}
         </tbody>
       </table>
     </section>

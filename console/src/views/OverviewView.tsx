@@ -1,11 +1,12 @@
 import { useQuery } from '@tanstack/react-query';
 import { useMemo } from 'react';
 import { DECISION_COLORS, ErrorNote, formatTime, TimeChart } from '../components.tsx';
+import { agentsByEscalation, LEVEL_LABELS } from '../lib/agents-model.ts';
 import { api, query, type SessionInfo } from '../lib/api.ts';
 import { rowFromApi } from '../lib/feed-model.ts';
 import { decisionsPerMinute, OUTCOMES } from '../lib/overview-model.ts';
 import { navigate } from '../lib/router.ts';
-import type { Finding } from './AgentsView.tsx';
+import { type Finding, useAgentList } from './AgentsView.tsx';
 import type { Approval } from './ApprovalsView.tsx';
 
 /** The tenant at a glance: decisions per minute (refreshed every 5 s), open approvals, findings, chains. */
@@ -43,12 +44,8 @@ export function OverviewView({ session }: { session: SessionInfo }) {
       OUTCOMES.map((o) => ({ label: o, values: perMinute.counts[o], color: DECISION_COLORS[o] ?? '#888' })),
     [perMinute],
   );
-  const agents = useMemo(() => {
-    const latest = new Map<string, { decision: string | null; risk: number }>();
-    for (const d of decisions.data ?? [])
-      if (!latest.has(d.agentId)) latest.set(d.agentId, { decision: d.decision, risk: d.riskScore });
-    return [...latest.entries()].sort((a, b) => b[1].risk - a[1].risk).slice(0, 10);
-  }, [decisions.data]);
+  const agentList = useAgentList(session);
+  const byEscalation = useMemo(() => agentsByEscalation(agentList.data?.data ?? []), [agentList.data]);
   return (
     <section aria-labelledby="overview-title">
       <h1 id="overview-title">Overview</h1>
@@ -85,23 +82,40 @@ export function OverviewView({ session }: { session: SessionInfo }) {
           </button>
         </div>
         <div className="card">
-          <h2>Agents by latest risk</h2>
-          <ul className="plain">
-            {agents.map(([agent, v]) => (
-              <li key={agent}>
-                <a
-                  href={`/console/agents/${encodeURIComponent(agent)}`}
-                  onClick={(e) => {
-                    e.preventDefault();
-                    navigate(`/agents/${encodeURIComponent(agent)}`);
-                  }}
-                >
-                  {agent}
-                </a>{' '}
-                · risk {v.risk} · {v.decision}
+          <h2>Agents by current escalation</h2>
+          <ErrorNote error={agentList.error} />
+          <ul className="plain" aria-label="Agents by current escalation">
+            {byEscalation.map((group) => (
+              <li key={group.level} data-testid={`escalation-${group.level}`}>
+                <strong>{LEVEL_LABELS[group.level]}</strong> · {group.agents.length}
+                {group.level !== 'none' && (
+                  <ul className="plain">
+                    {group.agents.slice(0, 5).map((a) => (
+                      <li key={a.agent_id}>
+                        <a
+                          href={`/console/agents/${encodeURIComponent(a.agent_id)}`}
+                          onClick={(e) => {
+                            e.preventDefault();
+                            navigate(`/agents/${encodeURIComponent(a.agent_id)}`);
+                          }}
+                        >
+                          {a.agent_id}
+                        </a>{' '}
+                        · score {a.escalation_score}
+                      </li>
+                    ))}
+                    {group.agents.length > 5 && <li className="muted">and {group.agents.length - 5} more</li>}
+                  </ul>
+                )}
               </li>
             ))}
+            {agentList.isSuccess && byEscalation.length === 0 && (
+              <li className="muted">No agents with a baseline yet.</li>
+            )}
           </ul>
+          <button type="button" onClick={() => navigate('/agents')}>
+            All agents
+          </button>
         </div>
         <div className="card wide">
           <h2>Newest findings</h2>

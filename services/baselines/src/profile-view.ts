@@ -17,6 +17,11 @@ function quantiles(sketch: QuantileSketch) {
   };
 }
 
+/** An agent's baseline state: `learning` until its learning period ends, `active` after (it never reopens). */
+export function baselineState(b: Pick<AgentBaseline, 'learning_ended_at'>): 'learning' | 'active' {
+  return b.learning_ended_at === null ? 'learning' : 'active';
+}
+
 /** An agent's baseline as the API shows it (GET /{tenant}/thoth/agents/{id}/baseline), at `nowMs`. */
 export function baselineView(b: AgentBaseline, nowMs: number, halfLifeMs: number): Record<string, unknown> {
   const live = liveEntries(b.escalation, nowMs, halfLifeMs);
@@ -25,7 +30,7 @@ export function baselineView(b: AgentBaseline, nowMs: number, halfLifeMs: number
     calls: b.calls,
     first_seen_at: iso(b.first_seen_at),
     last_seen_at: iso(b.last_seen_at),
-    learning: b.learning_ended_at === null,
+    learning: baselineState(b) === 'learning',
     learning_ended_at: iso(b.learning_ended_at),
     learns_from: b.enforces ? 'decisions' : 'tool_call_pre_events',
     tools: Object.entries(b.tools)

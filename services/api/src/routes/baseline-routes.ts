@@ -1,5 +1,5 @@
 import type { AgentBaseline } from '@thoth/baselines/agent-baseline';
-import { baselineView } from '@thoth/baselines/profile-view';
+import { baselineState, baselineView } from '@thoth/baselines/profile-view';
 import type { Store } from '@thoth/common/store/store';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -62,6 +62,52 @@ interface StoredFinding {
   event_ids: string[];
   learning: number | string;
   occurred_at_ms: number | string;
+}
+
+export const agentsQuerySchema = z.object({
+  /** An agent-scoped key must name its agent (as on every SOC route). */
+  agent_id: idParam.optional(),
+  limit: z.coerce.number().int().min(1).max(1_000).default(500),
+});
+
+const ESCALATION_LEVELS = ['warn', 'step_up', 'block'] as const;
+type EscalationLevel = (typeof ESCALATION_LEVELS)[number];
+
+/** GET /{tenant}/thoth/agents: every agent with a baseline, most recently seen first. */
+export const agentListSchema = z.object({
+  data: z.array(
+    z.object({
+      agent_id: z.string(),
+      baseline_state: z.enum(['learning', 'active']),
+      calls: z.number().int().nonnegative(),
+      /** The strongest unexpired directive the enforce API holds for the agent (null: none). */
+      escalation_level: z.enum(ESCALATION_LEVELS).nullable(),
+      escalation_score: z.number().nullable(),
+      last_seen_at: z.string().nullable(),
+      findings_24h: z.number().int().nonnegative(),
+      last_finding_at: z.string().nullable(),
+    }),
+  ),
+  /** Agents of the tenant (or of the named agent) with a baseline; `data` holds at most `limit` of them. */
+  total: z.number().int().nonnegative(),
+  limit: z.number().int(),
+});
+export type AgentList = z.infer<typeof agentListSchema>;
+
+const FINDINGS_WINDOW_MS = 24 * 60 * 60 * 1000;
+
+/** The agent's current escalation: its strongest unexpired directive, by level then score. */
+function currentEscalation(
+  directives: readonly { level: EscalationLevel; score: number; expiresAtMs: number }[],
+  nowMs: number,
+): { level: EscalationLevel; score: number } | undefined {
+  let best: { level: EscalationLevel; score: number } | undefined;
+  for (const d of directives) {
+    if (d.expiresAtMs <= nowMs) continue;
+    const rank = ESCALATION_LEVELS.indexOf(d.level) - (best ? ESCALATION_LEVELS.indexOf(best.level) : -1);
+    if (!best || rank > 0 || (rank === 0 && d.score > best.score)) best = { level: d.level, score: d.score };
+  }
+  return best;
 }
 
 /** SQL of the findings list: tenant of the key, every user value a query parameter; newest first. */
@@ -166,6 +212,70 @@ export const baselineRoutes =
           ...baselineView(JSON.parse(row.state) as AgentBaseline, now, deps.baselineHalfLifeMs),
           // What the enforce API applies right now (the directives it holds in memory).
           enforced_directives: directives,
+        };
+      },
+    );
+
+    app.get(
+      '/:tenant/thoth/agents',
+      {
+        schema: {
+          summary:
+            'Agents with a behavioral baseline: state, current escalation, last seen, findings in the last 24 h',
+          tags: ['baselines'],
+          params: tenantParams,
+          querystring: agentsQuerySchema,
+          response: { 200: agentListSchema },
+        },
+      },
+      async (request): Promise<AgentList> => {
+        const { tenant } = request.params;
+        const { agent_id: agent, limit } = request.query;
+        reader(request, tenant, agent);
+        const where = `tenant_id = {tenant:String}${agent === undefined ? '' : ' AND agent_id = {agent:String}'}`;
+        const params = { tenant, agent: agent ?? '' };
+        const [states, [count]] = await Promise.all([
+          store().select<{ state: string }>(
+            `SELECT argMax(state, version) AS state FROM baseline_state WHERE ${where}
+             GROUP BY tenant_id, agent_id ORDER BY max(updated_at) DESC, agent_id LIMIT {limit:UInt32}`,
+            { ...params, limit },
+          ),
+          store().select<{ total: number | string }>(
+            `SELECT uniqExact(agent_id) AS total FROM baseline_state WHERE ${where}`,
+            params,
+          ),
+        ]);
+        const baselines = states.map((r) => JSON.parse(r.state) as AgentBaseline);
+        const now = Date.now();
+        const recent =
+          baselines.length === 0
+            ? []
+            : await store().select<{ agent_id: string; n: number | string; last_ms: number | string }>(
+                `SELECT agent_id, count() AS n, max(toUnixTimestamp64Milli(occurred_at)) AS last_ms
+                 FROM findings FINAL
+                 WHERE tenant_id = {tenant:String} AND agent_id IN {agents:Array(String)}
+                   AND occurred_at >= fromUnixTimestamp64Milli({since:Int64})
+                 GROUP BY agent_id`,
+                { tenant, agents: baselines.map((b) => b.agent_id), since: now - FINDINGS_WINDOW_MS },
+              );
+        const findings = new Map(recent.map((r) => [r.agent_id, r]));
+        return {
+          data: baselines.map((b) => {
+            const escalation = currentEscalation(deps.directives.forAgent(tenant, b.agent_id), now);
+            const f = findings.get(b.agent_id);
+            return {
+              agent_id: b.agent_id,
+              baseline_state: baselineState(b),
+              calls: b.calls,
+              escalation_level: escalation?.level ?? null,
+              escalation_score: escalation?.score ?? null,
+              last_seen_at: Number.isFinite(b.last_seen_at) ? new Date(b.last_seen_at).toISOString() : null,
+              findings_24h: Number(f?.n ?? 0),
+              last_finding_at: f ? new Date(Number(f.last_ms)).toISOString() : null,
+            };
+          }),
+          total: Number(count?.total ?? 0),
+          limit,
         };
       },
     );

@@ -30,6 +30,8 @@ const tenantParams = z.object({ tenant: TENANT_ID });
 /** A policy document (docs/policies.md) as JSON, or its YAML/JSON text. */
 const policyInput = z.union([z.string().min(1).max(1_000_000), z.record(z.string(), z.unknown())]);
 const READERS = ['read', 'admin'] as const;
+/** Recorded decisions a dry run reads per query (see the dry-run route). */
+const DRY_RUN_PAGE_ROWS = 2_000;
 
 /** Validates and compiles a policy from the request; a bad one is a 400 naming the rule and the field. */
 function compiledFrom(input: z.infer<typeof policyInput>): {
@@ -183,10 +185,8 @@ export const policyRoutes =
           });
         try {
           const where = ['tenant_id = {tenant:String}', "kind = 'decision'"];
-          const params: Record<string, unknown> = {
-            tenant,
-            limit: Math.min(request.body.limit ?? deps.dryRunMaxEvents, deps.dryRunMaxEvents),
-          };
+          const limit = Math.min(request.body.limit ?? deps.dryRunMaxEvents, deps.dryRunMaxEvents);
+          const params: Record<string, unknown> = { tenant, limit };
           if (agent_id) {
             where.push('agent_id = {agent:String}');
             params.agent = agent_id;
@@ -194,13 +194,23 @@ export const policyRoutes =
           whereOccurredBetween(where, params, from, to);
           // The most recent `limit` decisions, replayed oldest first. The store stays on this thread; the
           // replay, however heavy the rule set, runs on a thread of its own (dry-run-thread.ts).
-          const rows = await deps.store.select<StoredEvent>(
-            `SELECT ${EVENT_COLUMNS} FROM (
-               SELECT * FROM events WHERE ${where.join(' AND ')}
-               ORDER BY occurred_at DESC, event_id DESC LIMIT {limit:UInt32}
-             ) ORDER BY occurred_at, event_id`,
-            params,
-          );
+          // Read in pages: each page's rows are parsed on this thread, so one read of 20,000 payloads would
+          // hold the enforce path's loop for a few hundred ms; a page is a few ms, and the loop runs between them.
+          // The pages read the rows stored before the first one, so decisions stored meanwhile shift nothing.
+          where.push('written_at <= fromUnixTimestamp64Milli({as_of:Int64})');
+          params.as_of = Date.now();
+          const rows: StoredEvent[] = [];
+          for (let offset = 0; offset < limit; offset += DRY_RUN_PAGE_ROWS) {
+            const page = await deps.store.select<StoredEvent>(
+              `SELECT ${EVENT_COLUMNS} FROM (
+                 SELECT * FROM events WHERE ${where.join(' AND ')}
+                 ORDER BY occurred_at DESC, event_id DESC LIMIT {limit:UInt32}
+               ) ORDER BY occurred_at, event_id LIMIT {page:UInt32} OFFSET {offset:UInt32}`,
+              { ...params, page: DRY_RUN_PAGE_ROWS, offset },
+            );
+            rows.push(...page);
+            if (page.length < DRY_RUN_PAGE_ROWS) break;
+          }
           const outcome = await runDryRunThread(portablePolicy(compiled), rows.map(chainFieldsOf), {
             samples,
           }).catch((error: unknown) => {

@@ -67,10 +67,10 @@ export interface SubscribeOptions {
   maxInFlightBatches?: number;
   /**
    * A group for this subscription alone (a live view such as the live tail, whose group name is new each
-   * time): its position holds back no retention, is not kept across a restart, and is forgotten when the
-   * subscription stops. The in-process bus trims a topic below its groups' committed offsets, so a forgotten
-   * durable group would keep every later message in memory for good. (Kafka's retention is by time: the Kafka
-   * adapter treats it as any group.)
+   * time): its position is not kept across a restart and is forgotten when the subscription stops. The
+   * in-process bus trims a topic below its groups' committed offsets, so a forgotten durable group would keep
+   * every later message in memory for good. (Kafka's retention is by time: the Kafka adapter treats it as any
+   * group.)
    */
   ephemeral?: boolean;
 }

@@ -40,7 +40,7 @@ interface Member {
 
 interface Group {
   name: string;
-  /** SubscribeOptions.ephemeral: holds no retention, not persisted, dropped when its last member leaves. */
+  /** SubscribeOptions.ephemeral: not persisted, and dropped (with its hold on retention) when its last member leaves. */
   ephemeral: boolean;
   members: Member[];
   /** Next offset to consume, per `topic/partition`. */
@@ -271,7 +271,6 @@ export class MemoryBus implements Bus {
   private minCommitted(topicName: string, partition: number): number {
     let min = Number.POSITIVE_INFINITY;
     for (const group of this.groups.values()) {
-      if (group.ephemeral) continue;
       const c = group.committed.get(`${topicName}/${partition}`);
       if (c !== undefined) min = Math.min(min, c);
     }
