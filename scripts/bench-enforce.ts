@@ -30,7 +30,8 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { benchReporter, round } from './bench-support.ts';
-import { BODY_TEMPLATE, POLICY, SESSIONS_PER_THREAD, TENANT } from './enforce-load.ts';
+import { BODY_TEMPLATE, POLICY, SESSIONS_PER_THREAD } from './enforce-load.ts';
+import { startIsolatedApi } from './isolated-api.ts';
 import { luaScript, runWrk, type WrkResult, wrkPath } from './wrk.ts';
 
 const SELF = import.meta.filename;
@@ -51,53 +52,7 @@ function loopDelayStats(histogram: ReturnType<typeof monitorEventLoopDelay>): Re
 }
 
 async function thothChild(): Promise<void> {
-  const { startApiService } = await import('@thoth/api/api-service');
-  const { policySetFrom } = await import('@thoth/api/policy-source');
-  const { AvroCodec } = await import('@thoth/common/bus/avro-codec');
-  const { MemoryBus } = await import('@thoth/common/bus/memory-bus');
-  const { topicNames, topicSpecs } = await import('@thoth/common/bus/topics');
-  const { loadConfig } = await import('@thoth/common/config');
-  const { createLogger } = await import('@thoth/common/logger');
-
-  const dataDir = mkdtempSync(join(tmpdir(), 'thoth-bench-'));
-  const config = loadConfig({
-    THOTH_DATA_DIR: dataDir,
-    LOG_LEVEL: 'silent',
-    // One key drives the whole load: the per-key and per-tenant limiters would answer 429 to most of it.
-    // Its cost is still measured: every request goes through `take()`.
-    THOTH_RATE_LIMIT_PER_KEY: '1000000000',
-    THOTH_RATE_LIMIT_PER_TENANT: '1000000000',
-  });
-  const bus = new MemoryBus({ defaultPartitions: 3 });
-  const topics = topicNames('bench');
-  await bus.ensureTopics(topicSpecs(topics, 3));
-  // What the audit writer does in production: reads the decision events and commits, so the bus can let
-  // go of them (without a reader the in-memory bus keeps every event, and the heap grows with the run).
-  await bus.subscribe({
-    group: `${topics.events}.bench-reader`,
-    topics: [topics.events],
-    fromBeginning: false,
-    handler: async () => {},
-  });
-  const service = await startApiService({
-    config,
-    log: createLogger('silent'),
-    bus,
-    codec: new AvroCodec(),
-    topics,
-    adminToken: 'bench-admin-token-0123456789abcdef',
-    policies: policySetFrom(POLICY),
-    isReady: () => true,
-  });
-  const { apiKey } = await service.control.createApiKey({
-    tenantId: TENANT,
-    name: 'bench',
-    permissions: ['execute', 'write', 'read'],
-    createdBy: 'bench',
-  });
-  await service.app.listen({ port: 0, host: '127.0.0.1' });
-  const address = service.app.server.address();
-  if (address === null || typeof address === 'string') throw new Error('no port');
+  const { service, port, key, stop: stopApi } = await startIsolatedApi({ prefix: 'bench', policy: POLICY });
   const loopDelay = monitorEventLoopDelay({ resolution: 5 });
   loopDelay.enable();
   process.on('message', (message: unknown) => {
@@ -116,14 +71,12 @@ async function thothChild(): Promise<void> {
     } satisfies ChildMessage);
   });
   const stop = async () => {
-    await service.stop();
-    await bus.close();
-    rmSync(dataDir, { recursive: true, force: true });
+    await stopApi();
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop());
   process.on('disconnect', () => void stop());
-  process.send?.({ ready: true, port: address.port, key: apiKey } satisfies ChildMessage);
+  process.send?.({ ready: true, port, key } satisfies ChildMessage);
 }
 
 async function bareChild(signed: boolean): Promise<void> {

@@ -13,61 +13,24 @@
  * Progress goes to stderr; stdout is one JSON line. BENCH_STRICT=1 exits 1 when a target is missed.
  */
 import { fork } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { ThothApiClient } from '@thoth/mcp-proxy/thoth-api-client';
 import { wireToolArgs } from '@thoth/mcp-proxy/tool-call-events';
 import { benchReporter, percentile, round, stopChild } from './bench-support.ts';
+import { startIsolatedApi } from './isolated-api.ts';
 
 const SELF = import.meta.filename;
 const ROOT = resolve(import.meta.dirname, '..');
 const TENANT = 'acme-corp';
 
 async function thothChild(): Promise<void> {
-  const { startApiService } = await import('@thoth/api/api-service');
-  const { AvroCodec } = await import('@thoth/common/bus/avro-codec');
-  const { MemoryBus } = await import('@thoth/common/bus/memory-bus');
-  const { topicNames, topicSpecs } = await import('@thoth/common/bus/topics');
-  const { loadConfig } = await import('@thoth/common/config');
-  const { createLogger } = await import('@thoth/common/logger');
-  const dataDir = mkdtempSync(join(tmpdir(), 'thoth-bench-mcp-'));
-  const config = loadConfig({
-    THOTH_DATA_DIR: dataDir,
-    LOG_LEVEL: 'silent',
-    THOTH_RATE_LIMIT_PER_KEY: '1000000',
-  });
-  const bus = new MemoryBus({ defaultPartitions: 3 });
-  const topics = topicNames('bench-mcp');
-  await bus.ensureTopics(topicSpecs(topics, 3));
-  // Reads and commits the events as the audit writer would, so the in-memory bus lets go of them.
-  await bus.subscribe({ group: `${topics.events}.reader`, topics: [topics.events], handler: async () => {} });
-  const service = await startApiService({
-    config,
-    log: createLogger('silent'),
-    bus,
-    codec: new AvroCodec(),
-    topics,
-    adminToken: 'bench-admin-token-0123456789abcdef',
-    isReady: () => true,
-  });
-  const { apiKey } = await service.control.createApiKey({
-    tenantId: TENANT,
-    name: 'bench',
-    permissions: ['execute', 'write', 'read'],
-    createdBy: 'bench',
-  });
-  await service.app.listen({ port: 0, host: '127.0.0.1' });
-  const address = service.app.server.address();
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  process.send?.({ port: address.port, key: apiKey });
+  const { port, key, stop: stopApi } = await startIsolatedApi({ prefix: 'bench-mcp' });
+  process.send?.({ port, key });
   const stop = async () => {
-    await service.stop();
-    await bus.close();
-    rmSync(dataDir, { recursive: true, force: true });
+    await stopApi();
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop());

@@ -1,0 +1,75 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ApiService } from '@thoth/api/api-service';
+import { TENANT } from './enforce-load.ts';
+
+export interface IsolatedApi {
+  service: ApiService;
+  port: number;
+  /** A key of TENANT with execute, write and read. */
+  key: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * The API alone, as the benchmarks compare against it: `startApiService` on an in-memory bus, a reader that
+ * commits the events as the audit writer would (so the bus lets go of them), rate limits out of the way (one
+ * key drives the whole load; every request still goes through the limiter), listening on a free loopback port.
+ * Loaded lazily by the benchmark's child process, so the parent never loads the service.
+ */
+export async function startIsolatedApi(options: { prefix: string; policy?: unknown }): Promise<IsolatedApi> {
+  const { startApiService } = await import('@thoth/api/api-service');
+  const { policySetFrom } = await import('@thoth/api/policy-source');
+  const { AvroCodec } = await import('@thoth/common/bus/avro-codec');
+  const { MemoryBus } = await import('@thoth/common/bus/memory-bus');
+  const { topicNames, topicSpecs } = await import('@thoth/common/bus/topics');
+  const { loadConfig } = await import('@thoth/common/config');
+  const { createLogger } = await import('@thoth/common/logger');
+
+  const dataDir = mkdtempSync(join(tmpdir(), `thoth-${options.prefix}-`));
+  const config = loadConfig({
+    THOTH_DATA_DIR: dataDir,
+    LOG_LEVEL: 'silent',
+    THOTH_RATE_LIMIT_PER_KEY: '1000000000',
+    THOTH_RATE_LIMIT_PER_TENANT: '1000000000',
+  });
+  const bus = new MemoryBus({ defaultPartitions: 3 });
+  const topics = topicNames(options.prefix);
+  await bus.ensureTopics(topicSpecs(topics, 3));
+  await bus.subscribe({
+    group: `${topics.events}.reader`,
+    topics: [topics.events],
+    fromBeginning: false,
+    handler: async () => {},
+  });
+  const service = await startApiService({
+    config,
+    log: createLogger('silent'),
+    bus,
+    codec: new AvroCodec(),
+    topics,
+    adminToken: 'bench-admin-token-0123456789abcdef',
+    policies: options.policy === undefined ? undefined : policySetFrom(options.policy),
+    isReady: () => true,
+  });
+  const { apiKey } = await service.control.createApiKey({
+    tenantId: TENANT,
+    name: 'bench',
+    permissions: ['execute', 'write', 'read'],
+    createdBy: 'bench',
+  });
+  await service.app.listen({ port: 0, host: '127.0.0.1' });
+  const address = service.app.server.address();
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return {
+    service,
+    port: address.port,
+    key: apiKey,
+    stop: async () => {
+      await service.stop();
+      await bus.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
