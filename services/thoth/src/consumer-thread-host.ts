@@ -26,6 +26,8 @@ export async function startConsumerThread(options: {
   store: AnalyticsStore | undefined;
   wanted: ReadonlySet<ConsumerName>;
   onFatal: (error: Error) => void;
+  /** The thread's module (tests start another): consumers-thread.ts by default. */
+  threadModule?: URL;
 }): Promise<Consumers> {
   const data: ConsumersThreadData = {
     config: options.config,
@@ -33,7 +35,7 @@ export async function startConsumerThread(options: {
     hasStore: options.store !== undefined,
   };
   // A pure thread: loading chDB there fails at once (store.ts stays on this thread).
-  const worker = startPureThread(THREAD_MODULE, data);
+  const worker = startPureThread(options.threadModule ?? THREAD_MODULE, data);
   const rpc = new RpcPort(worker);
   const served = serveBus(rpc, options.bus);
   if (options.store) serveStore(rpc, options.store);
