@@ -39,6 +39,7 @@ describe('console agents model', () => {
       new Map([
         ['old', at('2026-01-01T12:00:00.000Z')], // the trail saw it after its baseline was saved
         ['no-baseline', at('2026-01-01T11:30:00.000Z')],
+        ['_admin', at('2026-01-01T12:30:00.000Z')], // the admin evidence chain is no agent
       ]),
     );
     expect(rows).toEqual([

@@ -40,6 +40,9 @@ const time = (iso: string | null) => {
   return Number.isFinite(ms) ? ms : null;
 };
 
+/** The tenant's control-plane changes form an evidence chain of this pseudo-agent: no agent to list. */
+const ADMIN_CHAIN = '_admin';
+
 /**
  * The Agents table: every agent of the list, plus agents seen in the recent trail (`seen`: agent → last
  * activity, epoch ms) that have no baseline yet; most recently seen first, then by id.
@@ -64,7 +67,7 @@ export function agentRows(list: readonly AgentSummary[], seen: ReadonlyMap<strin
     });
   }
   for (const [agentId, at] of seen)
-    if (!rows.has(agentId))
+    if (!rows.has(agentId) && agentId !== ADMIN_CHAIN)
       rows.set(agentId, {
         agentId,
         baselineState: null,
