@@ -36,22 +36,15 @@ export function behavioralEvent(overrides: Partial<BehavioralEvent> = {}): Behav
   };
 }
 
-/** A recorded ALLOW decision of one agent's call: `submit_payment` with an amount, or a `search_docs` query. */
-export function callDecision(
-  tenant: string,
-  agent: string,
-  i: number,
-  at: number,
-  tool: string,
-  amount: number,
-): DecisionEvent {
+/** A decision event as the enforce path publishes it: an ALLOW of `search_docs`; override what a test is about. */
+export function decisionEvent(overrides: Partial<DecisionEvent> = {}): DecisionEvent {
   return {
-    event_id: `${tenant}:${agent}-${i}`,
-    tenant_id: tenant,
-    agent_id: agent,
-    session_id: `${agent}-s${Math.floor(i / 20)}`,
+    event_id: randomUUID(),
+    tenant_id: 'acme-corp',
+    agent_id: 'invoice-processor-v2',
+    session_id: 'session-1',
     user_id: 'system',
-    tool_name: tool,
+    tool_name: 'search_docs',
     decision: 'ALLOW',
     would_be_decision: 'ALLOW',
     enforcement_mode: 'progressive',
@@ -59,18 +52,14 @@ export function callDecision(
     reason: 'allowed',
     reason_code: 'allowed',
     action_classification: 'read',
-    violation_id: `${agent}-${i}`,
-    enforcement_trace_id: `${agent}-${i}`,
+    violation_id: randomUUID(),
+    enforcement_trace_id: randomUUID(),
     risk_score: 0,
     matched_rule_ids: [],
     model_signals: [],
     top_contributors_json: '[]',
-    decision_evidence_json: '{"decided_by":"default","finding_ids":[]}',
-    tool_args_json: JSON.stringify(
-      tool === 'submit_payment'
-        ? { args: [], kwargs: { amount, currency: 'EUR' } }
-        : { args: [], kwargs: { query: `q ${i}` } },
-    ),
+    decision_evidence_json: '{}',
+    tool_args_json: null,
     modified_tool_args_json: null,
     hold_token: null,
     policy_version: 1,
@@ -80,6 +69,34 @@ export function callDecision(
     request_id: null,
     purpose: null,
     data_classification: null,
-    occurred_at: at,
+    occurred_at: Date.now(),
+    ...overrides,
   };
+}
+
+/** A recorded ALLOW decision of one agent's call: `submit_payment` with an amount, or a `search_docs` query. */
+export function callDecision(
+  tenant: string,
+  agent: string,
+  i: number,
+  at: number,
+  tool: string,
+  amount: number,
+): DecisionEvent {
+  return decisionEvent({
+    event_id: `${tenant}:${agent}-${i}`,
+    tenant_id: tenant,
+    agent_id: agent,
+    session_id: `${agent}-s${Math.floor(i / 20)}`,
+    tool_name: tool,
+    violation_id: `${agent}-${i}`,
+    enforcement_trace_id: `${agent}-${i}`,
+    decision_evidence_json: '{"decided_by":"default","finding_ids":[]}',
+    tool_args_json: JSON.stringify(
+      tool === 'submit_payment'
+        ? { args: [], kwargs: { amount, currency: 'EUR' } }
+        : { args: [], kwargs: { query: `q ${i}` } },
+    ),
+    occurred_at: at,
+  });
 }

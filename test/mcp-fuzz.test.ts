@@ -5,7 +5,14 @@ import { startHttpProxy } from '@thoth/mcp-proxy/http-proxy';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { prng } from '../scripts/bench-support.ts';
 import { waitFor } from './helpers.ts';
-import { EVERYTHING_SERVER, proxyArgs, ROOT, type RunningThoth, startThoth } from './mcp-harness.ts';
+import {
+  EVERYTHING_SERVER,
+  governanceFor,
+  proxyArgs,
+  ROOT,
+  type RunningThoth,
+  startThoth,
+} from './mcp-harness.ts';
 
 /**
  * Malformed JSON-RPC in both directions (seeded, reproducible): the proxy answers what the client sent that is
@@ -262,21 +269,7 @@ describe('malformed JSON-RPC through the proxy', () => {
     await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
     const warnings: string[] = [];
     const proxy = await startHttpProxy(
-      {
-        agentId: 'fuzz-http',
-        tenantId: 'acme-corp',
-        approvedScope: [],
-        enforcement: 'progressive',
-        userId: 'system',
-        environment: 'prod',
-        failClosed: false,
-        listFilter: 'hide',
-        apiUrl: new URL(thoth.url),
-        apiKey: thoth.api.key,
-        timeoutMs: 2_000,
-        stepUpPollMs: 100,
-        sessionId: undefined,
-      },
+      governanceFor(thoth, { agentId: 'fuzz-http', approvedScope: [] }),
       {
         listenHost: '127.0.0.1',
         listenPort: 0,

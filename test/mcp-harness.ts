@@ -13,6 +13,8 @@ import { ADMIN_TOKEN, startTrailApi, type TrailApi } from './trail-harness.ts';
 
 /** What the MCP proxy tests share: a running Thoth with a trail, the real MCP servers, the proxy's command. */
 
+import type { GovernanceOptions } from '@thoth/mcp-proxy/proxy-options';
+
 export const ROOT = resolve(import.meta.dirname, '..');
 export const THOTH_BIN = join(ROOT, 'services/thoth/bin/thoth.mjs');
 const require = createRequire(import.meta.url);
@@ -23,6 +25,27 @@ export interface RunningThoth {
   api: TrailApi;
   url: string;
   close(): Promise<void>;
+}
+
+/** The proxy's governance options against `thoth`: progressive, fail-open, hidden listing; override the rest. */
+export function governanceFor(
+  thoth: RunningThoth,
+  overrides: Partial<GovernanceOptions> & Pick<GovernanceOptions, 'agentId' | 'approvedScope'>,
+): GovernanceOptions {
+  return {
+    tenantId: 'acme-corp',
+    enforcement: 'progressive',
+    userId: 'system',
+    environment: 'prod',
+    failClosed: false,
+    listFilter: 'hide',
+    apiUrl: new URL(thoth.url),
+    apiKey: thoth.api.key,
+    timeoutMs: 2_000,
+    stepUpPollMs: 100,
+    sessionId: undefined,
+    ...overrides,
+  };
 }
 
 /** A Thoth API on a real port with the given tenant policy, its audit trail in chDB. */

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, waitFor } from './helpers.ts';
 import {
   EVERYTHING_SERVER,
+  governanceFor,
   type RunningThoth,
   resolveApproval,
   startThoth,
@@ -43,22 +44,11 @@ const proxies: RunningHttpProxy[] = [];
 const warnings: string[] = [];
 
 function governance(overrides: Partial<GovernanceOptions> = {}): GovernanceOptions {
-  return {
+  return governanceFor(thoth, {
     agentId: 'everything-http',
-    tenantId: 'acme-corp',
     approvedScope: normalizeScope(['echo', 'get-sum', 'tool_call:trigger-long-running-operation']),
-    enforcement: 'progressive',
-    userId: 'system',
-    environment: 'prod',
-    failClosed: false,
-    listFilter: 'hide',
-    apiUrl: new URL(thoth.url),
-    apiKey: thoth.api.key,
-    timeoutMs: 2_000,
-    stepUpPollMs: 100,
-    sessionId: undefined,
     ...overrides,
-  };
+  });
 }
 
 async function proxyTo(target: URL, overrides: Partial<GovernanceOptions> = {}, forwardAuth = false) {

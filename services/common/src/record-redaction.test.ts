@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { decisionEvent } from '../../../test/fixtures.ts';
 import type { DecodedRecord } from './bus/record-consumer.ts';
 import { REDACTED_HEADER, redactedRecord } from './record-redaction.ts';
 import type { BehavioralEvent, DecisionEvent } from './records.ts';
@@ -55,41 +56,6 @@ const record = (value: BehavioralEvent, headers: Record<string, string> = {}): D
   index: 0,
 });
 
-const decision = (overrides: Partial<DecisionEvent> = {}): DecisionEvent => ({
-  event_id: 'd1',
-  tenant_id: 't',
-  agent_id: 'a',
-  session_id: 's',
-  user_id: 'u',
-  tool_name: 'charge',
-  decision: 'ALLOW',
-  would_be_decision: 'ALLOW',
-  enforcement_mode: 'progressive',
-  environment: 'prod',
-  reason: 'ok',
-  reason_code: 'ok',
-  action_classification: 'write',
-  violation_id: 'v1',
-  enforcement_trace_id: 'tr1',
-  risk_score: 0,
-  matched_rule_ids: [],
-  model_signals: [],
-  top_contributors_json: '[]',
-  decision_evidence_json: '{}',
-  tool_args_json: null,
-  modified_tool_args_json: null,
-  hold_token: null,
-  policy_version: 1,
-  latency_us: 1,
-  receipt_signature: 'sig',
-  receipt_key_id: 'k',
-  request_id: null,
-  purpose: null,
-  data_classification: null,
-  occurred_at: 1,
-  ...overrides,
-});
-
 describe('redactedRecord', () => {
   it('redacts a behavioral event that did not pass the API: content, tool args, secret fields, task context', () => {
     const out = redactedRecord(record(event()), redactor).value as BehavioralEvent;
@@ -117,7 +83,7 @@ describe('redactedRecord', () => {
     expect(out.purpose).toBe('refund to [REDACTED:card_number]');
     const raw: DecodedRecord = {
       schema: 'thoth.v1.DecisionEvent',
-      value: decision({ request_id: `req ${BEARER}`, purpose: 'password=hunter2' }),
+      value: decisionEvent({ request_id: `req ${BEARER}`, purpose: 'password=hunter2' }),
       message: message(),
       index: 0,
     };
@@ -125,7 +91,10 @@ describe('redactedRecord', () => {
     expect(redacted.request_id).toBe('req Bearer [REDACTED:bearer_token]');
     expect(redacted.purpose).toBe('password=[REDACTED:secret_field]');
     // Nothing to redact: the same record.
-    const clean: DecodedRecord = { ...raw, value: decision({ request_id: 'req-1', purpose: 'billing' }) };
+    const clean: DecodedRecord = {
+      ...raw,
+      value: decisionEvent({ request_id: 'req-1', purpose: 'billing' }),
+    };
     expect(redactedRecord(clean, redactor)).toBe(clean);
   });
 });

@@ -3,7 +3,6 @@ import {
   createRedactor,
   customPatternsProblem,
   DEFAULT_REDACTION_GROUPS,
-  invalidCustomPattern,
   isSecretFieldName,
   noRedaction,
   redactedMark,
@@ -97,7 +96,7 @@ describe('createRedactor', () => {
     );
     // Only e-mails and the custom pattern were asked for: a card number stays.
     expect(strict.text('4111111111111111')).toBe('4111111111111111');
-    expect(invalidCustomPattern(['ok', '(unclosed'])).toBe('(unclosed');
+    expect(customPatternsProblem(['ok', '(unclosed'])).toMatch(/\(unclosed/);
     expect(noRedaction.json({ a: 'Bearer abcdefghijk' })).toBe('{"a":"Bearer abcdefghijk"}');
   });
 
@@ -257,7 +256,7 @@ describe('secrets the redactor used to miss', () => {
     expect(
       customPatternsProblem(['ACME-\\d{6}', 'tok_[a-z0-9]+', String.raw`\b\d{3}-\d{2}-\d{4}\b`]),
     ).toBeUndefined();
-    expect(invalidCustomPattern(['ok', '(a+)+'])).toBe('(a+)+');
+    expect(customPatternsProblem(['ok', '(a+)+'])).toMatch(/"\(a\+\)\+" is refused/);
     expect(() => createRedactor({ groups: [], custom: ['(a+)+'] })).toThrow(/"\(a\+\)\+" is refused/);
   });
 });

@@ -276,11 +276,6 @@ export const noRedaction: Redactor = {
   json: (v) => (v === undefined || v === null ? null : JSON.stringify(v)),
 };
 
-/** The first pattern of the list that does not compile or is refused (config validation names it). */
-export function invalidCustomPattern(sources: readonly string[]): string | undefined {
-  return sources.find((source) => customPatternsProblem([source]) !== undefined);
-}
-
 /**
  * Why the first refused pattern of the list is refused (the message names it), or undefined when all are
  * accepted.

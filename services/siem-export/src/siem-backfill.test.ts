@@ -1,48 +1,37 @@
+import type { DecisionEvent } from '@thoth/common/records';
 import { describe, expect, it } from 'vitest';
+import { decisionEvent } from '../../../test/fixtures.ts';
 import { backfillSink, type FeedEvent, recordOfFeedEvent } from './siem-backfill.ts';
 import { parseSinkConfig } from './sink-config.ts';
 import type { DeliveryItem, Transport } from './transports/transport.ts';
 
 /** A decision as the governance feed shows it: the reason is the row's content, left out of `record`. */
-const decision = (id: string, decisionValue: string): FeedEvent => ({
-  event_id: `acme:${id}`,
-  kind: 'decision',
-  content: 'tool not in scope',
-  occurred_at: '2026-06-01T12:00:00.000Z',
-  record: {
+const decision = (id: string, decisionValue: string): FeedEvent => {
+  const { reason: _reason, ...record } = decisionEvent({
     event_id: `acme:${id}`,
     tenant_id: 'acme',
     agent_id: 'bot',
     session_id: 's',
     user_id: 'u',
     tool_name: 'submit_payment',
-    decision: decisionValue,
-    would_be_decision: decisionValue,
-    enforcement_mode: 'progressive',
-    environment: 'prod',
+    decision: decisionValue as DecisionEvent['decision'],
+    would_be_decision: decisionValue as DecisionEvent['decision'],
     reason_code: 'policy_scope_violation',
     action_classification: 'write',
     violation_id: id,
     enforcement_trace_id: 's',
     risk_score: 40,
-    matched_rule_ids: [],
-    model_signals: [],
-    top_contributors_json: '[]',
-    decision_evidence_json: '{}',
-    tool_args_json: null,
-    modified_tool_args_json: null,
-    hold_token: null,
-    policy_version: 1,
-    latency_us: 10,
-    receipt_signature: 'sig',
-    receipt_key_id: 'k',
-    request_id: null,
-    purpose: null,
-    data_classification: null,
     occurred_at: Date.UTC(2026, 5, 1, 12),
     replay_json: null,
-  },
-});
+  });
+  return {
+    event_id: `acme:${id}`,
+    kind: 'decision',
+    content: 'tool not in scope',
+    occurred_at: '2026-06-01T12:00:00.000Z',
+    record,
+  };
+};
 
 describe('SIEM backfill', () => {
   it('rebuilds the bus record of a feed event, content included', () => {

@@ -3,44 +3,23 @@ import type { ChainFields } from '@thoth/common/evidence-chain';
 import type { DecisionEvent } from '@thoth/common/records';
 import { startPureThread } from '@thoth/common/thread-bridge/pure-thread';
 import { describe, expect, it } from 'vitest';
+import { decisionEvent } from '../../../../test/fixtures.ts';
 import { compilePolicy } from '../decision/index.ts';
 import { runDryRunThread } from './dry-run-thread.ts';
 import { dryRunPolicy, portablePolicy } from './policy-dry-run.ts';
 
 function decision(i: number, toolArgs: unknown): DecisionEvent {
-  return {
+  return decisionEvent({
     event_id: `e-${i}`,
-    tenant_id: 'acme-corp',
     agent_id: 'importer',
     session_id: `s-${Math.floor(i / 10)}`,
-    user_id: 'system',
     tool_name: i % 3 === 0 ? 'wire_transfer' : 'import_rows',
-    decision: 'ALLOW',
-    would_be_decision: 'ALLOW',
-    enforcement_mode: 'progressive',
-    environment: 'prod',
-    reason: 'allowed',
-    reason_code: 'allowed',
     action_classification: 'write',
     violation_id: `v-${i}`,
     enforcement_trace_id: `t-${i}`,
-    risk_score: 0,
-    matched_rule_ids: [],
-    model_signals: [],
-    top_contributors_json: '[]',
-    decision_evidence_json: '{}',
     tool_args_json: JSON.stringify(toolArgs),
-    modified_tool_args_json: null,
-    hold_token: null,
-    policy_version: 1,
-    latency_us: 50,
-    receipt_signature: 'sig',
-    receipt_key_id: 'key',
-    request_id: null,
-    purpose: null,
-    data_classification: null,
     occurred_at: 1_700_000_000_000 + i * 1000,
-  };
+  });
 }
 
 /** The row the audit writer stores for `event` (the payload may keep every field: columns only fill gaps). */

@@ -1,3 +1,4 @@
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { AvroCodec } from '@thoth/common/bus/avro-codec';
 import type { Bus } from '@thoth/common/bus/bus';
 import { agentKey } from '@thoth/common/bus/topics';
@@ -82,8 +83,6 @@ export const ingestRoutes =
 export const MAX_EVENTS_PER_REQUEST = 5_000;
 /** Events normalized (validated, redacted) between two turns of the event loop: a few milliseconds' work. */
 const EVENTS_PER_SLICE = 100;
-
-const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
  * Normalizes a request's events a slice at a time, letting the event loop run between slices: a large batch
