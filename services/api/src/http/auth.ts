@@ -37,7 +37,15 @@ export function keyRefusal(
   apiKey: string,
   now: number,
 ): string | undefined {
-  const identity = control.identify(apiKey);
+  return identityRefusal(control, control.identify(apiKey), now);
+}
+
+/** `keyRefusal` for a key already looked up (each lookup hashes the key: the door does it once). */
+function identityRefusal(
+  control: Pick<ControlState, 'tenant'>,
+  identity: ApiKeyIdentity | undefined,
+  now: number,
+): string | undefined {
   if (!identity) return 'unknown API key: no tenant has this key (check for a typo or a stale copy)';
   if (identity.revokedAt !== null && identity.revokedAt <= now) return 'API key revoked';
   if (identity.expiresAt !== null && identity.expiresAt <= now) return 'API key expired';
@@ -62,17 +70,18 @@ export function createAuthenticator(deps: {
           'unauthorized',
           'missing API key: send Authorization: Bearer <key> or X-Api-Key',
         );
-      // The admin token is not an API key: say so, or a first user thinks the token is wrong.
-      if (secretsEqual(key, deps.adminToken))
+      const identity = deps.control.identify(key);
+      // The admin token is not an API key: say so, or a first user thinks the token is wrong. Checked only
+      // for a credential no key matches, so a known key pays no second hash.
+      if (!identity && secretsEqual(key, deps.adminToken))
         throw new HttpError(
           401,
           'unauthorized',
           'this is the admin token, not an API key: this route needs an API key ' +
             '(create one with POST /{tenant}/thoth/api-keys or `thoth keys create`)',
         );
-      const identity = deps.control.identify(key);
       const now = deps.now?.() ?? Date.now();
-      const refused = keyRefusal(deps.control, key, now);
+      const refused = identityRefusal(deps.control, identity, now);
       if (refused || !identity) throw new HttpError(401, 'unauthorized', refused ?? 'unknown API key');
       const tenant = deps.control.tenant(identity.tenantId);
       const wanted: readonly Permission[] = typeof permission === 'string' ? [permission] : permission;
