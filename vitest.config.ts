@@ -9,7 +9,8 @@ export default defineConfig({
         test: {
           name: 'unit',
           pool: 'forks',
-          include: ['services/**/*.test.ts', 'sdk/typescript/src/**/*.test.ts'],
+          // doc-links reads files only: it needs no broker.
+          include: ['services/**/*.test.ts', 'sdk/typescript/src/**/*.test.ts', 'test/doc-links.test.ts'],
         },
       },
       {
@@ -17,7 +18,7 @@ export default defineConfig({
           name: 'integration',
           pool: 'forks',
           include: ['test/**/*.test.ts', 'sdk/typescript/test/**/*.test.ts'],
-          exclude: ['test/console-e2e.test.ts'],
+          exclude: ['test/console-e2e.test.ts', 'test/doc-links.test.ts'],
           globalSetup: ['test/setup/broker.ts'],
           testTimeout: 120_000,
           hookTimeout: 180_000,

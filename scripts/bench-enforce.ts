@@ -9,7 +9,7 @@
  *   commits the decision events as the audit writer would (so the bus lets go of them);
  * - bare:  plain Fastify, one POST route answering a small JSON object;
  * - bare-signed: the same route, plus one Ed25519 receipt signature per request, made the way Thoth makes it
- *   (`SigningKey.signAsync`: node:crypto on a signing thread). PROTOCOL.md requires a signature per
+ *   (`SigningKey.signAsync`: node:crypto on a signing thread). docs/protocol.md §Receipts requires a signature per
  *   decision; this server shows what that signature alone leaves of bare Fastify's rate on this machine, the
  *   ceiling of any enforce API that signs its receipts here.
  * The load generator is wrk (Debian package `wrk`), 2 threads, 50 connections, a 2 s warm-up before each

@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 // Offline verifier of a Thoth evidence bundle (schemas/evidence-chain.md). No dependencies: Node.js only.
-// Deliberately standalone (it re-implements canonical JSON and the link hash) so a third party can audit it.
+// Deliberately standalone (with verify-receipt.mjs it re-implements canonical JSON, the link hash and the
+// receipts' Merkle hashing) so a third party can audit it.
 //   node scripts/verify-bundle.mjs bundle.json [--key-id <id>]
 import { createHash, createPublicKey, verify } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { canonical, receiptProblem } from './verify-receipt.mjs';
 
 const GENESIS = '0'.repeat(64);
 const HASHED = [
@@ -26,18 +28,6 @@ const HASHED = [
   'occurred_at_ms',
 ];
 
-function canonical(value) {
-  if (Array.isArray(value))
-    return `[${value.map((v) => (v === undefined ? 'null' : canonical(v))).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const keys = Object.keys(value)
-      .filter((k) => value[k] !== undefined)
-      .sort();
-    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonical(value[k])}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
-}
-
 function linkHash(record) {
   const hashed = { v: 1, chain_index: record.chain_index, previous_hash: record.previous_hash };
   for (const field of HASHED) hashed[field] = record[field];
@@ -53,6 +43,53 @@ function signatureValid(payload, signature, keyId, keys) {
     createPublicKey(key.public_key_pem),
     Buffer.from(signature, 'base64url'),
   );
+}
+
+/**
+ * A decision record's receipt against the decision the trail holds (docs/receipts.md): a Merkle receipt (the
+ * record's `receipt_json`) always; a per-decision signature unless the decision is MODIFY, whose arguments the
+ * trail keeps redacted. Undefined when it holds or there is nothing to check.
+ */
+function decisionReceiptProblem(record, keys) {
+  if (record.kind !== 'decision') return undefined;
+  let fields;
+  try {
+    fields = JSON.parse(record.payload);
+  } catch {
+    return 'the payload is not JSON';
+  }
+  // The payload leaves out what a column of the row holds (schemas/evidence-chain.md).
+  const column = (field, name = field) => (Object.hasOwn(fields, field) ? fields[field] : record[name]);
+  const merkle = fields.receipt_json ? JSON.parse(fields.receipt_json) : undefined;
+  if (!merkle && (fields.decision ?? record.decision) === 'MODIFY') return undefined;
+  if (!merkle && !fields.receipt_signature) return undefined;
+  const occurredAt = column('occurred_at', 'occurred_at_ms');
+  const decision = {
+    decision: column('decision'),
+    decision_reason_code: column('reason_code'),
+    decision_id: column('violation_id'),
+    enforcement_trace_id: column('enforcement_trace_id'),
+    tenant_id: column('tenant_id'),
+    agent_id: column('agent_id'),
+    session_id: column('session_id'),
+    tool_name: column('tool_name'),
+    risk_score: column('risk_score'),
+    issued_at: new Date(occurredAt).toISOString(),
+    hold_token: fields.hold_token ?? undefined,
+    policy_version: fields.policy_version,
+  };
+  const receipt = {
+    ...merkle,
+    signature: fields.receipt_signature,
+    signing_algorithm: 'ed25519',
+    key_id: fields.receipt_key_id,
+    issued_at: merkle?.issued_at ?? decision.issued_at,
+  };
+  const key = keys.find((k) => k.key_id === receipt.key_id);
+  if (!key) return `signed by key ${receipt.key_id}, which the bundle does not list`;
+  return receiptProblem(decision, receipt, key.public_key_pem, {
+    modifiedArgsSha256: merkle?.modified_tool_args_sha256,
+  });
 }
 
 export function verifyBundle(bundle, { keyId } = {}) {
@@ -74,6 +111,8 @@ export function verifyBundle(bundle, { keyId } = {}) {
       return `${where}: previous_hash does not match the preceding record`;
     if (previous && record.chain_index <= previous.chain_index) return `${where}: records out of chain order`;
     last.set(record.agent_id, record);
+    const problem = decisionReceiptProblem(record, keys);
+    if (problem) return `${where}: receipt: ${problem}`;
   }
   if (bundle.checkpoint) {
     const { signature: cs, key_id: ck, ...body } = bundle.checkpoint;

@@ -5,10 +5,10 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { AuditWriter } from '@thoth/audit-writer/audit-writer';
 import type { Bus } from '@thoth/common/bus/bus';
+import { type ChainFields, linkHash } from '@thoth/common/evidence-chain';
 import { SigningKey } from '@thoth/common/signing-key';
 import { Store } from '@thoth/common/store/store';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-// @ts-expect-error — a plain-JS script shipped for third parties, without type declarations.
 import { verifyBundle } from '../scripts/verify-bundle.mjs';
 import { enforceBody, startTestApi, type TestApi } from './api-harness.ts';
 import { adapters, quietLog, uniquePrefix, waitFor } from './helpers.ts';
@@ -203,6 +203,62 @@ describe('audit pipeline end to end on the real broker', () => {
     expect(ok.stdout).toMatch(/^VALID: 40 records/);
     await expect(run(process.execPath, [script, join(dir, 'bad.json')])).rejects.toMatchObject({ code: 1 });
     rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a bundle verifies the Merkle receipts of its decisions; a forged receipt fails even in a re-signed bundle', async () => {
+    const session = 'receipts-session';
+    const bodies = [
+      ...Array.from({ length: 5 }, () => enforceBody({ session_id: session })),
+      enforceBody({ session_id: session, tool_name: 'delete_records', approved_scope: ['search_docs'] }),
+    ];
+    const answers = await Promise.all(
+      bodies.map((payload) =>
+        api.inject({
+          method: 'POST',
+          url: '/v1/enforce',
+          headers: { authorization: `Bearer ${api.key}` },
+          payload,
+        }),
+      ),
+    );
+    expect(new Set(answers.map((a) => a.json().decision))).toEqual(new Set(['ALLOW', 'BLOCK']));
+    expect(Math.max(...answers.map((a) => a.json().receipt.tree_size))).toBeGreaterThan(1);
+    let bundle: Json = {};
+    await waitFor('the decisions in the trail', async () => {
+      bundle = (await get(`/${tenant}/thoth/sessions/${session}/evidence-bundle`)).body;
+      return ((bundle.records as Json[] | undefined) ?? []).filter((r) => r.kind === 'decision').length === 6;
+    });
+    expect(verifyBundle(bundle)).toBeUndefined();
+
+    // Forge one receipt's leaf index, then repair everything else a forger controls: the record's link, the links
+    // after it, and the bundle signature (with a key the forged bundle lists). Only the receipt check can fail.
+    const records = structuredClone(bundle.records) as Json[];
+    const target = records.findIndex((r) => r.kind === 'decision');
+    const payload = JSON.parse(records[target]!.payload as string) as Json;
+    const receipt = JSON.parse(payload.receipt_json as string) as Json;
+    receipt.leaf_index = ((receipt.leaf_index as number) + 1) % Math.max(2, receipt.tree_size as number);
+    receipt.tree_size = Math.max(2, receipt.tree_size as number);
+    payload.receipt_json = JSON.stringify(receipt);
+    records[target]!.payload = JSON.stringify(payload);
+    for (let i = target; i < records.length; i++) {
+      const r = records[i]!;
+      if (r.agent_id !== records[target]!.agent_id) continue;
+      const previous = records.slice(0, i).findLast((p) => p.agent_id === r.agent_id);
+      if (previous && (previous.chain_index as number) + 1 === r.chain_index) r.previous_hash = previous.hash;
+      r.hash = linkHash(r as unknown as ChainFields, r.chain_index as number, r.previous_hash as string);
+    }
+    const forger = SigningKey.loadOrCreate(join(dataDir, 'forger-key.pem'));
+    const { signature: _signature, ...unsigned } = bundle;
+    const forged = {
+      ...unsigned,
+      records,
+      public_keys: [
+        ...(bundle.public_keys as Json[]),
+        { key_id: forger.keyId, algorithm: 'ed25519', public_key_pem: forger.publicKeyPem },
+      ],
+    };
+    const resigned = { ...forged, signature: forger.sign(forged) };
+    expect(verifyBundle(resigned)).toMatch(/receipt: the decision is not the leaf/);
   });
 
   it('reports exactly the link whose stored row was changed', async () => {

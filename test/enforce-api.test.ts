@@ -1,8 +1,7 @@
-import { createPublicKey, verify } from 'node:crypto';
 import { directiveKey } from '@thoth/common/bus/topics';
-import { canonicalJson } from '@thoth/common/canonical-json';
 import type { DecisionEvent, DirectiveRecord } from '@thoth/common/records';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { receiptProblem, signedDecision } from '../scripts/verify-receipt.mjs';
 import { ADMIN_TOKEN, enforceBody, startTestApi, type TestApi } from './api-harness.ts';
 import { waitFor } from './helpers.ts';
 
@@ -193,34 +192,12 @@ describe('the four decision shapes, produced by a tenant policy', () => {
     const keys = (await api.inject({ method: 'GET', url: '/v1/keys/receipt' })).json() as {
       keys: Array<{ key_id: string; public_key_pem: string }>;
     };
-    const receipt = r.receipt as {
-      signature: string;
-      signing_algorithm: string;
-      key_id: string;
-      issued_at: string;
-    };
+    const receipt = r.receipt as { signing_algorithm: string; key_id: string };
     expect(receipt.signing_algorithm).toBe('ed25519');
-    const publicKey = createPublicKey(keys.keys.find((k) => k.key_id === receipt.key_id)!.public_key_pem);
-    const signed = {
-      decision: r.decision,
-      decision_reason_code: r.decision_reason_code,
-      decision_id: r.decision_id,
-      enforcement_trace_id: r.enforcement_trace_id,
-      tenant_id: body.tenant_id,
-      agent_id: body.agent_id,
-      session_id: body.session_id,
-      tool_name: body.tool_name,
-      risk_score: r.risk_score,
-      issued_at: receipt.issued_at,
-      hold_token: r.hold_token,
-      modified_tool_args: r.modified_tool_args,
-      policy_version: r.policy_version,
-    };
-    const signature = Buffer.from(receipt.signature, 'base64url');
-    expect(verify(null, Buffer.from(canonicalJson(signed)), publicKey, signature)).toBe(true);
-    expect(
-      verify(null, Buffer.from(canonicalJson({ ...signed, decision: 'ALLOW' })), publicKey, signature),
-    ).toBe(false);
+    const publicKeyPem = keys.keys.find((k) => k.key_id === receipt.key_id)!.public_key_pem;
+    const signed = signedDecision(body, r);
+    expect(receiptProblem(signed, r.receipt, publicKeyPem)).toBeUndefined();
+    expect(receiptProblem({ ...signed, decision: 'ALLOW' }, r.receipt, publicKeyPem)).toBeDefined();
   });
 
   it('DEFER carries defer_reason and an integer defer_timeout_seconds of 45', async () => {

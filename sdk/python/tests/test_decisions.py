@@ -1,4 +1,4 @@
-"""Pure wire rules: decision parsing and the MODIFY apply rules of PROTOCOL.md."""
+"""Pure wire rules: decision parsing and the MODIFY apply rules of docs/protocol.md."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-/** The enforcer's answers, read defensively (PROTOCOL.md). Pure. */
+/** The enforcer's answers, read defensively (docs/protocol.md §Enforce response). Pure. */
 
 export type Decision = 'ALLOW' | 'BLOCK' | 'STEP_UP' | 'MODIFY' | 'DEFER';
 const DECISIONS: readonly string[] = ['ALLOW', 'BLOCK', 'STEP_UP', 'MODIFY', 'DEFER'];

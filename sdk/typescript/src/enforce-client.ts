@@ -3,7 +3,7 @@ import { classifyFailure, type EnforcerFailure } from './enforcer-failure.ts';
 import { requestJson } from './http-json.ts';
 import { OutageMonitor } from './outage-monitor.ts';
 
-/** The body of POST /v1/enforce (snake_case, PROTOCOL.md). */
+/** The body of POST /v1/enforce (snake_case, docs/protocol.md §Enforce request). */
 export interface EnforceRequest {
   agent_id: string;
   tenant_id: string;
@@ -40,7 +40,7 @@ export class EnforceClient {
     apiKey: string,
   ) {
     this.enforceUrl = new URL('v1/enforce', withTrailingSlash(apiUrl));
-    // TypeScript SDKs send the key as Bearer only (PROTOCOL.md).
+    // TypeScript SDKs send the key as Bearer only (docs/protocol.md §SDK dialects).
     this.headers = { authorization: `Bearer ${apiKey}` };
   }
 

@@ -82,7 +82,7 @@ export function requestJson(request: JsonRequest): Promise<HttpOutcome> {
   });
 }
 
-/** The human text of an error body (`{"error","message"}` per PROTOCOL.md), else a short fallback. */
+/** The human text of an error body (`{"error","message"}`: docs/protocol.md §Errors), else a fallback. */
 export function errorMessageOf(body: unknown, status: number): string {
   if (typeof body === 'object' && body !== null) {
     const { message, error } = body as { message?: unknown; error?: unknown };

@@ -1,6 +1,6 @@
 /**
- * How a JavaScript call's arguments travel as `tool_args` (PROTOCOL.md) and how a MODIFY decision's
- * `modified_tool_args` is put back into the call. Pure.
+ * How a JavaScript call's arguments travel as `tool_args` (docs/protocol.md §Tool argument shapes) and how a
+ * MODIFY decision's `modified_tool_args` is put back into the call. Pure.
  *
  * Sent shapes:
  * - a call with exactly one plain-object argument sends that object itself, so policies read `args.amount`
@@ -46,7 +46,7 @@ export type AppliedArgs = { ok: true; args: unknown[] } | { ok: false; message: 
 const INDEXED_KEY = /^arg(\d+)$/;
 
 /**
- * The call's new arguments after a MODIFY, by PROTOCOL.md's apply rules, in order:
+ * The call's new arguments after a MODIFY, by docs/protocol.md §MODIFY apply rules, in order:
  * 1. an `args` array replaces the positionals; keyword arguments (`kwargs`, non-empty) are merged into a
  *    trailing options object, or appended as one — the JavaScript spelling of keyword arguments;
  * 2. else, when the call was a single dict argument, the object replaces it whole;

@@ -2,6 +2,7 @@ import type { AvroCodec } from '@thoth/common/bus/avro-codec';
 import type { Bus } from '@thoth/common/bus/bus';
 import type { Topics } from '@thoth/common/bus/topics';
 import type { Config } from '@thoth/common/config';
+import { ReceiptMaker } from '@thoth/common/decision-receipt';
 import type { Logger } from '@thoth/common/logger';
 import { configuredRedactor } from '@thoth/common/record-redaction';
 import { SigningKey } from '@thoth/common/signing-key';
@@ -93,7 +94,7 @@ export async function startApiService(deps: ApiServiceDeps): Promise<ApiService>
     sessions: new SessionStore(),
     directives,
     holds,
-    signer,
+    receipts: new ReceiptMaker(signer, config.THOTH_RECEIPTS),
     publisher,
     eventsTopic: topics.events,
   });

@@ -146,7 +146,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       info: {
         title: 'Thoth API',
         version: '0.1.0',
-        description: 'Runtime governance for AI agents. Wire contract: PROTOCOL.md.',
+        description: 'Runtime governance for AI agents. Wire contract: docs/protocol.md.',
       },
       components: {
         securitySchemes: {

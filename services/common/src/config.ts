@@ -74,6 +74,11 @@ export const configSchema = z
       .int()
       .min(1024)
       .default(5 * 1024 * 1024),
+    /**
+     * How decision receipts are signed (docs/receipts.md): `merkle`, one signature per tenant per turn of the
+     * event loop over a Merkle tree of its decisions, or `per-decision`, one signature each.
+     */
+    THOTH_RECEIPTS: z.enum(['merkle', 'per-decision']).default('merkle'),
     /** Print the generated admin token at start in embedded mode (never in distributed mode). */
     THOTH_PRINT_ADMIN_TOKEN: bool.default(true),
 

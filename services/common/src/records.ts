@@ -68,6 +68,8 @@ export interface DecisionEvent {
   occurred_at: number;
   /** What a dry run needs to decide the call again (a `DecisionReplay` as JSON); null in older events. */
   replay_json?: string | null;
+  /** A Merkle receipt's batch head and audit path (docs/receipts.md); null for a per-decision receipt. */
+  receipt_json?: string | null;
 }
 
 export interface DirectiveRecord {

@@ -1,5 +1,5 @@
 /**
- * The three `tool_args` shapes SDKs send (PROTOCOL.md):
+ * The three `tool_args` shapes SDKs send (docs/protocol.md §Tool argument shapes):
  *   (a) the single dict argument itself            `{"path": "/tmp/x", "mode": "w"}`
  *   (b) positionals and keyword arguments          `{"args": ["/tmp/x"], "kwargs": {"mode": "w"}}`
  *   (c) indexed positionals                        `{"arg0": "/tmp/x", "arg1": "w"}`
@@ -114,7 +114,7 @@ function indexPositionals(positionals: readonly unknown[]): JsonObject {
 
 /**
  * Applies a MODIFY transform and returns new arguments in the shape they were received in (the input is
- * never mutated), so the SDK apply rules of PROTOCOL.md put them back:
+ * never mutated), so the SDK apply rules (docs/protocol.md §MODIFY apply rules) put them back:
  * - (b) → `{"args": […], "kwargs": {…}}` (the `args` array replaces the positionals, `kwargs` the keywords);
  * - (a) → the whole dict (replaces the single dict argument);
  * - (c), bare scalar → `arg0`… / the value (replaces the single positional).

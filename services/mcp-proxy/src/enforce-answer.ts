@@ -1,6 +1,9 @@
 import { isObject } from './json-rpc.ts';
 
-/** Thoth's answers to /v1/enforce and hold polls, read defensively (PROTOCOL.md; as the SDKs read them). Pure. */
+/**
+ * Thoth's answers to /v1/enforce and hold polls, read defensively (docs/protocol.md §Enforce response and
+ * §Holds; as the SDKs read them). Pure.
+ */
 
 export type Decision = 'ALLOW' | 'BLOCK' | 'STEP_UP' | 'MODIFY' | 'DEFER';
 const DECISIONS: readonly string[] = ['ALLOW', 'BLOCK', 'STEP_UP', 'MODIFY', 'DEFER'];

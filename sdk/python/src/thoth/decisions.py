@@ -1,7 +1,7 @@
 """Pure wire logic: the shapes the SDK sends and how it reads what comes back. No I/O here.
 
 Kept free of HTTP and threads so the rules that decide whether a tool runs (unknown decision → BLOCK,
-MODIFY apply rules of PROTOCOL.md) are testable in isolation and easy to audit.
+docs/protocol.md §MODIFY apply rules) are testable in isolation and easy to audit.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def to_jsonable(value: Any, _depth: int = 0) -> Any:
 
 
 def call_tool_args(args: Sequence[Any], kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    """The `tool_args` the SDK sends: ``{"args": [...], "kwargs": {...}}`` (PROTOCOL.md shape b).
+    """The `tool_args` the SDK sends: ``{"args": [...], "kwargs": {...}}`` (docs/protocol.md §Tool argument shapes).
 
     One shape for every call keeps the MODIFY answer unambiguous: the server rewrites in the shape it
     received, so the answer maps straight back onto positionals and keywords. ``kwargs`` is left out when
@@ -85,7 +85,7 @@ def _number(value: Any) -> float | None:
 
 
 def parse_decision(body: Any) -> Decision:
-    """Reads an enforce answer. Anything that is not one of the five decisions is a BLOCK (PROTOCOL.md).
+    """Reads an enforce answer. Anything that is not one of the five decisions is a BLOCK (docs/protocol.md).
 
     The authoritative field is ``decision``; ``authorization_decision`` is read only when ``decision`` is
     missing, since older servers sent only one of them.
@@ -176,7 +176,7 @@ def apply_modified_args(
     sent: Mapping[str, Any],
     modified: Any,
 ) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    """Maps a MODIFY's ``modified_tool_args`` back onto the call (PROTOCOL.md apply rules).
+    """Maps a MODIFY's ``modified_tool_args`` back onto the call (docs/protocol.md §MODIFY apply rules).
 
     - ``{"args": [...], "kwargs": {...}}``: ``args`` replaces the positionals, ``kwargs`` the keywords
       (a missing ``kwargs`` leaves the keywords as they were);

@@ -48,7 +48,7 @@ def build_event(
     session_tool_calls: Sequence[str],
     violation_id: str | None = None,
 ) -> dict[str, Any]:
-    """One event in the canonical snake_case shape of PROTOCOL.md."""
+    """One event in the canonical snake_case shape of docs/protocol.md §Event fields."""
     event: dict[str, Any] = {
         "event_id": f"{config.tenant_id}:{uuid.uuid4()}",
         "tenant_id": config.tenant_id,

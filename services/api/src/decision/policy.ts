@@ -13,7 +13,7 @@ export class PolicyError extends Error {
 export const DEFAULT_THRESHOLDS = { warn: 30, stepUp: 60, block: 85 } as const;
 export const DEFAULT_HALF_LIFE_SECONDS = 600;
 export const DEFAULT_DEFER_TIMEOUT_SECONDS = 60;
-/** Matches the server's default hold lifetime (PROTOCOL.md: holds expire after 15 min). */
+/** Matches the server's default hold lifetime (docs/protocol.md §Holds: holds expire after 15 min). */
 export const DEFAULT_STEP_UP_TIMEOUT_SECONDS = 900;
 
 const MAX_TIMEOUT_SECONDS = 86_400;

@@ -16,7 +16,7 @@ export interface ToolCall {
   approvedScope: string[];
   mode: EnforcementMode;
   environment: string;
-  /** Raw `tool_args` as received (any of the three shapes of PROTOCOL.md, or undefined). */
+  /** Raw `tool_args` as received (a shape of docs/protocol.md §Tool argument shapes, or undefined). */
   toolArgs: unknown;
   purpose?: string;
   dataClassification?: string;

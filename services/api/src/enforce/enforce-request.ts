@@ -8,7 +8,7 @@ const optionalText = z.string().max(4_096).nullish();
 const MODES = ['observe', 'progressive', 'step_up', 'block'] as const;
 
 /**
- * POST /v1/enforce body (PROTOCOL.md). Liberal where the SDK families differ: nulls for absent optionals,
+ * POST /v1/enforce body (docs/protocol.md §Enforce request). Liberal where the SDK families differ: nulls for absent optionals,
  * Go's empty `user_id`, mode names in any case; unknown fields are ignored.
  */
 export const enforceRequestSchema = z.object({

@@ -1,10 +1,15 @@
 import { createHash } from 'node:crypto';
 import { agentKey } from '@thoth/common/bus/topics';
 import { canonicalJson } from '@thoth/common/canonical-json';
+import {
+  type Receipt,
+  type ReceiptMaker,
+  type SignedDecision,
+  sha256Hex,
+} from '@thoth/common/decision-receipt';
 import { ulid } from '@thoth/common/ids';
 import type { DecisionEvent } from '@thoth/common/records';
 import type { Redactor } from '@thoth/common/redaction';
-import type { SigningKey } from '@thoth/common/signing-key';
 import type { BackgroundPublisher } from '../background-publisher.ts';
 import { type DecisionOutcome, decideToolCall } from '../decision/index.ts';
 import type { DirectiveIndex } from '../directive-index.ts';
@@ -17,7 +22,7 @@ import { type EnforceRequest, toToolCall } from './enforce-request.ts';
 
 export const DECISION_ENVELOPE_VERSION = '1';
 
-/** Decisions that carry a violation id (PROTOCOL.md: always on BLOCK and DEFER; on STEP_UP too). */
+/** Decisions that carry a violation id (docs/protocol.md §Enforce response: always on BLOCK and DEFER; on STEP_UP too). */
 const VIOLATIONS = new Set(['BLOCK', 'DEFER', 'STEP_UP']);
 
 export interface EnforcerDeps {
@@ -27,7 +32,7 @@ export interface EnforcerDeps {
   sessions: SessionStore;
   directives: Pick<DirectiveIndex, 'forAgent'>;
   holds: Pick<HoldRegistry, 'create'>;
-  signer: SigningKey;
+  receipts: Pick<ReceiptMaker, 'receipt'>;
   publisher: Pick<BackgroundPublisher, 'enqueueRecord'>;
   eventsTopic: string;
   now?: () => number;
@@ -78,7 +83,7 @@ export class Enforcer {
           )
         : undefined;
 
-    const signed = {
+    const signed: SignedDecision = {
       decision: outcome.decision,
       decision_reason_code: outcome.reasonCode,
       decision_id: decisionId,
@@ -93,9 +98,9 @@ export class Enforcer {
       modified_tool_args: outcome.decision === 'MODIFY' ? outcome.modifiedToolArgs : undefined,
       policy_version: policy.version,
     };
-    // Evaluation time excludes signing, which runs off the event loop (SigningThread).
+    // Evaluation time excludes the receipt, which is signed once per batch at the end of the turn (ReceiptMaker).
     const latencyUs = Number(process.hrtime.bigint() - started) / 1_000;
-    const receipt = { ...(await this.deps.signer.signAsync(signed)), issued_at: signed.issued_at };
+    const receipt = await this.deps.receipts.receipt(signed);
 
     const response = envelope(outcome, {
       decisionId,
@@ -125,7 +130,7 @@ export class Enforcer {
       decisionId: string;
       traceId: string;
       holdToken: string | undefined;
-      receipt: { signature: string; key_id: string };
+      receipt: Receipt;
       latencyUs: number;
       now: number;
       policyVersion: number;
@@ -160,6 +165,7 @@ export class Enforcer {
       latency_us: Math.round(ctx.latencyUs),
       receipt_signature: ctx.receipt.signature,
       receipt_key_id: ctx.receipt.key_id,
+      receipt_json: merkleReceiptJson(ctx.receipt, outcome),
       // Free text from the caller: redacted like the arguments before it reaches the bus.
       request_id: body.request_id == null ? null : this.deps.redactor.text(body.request_id),
       purpose: body.purpose == null ? null : this.deps.redactor.text(body.purpose),
@@ -176,14 +182,14 @@ export class Enforcer {
   }
 }
 
-/** The response body of POST /v1/enforce (PROTOCOL.md), snake_case, integers where SDKs decode ints. */
+/** The response body of POST /v1/enforce (docs/protocol.md §Enforce response), snake_case, integers where SDKs decode ints. */
 export function envelope(
   outcome: DecisionOutcome,
   ctx: {
     decisionId: string;
     traceId: string;
     holdToken: string | undefined;
-    receipt: Record<string, unknown>;
+    receipt: Receipt;
     latencyMs: number;
     policyVersion: number;
   },
@@ -224,6 +230,22 @@ export function envelope(
     body.defer_timeout_seconds = Math.trunc(outcome.deferTimeoutSeconds ?? 60);
   }
   return body;
+}
+
+/**
+ * What the audit trail keeps of a Merkle receipt besides its signature and key id: the batch head and the
+ * decision's place in the tree, and the digest the leaf has for MODIFY's arguments (the event stores those
+ * redacted). The decision event's chain link covers it, so each signed batch root is anchored in the trail.
+ */
+function merkleReceiptJson(receipt: Receipt, outcome: DecisionOutcome): string | null {
+  if (receipt.receipt_format === undefined) return null;
+  const { signature: _signature, key_id: _keyId, signing_algorithm: _algorithm, ...rest } = receipt;
+  const modified = outcome.decision === 'MODIFY' ? outcome.modifiedToolArgs : undefined;
+  return JSON.stringify(
+    modified === undefined
+      ? rest
+      : { ...rest, modified_tool_args_sha256: sha256Hex(canonicalJson(modified)) },
+  );
 }
 
 /** SHA-256 of the canonical JSON of the call's arguments: binds an approval to this one call. */

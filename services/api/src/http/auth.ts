@@ -134,7 +134,10 @@ export function createAuthenticator(deps: {
   return authenticator;
 }
 
-/** PROTOCOL.md: the tenant is the key's; a body naming another tenant (or agent, for agent keys) is 403. */
+/**
+ * docs/protocol.md §Authentication: the tenant is the key's; a body naming another tenant (or agent, for
+ * agent keys) is 403.
+ */
 export function assertSameTenant(
   identity: ApiKeyIdentity,
   tenantId: string | undefined,

@@ -1,4 +1,4 @@
-/** An error that is the client's to see: status, stable code, human message (PROTOCOL.md's flat shape). */
+/** An error that is the client's to see: status, stable code, human message (docs/protocol.md §Errors). */
 export class HttpError extends Error {
   constructor(
     readonly statusCode: number,

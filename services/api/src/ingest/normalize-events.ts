@@ -5,8 +5,9 @@ import { z } from 'zod';
 import { budgetedJson } from '../http/json-budget.ts';
 
 /**
- * The three ingest dialects of PROTOCOL.md — a bare JSON array (Python), `{"events":[…]}` in snake_case
- * (Go) and `{"events":[…]}` in camelCase (TypeScript) — normalized to one BehavioralEvent. Pure.
+ * The three ingest dialects (docs/protocol.md §Ingest dialects) — a bare JSON array (Python),
+ * `{"events":[…]}` in snake_case (Go) and `{"events":[…]}` in camelCase (TypeScript) — normalized to one
+ * BehavioralEvent. Pure.
  */
 
 const CAMEL_TO_SNAKE: ReadonlyMap<string, string> = new Map(

@@ -56,7 +56,7 @@ export const enforceRoutes =
     );
   };
 
-/** The poll shapes every SDK family understands (PROTOCOL.md). Never MODIFY/DEFER, never STEP_UP once resolved. */
+/** The poll shapes every SDK family understands (docs/protocol.md §Poll answers). Never MODIFY/DEFER, never STEP_UP once resolved. */
 export function pollAnswer(hold: HoldRecord): Record<string, unknown> {
   const base = {
     token: hold.token,

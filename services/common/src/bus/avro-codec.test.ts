@@ -78,6 +78,7 @@ const samples: { [N in SchemaName]: RecordTypes[N] } = {
     data_classification: null,
     occurred_at: now,
     replay_json: '{"approved_scope":["search_docs"],"session_before":null,"directives":[]}',
+    receipt_json: '{"receipt_format":"merkle-v1","tree_size":1,"leaf_index":0,"audit_path":[]}',
   },
   'thoth.v1.Directive': {
     tenant_id: 'acme',

@@ -1,0 +1,16 @@
+// Types of verify-receipt.mjs (a plain-JS script shipped for third parties) for the tests that import it.
+export function canonical(value: unknown): string;
+export function verifyInclusion(
+  leaf: string,
+  index: number,
+  size: number,
+  path: string[],
+  root: string,
+): boolean;
+export function signedDecision(request: object, response: object): Record<string, unknown>;
+export function receiptProblem(
+  decision: object,
+  receipt: unknown,
+  publicKeyPem: string,
+  options?: { modifiedArgsSha256?: string },
+): string | undefined;

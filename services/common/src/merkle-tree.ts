@@ -1,0 +1,91 @@
+import { createHash } from 'node:crypto';
+
+/**
+ * The Merkle tree of Certificate Transparency (RFC 9162 §2.1), over SHA-256, with its domain separation: a leaf
+ * hashes `0x00 ‖ data`, an inner node `0x01 ‖ left ‖ right`, so no leaf can pose as a node. For n > 1 leaves
+ * the tree splits at k, the largest power of two below n. Batched decision receipts (docs/receipts.md) use it:
+ * one signature covers a batch's root, and each decision proves its place with an audit path.
+ * Pure functions over hex strings; no I/O.
+ */
+
+const LEAF_PREFIX = Buffer.from([0]);
+const NODE_PREFIX = Buffer.from([1]);
+
+/** The leaf hash (hex) of `data` (a string is hashed as its UTF-8 bytes). */
+export function leafHash(data: string | Uint8Array): string {
+  return createHash('sha256').update(LEAF_PREFIX).update(data).digest('hex');
+}
+
+/** The hash (hex) of an inner node from its children's hashes (hex). */
+export function nodeHash(left: string, right: string): string {
+  return createHash('sha256')
+    .update(NODE_PREFIX)
+    .update(Buffer.from(left, 'hex'))
+    .update(Buffer.from(right, 'hex'))
+    .digest('hex');
+}
+
+/** The largest power of two smaller than n (n ≥ 2). */
+function split(n: number): number {
+  let k = 1;
+  while (k * 2 < n) k *= 2;
+  return k;
+}
+
+/** The root and every leaf's audit path of a tree over `leaves` (leaf hashes, hex; at least one). */
+export function merkleTree(leaves: readonly string[]): { root: string; paths: string[][] } {
+  if (leaves.length === 0) throw new Error('a Merkle tree needs at least one leaf');
+  const paths: string[][] = leaves.map(() => []);
+  const root = subtree(leaves, 0, leaves.length, paths);
+  return { root, paths };
+}
+
+/**
+ * The hash of leaves [from, to), appending to each of their paths the sibling on the way up: RFC 9162's
+ * PATH(m, D[n]) lists the siblings from the leaf up, which is the order the recursion returns in.
+ */
+function subtree(leaves: readonly string[], from: number, to: number, paths: string[][]): string {
+  const n = to - from;
+  if (n === 1) return leaves[from]!;
+  const k = split(n);
+  const left = subtree(leaves, from, from + k, paths);
+  const right = subtree(leaves, from + k, to, paths);
+  for (let i = from; i < from + k; i++) paths[i]!.push(right);
+  for (let i = from + k; i < to; i++) paths[i]!.push(left);
+  return nodeHash(left, right);
+}
+
+/**
+ * Whether `path` proves that the leaf with hash `leaf` sits at `index` of a tree of `size` leaves whose root is
+ * `root` (RFC 9162 §2.1.3.2, the verification of an inclusion proof).
+ */
+export function verifyInclusion(
+  leaf: string,
+  index: number,
+  size: number,
+  path: readonly string[],
+  root: string,
+): boolean {
+  if (!Number.isSafeInteger(index) || !Number.isSafeInteger(size) || index < 0 || index >= size) return false;
+  let fn = index;
+  let sn = size - 1;
+  let r = leaf;
+  for (const p of path) {
+    if (sn === 0) return false;
+    if (fn % 2 === 1 || fn === sn) {
+      r = nodeHash(p, r);
+      if (fn % 2 === 0) {
+        // Right-shift both until fn is odd or zero (the leaf was the last of an unbalanced subtree).
+        while (fn % 2 === 0 && fn !== 0) {
+          fn = Math.floor(fn / 2);
+          sn = Math.floor(sn / 2);
+        }
+      }
+    } else {
+      r = nodeHash(r, p);
+    }
+    fn = Math.floor(fn / 2);
+    sn = Math.floor(sn / 2);
+  }
+  return sn === 0 && r === root;
+}
