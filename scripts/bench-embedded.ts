@@ -22,69 +22,18 @@
  * trail with a lag p99 ≤ 2 s. Exit 2 when wrk is missing, 1 when a check fails (a non-2xx answer, a missing
  * decision), and with BENCH_STRICT=1 also when a target is missed.
  */
-import { type ChildProcess, fork, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { type ChildProcess, fork } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Store } from '@thoth/common/store/store';
-import { benchReporter, freePort, round, sleep, stopChild } from './bench-support.ts';
+import { benchReporter, round, stopChild } from './bench-support.ts';
 import { BODY_TEMPLATE, POLICY, SESSIONS_PER_THREAD, TENANT } from './enforce-load.ts';
+import { startProduct, type Target } from './product-server.ts';
 import { luaScript, runWrk, type WrkResult, wrkPath } from './wrk.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const { progress, envInt } = benchReporter('bench:embedded');
-
-interface Target {
-  name: string;
-  port: number;
-  key: string;
-}
-
-async function startEmbedded(
-  dataDir: string,
-  policyFile: string,
-): Promise<{ child: ChildProcess; target: Target }> {
-  const port = await freePort();
-  const child = spawn(
-    process.execPath,
-    ['--max-semi-space-size=64', '--import', 'tsx', 'services/thoth/src/main.ts'],
-    {
-      cwd: ROOT,
-      env: {
-        ...process.env,
-        PORT: String(port),
-        THOTH_DATA_DIR: dataDir,
-        THOTH_POLICY_FILE: policyFile,
-        THOTH_RATE_LIMIT_PER_KEY: '1000000000',
-        THOTH_RATE_LIMIT_PER_TENANT: '1000000000',
-        LOG_LEVEL: 'warn',
-        THOTH_ADMIN_TOKEN: '',
-      },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    },
-  );
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`thoth exited with ${child.exitCode} before it was ready`);
-    if (Date.now() > deadline) throw new Error('thoth did not answer /healthz within 60 s');
-    const healthy = await fetch(`http://127.0.0.1:${port}/healthz`).then(
-      (r) => r.status === 200,
-      () => false,
-    );
-    if (healthy) break;
-    await sleep(100);
-  }
-  const admin = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
-  const created = await fetch(`http://127.0.0.1:${port}/${TENANT}/thoth/api-keys`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ name: 'bench', permissions: ['execute', 'write', 'read'] }),
-  });
-  if (created.status !== 200 && created.status !== 201)
-    throw new Error(`creating a key answered ${created.status}: ${await created.text()}`);
-  const { api_key } = (await created.json()) as { api_key: string };
-  return { child, target: { name: 'embedded', port, key: api_key } };
-}
 
 function startIsolated(): Promise<{ child: ChildProcess; target: Target }> {
   const child = fork(join(ROOT, 'scripts/bench-enforce.ts'), ['--child=thoth'], {
@@ -151,7 +100,7 @@ async function main(): Promise<void> {
   const children: ChildProcess[] = [];
   let failed = false;
   try {
-    const embedded = await startEmbedded(dataDir, policyFile);
+    const embedded = await startProduct(dataDir, policyFile);
     children.push(embedded.child);
     const isolated = await startIsolated();
     children.push(isolated.child);

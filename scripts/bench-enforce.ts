@@ -32,6 +32,8 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { benchReporter, round } from './bench-support.ts';
 import { BODY_TEMPLATE, POLICY, SESSIONS_PER_THREAD } from './enforce-load.ts';
 import { startIsolatedApi } from './isolated-api.ts';
+import { OPA_MODULE, opaBinary, startOpa } from './opa-server.ts';
+import { startProduct } from './product-server.ts';
 import { luaScript, runWrk, type WrkResult, wrkPath } from './wrk.ts';
 
 const SELF = import.meta.filename;
@@ -130,6 +132,8 @@ interface Server {
   child: ChildProcess;
   port: number;
   key: string;
+  /** The route wrk POSTs to. */
+  path?: string;
 }
 
 function startChild(mode: 'thoth' | 'bare' | 'bare-signed', cpuProfileDir?: string): Promise<Server> {
@@ -154,6 +158,8 @@ function startChild(mode: 'thoth' | 'bare' | 'bare-signed', cpuProfileDir?: stri
 }
 
 function stats(server: Server): Promise<Record<string, unknown>> {
+  // Only the forked children answer over IPC; the product and OPA are plain processes.
+  if (!server.child.connected) return Promise.resolve({});
   return new Promise((resolvePromise) => {
     const timer = setTimeout(() => resolvePromise({}), 5_000);
     const onMessage = (message: ChildMessage) => {
@@ -303,10 +309,29 @@ async function main(): Promise<void> {
       `bare fastify on 127.0.0.1:${bare.port}, bare fastify + Ed25519 on 127.0.0.1:${bareSigned.port}, thoth on 127.0.0.1:${thoth.port}`,
     );
 
-    const sample = await checkAllSessions(thoth, threads);
+    const policyFile = join(workDir, 'policy.json');
+    writeFileSync(policyFile, JSON.stringify(POLICY));
+    const product = await startProduct(join(workDir, 'product-data'), policyFile, 'product');
+    servers.push({ ...product.target, child: product.child });
+    const productServer = servers.at(-1)!;
     progress(
-      `checked ${threads * SESSIONS_PER_THREAD} sessions: 200 ALLOW (${sample.decision_reason_code}, risk ${sample.risk_score}, ` +
-        `receipt ${(sample.receipt as { signing_algorithm?: string } | undefined)?.signing_algorithm}); response ${JSON.stringify(sample).length} bytes`,
+      `thoth as npm start runs it (embedded, every consumer, Merkle receipts) on 127.0.0.1:${product.target.port}`,
+    );
+    const opaFound = opaBinary(progress);
+    let opa: Server | undefined;
+    if ('missing' in opaFound) progress(opaFound.missing);
+    else {
+      const started = await startOpa(opaFound.path, workDir);
+      opa = { name: 'opa', child: started.child, port: started.port, key: 'none', path: started.path };
+      servers.push(opa);
+      progress(`OPA (${OPA_MODULE}) REST server on 127.0.0.1:${opa.port}, the same decision in Rego`);
+    }
+
+    const sample = await checkAllSessions(thoth, threads);
+    await checkAllSessions(productServer, threads);
+    progress(
+      `checked ${threads * SESSIONS_PER_THREAD} sessions on thoth and the product: 200 ALLOW (${sample.decision_reason_code}, risk ${sample.risk_score}, ` +
+        `receipt ${(sample.receipt as { receipt_format?: string } | undefined)?.receipt_format ?? 'per-decision'}); response ${JSON.stringify(sample).length} bytes`,
     );
     for (const server of [bare, bareSigned]) {
       const check = await fetch(`http://127.0.0.1:${server.port}/v1/enforce`, {
@@ -319,36 +344,51 @@ async function main(): Promise<void> {
       if ((server === bareSigned) !== (answer.receipt?.signature !== undefined))
         throw new Error(`${server.name} server: a receipt where none was expected, or none where one was`);
     }
+    if (opa) {
+      const check = await fetch(`http://127.0.0.1:${opa.port}${opa.path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ input: { ...BODY_TEMPLATE, session_id: 'check' } }),
+      });
+      const answer = (await check.json()) as { result?: { decision?: string } };
+      if (check.status !== 200 || answer.result?.decision !== 'ALLOW')
+        throw new Error(`opa: expected 200 ALLOW, got ${check.status} ${JSON.stringify(answer)}`);
+    }
 
-    const scripts = {
-      bare: join(workDir, 'bare.lua'),
-      'bare-signed': join(workDir, 'bare.lua'),
-      thoth: join(workDir, 'thoth.lua'),
-    };
-    writeFileSync(scripts.bare, luaScript('/v1/enforce', bare.key, BODY_TEMPLATE, SESSIONS_PER_THREAD));
-    writeFileSync(scripts.thoth, luaScript('/v1/enforce', thoth.key, BODY_TEMPLATE, SESSIONS_PER_THREAD));
+    const scripts: Record<string, string> = {};
+    const measured = [bare, bareSigned, thoth, productServer, ...(opa ? [opa] : [])];
+    for (const server of measured) {
+      scripts[server.name] = join(workDir, `${server.name}.lua`);
+      const body = server === opa ? { input: BODY_TEMPLATE } : BODY_TEMPLATE;
+      writeFileSync(
+        scripts[server.name]!,
+        luaScript(server.path ?? '/v1/enforce', server.key, body, SESSIONS_PER_THREAD),
+      );
+    }
 
-    type Name = keyof typeof scripts;
-    const results: Record<Name, WrkResult[]> = { bare: [], 'bare-signed': [], thoth: [] };
+    const results: Record<string, WrkResult[]> = Object.fromEntries(measured.map((m) => [m.name, []]));
     for (let round = 1; round <= rounds; round++) {
-      for (const server of [bare, bareSigned, thoth]) {
-        const name = server.name as Name;
-        const url = `http://127.0.0.1:${server.port}/v1/enforce`;
-        const common = { url, script: scripts[name], threads, connections };
+      for (const server of measured) {
+        const name = server.name;
+        const url = `http://127.0.0.1:${server.port}${server.path ?? '/v1/enforce'}`;
+        const common = { url, script: scripts[name]!, threads, connections };
         if (warmup > 0) {
           progress(`round ${round}: ${name} warm-up ${warmup} s`);
           await runWrk(wrk, { ...common, seconds: warmup });
         }
         progress(`round ${round}: ${name} measuring ${seconds} s`);
-        server.child.send('reset');
+        if (server.child.connected) server.child.send('reset');
         const { result, cpu } = await measureCpu(server, seconds, () => runWrk(wrk, { ...common, seconds }));
-        results[name].push(result);
+        results[name]!.push(result);
         const serverStats = await stats(server);
         progress(
           `round ${round}: ${name}: ${result.rps.toFixed(0)} req/s, p50 ${result.p50Ms.toFixed(3)} ms, ` +
             `p75 ${result.p75Ms.toFixed(3)} ms, p90 ${result.p90Ms.toFixed(3)} ms, p99 ${result.p99Ms.toFixed(3)} ms, ` +
             `${result.requests} requests, non-2xx ${result.non2xx}, socket errors: ${result.socketErrors}; ` +
-            `server event-loop delay p99 ${serverStats.loop_delay_p99_ms} ms, max ${serverStats.loop_delay_max_ms} ms; ${cpu}`,
+            (serverStats.loop_delay_p99_ms === undefined
+              ? ''
+              : `server event-loop delay p99 ${serverStats.loop_delay_p99_ms} ms, max ${serverStats.loop_delay_max_ms} ms; `) +
+            cpu,
         );
         if (result.non2xx > 0) {
           progress(`FAIL: ${name} answered ${result.non2xx} non-2xx responses`);
@@ -359,23 +399,50 @@ async function main(): Promise<void> {
 
     // The measured path stayed the common path: every session still answers ALLOW.
     await checkAllSessions(thoth, threads);
+    await checkAllSessions(productServer, threads);
     const thothStats = await stats(thoth);
     progress(
       `after the runs every session still answers 200 ALLOW; thoth server: ${JSON.stringify(thothStats)}`,
     );
 
-    const rps = median(results.thoth.map((r) => r.rps));
-    const bareRps = median(results.bare.map((r) => r.rps));
-    const p50 = median(results.thoth.map((r) => r.p50Ms));
-    const p99 = median(results.thoth.map((r) => r.p99Ms));
+    const med = (name: string, pick: (r: WrkResult) => number) => median(results[name]!.map(pick));
+    const rps = med('thoth', (r) => r.rps);
+    const bareRps = med('bare', (r) => r.rps);
+    const p50 = med('thoth', (r) => r.p50Ms);
+    const p99 = med('thoth', (r) => r.p99Ms);
     const ratio = rps / bareRps;
-    const bareP99 = median(results.bare.map((r) => r.p99Ms));
-    const signedBareRps = median(results['bare-signed'].map((r) => r.rps));
-    const met = ratio >= 0.75 && p99 <= 5;
+    const bareP99 = med('bare', (r) => r.p99Ms);
+    const signedBareRps = med('bare-signed', (r) => r.rps);
+    const productRps = med('product', (r) => r.rps);
+    const productP99 = med('product', (r) => r.p99Ms);
+    const opaRps = opa ? med('opa', (r) => r.rps) : undefined;
+    const opaP99 = opa ? med('opa', (r) => r.p99Ms) : undefined;
+    const targets: Record<string, boolean> = {
+      ratio: ratio >= 0.75,
+      p99_to_bare: p99 <= 1.5 * bareP99,
+      ...(opaRps !== undefined && opaP99 !== undefined
+        ? { product_to_opa: productRps >= opaRps && productP99 < opaP99 }
+        : {}),
+    };
+    const met = Object.values(targets).every(Boolean);
     progress(
-      `bare p99 ${bareP99.toFixed(3)} ms; target ratio ≥ 0.75 and p99 ≤ 5 ms: ${met ? 'met' : 'MISSED'} ` +
-        `(ratio ${ratio.toFixed(3)}, p99 ${p99.toFixed(3)} ms); bare fastify + one Ed25519 signature a request: ` +
-        `${signedBareRps.toFixed(0)} req/s, ratio ${(signedBareRps / bareRps).toFixed(3)} (the ceiling here)`,
+      `per round: ${measured
+        .map(
+          (m) =>
+            `${m.name} ${results[m.name]!.map((r) => `${r.rps.toFixed(0)}/${r.p99Ms.toFixed(2)}ms`).join(' ')}`,
+        )
+        .join('; ')}`,
+    );
+    progress(
+      `targets (ratio ≥ 0.75, p99 ≤ 1.5 × bare p99 ${bareP99.toFixed(3)} ms, the product ≥ OPA's rps with a lower p99): ` +
+        `${
+          met
+            ? 'met'
+            : `MISSED: ${Object.entries(targets)
+                .filter(([, ok]) => !ok)
+                .map(([name]) => name)
+                .join(', ')}`
+        }`,
     );
     if (!met && process.env.BENCH_STRICT === '1') failed = true;
     process.stdout.write(
@@ -384,9 +451,23 @@ async function main(): Promise<void> {
         p50_ms: round(p50, 3),
         p99_ms: round(p99, 3),
         bare_rps: round(bareRps, 0),
+        bare_p99_ms: round(bareP99, 3),
         ratio: round(ratio, 3),
+        p99_to_bare: round(p99 / bareP99, 3),
         signed_bare_rps: round(signedBareRps, 0),
         signed_bare_ratio: round(signedBareRps / bareRps, 3),
+        product_rps: round(productRps, 0),
+        product_p50_ms: round(
+          med('product', (r) => r.p50Ms),
+          3,
+        ),
+        product_p99_ms: round(productP99, 3),
+        opa_rps: opaRps === undefined ? null : round(opaRps, 0),
+        opa_p99_ms: opaP99 === undefined ? null : round(opaP99, 3),
+        ratio_to_opa: opaRps === undefined ? null : round(productRps / opaRps, 3),
+        isolated_ratio_to_opa: opaRps === undefined ? null : round(rps / opaRps, 3),
+        rounds,
+        targets_met: met,
       })}\n`,
     );
   } catch (error) {

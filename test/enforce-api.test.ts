@@ -200,6 +200,25 @@ describe('the four decision shapes, produced by a tenant policy', () => {
     expect(receiptProblem({ ...signed, decision: 'ALLOW' }, r.receipt, publicKeyPem)).toBeDefined();
   });
 
+  it('a plain ALLOW leaves out its explanation unless ?detail=full asks for it', async () => {
+    const plain = await enforce({ tool_name: 'search_docs' });
+    expect(plain.body.decision).toBe('ALLOW');
+    for (const field of ['score_components', 'top_contributors', 'decision_evidence'])
+      expect(plain.body).not.toHaveProperty(field);
+    const detailed = await api.inject({
+      method: 'POST',
+      url: '/v1/enforce?detail=full',
+      headers: { authorization: `Bearer ${api.key}` },
+      payload: enforceBody({ tool_name: 'search_docs' }),
+    });
+    expect(detailed.json()).toMatchObject({
+      decision: 'ALLOW',
+      score_components: expect.any(Object),
+      top_contributors: expect.any(Array),
+      decision_evidence: expect.objectContaining({ decided_by: expect.any(String) }),
+    });
+  });
+
   it('DEFER carries defer_reason and an integer defer_timeout_seconds of 45', async () => {
     const { body } = await enforce({ tool_name: 'export_records', approved_scope: [] });
     expect(body).toMatchObject({

@@ -97,6 +97,7 @@ export async function startApiService(deps: ApiServiceDeps): Promise<ApiService>
     receipts: new ReceiptMaker(signer, config.THOTH_RECEIPTS),
     publisher,
     eventsTopic: topics.events,
+    onPublishError: (error) => log.error({ err: error }, 'a decision event could not be built; it is lost'),
   });
   const auth = createAuthenticator({
     control,
@@ -133,6 +134,7 @@ export async function startApiService(deps: ApiServiceDeps): Promise<ApiService>
     signer,
     stop: async () => {
       await app.close();
+      enforcer.publishPending();
       await publisher.drain();
       await Promise.all([control.stop(), holds.stop(), directives.stop(), liveTail.stop(), signer.close()]);
     },

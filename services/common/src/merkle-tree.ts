@@ -1,28 +1,35 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /**
  * The Merkle tree of Certificate Transparency (RFC 9162 §2.1), over SHA-256, with its domain separation: a leaf
  * hashes `0x00 ‖ data`, an inner node `0x01 ‖ left ‖ right`, so no leaf can pose as a node. For n > 1 leaves
  * the tree splits at k, the largest power of two below n. Batched decision receipts (docs/receipts.md) use it:
  * one signature covers a batch's root, and each decision proves its place with an audit path.
- * Pure functions over hex strings; no I/O.
+ * Pure functions; hashes are lowercase hex outside, bytes inside (one-shot `crypto.hash`: the receipts of the
+ * enforce path hash a leaf per decision and a node per decision).
  */
 
-const LEAF_PREFIX = Buffer.from([0]);
 const NODE_PREFIX = Buffer.from([1]);
 
 /** The leaf hash (hex) of `data` (a string is hashed as its UTF-8 bytes). */
 export function leafHash(data: string | Uint8Array): string {
-  return createHash('sha256').update(LEAF_PREFIX).update(data).digest('hex');
+  return leafDigest(data).toString('hex');
+}
+
+/** The leaf hash of `data`, as bytes. */
+export function leafDigest(data: string | Uint8Array): Buffer {
+  // U+0000 is the single byte 0x00 in UTF-8: the leaf prefix without a copy of the text into a new buffer.
+  if (typeof data === 'string') return hash('sha256', `\u0000${data}`, 'buffer');
+  return hash('sha256', Buffer.concat([Buffer.from([0]), data]), 'buffer');
 }
 
 /** The hash (hex) of an inner node from its children's hashes (hex). */
 export function nodeHash(left: string, right: string): string {
-  return createHash('sha256')
-    .update(NODE_PREFIX)
-    .update(Buffer.from(left, 'hex'))
-    .update(Buffer.from(right, 'hex'))
-    .digest('hex');
+  return nodeDigest(Buffer.from(left, 'hex'), Buffer.from(right, 'hex')).toString('hex');
+}
+
+function nodeDigest(left: Buffer, right: Buffer): Buffer {
+  return hash('sha256', Buffer.concat([NODE_PREFIX, left, right], 65), 'buffer');
 }
 
 /** The largest power of two smaller than n (n ≥ 2). */
@@ -32,27 +39,45 @@ function split(n: number): number {
   return k;
 }
 
-/** The root and every leaf's audit path of a tree over `leaves` (leaf hashes, hex; at least one). */
-export function merkleTree(leaves: readonly string[]): { root: string; paths: string[][] } {
-  if (leaves.length === 0) throw new Error('a Merkle tree needs at least one leaf');
-  const paths: string[][] = leaves.map(() => []);
-  const root = subtree(leaves, 0, leaves.length, paths);
-  return { root, paths };
+interface Node {
+  digest: Buffer;
+  hex: string;
 }
 
 /**
- * The hash of leaves [from, to), appending to each of their paths the sibling on the way up: RFC 9162's
+ * The root and every leaf's audit path of a tree over `leaves` (leaf hashes, as bytes or hex; at least one).
+ * Hashes come back as hex.
+ */
+export function merkleTree(leaves: readonly (Buffer | string)[]): { root: string; paths: string[][] } {
+  if (leaves.length === 0) throw new Error('a Merkle tree needs at least one leaf');
+  const nodes: Node[] = leaves.map((leaf) =>
+    typeof leaf === 'string' ? { digest: Buffer.from(leaf, 'hex'), hex: leaf } : { digest: leaf, hex: '' },
+  );
+  const paths: string[][] = leaves.map(() => []);
+  const root = subtree(nodes, 0, nodes.length, paths);
+  return { root: hexOf(root), paths };
+}
+
+function hexOf(node: Node): string {
+  if (node.hex === '') node.hex = node.digest.toString('hex');
+  return node.hex;
+}
+
+/**
+ * The node over leaves [from, to), appending to each of their paths the sibling on the way up: RFC 9162's
  * PATH(m, D[n]) lists the siblings from the leaf up, which is the order the recursion returns in.
  */
-function subtree(leaves: readonly string[], from: number, to: number, paths: string[][]): string {
+function subtree(leaves: readonly Node[], from: number, to: number, paths: string[][]): Node {
   const n = to - from;
   if (n === 1) return leaves[from]!;
   const k = split(n);
   const left = subtree(leaves, from, from + k, paths);
   const right = subtree(leaves, from + k, to, paths);
-  for (let i = from; i < from + k; i++) paths[i]!.push(right);
-  for (let i = from + k; i < to; i++) paths[i]!.push(left);
-  return nodeHash(left, right);
+  const rightHex = hexOf(right);
+  const leftHex = hexOf(left);
+  for (let i = from; i < from + k; i++) paths[i]!.push(rightHex);
+  for (let i = from + k; i < to; i++) paths[i]!.push(leftHex);
+  return { digest: nodeDigest(left.digest, right.digest), hex: '' };
 }
 
 /**

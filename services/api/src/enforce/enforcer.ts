@@ -36,6 +36,8 @@ export interface EnforcerDeps {
   publisher: Pick<BackgroundPublisher, 'enqueueRecord'>;
   eventsTopic: string;
   now?: () => number;
+  /** A decision event that could not be built (a bug: the answer was given, its event is lost). */
+  onPublishError?: (error: Error) => void;
 }
 
 /**
@@ -44,9 +46,15 @@ export interface EnforcerDeps {
  * never awaited. No network, no disk.
  */
 export class Enforcer {
+  private readonly unpublished: Array<() => void> = [];
+
   constructor(private readonly deps: EnforcerDeps) {}
 
-  async enforce(body: EnforceRequest): Promise<Record<string, unknown>> {
+  /**
+   * Decides one call. `detail`: answer a plain ALLOW with its explanation too (`score_components`,
+   * `top_contributors`, `decision_evidence`), which the SDKs do not read and the decision event keeps anyway.
+   */
+  async enforce(body: EnforceRequest, detail = false): Promise<Record<string, unknown>> {
     const started = process.hrtime.bigint();
     const now = this.deps.now?.() ?? Date.now();
     const call = toToolCall(body, now);
@@ -109,18 +117,38 @@ export class Enforcer {
       receipt,
       latencyMs: Math.round(latencyUs) / 1_000,
       policyVersion: policy.version,
+      detail,
     });
-    this.publishDecision(body, outcome, {
-      decisionId,
-      traceId,
-      holdToken: hold?.token,
-      receipt,
-      latencyUs,
-      now,
-      policyVersion: policy.version,
-      replayJson: decisionReplayJson(call, sessionBefore, directives),
-    });
+    this.unpublished.push(() =>
+      this.publishDecision(body, outcome, {
+        decisionId,
+        traceId,
+        holdToken: hold?.token,
+        receipt,
+        latencyUs,
+        now,
+        policyVersion: policy.version,
+        replayJson: decisionReplayJson(call, sessionBefore, directives),
+      }),
+    );
+    if (this.unpublished.length === 1) setImmediate(() => this.publishPending());
     return response;
+  }
+
+  /**
+   * Builds and queues the decision events of the answers given so far. They are built after the answers are
+   * written (the next check phase of the event loop), so no answer of a batch waits for the events of the
+   * others; the publisher's queue keeps their order. `stop` calls it before the publisher drains.
+   */
+  publishPending(): void {
+    const due = this.unpublished.splice(0);
+    for (const publish of due) {
+      try {
+        publish();
+      } catch (error) {
+        this.deps.onPublishError?.(error as Error);
+      }
+    }
   }
 
   private publishDecision(
@@ -192,9 +220,18 @@ export function envelope(
     receipt: Receipt;
     latencyMs: number;
     policyVersion: number;
+    /** Explain a plain ALLOW too (see `Enforcer.enforce`); every other answer always carries its explanation. */
+    detail?: boolean;
   },
 ): Record<string, unknown> {
   const d = outcome.decision;
+  const ruleErrors = outcome.decisionEvidence.rule_errors;
+  const explained =
+    ctx.detail !== false ||
+    d !== 'ALLOW' ||
+    outcome.wouldBe !== 'ALLOW' ||
+    !!outcome.warning ||
+    (Array.isArray(ruleErrors) && ruleErrors.length > 0);
   const body: Record<string, unknown> = {
     decision: d,
     authorization_decision: d,
@@ -207,9 +244,9 @@ export function envelope(
     enforcement_trace_id: ctx.traceId,
     matched_rule_ids: outcome.matchedRuleIds,
     model_signals: outcome.modelSignals,
-    score_components: outcome.scoreComponents,
-    top_contributors: outcome.topContributors,
-    decision_evidence: outcome.decisionEvidence,
+    score_components: explained ? outcome.scoreComponents : undefined,
+    top_contributors: explained ? outcome.topContributors : undefined,
+    decision_evidence: explained ? outcome.decisionEvidence : undefined,
     policy_version: ctx.policyVersion,
     receipt: ctx.receipt,
     decision_envelope_version: DECISION_ENVELOPE_VERSION,
@@ -239,13 +276,17 @@ export function envelope(
  */
 function merkleReceiptJson(receipt: Receipt, outcome: DecisionOutcome): string | null {
   if (receipt.receipt_format === undefined) return null;
-  const { signature: _signature, key_id: _keyId, signing_algorithm: _algorithm, ...rest } = receipt;
   const modified = outcome.decision === 'MODIFY' ? outcome.modifiedToolArgs : undefined;
-  return JSON.stringify(
-    modified === undefined
-      ? rest
-      : { ...rest, modified_tool_args_sha256: sha256Hex(canonicalJson(modified)) },
-  );
+  return JSON.stringify({
+    receipt_format: receipt.receipt_format,
+    issued_at: receipt.issued_at,
+    tree_size: receipt.tree_size,
+    leaf_index: receipt.leaf_index,
+    root: receipt.root,
+    audit_path: receipt.audit_path,
+    signed_at: receipt.signed_at,
+    modified_tool_args_sha256: modified === undefined ? undefined : sha256Hex(canonicalJson(modified)),
+  });
 }
 
 /** SHA-256 of the canonical JSON of the call's arguments: binds an approval to this one call. */

@@ -28,7 +28,9 @@ export const enforceRoutes =
       async (request) => {
         const identity = deps.auth.require(request, 'execute');
         assertSameTenant(identity, request.body.tenant_id, request.body.agent_id);
-        return deps.enforcer.enforce(request.body);
+        // `?detail=full` explains a plain ALLOW too (docs/protocol.md §Enforce response); not in the schema, so
+        // the common request pays for no query validation.
+        return deps.enforcer.enforce(request.body, (request.query as { detail?: unknown }).detail === 'full');
       },
     );
 
