@@ -1,7 +1,7 @@
 /**
  * An Anthropic tool_use loop whose tools are governed by Thoth.
  *
- *   THOTH_API_URL=… THOTH_API_KEY=… npx tsx sdk/typescript/examples/anthropic-tool-use.ts
+ *   THOTH_API_URL=… THOTH_API_KEY=… npx tsx --conditions=thoth-source sdk/typescript/examples/anthropic-tool-use.ts
  *
  * Without ANTHROPIC_BASE_URL the client talks to a local stand-in of the Messages API
  * (support/fake-anthropic-api.ts), so the example needs no Anthropic account.

@@ -1,7 +1,7 @@
 /**
  * An OpenAI function-calling loop (Chat Completions) whose tools are governed by Thoth.
  *
- *   THOTH_API_URL=… THOTH_API_KEY=… npx tsx sdk/typescript/examples/openai-function-calling.ts
+ *   THOTH_API_URL=… THOTH_API_KEY=… npx tsx --conditions=thoth-source sdk/typescript/examples/openai-function-calling.ts
  *
  * Without OPENAI_BASE_URL the client talks to a local stand-in of the API (support/fake-openai-api.ts).
  */

@@ -1,7 +1,7 @@
 /**
  * Quickstart: govern an agent's tools in one line.
  *
- *   THOTH_API_URL=http://127.0.0.1:8080 THOTH_API_KEY=thoth_live_… npx tsx sdk/typescript/examples/quickstart.ts
+ *   THOTH_API_URL=http://127.0.0.1:8080 THOTH_API_KEY=thoth_live_… npx tsx --conditions=thoth-source sdk/typescript/examples/quickstart.ts
  */
 import { instrument, ThothPolicyViolation } from '@thoth/sdk';
 

@@ -18,7 +18,9 @@ afterAll(async () => {
 
 /** Runs an example the way a user does (its own process, configured by environment only). */
 async function runExample(file: string): Promise<string> {
-  const { stdout } = await run(process.execPath, ['--import', 'tsx', `sdk/typescript/examples/${file}`], {
+  // thoth-source: '@thoth/sdk' resolves to src/ in the repository (the package's exports point at dist/).
+  const args = ['--conditions=thoth-source', '--import', 'tsx', `sdk/typescript/examples/${file}`];
+  const { stdout } = await run(process.execPath, args, {
     cwd: ROOT,
     env: {
       ...process.env,
