@@ -2,6 +2,7 @@ import { type EnforceDecision, type HoldState, readEnforceDecision, readHoldStat
 import { classifyFailure, type EnforcerFailure } from './enforcer-failure.ts';
 import { requestJson } from './http-json.ts';
 import { OutageMonitor } from './outage-monitor.ts';
+import { ReceiptKeyring } from './receipt-keys.ts';
 
 /** The body of POST /v1/enforce (snake_case, docs/protocol.md §Enforce request). */
 export interface EnforceRequest {
@@ -24,7 +25,12 @@ export interface EnforceRequest {
 }
 
 export type EnforceOutcome =
-  | { ok: true; decision: EnforceDecision }
+  | {
+      ok: true;
+      decision: EnforceDecision;
+      /** The answer as parsed, for receipt verification. */
+      body: unknown;
+    }
   | { ok: false; failure: EnforcerFailure };
 export type HoldOutcome = { ok: true; state: HoldState } | { ok: false; failure: EnforcerFailure };
 
@@ -32,6 +38,8 @@ export type HoldOutcome = { ok: true; state: HoldState } | { ok: false; failure:
 export class EnforceClient {
   /** Shared so that fail-open warns once per outage of this enforcer, whatever the number of tools. */
   readonly outage = new OutageMonitor();
+  /** The receipt-signing public keys of this Thoth, fetched on first use (only when receipts are verified). */
+  readonly receiptKeys: ReceiptKeyring;
   private readonly enforceUrl: URL;
   private readonly headers: Record<string, string>;
 
@@ -40,6 +48,7 @@ export class EnforceClient {
     apiKey: string,
   ) {
     this.enforceUrl = new URL('v1/enforce', withTrailingSlash(apiUrl));
+    this.receiptKeys = new ReceiptKeyring(new URL('v1/keys/receipt', withTrailingSlash(apiUrl)));
     // TypeScript SDKs send the key as Bearer only (docs/protocol.md §SDK dialects).
     this.headers = { authorization: `Bearer ${apiKey}` };
   }
@@ -53,7 +62,7 @@ export class EnforceClient {
       timeoutMs,
     });
     if (outcome.kind === 'response' && outcome.status === 200)
-      return { ok: true, decision: readEnforceDecision(outcome.body) };
+      return { ok: true, decision: readEnforceDecision(outcome.body), body: outcome.body };
     return { ok: false, failure: classifyFailure(outcome) };
   }
 

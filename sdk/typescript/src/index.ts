@@ -28,5 +28,15 @@ export {
   type ThothOptions,
 } from './options.ts';
 export { type BlockingDecision, ThothPolicyViolation } from './policy-violation.ts';
+export {
+  canonicalJson,
+  type DecisionReceipt,
+  type ReceiptPublicKey,
+  type ReceiptVerification,
+  type ReceiptVerificationMode,
+  signedDecision,
+  verifyInclusion,
+  verifyReceipt,
+} from './receipts.ts';
 export { flush, shutdown, telemetryStats } from './telemetry/telemetry-registry.ts';
 export type { TelemetryStats } from './telemetry/telemetry-sender.ts';

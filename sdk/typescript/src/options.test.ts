@@ -23,6 +23,15 @@ describe('resolveConfig', () => {
     expect(config.sessionId).toMatch(/^[0-9a-f-]{36}$/);
   });
 
+  it('verifies no receipt unless asked, and refuses an unknown verifyReceipts mode', () => {
+    const env = { THOTH_API_URL: 'http://x', THOTH_API_KEY: 'k' };
+    expect(resolveConfig(base, env).verifyReceipts).toBe('off');
+    expect(resolveConfig({ ...base, verifyReceipts: 'enforce' }, env).verifyReceipts).toBe('enforce');
+    expect(() => resolveConfig({ ...base, verifyReceipts: 'strict' as 'warn' }, env)).toThrow(
+      /verifyReceipts/,
+    );
+  });
+
   it('requires brokers and a topic for the Kafka transport', () => {
     expect(() =>
       resolveConfig({ ...base, apiUrl: 'http://x', apiKey: 'k', telemetry: { transport: 'kafka' } }, {}),

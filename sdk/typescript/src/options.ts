@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
+import type { ReceiptVerificationMode } from './receipts.ts';
 
 export type EnforcementMode = 'observe' | 'progressive' | 'step_up' | 'block';
 const ENFORCEMENT_MODES: readonly EnforcementMode[] = ['observe', 'progressive', 'step_up', 'block'];
+const RECEIPT_MODES: readonly ReceiptVerificationMode[] = ['off', 'warn', 'enforce'];
 
 /** Where the SDK's warnings go (default: `console.warn`). */
 export interface ThothLogger {
@@ -59,6 +61,12 @@ export interface ThothOptions {
   /** `false` turns behavioral events off. */
   telemetry?: TelemetryOptions | false;
   logger?: ThothLogger;
+  /**
+   * Verify the receipt of every enforce answer (docs/receipts.md) with the keys of `GET /v1/keys/receipt`.
+   * `off` (default); `warn`: log a failed verification and act on the answer; `enforce`: a failed verification
+   * blocks the call (code `receipt_invalid`, whatever `failOpen` says).
+   */
+  verifyReceipts?: ReceiptVerificationMode;
 }
 
 export interface ResolvedTelemetry {
@@ -89,6 +97,7 @@ export interface ThothConfig {
   modelProvider: string | undefined;
   telemetry: ResolvedTelemetry | false;
   logger: ThothLogger;
+  verifyReceipts: ReceiptVerificationMode;
 }
 
 /** A mistake in the options, raised when instrumenting — never later, inside a tool call. */
@@ -122,6 +131,9 @@ export function resolveConfig(
   const enforcement = options.enforcement ?? 'progressive';
   if (!ENFORCEMENT_MODES.includes(enforcement))
     throw new ThothConfigError(`enforcement must be one of ${ENFORCEMENT_MODES.join(', ')}`);
+  const verifyReceipts = options.verifyReceipts ?? 'off';
+  if (!RECEIPT_MODES.includes(verifyReceipts))
+    throw new ThothConfigError(`verifyReceipts must be one of ${RECEIPT_MODES.join(', ')}`);
 
   return {
     agentId: options.agentId,
@@ -145,6 +157,7 @@ export function resolveConfig(
     modelProvider: options.modelProvider,
     telemetry: resolveTelemetry(options.telemetry),
     logger: options.logger ?? consoleLogger,
+    verifyReceipts,
   };
 }
 

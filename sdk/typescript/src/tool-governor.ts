@@ -106,7 +106,8 @@ export class ToolGovernor {
 
   private async decide(context: CallContext, args: unknown[], shape: 'dict' | 'call'): Promise<Verdict> {
     const { config } = this;
-    const outcome = await this.client.enforce(this.enforceRequest(context), config.timeoutMs);
+    const request = this.enforceRequest(context);
+    const outcome = await this.client.enforce(request, config.timeoutMs);
     if (!outcome.ok) {
       const action = actionOnFailure(outcome.failure, config.failOpen, config.enforcement === 'observe');
       if (action.action === 'block')
@@ -122,7 +123,67 @@ export class ToolGovernor {
       config.logger.warn(
         `[thoth] enforcer answering again after ${Math.round(ended.durationMs / 1_000)} s; ${ended.failedCalls} call(s) ran ungoverned`,
       );
+    if (config.verifyReceipts !== 'off') {
+      const refusal = await this.checkReceipt(context.toolName, request, outcome.body, outcome.decision);
+      if (refusal) return refusal;
+    }
     return this.act(context, args, shape, outcome.decision);
+  }
+
+  /**
+   * `verifyReceipts`: a refusal when the answer must not be acted on, else undefined.
+   * - The receipt does not verify (the answer is not what Thoth signed: altered on the way, a wrong key, no
+   *   receipt): `warn` logs and acts on the answer; `enforce` blocks (`receipt_invalid`) whatever `failOpen`
+   *   says — fail-open is for outages, and running the tool on an answer that fails verification would let
+   *   whoever altered it switch governance off (a BLOCK turned into an ALLOW).
+   * - The keys cannot be fetched (an outage of GET /v1/keys/receipt): `enforce` with `failOpen: false` blocks
+   *   (`receipt_keys_unavailable`); otherwise the answer is acted on unverified (a BLOCK still blocks), with
+   *   one warning per outage.
+   */
+  private async checkReceipt(
+    toolName: string,
+    request: EnforceRequest,
+    body: unknown,
+    answer: EnforceDecision,
+  ): Promise<Verdict | undefined> {
+    const { config } = this;
+    const keys = this.client.receiptKeys;
+    const check = await keys.check(request, body, config.timeoutMs);
+    const what = `the receipt of the ${answer.decision} answer for "${toolName}"`;
+    if (check.status === 'valid') {
+      if (keys.outage.recovered(Date.now())) config.logger.warn('[thoth] receipt keys readable again');
+      return undefined;
+    }
+    if (check.status === 'invalid') {
+      if (config.verifyReceipts === 'warn') {
+        config.logger.warn(
+          `[thoth] ${what} does not verify (${check.reason}); acting on the answer anyway (verifyReceipts: 'warn')`,
+        );
+        return undefined;
+      }
+      return this.refuse(
+        toolName,
+        'BLOCK',
+        `Thoth's answer failed receipt verification: ${check.reason} (verifyReceipts: 'enforce')`,
+        'receipt_invalid',
+        undefined,
+      );
+    }
+    const strict =
+      config.verifyReceipts === 'enforce' && !config.failOpen && config.enforcement !== 'observe';
+    if (strict)
+      return this.refuse(
+        toolName,
+        'BLOCK',
+        `cannot verify Thoth's answer: the receipt keys are unavailable (${check.reason}; fail-closed)`,
+        'receipt_keys_unavailable',
+        undefined,
+      );
+    if (keys.outage.failed(Date.now()))
+      config.logger.warn(
+        `[thoth] cannot fetch the receipt keys (${check.reason}); acting on unverified answers until they can be read`,
+      );
+    return undefined;
   }
 
   private async act(

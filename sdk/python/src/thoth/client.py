@@ -20,6 +20,7 @@ from urllib.parse import quote, urlsplit
 
 from ._version import __version__
 from .decisions import Decision, parse_decision
+from .receipts import ReceiptKeyring
 
 logger = logging.getLogger("thoth")
 
@@ -212,6 +213,9 @@ class EnforcerClient:
     def __init__(self, http: HttpClient):
         self.http = http
         self.outage = OutageLog("enforcer")
+        # Receipt verification (verify_receipts): the public keys, fetched on first use, and their outages.
+        self.receipt_keys = ReceiptKeyring(http)
+        self.receipt_keys_outage = OutageLog("receipt key endpoint (GET /v1/keys/receipt)")
 
     def enforce(self, request: Mapping[str, Any]) -> Decision:
         try:

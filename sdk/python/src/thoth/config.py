@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from .errors import ThothConfigurationError
 
 ENFORCEMENT_MODES = ("observe", "progressive", "step_up", "block")
+RECEIPT_MODES = ("off", "warn", "enforce")
 
 DEFAULT_TIMEOUT_SECONDS = 5.0
 DEFAULT_STEP_UP_TIMEOUT_SECONDS = 900.0
@@ -45,6 +46,8 @@ class ThothConfig:
     step_up_poll_interval_seconds: float = DEFAULT_STEP_UP_POLL_INTERVAL_SECONDS
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
     telemetry: bool = True
+    #: Verify the receipt of every enforce answer (docs/receipts.md): ``off``, ``warn`` or ``enforce``.
+    verify_receipts: str = "off"
 
     def __post_init__(self) -> None:
         if not self.agent_id:
@@ -66,6 +69,15 @@ class ThothConfig:
         for name in ("step_up_timeout_seconds", "step_up_poll_interval_seconds", "timeout_seconds"):
             if not getattr(self, name) > 0:
                 raise ThothConfigurationError(f"thoth: {name} must be > 0")
+        if self.verify_receipts not in RECEIPT_MODES:
+            raise ThothConfigurationError(
+                f"thoth: verify_receipts must be one of {', '.join(RECEIPT_MODES)} (got {self.verify_receipts!r})"
+            )
+        if self.verify_receipts != "off":
+            from .receipts import CryptographyMissing, cryptography_available
+
+            if not cryptography_available():
+                raise ThothConfigurationError(str(CryptographyMissing()))
 
     @classmethod
     def resolve(
@@ -87,6 +99,7 @@ class ThothConfig:
         step_up_poll_interval_seconds: float = DEFAULT_STEP_UP_POLL_INTERVAL_SECONDS,
         timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
         telemetry: bool = True,
+        verify_receipts: str = "off",
     ) -> ThothConfig:
         """Applies the environment defaults (`THOTH_API_URL`, `THOTH_API_KEY`) and validates."""
         if isinstance(approved_scope, str):
@@ -110,11 +123,13 @@ class ThothConfig:
             step_up_poll_interval_seconds=float(step_up_poll_interval_seconds),
             timeout_seconds=float(timeout_seconds),
             telemetry=bool(telemetry),
+            verify_receipts=verify_receipts.lower() if isinstance(verify_receipts, str) else verify_receipts,
         )
 
     def __repr__(self) -> str:
         # Never print the key (configs end up in logs and tracebacks).
         return (
             f"ThothConfig(agent_id={self.agent_id!r}, tenant_id={self.tenant_id!r}, api_url={self.api_url!r}, "
-            f"enforcement={self.enforcement!r}, fail_open={self.fail_open!r}, session_id={self.session_id!r})"
+            f"enforcement={self.enforcement!r}, fail_open={self.fail_open!r}, session_id={self.session_id!r}, "
+            f"verify_receipts={self.verify_receipts!r})"
         )

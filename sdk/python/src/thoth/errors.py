@@ -21,7 +21,8 @@ class ThothPolicyViolation(Exception):
         tool_name: the tool that was stopped.
         decision: the server decision that stopped it: ``BLOCK``, ``DEFER`` or ``STEP_UP``.
         decision_reason_code: stable machine code, e.g. ``policy_scope_violation``; SDK-side failures use
-            ``enforcer_unavailable`` and ``enforcer_auth_failed``.
+            ``enforcer_unavailable`` and ``enforcer_auth_failed`` (and, with ``verify_receipts``,
+            ``receipt_invalid`` and ``receipt_keys_unavailable``).
     """
 
     def __init__(

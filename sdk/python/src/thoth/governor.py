@@ -153,8 +153,9 @@ class Governor:
             ctx.decision = "OBSERVE"
             return self._admit(ctx)
 
+        request = self._enforce_request(tool_name, sent, session_calls, trace_id)
         try:
-            decision = self.enforcer.enforce(self._enforce_request(tool_name, sent, session_calls, trace_id))
+            decision = self.enforcer.enforce(request)
         except EnforcerAuthError as error:
             self._block(
                 ctx,
@@ -176,6 +177,8 @@ class Governor:
                 code="enforcer_unavailable",
             )
         self.enforcer.outage.succeeded()
+        if config.verify_receipts != "off":
+            self._check_receipt(ctx, request, decision)
         ctx.decision = decision.decision
         ctx.metadata.update(
             {
@@ -270,6 +273,51 @@ class Governor:
         if config.data_classification:
             body["data_classification"] = config.data_classification
         return body
+
+    def _check_receipt(self, ctx: CallContext, request: Mapping[str, Any], decision: Decision) -> None:
+        """``verify_receipts``: returns when the answer may be acted on, else blocks (raises).
+
+        - The receipt does not verify (the answer is not what Thoth signed: altered on the way, an unknown key,
+          no receipt): ``warn`` logs and acts on the answer; ``enforce`` blocks (``receipt_invalid``) whatever
+          ``fail_open`` says. Fail-open is for outages; running the tool on an answer that fails verification
+          would let whoever altered it switch governance off (a BLOCK turned into an ALLOW).
+        - The keys cannot be fetched (an outage of ``GET /v1/keys/receipt``): ``enforce`` with
+          ``fail_open=False`` blocks (``receipt_keys_unavailable``); otherwise the answer is acted on
+          unverified (a BLOCK still blocks), with one warning per outage.
+        """
+        config = self.config
+        check = self.enforcer.receipt_keys.check(request, decision.raw)
+        outage = self.enforcer.receipt_keys_outage
+        if check.status == "valid":
+            outage.succeeded()
+            return
+        if check.status == "invalid":
+            if config.verify_receipts == "warn":
+                logger.warning(
+                    "Thoth: the receipt of the %s answer for %s does not verify (%s); acting on the answer anyway "
+                    "(verify_receipts='warn')",
+                    decision.decision,
+                    ctx.tool_name,
+                    check.reason,
+                )
+                return
+            ctx.metadata["receipt_invalid"] = check.reason
+            self._block(
+                ctx,
+                f"Thoth's answer failed receipt verification: {check.reason} (verify_receipts='enforce')",
+                decision="BLOCK",
+                code="receipt_invalid",
+            )
+        if config.verify_receipts == "enforce" and not config.fail_open:
+            outage.failed(str(check.reason), "tool calls are blocked (fail_open=False)")
+            self._block(
+                ctx,
+                f"cannot verify Thoth's answer: the receipt keys are unavailable ({check.reason}); "
+                "blocked because fail_open=False",
+                decision="BLOCK",
+                code="receipt_keys_unavailable",
+            )
+        outage.failed(str(check.reason), "answers are acted on unverified until it is back")
 
     def _admit(self, ctx: CallContext) -> CallContext:
         with self._lock:
