@@ -1,71 +1,126 @@
-# syntax=docker/dockerfile:1
+# Thoth image. One image for both shapes and every role:
+#   docker run -p 8080:8080 thoth:local          embedded (the default): one process, in-process bus, chDB store
+#   THOTH_MODE=distributed + THOTH_SERVICES=…     distributed roles (`api`, `audit-writer`, …; docker-compose.yml)
 #
-# Thoth image for the distributed shape (see docker-compose.yml). One image for every role: THOTH_SERVICES
-# picks what a container runs (`api`, `audit-writer`, …). No build step: TypeScript runs through tsx.
+# Build (BuildKit is required: RUN --mount):
+#   bash scripts/docker-build.sh                   passes this machine's npm settings (registry, proxy CA) as secrets
+#   docker buildx build --load -t thoth:local .    elsewhere (Docker 20.10 without buildx: DOCKER_BUILDKIT=1 docker build)
+# Without a container registry, `bash scripts/docker-base.sh` first builds a local stand-in for NODE_IMAGE.
+# Proof it works: `bash scripts/docker-smoke.sh` (base, build, run, /healthz, an ALLOW and a BLOCK, non-root, healthy).
 #
-#   docker build -t thoth .
+# No `# syntax=docker/dockerfile:1` line on purpose: it makes BuildKit pull the frontend image from Docker Hub.
+# The frontend built into Docker >= 20.10 already knows RUN --mount (secret, cache).
 #
-# The native chDB binding (@chdb/lib-linux-x64-gnu) is loaded when the store module is imported, even in
-# distributed mode, and package-lock.json only records its linux-x64 build. Build and run this image as
-# linux/amd64 (docker-compose.yml pins `platform: linux/amd64`; by hand: `docker build --platform linux/amd64`).
+# Platform: package-lock.json records only the linux-x64 builds of esbuild (tsx, vite) and chDB, so build and run
+# as linux/amd64 (docker-compose.yml pins `platform: linux/amd64`; by hand: `--platform linux/amd64`).
 
-ARG NODE_IMAGE=node:20-bookworm-slim
+ARG NODE_IMAGE=node:24-bookworm-slim
+# embedded (default): runs either mode; carries chDB's native library (@chdb/lib-linux-x64-gnu, ~540 MB).
+# distributed: THOTH_MODE=distributed only (Kafka + a ClickHouse server), without chDB's native library.
+ARG THOTH_IMAGE_SHAPE=embedded
 
-# --- deps: node_modules, from the lockfile alone ------------------------------------------------------------
-FROM ${NODE_IMAGE} AS deps
+# --- manifests: the lockfile and every npm workspace's package.json -------------------------------------------
+# Every workspace of the root package.json's "workspaces" (services/*, sdk/typescript, console) must be listed,
+# or `npm ci` finds the lockfile out of sync: add a line when a workspace is added (scripts/docker-smoke.sh checks).
+FROM ${NODE_IMAGE} AS manifests
 WORKDIR /app
-
-# Manifests first, so this layer stays cached until a dependency changes. Every npm workspace
-# (`services/*`) needs its package.json here, or `npm ci` finds the lockfile out of sync:
-# add a line when a workspace is added.
 COPY package.json package-lock.json ./
 COPY services/api/package.json services/api/
 COPY services/audit-writer/package.json services/audit-writer/
+COPY services/baselines/package.json services/baselines/
 COPY services/common/package.json services/common/
+COPY services/mcp-proxy/package.json services/mcp-proxy/
+COPY services/notifier/package.json services/notifier/
+COPY services/siem-export/package.json services/siem-export/
 COPY services/thoth/package.json services/thoth/
+COPY sdk/typescript/package.json sdk/typescript/
+COPY console/package.json console/
 
-# tsx runs the service, and it is a root devDependency, so this is a full `npm ci`. Dev dependencies
-# included: the simplest correct choice, and tsx stays at the version the lockfile pins (~200 MB more
-# than --omit=dev). `npm ci --omit=dev` followed by `npm install --no-save tsx@4` does NOT work: because tsx
-# is declared as a dev dependency, that install either brings back every devDependency (without
-# --omit=dev) or leaves tsx out (with it). Moving tsx to the root "dependencies" would allow
-# `npm ci --omit=dev` here.
-# The image's npm (10.x, bundled with Node 20) accepts the current lockfile. npm 11 rejects it, because it
-# lacks other platforms' optional packages (@biomejs/cli-*).
-RUN npm ci --no-audit --no-fund && npm cache clean --force
+# --- build: every dependency (dev included), then the console ------------------------------------------------
+# --ignore-scripts: the root `prepare` (which builds the console) would run before the console's sources are
+# here; it is run explicitly below. No dependency needs its install script (chDB's is a no-op, esbuild's only
+# checks the binary its optional dependency installed).
+# The secrets are the host's npm settings (scripts/docker-build.sh); absent, npm uses its defaults.
+FROM manifests AS build
+RUN --mount=type=secret,id=npmrc,target=/root/.npmrc \
+    --mount=type=secret,id=npm_ca,target=/run/secrets/npm_ca \
+    --mount=type=cache,target=/root/.npm,sharing=shared \
+    npm ci --ignore-scripts --no-audit --no-fund
+COPY tsconfig.json ./
+COPY console/ console/
+RUN npm run build --workspace console
+# The services' sources pass through this stage, and the runtime takes them from here: when package.json gains
+# a `build` script (tsc -b, output in services/*/dist), it runs here and its output reaches the image with no
+# other change. Until then this step does nothing and the runtime runs the TypeScript through tsx.
+COPY schemas/ schemas/
+COPY services/ services/
+RUN npm run build --if-present
 
-# --- runtime -------------------------------------------------------------------------------------------------
+# --- deps: what the service needs at run time -----------------------------------------------------------------
+# No dev dependencies (vitest, TypeScript, Biome, testcontainers, the MCP test servers) and not the console's
+# build chain (Vite, React, Playwright): only the services' workspaces and the root's `dependencies` (tsx).
+FROM manifests AS deps
+RUN --mount=type=secret,id=npmrc,target=/root/.npmrc \
+    --mount=type=secret,id=npm_ca,target=/run/secrets/npm_ca \
+    --mount=type=cache,target=/root/.npm,sharing=shared \
+    npm ci --omit=dev --ignore-scripts --no-audit --no-fund --include-workspace-root \
+      --workspace services/api --workspace services/audit-writer --workspace services/baselines \
+      --workspace services/common --workspace services/mcp-proxy --workspace services/notifier \
+      --workspace services/siem-export --workspace services/thoth
+
+FROM deps AS deps-embedded
+
+# chDB's native library only loads when the embedded store opens, so a distributed image can leave it out: if the
+# store module still imports chDB at load time, the build stops here rather than ship an image that cannot start.
+FROM deps AS deps-distributed
+RUN --mount=type=bind,source=services/common/src/store/store.ts,target=/tmp/store.ts \
+    if grep -E "^import .* from 'chdb(/[a-z]+)?';" /tmp/store.ts | grep -qv '^import type '; then \
+      echo "THOTH_IMAGE_SHAPE=distributed needs services/common/src/store/store.ts to import chdb lazily (await import('chdb/connection') in Store.open)" >&2; \
+      exit 1; \
+    fi \
+    && rm -rf node_modules/@chdb
+
+FROM deps-${THOTH_IMAGE_SHAPE} AS deps-selected
+
+# --- runtime ----------------------------------------------------------------------------------------------------
 FROM ${NODE_IMAGE} AS runtime
+ARG THOTH_IMAGE_SHAPE
 WORKDIR /app
 
-# Defaults for the distributed shape. Every variable is in services/common/src/config.ts.
-ENV THOTH_MODE=distributed \
+# The mode follows the image's shape. Embedded by default: a single `docker run` is a working Thoth (admin token
+# generated into THOTH_DATA_DIR and printed at start). docker-compose.yml sets THOTH_MODE=distributed itself.
+# Every variable: services/common/src/config.ts.
+ENV NODE_ENV=production \
+    THOTH_MODE=${THOTH_IMAGE_SHAPE} \
     HOST=0.0.0.0 \
     PORT=8080 \
     THOTH_DATA_DIR=/var/lib/thoth
 
-# Code and dependencies stay owned by root and read-only to the service user. Only the data directory
-# (where the receipt-signing key lives) belongs to the service user. docker-compose.yml mounts a named
-# volume there, and Docker copies this ownership into a new volume.
-COPY --from=deps /app/node_modules ./node_modules
-COPY package.json package-lock.json tsconfig.json ./
-COPY services/ ./services/
-COPY schemas/ ./schemas/
-RUN mkdir -p /var/lib/thoth && chown node:node /var/lib/thoth
+# Code and dependencies stay owned by root and read-only to the service user. Only the data directory (embedded
+# bus log, chDB data, admin token, signing key) belongs to the service user: mount a volume there to keep it
+# (`-v thoth-data:/var/lib/thoth`; a new named volume copies this ownership).
+COPY --from=deps-selected /app/node_modules ./node_modules
+COPY --from=build /app/console/dist ./console/dist
+COPY --from=build /app/package.json /app/tsconfig.json ./
+COPY --from=build /app/schemas ./schemas
+COPY --from=build /app/services ./services
+# The `thoth` CLI on PATH (`docker exec <container> thoth --help`): npm links workspace bins only on a full install.
+RUN mkdir -p /var/lib/thoth && chown node:node /var/lib/thoth \
+    && printf '#!/bin/sh\nexec node /app/services/thoth/bin/thoth.mjs "$@"\n' >/usr/local/bin/thoth \
+    && chmod 755 /usr/local/bin/thoth
 
-# Non-root: the `node` user (uid 1000) comes with the official image.
+# Non-root: the `node` user (uid 1000) of the official image (scripts/docker-base.sh creates it the same way).
 USER node
-
 EXPOSE 8080
 
-# GET /healthz on the api (200 once migrations ran and consumers are subscribed), through Node's global fetch,
-# so the slim image needs no curl or wget. It follows PORT if that is overridden. A container that runs no api
-# (THOTH_SERVICES=audit-writer) serves no HTTP. docker-compose.yml disables the check there.
-HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
+# GET /healthz (200 once migrations ran and consumers are subscribed) through Node's fetch: the slim image has no
+# curl or wget. It follows PORT. A container that runs no api (THOTH_SERVICES=audit-writer) serves no HTTP:
+# docker-compose.yml disables the check there.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/healthz').then((r)=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 
-# tsx as a loader inside a single node process, so `docker stop`'s SIGTERM reaches Thoth, which drains and
-# stops (up to 30 s). `npx tsx …` would not work: npm runs tsx through `sh -c`, and a SIGTERM to npm ends
-# npm and that shell, not Thoth. The engine then SIGKILLs Thoth without a drain. --max-semi-space-size: as in
-# `npm start` (docs/performance.md).
+# One node process (no npm, no shell), so `docker stop`'s SIGTERM reaches Thoth, which drains (up to 30 s).
+# The same entry as `npm start`. When the project builds to JavaScript (`tsc -b`, output in services/*/dist, run by
+# the build stage above), this is the one line to change:
+#   CMD ["node", "--max-semi-space-size=64", "services/thoth/dist/main.js"]
 CMD ["node", "--max-semi-space-size=64", "--import", "tsx", "services/thoth/src/main.ts"]

@@ -7,7 +7,6 @@ import {
   type ClickHouseSettings,
   createClient,
 } from '@clickhouse/client';
-import { createChdbConnection } from 'chdb/connection';
 import type { Logger } from '../logger.ts';
 import { type AnalyticsStore, jsonEachRowChunk } from './analytics-store.ts';
 import { applyMigrations } from './migrations.ts';
@@ -63,7 +62,10 @@ export class Store implements AnalyticsStore {
     const path = resolve(config.dataDir, 'clickhouse');
     mkdirSync(path, { recursive: true });
     log?.info({ path }, 'opening embedded ClickHouse (chDB)');
-    // chdb is typed against its own copy of @clickhouse/client-common; the runtime contract is the same.
+    // Loaded here, not at import: a process on a ClickHouse server (distributed mode, its Docker image) never
+    // loads chDB's native library, so that image ships without it. chdb is typed against its own copy of
+    // @clickhouse/client-common; the runtime contract is the same.
+    const { createChdbConnection } = await import('chdb/connection');
     const chdb = createChdbConnection({ path });
     const client = createClient({
       connection: chdb as unknown as ClickHouseClientConfigOptions['connection'],
