@@ -1,28 +1,34 @@
 /**
- * Throughput and latency of POST /v1/enforce against a bare Fastify route (and against bare Fastify + one
- * Ed25519 signature a request) on the same machine, same run.
+ * Throughput and latency of POST /v1/enforce against a bare Fastify route and against OPA's REST server with the
+ * same decision in Rego, on the same machine, in the same run.
  *
  *   npm run bench:enforce            # BENCH_DURATION_S=10 BENCH_CONNECTIONS=50 BENCH_THREADS=2 BENCH_ROUNDS=1
  *
- * Three child processes (so none shares an event loop with another or with this script):
- * - thoth: `startApiService` on the in-memory bus with a 3-rule CEL policy and an API key, plus a reader that
- *   commits the decision events as the audit writer would (so the bus lets go of them);
+ * Five servers, each its own process (so none shares an event loop with another or with this script):
  * - bare:  plain Fastify, one POST route answering a small JSON object;
- * - bare-signed: the same route, plus one Ed25519 receipt signature per request, made the way Thoth makes it
- *   (`SigningKey.signAsync`: node:crypto on a signing thread). docs/protocol.md §Receipts requires a signature per
- *   decision; this server shows what that signature alone leaves of bare Fastify's rate on this machine, the
- *   ceiling of any enforce API that signs its receipts here.
+ * - bare-signed: the same route plus one Ed25519 signature a request on a signing thread (what a receipt per
+ *   decision costs, THOTH_RECEIPTS=per-decision; kept for comparison with the batched Merkle receipts);
+ * - thoth: the isolated API — `startApiService` on the in-memory bus with the 3-rule CEL policy of
+ *   scripts/enforce-load.ts and an API key, plus a reader that commits the decision events as the audit writer
+ *   would (so the bus lets go of them);
+ * - product: Thoth as `npm start` runs it (scripts/product-server.ts: embedded, every consumer, chDB, Merkle
+ *   receipts and decision events on) with the same policy as its rule file;
+ * - opa: OPA's REST server (scripts/opa-server.ts; built once with `go install` into .cache/opa, skipped with a
+ *   message when Go is missing) with the scope check and the same three rules in Rego, queried with the same
+ *   request as `input`.
  * The load generator is wrk (Debian package `wrk`), 2 threads, 50 connections, a 2 s warm-up before each
- * measured run, in the order bare, bare-signed, thoth (repeated when BENCH_ROUNDS > 1; medians are reported).
- * Each measured run also reports, from /proc, the server's CPU a request: its event loop (user and kernel
- * time), its other threads, and how idle the machine was.
+ * measured run, in the order above (repeated when BENCH_ROUNDS > 1; medians are reported). Each measured run also
+ * reports, from /proc, the server's CPU a request: its main thread (user and kernel time), its other threads,
+ * and how idle the machine was.
  *
  * Progress goes to stderr; the last line on stdout is one JSON object:
- *   {"rps":…,"p50_ms":…,"p99_ms":…,"bare_rps":…,"ratio":…,"signed_bare_rps":…,"signed_bare_ratio":…}
- * (ratio = rps / bare_rps; signed_bare_ratio = signed_bare_rps / bare_rps, the ceiling).
- * Exit 2 when wrk is missing, 1 when a check fails (a non-2xx answer, a decision other than ALLOW), and with
- * BENCH_STRICT=1 also when the target (ratio ≥ 0.75, p99 ≤ 5 ms) is missed. BENCH_CPU_PROF=1 writes a
- * V8 CPU profile of the thoth server to .cache/bench-profiles/.
+ *   {"rps","p50_ms","p99_ms","bare_rps","bare_p99_ms","ratio","p99_to_bare","signed_bare_rps","signed_bare_ratio",
+ *    "product_rps","product_p50_ms","product_p99_ms","opa_rps","opa_p99_ms","ratio_to_opa","isolated_ratio_to_opa",
+ *    "rounds","targets_met"}
+ * (ratio = thoth rps / bare rps; ratio_to_opa = product rps / OPA rps.) Targets (issue #24): ratio ≥ 0.75,
+ * thoth p99 ≤ 1.5 × bare p99, the product ≥ OPA's rps with a lower p99. Exit 2 when wrk is missing, 1 when a
+ * check fails (a non-2xx answer, a decision other than ALLOW), and with BENCH_STRICT=1 also when a target is
+ * missed. BENCH_CPU_PROF=1 writes V8 CPU profiles of the thoth and product servers to .cache/bench-profiles/.
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -311,7 +317,12 @@ async function main(): Promise<void> {
 
     const policyFile = join(workDir, 'policy.json');
     writeFileSync(policyFile, JSON.stringify(POLICY));
-    const product = await startProduct(join(workDir, 'product-data'), policyFile, 'product');
+    const product = await startProduct(
+      join(workDir, 'product-data'),
+      policyFile,
+      'product',
+      profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [],
+    );
     servers.push({ ...product.target, child: product.child });
     const productServer = servers.at(-1)!;
     progress(

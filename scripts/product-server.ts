@@ -24,11 +24,13 @@ export async function startProduct(
   dataDir: string,
   policyFile: string,
   name = 'embedded',
+  /** Extra Node.js flags, e.g. `--cpu-prof` (which NODE_OPTIONS does not accept). */
+  nodeFlags: string[] = [],
 ): Promise<{ child: ChildProcess; target: Target }> {
   const port = await freePort();
   const child = spawn(
     process.execPath,
-    ['--max-semi-space-size=64', '--import', 'tsx', 'services/thoth/src/main.ts'],
+    [...nodeFlags, '--max-semi-space-size=64', '--import', 'tsx', 'services/thoth/src/main.ts'],
     {
       cwd: ROOT,
       env: {
