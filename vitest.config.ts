@@ -37,6 +37,8 @@ export default defineConfig({
           hookTimeout: 180_000,
         },
       },
+      // The console's component tests: React views in happy-dom (console/vitest.config.ts).
+      'console/vitest.config.ts',
     ],
   },
 });

@@ -314,7 +314,7 @@ describe('SOC console in Chromium', () => {
     const policyVersion = policies.data.at(-1)?.version ?? 0;
     // The other views, for the screenshots (and a look that each renders without an error).
     for (const [path, name, ready] of [
-      ['/', 'overview', 'VERIFIED'],
+      ['/', 'overview', 'every chain verified'],
       ['/agents', 'agents', 'invoice-processor-v2'],
       ['/agents/invoice-processor-v2', 'agent', 'Findings'],
       ['/evidence?agent_id=invoice-processor-v2', 'evidence', 'records checked'],
@@ -323,6 +323,14 @@ describe('SOC console in Chromium', () => {
     ] as const) {
       await page.goto(`${base}/console${path}`);
       await page.getByText(ready).first().waitFor();
+      if (name === 'agent') {
+        // The call rate against its band, drawn (a canvas) and summed up in text for screen readers.
+        await page.getByTestId('rate-chart').locator('canvas').first().waitFor();
+        expect(await page.getByTestId('rate-summary').textContent()).toMatch(/usual band/);
+      }
+      if (name === 'evidence')
+        // The browser's own recomputation of every link agrees with the server's verify-chain.
+        expect(await page.getByTestId('browser-verdict').textContent()).toContain('agrees with the server');
       await shoot(name);
     }
 

@@ -1,5 +1,6 @@
 import { useQuery } from '@tanstack/react-query';
 import { useMemo } from 'react';
+import { QuantileChart, RateBandChart } from '../charts.tsx';
 import { ErrorNote, formatTime, JsonBlock } from '../components.tsx';
 import {
   type AgentList as AgentListResponse,
@@ -9,6 +10,7 @@ import {
   LEVEL_LABELS,
 } from '../lib/agents-model.ts';
 import { ApiError, api, query, type SessionInfo } from '../lib/api.ts';
+import { callRateSeries, DEFAULT_RATE_WINDOW_SECONDS, numericArguments } from '../lib/chart-model.ts';
 import { rowFromApi } from '../lib/feed-model.ts';
 import { navigate } from '../lib/router.ts';
 
@@ -27,7 +29,9 @@ export interface Finding {
 interface Baseline {
   agent_id: string;
   calls: number;
+  last_seen_at?: string | null;
   learning: boolean;
+  learns_from?: 'decisions' | 'tool_call_pre_events';
   tools: {
     tool_name: string;
     calls: number;
@@ -35,7 +39,8 @@ interface Baseline {
     numeric_arguments: Record<string, unknown>;
     next_tools: unknown;
   }[];
-  calls_per_window: { mean: number; stddev: number; windows: number };
+  /** `window_seconds`: when the API names its rate window (else the default's 10 s is assumed). */
+  calls_per_window: { mean: number; stddev: number; windows: number; window_seconds?: number };
   escalation: { anomaly_score: number; published_level: string | null; findings: unknown[] };
   enforced_directives: { level: string; reason: string }[];
 }
@@ -155,6 +160,7 @@ function AgentPage({ session, agentId }: { session: SessionInfo; agentId: string
       api<{ data: Finding[] }>(`/${t}/thoth/findings${query({ agent_id: agentId, per_page: 50 })}`),
   });
   const b = baseline.data;
+  const rate = useCallRate(session, agentId, b ?? undefined);
   return (
     <section aria-labelledby="agent-title">
       <h1 id="agent-title">Agent {agentId}</h1>
@@ -177,6 +183,9 @@ function AgentPage({ session, agentId }: { session: SessionInfo; agentId: string
               {b.escalation.published_level ?? 'none'} · anomaly score {b.escalation.anomaly_score}
             </dd>
           </dl>
+          <h2>Call rate against its baseline</h2>
+          <ErrorNote error={rate.error} />
+          {rate.data ? <RateBandChart series={rate.data} /> : <p className="muted">Loading the call rate…</p>}
           <h2>Tool mix and transitions</h2>
           <table className="table" aria-label="Tool mix">
             <thead>
@@ -184,7 +193,6 @@ function AgentPage({ session, agentId }: { session: SessionInfo; agentId: string
                 <th scope="col">Tool</th>
                 <th scope="col">Calls</th>
                 <th scope="col">Share</th>
-                <th scope="col">Numeric arguments</th>
                 <th scope="col">Next tools</th>
               </tr>
             </thead>
@@ -197,12 +205,26 @@ function AgentPage({ session, agentId }: { session: SessionInfo; agentId: string
                     <meter min={0} max={1} value={tool.share} aria-label={`share of ${tool.tool_name}`} />{' '}
                     {Math.round(tool.share * 100)}%
                   </td>
-                  <td className="mono small">{JSON.stringify(tool.numeric_arguments)}</td>
                   <td className="mono small">{JSON.stringify(tool.next_tools)}</td>
                 </tr>
               ))}
             </tbody>
           </table>
+          <h2>Numeric arguments</h2>
+          {b.tools.every((tool) => numericArguments(tool.numeric_arguments).length === 0) && (
+            <p className="muted">No numeric arguments learned yet.</p>
+          )}
+          <div className="chart-grid">
+            {b.tools.flatMap((tool) =>
+              numericArguments(tool.numeric_arguments).map(([name, q]) => (
+                <QuantileChart
+                  key={`${tool.tool_name}\u0000${name}`}
+                  name={`${tool.tool_name} · ${name}`}
+                  quantiles={q}
+                />
+              )),
+            )}
+          </div>
         </>
       )}
       <h2>Findings</h2>
@@ -222,4 +244,47 @@ function AgentPage({ session, agentId }: { session: SessionInfo; agentId: string
       )}
     </section>
   );
+}
+
+/** Rate windows the agent page charts (60 × 10 s by default: the last ten minutes of activity). */
+const RATE_WINDOWS = 60;
+
+/**
+ * The agent's calls per rate window, read from the trail (the events its baseline learns from: decisions, or
+ * TOOL_CALL_PRE events for an agent that does not enforce), over the windows ending at its last activity.
+ */
+function useCallRate(session: SessionInfo, agentId: string, b: Baseline | undefined) {
+  const t = encodeURIComponent(session.tenant_id);
+  const windowSeconds = b?.calls_per_window.window_seconds ?? DEFAULT_RATE_WINDOW_SECONDS;
+  const lastSeen = b?.last_seen_at ? Date.parse(b.last_seen_at) : Number.NaN;
+  // Anchored at the agent's last call (or now), rounded to a window so refetches read the same span.
+  const endMs = Math.min(Date.now(), Number.isFinite(lastSeen) ? lastSeen : Date.now());
+  const endWindow = Math.floor(endMs / (windowSeconds * 1_000));
+  return useQuery({
+    queryKey: ['agent-rate', session.tenant_id, agentId, b?.learns_from, windowSeconds, endWindow],
+    enabled: b !== undefined,
+    refetchInterval: 15_000,
+    queryFn: async () => {
+      const to = (endWindow + 1) * windowSeconds * 1_000;
+      const from = to - RATE_WINDOWS * windowSeconds * 1_000;
+      const page = await api<{ data: Record<string, unknown>[]; total: number }>(
+        `/${t}/thoth/governance/feed${query({
+          agent_id: agentId,
+          event_type: b?.learns_from === 'tool_call_pre_events' ? 'TOOL_CALL_PRE' : 'DECISION',
+          from: new Date(from).toISOString(),
+          to: new Date(to).toISOString(),
+          per_page: 500,
+        })}`,
+      );
+      const times = page.data.map((e) => Date.parse(String(e.occurred_at))).filter(Number.isFinite);
+      return callRateSeries(
+        times,
+        b?.calls_per_window ?? { mean: 0, stddev: 0 },
+        windowSeconds,
+        to - 1,
+        RATE_WINDOWS,
+        page.total > page.data.length,
+      );
+    },
+  });
 }

@@ -1,3 +1,4 @@
+import type { Store } from '@thoth/common/store/store';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
@@ -19,9 +20,12 @@ import {
   SESSION_COOKIE,
   sessionCookie,
 } from '../console/console-sessions.ts';
+import { SignInLimiter } from '../console/sign-in-limiter.ts';
 import type { ControlState } from '../control/control-state.ts';
 import { ADMIN_TOKEN_ACTOR, type Authenticator, keyRefusal } from '../http/auth.ts';
 import { HttpError } from '../http/http-error.ts';
+import { requireStore, tenantReader } from '../http/tenant-reader.ts';
+import { chainFieldsOf, EVENT_COLUMNS, type StoredEvent } from '../soc/audit-queries.ts';
 import { TENANT_ID } from './key-routes.ts';
 
 export interface ConsoleRouteDeps {
@@ -29,6 +33,10 @@ export interface ConsoleRouteDeps {
   control: ControlState;
   /** Injected by tests; a process keeps one store for its lifetime. */
   consoleSessions?: ConsoleSessions;
+  /** Failed sign-ins per client IP and key prefix (injected by tests). */
+  signInLimiter?: SignInLimiter;
+  /** The audit trail: the console reads an agent's raw chain links from it to recompute them in the browser. */
+  store: Pick<Store, 'select'> | undefined;
   /** The built console (default: the repository's console/dist). */
   consoleDir?: string;
 }
@@ -61,6 +69,8 @@ export const consoleRoutes = (deps: ConsoleRouteDeps) =>
   fp(
     (async (app) => {
       const sessions = deps.consoleSessions ?? new ConsoleSessions();
+      const limiter = deps.signInLimiter ?? new SignInLimiter();
+      const reader = tenantReader(deps.auth);
       const assets = loadConsoleAssets(deps.consoleDir ?? DEFAULT_CONSOLE_DIR);
 
       const sessionOf = (request: FastifyRequest): ConsoleSession | undefined => {
@@ -75,6 +85,51 @@ export const consoleRoutes = (deps: ConsoleRouteDeps) =>
         const minted = session?.principal.mintedKeyId;
         if (session && minted)
           await deps.control.revokeApiKey(session.principal.tenantId, minted, ADMIN_TOKEN_ACTOR);
+      };
+
+      /** Who a credential signs in as; throws the HttpError the sign-in answers with. */
+      const principalFor = async (
+        credential: string,
+        tenant: string | undefined,
+      ): Promise<ConsolePrincipal> => {
+        if (deps.auth.isAdminCredential(credential)) {
+          if (!tenant)
+            throw new HttpError(400, 'invalid_request', 'tenant: the admin token signs in to a tenant');
+          if (!deps.control.hasTenant(tenant)) throw new HttpError(404, 'not_found', `no tenant ${tenant}`);
+          // The token is no tenant key (the trail's reads take one): the session gets its own, recorded in the
+          // admin audit, expiring with the session and revoked at sign-out.
+          const minted = await deps.control.createApiKey({
+            tenantId: tenant,
+            name: 'console session (admin token)',
+            permissions: [...ALL_PERMISSIONS],
+            expiresAt: Date.now() + sessions.ttl,
+            createdBy: ADMIN_TOKEN_ACTOR,
+          });
+          return {
+            credential: minted.apiKey,
+            method: 'admin-token',
+            label: 'admin token',
+            tenantId: tenant,
+            permissions: ALL_PERMISSIONS,
+            agentId: null,
+            mintedKeyId: minted.record.key_id,
+          };
+        } else {
+          const refused = keyRefusal(deps.control, credential, Date.now());
+          const identity = deps.control.identify(credential);
+          if (refused || !identity) throw new HttpError(401, 'unauthorized', refused ?? 'unknown API key');
+          if (tenant !== undefined && tenant !== identity.tenantId)
+            throw new HttpError(403, 'tenant_mismatch', 'this API key belongs to another tenant');
+          return {
+            credential,
+            method: 'api-key',
+            label: identity.name,
+            tenantId: identity.tenantId,
+            permissions: ALL_PERMISSIONS.filter((p) => identity.permissions.has(p)),
+            agentId: identity.agentId,
+            mintedKeyId: null,
+          };
+        }
       };
 
       app.addHook('onRequest', (request, _reply, done) => {
@@ -120,44 +175,19 @@ export const consoleRoutes = (deps: ConsoleRouteDeps) =>
           if (!request.headers['content-type']?.toLowerCase().startsWith('application/json'))
             throw new HttpError(415, 'unsupported_media_type', 'sign-in takes an application/json body');
           const { credential, tenant } = request.body;
-          let principal: ConsolePrincipal;
-          if (deps.auth.isAdminCredential(credential)) {
-            if (!tenant)
-              throw new HttpError(400, 'invalid_request', 'tenant: the admin token signs in to a tenant');
-            if (!deps.control.hasTenant(tenant)) throw new HttpError(404, 'not_found', `no tenant ${tenant}`);
-            // The token is no tenant key (the trail's reads take one): the session gets its own, recorded in the
-            // admin audit, expiring with the session and revoked at sign-out.
-            const minted = await deps.control.createApiKey({
-              tenantId: tenant,
-              name: 'console session (admin token)',
-              permissions: [...ALL_PERMISSIONS],
-              expiresAt: Date.now() + sessions.ttl,
-              createdBy: ADMIN_TOKEN_ACTOR,
+          const subjects = SignInLimiter.subjects(request.ip, credential);
+          const wait = limiter.retryAfterSeconds(subjects);
+          if (wait > 0)
+            throw new HttpError(429, 'rate_limited', `too many failed sign-ins: try again in ${wait} s`, {
+              'retry-after': String(wait),
             });
-            principal = {
-              credential: minted.apiKey,
-              method: 'admin-token',
-              label: 'admin token',
-              tenantId: tenant,
-              permissions: ALL_PERMISSIONS,
-              agentId: null,
-              mintedKeyId: minted.record.key_id,
-            };
-          } else {
-            const refused = keyRefusal(deps.control, credential, Date.now());
-            const identity = deps.control.identify(credential);
-            if (refused || !identity) throw new HttpError(401, 'unauthorized', refused ?? 'unknown API key');
-            if (tenant !== undefined && tenant !== identity.tenantId)
-              throw new HttpError(403, 'tenant_mismatch', 'this API key belongs to another tenant');
-            principal = {
-              credential,
-              method: 'api-key',
-              label: identity.name,
-              tenantId: identity.tenantId,
-              permissions: ALL_PERMISSIONS.filter((p) => identity.permissions.has(p)),
-              agentId: identity.agentId,
-              mintedKeyId: null,
-            };
+          let principal: ConsolePrincipal;
+          try {
+            principal = await principalFor(credential, tenant);
+          } catch (e) {
+            // A credential the API does not accept; a known key or token used wrongly (no tenant) is no guess.
+            if (e instanceof HttpError && e.statusCode === 401) limiter.fail(subjects);
+            throw e;
           }
           // A sign-in replaces the session this browser had (no fixation of an older id).
           const previous = cookieValue(request.headers.cookie, SESSION_COOKIE);
@@ -204,6 +234,62 @@ export const consoleRoutes = (deps: ConsoleRouteDeps) =>
           }
           reply.header('set-cookie', sessionCookie('', 0, request.protocol === 'https'));
           return reply.code(204).send();
+        },
+      );
+
+      app.get(
+        '/console/api/evidence/links',
+        {
+          schema: {
+            summary: 'An agent’s raw evidence-chain links, for the console to recompute them in the browser',
+            description:
+              'The stored columns each link hashes (schemas/evidence-chain.md), in chain order from a sequence ' +
+              'number, with the chain’s length (`total`) so the console can show verification progress. Reads ' +
+              'as the session’s key (or a key of its own): the same tenant and agent scope as every read.',
+            tags: ['console'],
+            querystring: z.object({
+              tenant: TENANT_ID,
+              agent_id: z.string().min(1).max(512),
+              from_sequence: z.coerce.number().int().min(1).default(1),
+              limit: z.coerce.number().int().min(1).max(5_000).default(1_000),
+            }),
+          },
+        },
+        async (request, reply) => {
+          // The onRequest hook leaves /console URLs alone: present the session's key here, as it would.
+          const session = sessionOf(request);
+          if (
+            session &&
+            request.headers.authorization === undefined &&
+            request.headers['x-api-key'] === undefined
+          )
+            request.headers.authorization = `Bearer ${session.principal.credential}`;
+          const { tenant, agent_id, from_sequence, limit } = request.query;
+          reader(request, tenant, agent_id);
+          const store = requireStore(deps.store);
+          const params = { tenant, agent: agent_id, from: from_sequence, limit };
+          const [rows, [count]] = await Promise.all([
+            store.select<StoredEvent>(
+              `SELECT ${EVENT_COLUMNS} FROM events
+               WHERE tenant_id = {tenant:String} AND agent_id = {agent:String} AND chain_index >= {from:UInt64}
+               ORDER BY chain_index LIMIT {limit:UInt32}`,
+              params,
+            ),
+            store.select<{ total: number | string }>(
+              'SELECT count() AS total FROM events WHERE tenant_id = {tenant:String} AND agent_id = {agent:String}',
+              params,
+            ),
+          ]);
+          const data = rows.map(chainFieldsOf);
+          const last = data[data.length - 1];
+          reply.header('cache-control', 'no-store');
+          return {
+            agent_id,
+            total: Number(count?.total ?? 0),
+            from_sequence,
+            data,
+            next_sequence: data.length === limit && last ? last.chain_index + 1 : null,
+          };
         },
       );
 
