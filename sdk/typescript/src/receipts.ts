@@ -189,8 +189,14 @@ function signatureValid(text: string, signature: string, key: KeyObject): boolea
   }
 }
 
-function publicKeyOf(key: string | KeyObject): KeyObject | undefined {
-  if (typeof key !== 'string') return key;
+/**
+ * A node:crypto `KeyObject` holding an Ed25519 public key. Typed as `object` in the SDK's public declarations so a
+ * consumer's type check needs no @types/node.
+ */
+export type PublicKeyObject = object;
+
+function publicKeyOf(key: string | PublicKeyObject): KeyObject | undefined {
+  if (typeof key !== 'string') return key as KeyObject;
   try {
     return createPublicKey(key);
   } catch {
@@ -208,7 +214,7 @@ const invalid = (reason: string): ReceiptVerification => ({ valid: false, reason
 export function verifyReceipt(
   request: unknown,
   response: unknown,
-  publicKey: string | KeyObject,
+  publicKey: string | PublicKeyObject,
 ): ReceiptVerification {
   const receipt = asObject(asObject(response)?.receipt);
   if (!receipt || typeof receipt.signature !== 'string' || typeof receipt.issued_at !== 'string')

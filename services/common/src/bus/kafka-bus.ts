@@ -1,14 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { createRequire } from 'node:module';
 import {
   type Admin,
+  type Assignment,
   type Consumer,
   type IHeaders,
   Kafka,
   type KafkaConfig,
   logLevel,
-  type PartitionAssigner,
-  PartitionAssigners,
   Partitioners,
   type Producer,
 } from 'kafkajs';
@@ -24,6 +22,7 @@ import {
   type Subscription,
   type TopicSpec,
 } from './bus.ts';
+import { busyStaysAssigner } from './kafka-assigner.ts';
 import { PartitionLane } from './partition-lane.ts';
 import { Signal } from './signal.ts';
 
@@ -48,8 +47,11 @@ export interface KafkaBusOptions {
  * Consumers: manual commits, in order, after the handlers resolved (PartitionLane); eachBatch hands a batch over
  * and returns, so kafkajs fetches on while handlers run (heartbeating while a handler holds a partition up). A
  * failing batch is fetched again after a backoff (a seek), so a partition stays ordered and nothing from a
- * failing batch on is committed. In a rebalance the member rejoins only once its handlers settled (a hook on
- * kafkajs's rejoin, see installRejoinHook), so a partition never has two members handling it.
+ * failing batch on is committed. A partition never has two members handling it, with kafkajs's public API only
+ * (it has no "partitions revoked" callback): a member that learns of a rebalance inside eachBatch (its own
+ * heartbeat) stops handing batches over and lets its handlers settle and commit before kafkajs rejoins; and
+ * when kafkajs's loop learns of it first, the partitions with handlers still running stay with this member
+ * (busyStaysAssigner, kafka-assigner.ts).
  */
 export class KafkaBus implements Bus {
   private readonly kafka: Kafka;
@@ -133,8 +135,8 @@ export class KafkaBus implements Bus {
       sessionTimeout: this.options.sessionTimeoutMs ?? 30_000,
       heartbeatInterval: heartbeatMs,
       rebalanceTimeout: REBALANCE_TIMEOUT_MS,
-      // Kafka's round robin, plus a hook kafkajs runs before this member (re)joins the group (see beforeRejoin).
-      partitionAssigners: [withBeforeRejoin(PartitionAssigners.roundRobin, () => beforeRejoin())],
+      // Round robin, except that a partition with handlers still running stays with this member.
+      partitionAssigners: [busyStaysAssigner(() => busyPartitions())],
     });
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       if (!payload.restart)
@@ -154,6 +156,52 @@ export class KafkaBus implements Bus {
     let running = true;
     const stopSignal = new Signal();
     const lanes = new Map<string, KafkaLane>();
+    /** The partitions of this member's last join (`topic/partition`), and how many joins there were. */
+    let assigned = new Set<string>();
+    let joins = 0;
+    /** A rebalance this member learned of through its own heartbeat, since its last join. */
+    let rebalance: Error | undefined;
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      joins++;
+      rebalance = undefined;
+      assigned = new Set(
+        Object.entries(payload.memberAssignment).flatMap(([topic, partitions]) =>
+          partitions.map((partition) => `${topic}/${partition}`),
+        ),
+      );
+      // A partition that went elsewhere starts afresh if it comes back (see KafkaLane.next).
+      for (const [id, state] of lanes) if (!assigned.has(id)) state.next = undefined;
+    });
+    const busyPartitions = (): Assignment => {
+      const busy: Assignment = {};
+      for (const state of lanes.values()) {
+        if (!state.lane.busy) continue;
+        busy[state.topic] = [...(busy[state.topic] ?? []), state.partition];
+      }
+      return busy;
+    };
+    /** Heartbeats (kafkajs sends one only once its interval passed), noting a rebalance it reports. */
+    const beat = (heartbeat: () => Promise<void>) => async (): Promise<void> => {
+      const at = joins;
+      try {
+        await heartbeat();
+      } catch (error) {
+        if (at === joins && isRebalancing(error)) rebalance ??= error as Error;
+      }
+    };
+    // Before this member rejoins: every handler settled and committed (bounded: the group waits for a member's
+    // rejoin only that long). Fetching has stopped by then, and it restarts at the committed offsets.
+    const drain = async (): Promise<void> => {
+      const settled = Promise.all([...lanes.values()].map((state) => state.lane.settled()));
+      const bound = new Promise<'late'>((resolve) =>
+        setTimeout(() => resolve('late'), REBALANCE_TIMEOUT_MS / 2).unref(),
+      );
+      if ((await Promise.race([settled, bound])) === 'late')
+        this.options.onError?.(
+          new Error('handlers still running when the group rebalanced'),
+          `group ${options.group}: rejoining with handlers in flight; their batches may be handled twice`,
+        );
+    };
     const laneOf = (topic: string, partition: number): KafkaLane => {
       const id = `${topic}/${partition}`;
       let state = lanes.get(id);
@@ -169,9 +217,11 @@ export class KafkaBus implements Bus {
             () => {
               if (created.lane.failure && !created.recovering) void recover(created);
             },
-            () => running,
+            // No handler starts once a rebalance is known: the member drains and rejoins.
+            () => running && !rebalance,
           ),
           recovering: false,
+          next: undefined,
         };
         state = created;
         lanes.set(id, state);
@@ -183,7 +233,6 @@ export class KafkaBus implements Bus {
     const recover = async (state: KafkaLane): Promise<void> => {
       const { topic, partition, lane } = state;
       state.recovering = true;
-      const generation = rejoins;
       consumer.pause([{ topic, partitions: [partition] }]);
       await lane.settled();
       // Read only now: a batch before the first one to fail may have failed since.
@@ -198,27 +247,14 @@ export class KafkaBus implements Bus {
       lane.reset();
       state.recovering = false;
       if (!running) return;
-      // After a rejoin, fetching restarts from the committed offset anyway (and the partition may be elsewhere).
-      if (failure && generation === rejoins) consumer.seek({ topic, partition, offset: failure.offset });
+      if (failure) {
+        state.next = undefined;
+        // Everything before the failed batch was handled (its commit may have been lost to a rebalance), so
+        // the seek is right after a rejoin too; a partition that went elsewhere is its new owner's.
+        if (assigned.has(`${topic}/${partition}`))
+          consumer.seek({ topic, partition, offset: failure.offset });
+      }
       consumer.resume([{ topic, partitions: [partition] }]);
-    };
-    // kafkajs rejoins the group as soon as it learns of a rebalance, and handlers run on after eachBatch
-    // returned: without this wait, a partition could move to another member while this one still stores its
-    // batches, and both would write them. So the member rejoins only once every handler settled and committed
-    // (bounded: the group waits for a member's rejoin only that long). Fetching has stopped by then, and it
-    // restarts at the committed offsets.
-    let rejoins = 0;
-    const beforeRejoin = async (): Promise<void> => {
-      rejoins++;
-      const settled = Promise.all([...lanes.values()].map((state) => state.lane.settled()));
-      const bound = new Promise<'late'>((resolve) =>
-        setTimeout(() => resolve('late'), REBALANCE_TIMEOUT_MS / 2).unref(),
-      );
-      if ((await Promise.race([settled, bound])) === 'late')
-        this.options.onError?.(
-          new Error('handlers still running when the group rebalanced'),
-          `group ${options.group}: rejoining with handlers in flight; their batches may be handled twice`,
-        );
     };
     await consumer.run({
       autoCommit: false,
@@ -228,32 +264,51 @@ export class KafkaBus implements Bus {
       eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
         const state = laneOf(batch.topic, batch.partition);
         if (!running || !isRunning() || isStale() || state.recovering) return;
-        const all = batch.messages.map(
-          (m): IncomingMessage => ({
-            topic: batch.topic,
-            partition: batch.partition,
-            offset: m.offset,
-            key: m.key?.toString() ?? '',
-            value: m.value,
-            headers: toHeaders(m.headers),
-            timestamp: Number(m.timestamp),
-          }),
-        );
-        for (let i = 0; i < all.length; i += maxBatch) {
-          const messages = all.slice(i, i + maxBatch);
-          const last = messages[messages.length - 1]!.offset;
-          // kafkajs heartbeats only when asked: a handler that waits out a slow sink (SIEM exports back off for
-          // minutes) must keep the membership alive, or the group would rebalance and redeliver behind it.
-          const started = await withHeartbeat(
-            heartbeat,
-            heartbeatMs,
-            state.lane.start(messages[0]!.offset, last, () =>
-              options.handler({ topic: batch.topic, partition: batch.partition, messages }),
-            ),
+        const heartbeatNow = beat(heartbeat);
+        if (!rebalance) {
+          // After a rejoin that left this partition here with handlers running (busyStaysAssigner), kafkajs
+          // fetches again from the committed offset: what is already in a handler is not handed over twice.
+          const from = state.next;
+          const fresh =
+            from === undefined ? batch.messages : batch.messages.filter((m) => BigInt(m.offset) >= from);
+          if (fresh.length === 0) resolveOffset(batch.messages[batch.messages.length - 1]!.offset);
+          const all = fresh.map(
+            (m): IncomingMessage => ({
+              topic: batch.topic,
+              partition: batch.partition,
+              offset: m.offset,
+              key: m.key?.toString() ?? '',
+              value: m.value,
+              headers: toHeaders(m.headers),
+              timestamp: Number(m.timestamp),
+            }),
           );
-          if (!started || !running) return;
-          // Fetch on past it while the handler runs; the commit follows when the handler resolved.
-          resolveOffset(last);
+          for (let i = 0; i < all.length; i += maxBatch) {
+            const messages = all.slice(i, i + maxBatch);
+            const last = messages[messages.length - 1]!.offset;
+            // kafkajs heartbeats only when asked: a handler that waits out a slow sink (SIEM exports back off
+            // for minutes) must keep the membership alive, or the group would rebalance and redeliver behind it.
+            const started = await withHeartbeat(
+              heartbeatNow,
+              heartbeatMs,
+              state.lane.start(messages[0]!.offset, last, () =>
+                options.handler({ topic: batch.topic, partition: batch.partition, messages }),
+              ),
+            );
+            if (!started || !running) break;
+            // Fetch on past it while the handler runs; the commit follows when the handler resolved.
+            resolveOffset(last);
+            state.next = BigInt(last) + 1n;
+          }
+          // Heartbeat here, before kafkajs's loop does (it sends one only once its interval passed, and its
+          // loop would rejoin at once): a rebalance learned here is drained first.
+          if (!rebalance && running) await heartbeatNow();
+        }
+        if (rebalance && running) {
+          // Hand nothing more over; rejoin (kafkajs does, on this error) once every handler settled and committed.
+          const error = rebalance;
+          await withHeartbeat(heartbeatNow, heartbeatMs, drain());
+          throw error;
         }
       },
     });
@@ -395,42 +450,22 @@ async function retryRetriable<T>(call: () => Promise<T>): Promise<T> {
 /** How long the group waits for its members to rejoin in a rebalance (kafkajs's default). */
 const REBALANCE_TIMEOUT_MS = 60_000;
 
-const BEFORE_REJOIN = Symbol('thoth.beforeRejoin');
-type HookedAssigner = ReturnType<PartitionAssigner> & { [BEFORE_REJOIN]?: () => Promise<void> };
-
-/** `assigner` (same name and protocol, so members of other versions agree), carrying a before-rejoin hook. */
-function withBeforeRejoin(assigner: PartitionAssigner, hook: () => Promise<void>): PartitionAssigner {
-  return (config) => Object.assign(assigner(config), { [BEFORE_REJOIN]: hook });
-}
-
-/**
- * kafkajs has no "partitions revoked" callback. Its consumer group holds the assigners it was given, and calls
- * joinAndSync to (re)join: wrapped once, that call first runs the hook of each assigner that carries one.
- * kafkajs is frozen upstream at the version package-lock.json pins; test/bus.contract.test.ts checks the hook runs.
- */
-function installRejoinHook(): void {
-  const require = createRequire(import.meta.url);
-  const ConsumerGroup = require('kafkajs/src/consumer/consumerGroup.js') as {
-    prototype: { joinAndSync(): Promise<void>; assigners?: HookedAssigner[]; [HOOKED]?: true };
-  };
-  const proto = ConsumerGroup.prototype;
-  if (proto[HOOKED]) return;
-  const joinAndSync = proto.joinAndSync;
-  proto.joinAndSync = async function (this: { assigners?: HookedAssigner[] }) {
-    for (const assigner of this.assigners ?? []) await assigner[BEFORE_REJOIN]?.();
-    return joinAndSync.call(this);
-  };
-  proto[HOOKED] = true;
-}
-const HOOKED = Symbol.for('thoth.kafkajs.rejoinHook');
-installRejoinHook();
-
 /** A partition's lane, and whether it is rewinding after a failure. */
 interface KafkaLane {
   topic: string;
   partition: number;
   lane: PartitionLane;
   recovering: boolean;
+  /** The offset after the last message handed to a handler while this member held the partition. */
+  next: bigint | undefined;
+}
+
+/** kafkajs's rebalance errors (its `isRebalancing`, which it does not export). */
+function isRebalancing(error: unknown): boolean {
+  const type = (error as { type?: unknown } | undefined)?.type;
+  return (
+    type === 'REBALANCE_IN_PROGRESS' || type === 'NOT_COORDINATOR_FOR_GROUP' || type === 'ILLEGAL_GENERATION'
+  );
 }
 
 /** Awaits `work`, heartbeating every `everyMs` meanwhile (a session must outlive a slow handler). */
@@ -439,7 +474,7 @@ async function withHeartbeat<T>(
   everyMs: number,
   work: Promise<T>,
 ): Promise<T> {
-  const beating = setInterval(() => void heartbeat().catch(() => {}), everyMs);
+  const beating = setInterval(() => void heartbeat(), everyMs);
   try {
     return await work;
   } finally {

@@ -40,6 +40,30 @@ describe('PartitionLane', () => {
     expect(commits).toEqual(['30']);
   });
 
+  it('is busy while a handler runs or a commit it earned is under way', async () => {
+    let finishCommit!: () => void;
+    const committed = new Promise<void>((resolve) => {
+      finishCommit = resolve;
+    });
+    const l = new PartitionLane(
+      1,
+      () => committed,
+      () => {},
+      () => {},
+      () => true,
+    );
+    const a = gate();
+    expect(l.busy).toBe(false);
+    await l.start('0', '9', a.handle);
+    expect(l.busy).toBe(true);
+    a.resolve();
+    await new Promise((r) => setTimeout(r, 5));
+    expect(l.busy).toBe(true);
+    finishCommit();
+    await l.settled();
+    expect(l.busy).toBe(false);
+  });
+
   it('waits for room: at most `limit` handlers at once', async () => {
     const { lane: l, commits } = lane(1);
     const a = gate();

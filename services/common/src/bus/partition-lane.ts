@@ -20,6 +20,8 @@ export class PartitionLane {
   private nextSeq = 0;
   /** Rewinds since a handler last resolved. */
   private rewinds = 0;
+  /** Commits scheduled and not done yet. */
+  private pendingCommits = 0;
 
   constructor(
     private readonly limit: number,
@@ -36,6 +38,11 @@ export class PartitionLane {
   get failure(): { offset: string; error: unknown } | undefined {
     const f = this.earliestFailure;
     return f && { offset: f.entry.firstOffset, error: f.error };
+  }
+
+  /** A handler is running, or a commit it earned is under way: the partition must not move to another member. */
+  get busy(): boolean {
+    return this.queue.length > 0 || this.pendingCommits > 0;
   }
 
   /** How long to wait before delivering the failed batch again. */
@@ -91,7 +98,13 @@ export class PartitionLane {
     }
     if (committable) {
       const next = (BigInt(committable.lastOffset) + 1n).toString();
-      this.committing = this.committing.then(() => this.commit(next)).catch(this.onCommitError);
+      this.pendingCommits++;
+      this.committing = this.committing
+        .then(() => this.commit(next))
+        .catch(this.onCommitError)
+        .finally(() => {
+          this.pendingCommits--;
+        });
     }
     this.onSettle();
   }
