@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { MessageChannel } from 'node:worker_threads';
 import type { Bus } from '@thoth/common/bus/bus';
-import { createKafkaBus } from '@thoth/common/bus/kafka-client';
+import { KafkaBus } from '@thoth/common/bus/kafka-bus';
 import { MemoryBus } from '@thoth/common/bus/memory-bus';
 import { createLogger } from '@thoth/common/logger';
 import { BridgedBus, serveBus } from '@thoth/common/thread-bridge/bus-bridge';
@@ -28,7 +28,7 @@ export const adapters: AdapterFactory[] = [
     // THOTH_KAFKA_CLIENT picks another Kafka client for the run (kafka-client.ts); unset, kafkajs.
     name: 'kafka',
     create: () =>
-      createKafkaBus({
+      new KafkaBus({
         brokers: inject('kafkaBrokers'),
         clientId: `test-${randomUUID().slice(0, 6)}`,
         defaultPartitions: 3,

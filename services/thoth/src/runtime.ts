@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import { type ApiService, startApiService } from '@thoth/api/api-service';
 import { AvroCodec } from '@thoth/common/bus/avro-codec';
 import type { Bus } from '@thoth/common/bus/bus';
-import { createKafkaBus } from '@thoth/common/bus/kafka-client';
+import { KafkaBus } from '@thoth/common/bus/kafka-bus';
 import { MemoryBus } from '@thoth/common/bus/memory-bus';
 import { topicNames, topicSpecs } from '@thoth/common/bus/topics';
 import type { Config } from '@thoth/common/config';
@@ -47,10 +47,9 @@ export async function startRuntime(config: Config, log: Logger): Promise<Runtime
       throw new Error(`THOTH_SERVICES: unknown service "${name}" (known: all, ${SERVICES.join(', ')})`);
 
   const onError = (error: unknown, context: string) => log.error({ err: error }, context);
-  // Distributed: Kafka, on kafkajs unless THOTH_KAFKA_CLIENT names another client (bus/kafka-client.ts).
   const bus: Bus =
     config.THOTH_MODE === 'distributed'
-      ? createKafkaBus({
+      ? new KafkaBus({
           brokers: config.KAFKA_BROKERS ?? [],
           clientId: config.KAFKA_CLIENT_ID,
           defaultPartitions: config.THOTH_TOPIC_PARTITIONS,
