@@ -34,8 +34,23 @@ function linkHash(record) {
   return createHash('sha256').update(canonical(hashed)).digest('hex');
 }
 
-function signatureValid(payload, signature, keyId, keys) {
+/**
+ * The listed key named `keyId`, if its PEM really is that key: a key id is the first 16 hex digits of the SHA-256
+ * of the raw 32-byte Ed25519 public key (docs/receipts.md), so a forger cannot list its own key under Thoth's id.
+ */
+function listedKey(keys, keyId) {
   const key = keys.find((k) => k.key_id === keyId);
+  if (!key) return undefined;
+  try {
+    const raw = createPublicKey(key.public_key_pem).export({ type: 'spki', format: 'der' }).subarray(-32);
+    return createHash('sha256').update(raw).digest('hex').slice(0, 16) === keyId ? key : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function signatureValid(payload, signature, keyId, keys) {
+  const key = listedKey(keys, keyId);
   if (!key) return false;
   return verify(
     null,
@@ -60,10 +75,16 @@ function decisionReceiptProblem(record, keys) {
   }
   // The payload leaves out what a column of the row holds (schemas/evidence-chain.md).
   const column = (field, name = field) => (Object.hasOwn(fields, field) ? fields[field] : record[name]);
-  const merkle = fields.receipt_json ? JSON.parse(fields.receipt_json) : undefined;
+  let merkle;
+  try {
+    merkle = fields.receipt_json ? JSON.parse(fields.receipt_json) : undefined;
+  } catch {
+    return 'receipt_json is not JSON';
+  }
   if (!merkle && (fields.decision ?? record.decision) === 'MODIFY') return undefined;
   if (!merkle && !fields.receipt_signature) return undefined;
   const occurredAt = column('occurred_at', 'occurred_at_ms');
+  if (!Number.isFinite(occurredAt) || Math.abs(occurredAt) > 8.64e15) return 'occurred_at is not a time';
   const decision = {
     decision: column('decision'),
     decision_reason_code: column('reason_code'),
@@ -85,8 +106,9 @@ function decisionReceiptProblem(record, keys) {
     key_id: fields.receipt_key_id,
     issued_at: merkle?.issued_at ?? decision.issued_at,
   };
-  const key = keys.find((k) => k.key_id === receipt.key_id);
-  if (!key) return `signed by key ${receipt.key_id}, which the bundle does not list`;
+  const key = listedKey(keys, receipt.key_id);
+  if (!key)
+    return `signed by key ${receipt.key_id}, which the bundle does not list (or lists under another key's id)`;
   return receiptProblem(decision, receipt, key.public_key_pem, {
     modifiedArgsSha256: merkle?.modified_tool_args_sha256,
   });

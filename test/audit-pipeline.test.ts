@@ -259,6 +259,22 @@ describe('audit pipeline end to end on the real broker', () => {
     };
     const resigned = { ...forged, signature: forger.sign(forged) };
     expect(verifyBundle(resigned)).toMatch(/receipt: the decision is not the leaf/);
+
+    // A forger who would re-sign the receipts too must list its key under the receipts' key id: refused, a key id
+    // is derived from its key.
+    const receiptKeyId = JSON.parse(records.find((r) => r.kind === 'decision')!.payload as string as string)
+      .receipt_key_id as string;
+    const impostor = {
+      ...unsigned,
+      public_keys: [
+        ...(bundle.public_keys as Json[]).filter((k) => k.key_id !== receiptKeyId),
+        { key_id: receiptKeyId, algorithm: 'ed25519', public_key_pem: forger.publicKeyPem },
+        { key_id: forger.keyId, algorithm: 'ed25519', public_key_pem: forger.publicKeyPem },
+      ],
+    };
+    expect(verifyBundle({ ...impostor, signature: forger.sign(impostor) })).toMatch(
+      /lists under another key's id/,
+    );
   });
 
   it('reports exactly the link whose stored row was changed', async () => {

@@ -100,3 +100,18 @@ describe('ReceiptMaker', () => {
     await key.close();
   });
 });
+
+describe('ReceiptMaker under a decision with no JSON form', () => {
+  it('fails that decision alone; the batch of another tenant is signed', async () => {
+    const maker = new ReceiptMaker(key, 'merkle');
+    const bad = maker.receipt(
+      decision({ tenant_id: 't1', modified_tool_args: { n: Number.POSITIVE_INFINITY } }),
+    );
+    const good = maker.receipt(decision({ tenant_id: 't2' }));
+    await expect(bad).rejects.toThrow();
+    const receipt = await good;
+    expect(verifyReceipt(decision({ tenant_id: 't2' }), receipt, key.publicKeyPem)).toBe(true);
+    // The next turn's decision of t1 is signed too (no empty batch was left behind).
+    expect((await maker.receipt(decision({ tenant_id: 't1' }))).tree_size).toBe(1);
+  });
+});

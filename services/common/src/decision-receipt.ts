@@ -149,6 +149,7 @@ interface Pending {
   leaf: Buffer;
   issuedAt: string;
   resolve: (receipt: Receipt) => void;
+  reject: (error: Error) => void;
 }
 
 /**
@@ -173,13 +174,21 @@ export class ReceiptMaker {
         ...s,
         issued_at: decision.issued_at,
       }));
-    return new Promise((resolve) => {
+    // The leaf first: a decision whose leaf cannot be written (a value with no JSON form) fails alone, before it
+    // joins a batch.
+    let leaf: Buffer;
+    try {
+      leaf = leafDigest(leafText(decision));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return new Promise((resolve, reject) => {
       let batch = this.gathering.get(decision.tenant_id);
       if (!batch) {
         batch = [];
         this.gathering.set(decision.tenant_id, batch);
       }
-      batch.push({ leaf: leafDigest(leafText(decision)), issuedAt: decision.issued_at, resolve });
+      batch.push({ leaf, issuedAt: decision.issued_at, resolve, reject });
       if (batch.length >= MAX_BATCH) {
         this.gathering.delete(decision.tenant_id);
         this.seal(decision.tenant_id, batch);
@@ -197,7 +206,17 @@ export class ReceiptMaker {
     for (const [tenantId, batch] of batches) this.seal(tenantId, batch);
   }
 
+  /** Signs one batch and answers its decisions; a failure fails that batch's decisions only. */
   private seal(tenantId: string, batch: Pending[]): void {
+    if (batch.length === 0) return;
+    try {
+      this.signBatch(tenantId, batch);
+    } catch (error) {
+      for (const pending of batch) pending.reject(error as Error);
+    }
+  }
+
+  private signBatch(tenantId: string, batch: Pending[]): void {
     const { root, paths } = merkleTree(batch.map((p) => p.leaf));
     const signedAt = new Date(this.now()).toISOString();
     const head: BatchHead = {
