@@ -200,6 +200,22 @@ describe('the four decision shapes, produced by a tenant policy', () => {
     expect(receiptProblem({ ...signed, decision: 'ALLOW' }, r.receipt, publicKeyPem)).toBeDefined();
   });
 
+  it('refuses a number JSON cannot write back (1e400) and a lone surrogate in a signed field, with a 400', async () => {
+    const huge = await api.inject({
+      method: 'POST',
+      url: '/v1/enforce',
+      headers: { authorization: `Bearer ${api.key}`, 'content-type': 'application/json' },
+      payload: JSON.stringify(
+        enforceBody({ tool_name: 'charge_card', approved_scope: ['charge_card'] }),
+      ).replace('"tool_args":{', '"tool_args":{"n":1e400,'),
+    });
+    expect(huge.statusCode).toBe(400);
+    expect(huge.body).toMatch(/too large/);
+    const lone = await enforce({ tool_name: 'search\ud800docs' });
+    expect(lone.status).toBe(400);
+    expect(JSON.stringify(lone.body)).toMatch(/tool_name/);
+  });
+
   it('a plain ALLOW leaves out its explanation unless ?detail=full asks for it', async () => {
     const plain = await enforce({ tool_name: 'search_docs' });
     expect(plain.body.decision).toBe('ALLOW');

@@ -36,3 +36,12 @@ describe('jsonBudgetExceeded', () => {
     expect(performance.now() - started).toBeLessThan(200);
   });
 });
+
+describe('non-finite numbers', () => {
+  it('refuses Infinity and NaN, which no canonical JSON can write back', () => {
+    const budget = { maxValues: 10, maxArrayLength: 10, maxStringLength: 10, maxBytes: 1_000 };
+    expect(jsonBudgetExceeded({ n: Number.POSITIVE_INFINITY }, budget)).toMatch(/beyond the range/);
+    expect(jsonBudgetExceeded([Number.NaN], budget)).toMatch(/beyond the range/);
+    expect(jsonBudgetExceeded({ n: 1e308 }, budget)).toBeUndefined();
+  });
+});

@@ -52,6 +52,9 @@ export function jsonBudgetExceeded(value: unknown, budget: JsonBudget): string |
         stack.push((node as Record<string, unknown>)[key]);
       }
       bytes += 2;
+    } else if (typeof node === 'number' && !Number.isFinite(node)) {
+      // JSON.parse reads 1e400 as Infinity, which no canonical JSON (receipts, digests) can write back.
+      return 'a number beyond the range of a double (e.g. 1e400)';
     } else bytes += 8;
     if (values > budget.maxValues)
       return `more than ${budget.maxValues} values (object members and array items together)`;
