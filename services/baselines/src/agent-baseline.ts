@@ -293,13 +293,28 @@ function learnToolCall(
 
 /** Sessions idle for SESSION_IDLE_MS (or the oldest, past MAX_OPEN_SESSIONS) end: their length is learned. */
 function closeIdleSessions(baseline: AgentBaseline, nowMs: number): void {
-  const open = Object.entries(baseline.sessions);
-  const overflow = open.length - MAX_OPEN_SESSIONS;
-  const byAge = overflow > 0 ? open.sort((a, b) => a[1].last_seen - b[1].last_seen) : open;
+  // Runs on every call: counted and closed with for…in, which allocates nothing (Object.entries made an array per
+  // open session per call, a sixth of the baselines consumer's time under load). Same sessions closed, in the
+  // same order, as the sorted pass below, which only the overflow needs.
+  const sessions = baseline.sessions;
+  let open = 0;
+  for (const _id in sessions) open++;
+  if (open <= MAX_OPEN_SESSIONS) {
+    for (const id in sessions) {
+      const session = sessions[id]!;
+      if (nowMs - session.last_seen >= SESSION_IDLE_MS) {
+        addToSketch(baseline.session_length, session.calls);
+        delete sessions[id];
+      }
+    }
+    return;
+  }
+  const overflow = open - MAX_OPEN_SESSIONS;
+  const byAge = Object.entries(sessions).sort((a, b) => a[1].last_seen - b[1].last_seen);
   byAge.forEach(([id, session], index) => {
     if (index < overflow || nowMs - session.last_seen >= SESSION_IDLE_MS) {
       addToSketch(baseline.session_length, session.calls);
-      delete baseline.sessions[id];
+      delete sessions[id];
     }
   });
 }
