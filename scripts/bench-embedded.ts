@@ -27,7 +27,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Store } from '@thoth/common/store/store';
-import { benchReporter, round, stopChild } from './bench-support.ts';
+import { benchReporter, round, stopChild, targetsVerdict } from './bench-support.ts';
 import { BODY_TEMPLATE, POLICY, SESSIONS_PER_THREAD, TENANT } from './enforce-load.ts';
 import { startProduct, type Target } from './product-server.ts';
 import { luaScript, runWrk, type WrkResult, wrkPath } from './wrk.ts';
@@ -169,14 +169,7 @@ async function main(): Promise<void> {
     const met = Object.values(targets).every(Boolean);
     progress(
       `targets (p99 ≤ 3 ms at 1, ≤ 10 ms at 16, ratio ≥ 0.8, every decision in the trail with p99 ≤ 2 s): ` +
-        `${
-          met
-            ? 'met'
-            : `MISSED: ${Object.entries(targets)
-                .filter(([, ok]) => !ok)
-                .map(([name]) => name)
-                .join(', ')}`
-        }`,
+        `${targetsVerdict(targets)}`,
     );
     if (!met && process.env.BENCH_STRICT === '1') failed = true;
     process.stdout.write(

@@ -35,7 +35,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { benchReporter, round } from './bench-support.ts';
+import { benchReporter, round, targetsVerdict } from './bench-support.ts';
 import { BODY_TEMPLATE, POLICY, SESSIONS_PER_THREAD } from './enforce-load.ts';
 import { startIsolatedApi } from './isolated-api.ts';
 import { OPA_MODULE, opaBinary, startOpa } from './opa-server.ts';
@@ -446,14 +446,7 @@ async function main(): Promise<void> {
     );
     progress(
       `targets (ratio ≥ 0.75, p99 ≤ 1.5 × bare p99 ${bareP99.toFixed(3)} ms, the product ≥ OPA's rps with a lower p99): ` +
-        `${
-          met
-            ? 'met'
-            : `MISSED: ${Object.entries(targets)
-                .filter(([, ok]) => !ok)
-                .map(([name]) => name)
-                .join(', ')}`
-        }`,
+        `${targetsVerdict(targets)}`,
     );
     if (!met && process.env.BENCH_STRICT === '1') failed = true;
     process.stdout.write(

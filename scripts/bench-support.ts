@@ -132,3 +132,31 @@ export async function stopChild(child: ChildProcess, onKill?: () => void): Promi
     await exited;
   }
 }
+
+/** "met", or "MISSED: " and the names of the targets that were not (the benchmarks' verdict line). */
+export function targetsVerdict(targets: Record<string, boolean>): string {
+  const missed = Object.entries(targets)
+    .filter(([, ok]) => !ok)
+    .map(([name]) => name);
+  return missed.length === 0 ? 'met' : `MISSED: ${missed.join(', ')}`;
+}
+
+/** Waits until `url` answers 200, failing when `child` exits first or `timeoutMs` passes. */
+export async function waitForHealthy(
+  url: string,
+  child: { exitCode: number | null },
+  name: string,
+  timeoutMs: number,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode} before it was ready`);
+    if (Date.now() > deadline) throw new Error(`${name} did not answer ${url} within ${timeoutMs / 1_000} s`);
+    const healthy = await fetch(url).then(
+      (r) => r.status === 200,
+      () => false,
+    );
+    if (healthy) return;
+    await sleep(100);
+  }
+}

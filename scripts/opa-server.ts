@@ -1,7 +1,7 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { freePort, sleep } from './bench-support.ts';
+import { freePort, waitForHealthy } from './bench-support.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 
@@ -89,16 +89,6 @@ export async function startOpa(
       stdio: ['ignore', 'ignore', 'inherit'],
     },
   );
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`opa exited with ${child.exitCode} before it was ready`);
-    if (Date.now() > deadline) throw new Error('opa did not answer /health within 30 s');
-    const healthy = await fetch(`http://127.0.0.1:${port}/health`).then(
-      (r) => r.status === 200,
-      () => false,
-    );
-    if (healthy) break;
-    await sleep(100);
-  }
+  await waitForHealthy(`http://127.0.0.1:${port}/health`, child, 'opa', 30_000);
   return { child, port, path: '/v1/data/thoth/result' };
 }

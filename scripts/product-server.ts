@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { freePort, sleep } from './bench-support.ts';
+import { freePort, waitForHealthy } from './bench-support.ts';
 import { TENANT } from './enforce-load.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -46,17 +46,7 @@ export async function startProduct(
       stdio: ['ignore', 'ignore', 'inherit'],
     },
   );
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`thoth exited with ${child.exitCode} before it was ready`);
-    if (Date.now() > deadline) throw new Error('thoth did not answer /healthz within 60 s');
-    const healthy = await fetch(`http://127.0.0.1:${port}/healthz`).then(
-      (r) => r.status === 200,
-      () => false,
-    );
-    if (healthy) break;
-    await sleep(100);
-  }
+  await waitForHealthy(`http://127.0.0.1:${port}/healthz`, child, 'thoth', 60_000);
   const admin = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
   const created = await fetch(`http://127.0.0.1:${port}/${TENANT}/thoth/api-keys`, {
     method: 'POST',

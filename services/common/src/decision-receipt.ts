@@ -111,15 +111,22 @@ export function sha256Hex(text: string): string {
   return hash('sha256', text);
 }
 
-export function batchHead(receipt: Receipt, tenantId: string): BatchHead {
+/** The statement one signature of a Merkle batch covers (docs/receipts.md §The Merkle form). */
+export function batchHead(
+  tenantId: string,
+  keyId: string,
+  root: string,
+  treeSize: number,
+  signedAt: string,
+): BatchHead {
   return {
     v: 1,
     type: 'thoth.receipt-batch',
     tenant_id: tenantId,
-    key_id: receipt.key_id,
-    root: receipt.root ?? '',
-    tree_size: receipt.tree_size ?? 0,
-    signed_at: receipt.signed_at ?? '',
+    key_id: keyId,
+    root,
+    tree_size: treeSize,
+    signed_at: signedAt,
   };
 }
 
@@ -138,7 +145,7 @@ export function verifyReceipt(decision: SignedDecision, receipt: Receipt, public
   const { leaf_index, tree_size, audit_path, root } = receipt;
   if (leaf_index === undefined || tree_size === undefined || !audit_path || !root) return false;
   if (!verifyInclusion(receiptLeaf(decision), leaf_index, tree_size, audit_path, root)) return false;
-  const head = batchHead(receipt, decision.tenant_id);
+  const head = batchHead(decision.tenant_id, receipt.key_id, root, tree_size, receipt.signed_at ?? '');
   return verify(null, Buffer.from(canonicalJson(head)), key, Buffer.from(receipt.signature, 'base64url'));
 }
 
@@ -219,15 +226,7 @@ export class ReceiptMaker {
   private signBatch(tenantId: string, batch: Pending[]): void {
     const { root, paths } = merkleTree(batch.map((p) => p.leaf));
     const signedAt = new Date(this.now()).toISOString();
-    const head: BatchHead = {
-      v: 1,
-      type: 'thoth.receipt-batch',
-      tenant_id: tenantId,
-      key_id: this.key.keyId,
-      root,
-      tree_size: batch.length,
-      signed_at: signedAt,
-    };
+    const head = batchHead(tenantId, this.key.keyId, root, batch.length, signedAt);
     const { signature } = this.key.sign(head as unknown as Record<string, unknown>);
     for (const [i, pending] of batch.entries()) {
       pending.resolve({
