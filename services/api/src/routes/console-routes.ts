@@ -149,7 +149,7 @@ export const consoleRoutes = (deps: ConsoleRouteDeps) =>
           );
           return;
         }
-        request.headers.authorization = `Bearer ${session.principal.credential}`;
+        presentSessionKey(request, session);
         done();
       });
 
@@ -263,7 +263,7 @@ export const consoleRoutes = (deps: ConsoleRouteDeps) =>
             request.headers.authorization === undefined &&
             request.headers['x-api-key'] === undefined
           )
-            request.headers.authorization = `Bearer ${session.principal.credential}`;
+            presentSessionKey(request, session);
           const { tenant, agent_id, from_sequence, limit } = request.query;
           reader(request, tenant, agent_id);
           const store = requireStore(deps.store);
@@ -335,3 +335,8 @@ export const consoleRoutes = (deps: ConsoleRouteDeps) =>
     }) satisfies FastifyPluginAsyncZod,
     { name: 'thoth-console' },
   );
+
+/** A console session authenticates a request exactly as its key would: the key is presented for it. */
+function presentSessionKey(request: FastifyRequest, session: ConsoleSession): void {
+  request.headers.authorization = `Bearer ${session.principal.credential}`;
+}
