@@ -44,8 +44,20 @@
  * the load stops the bench waits until the trail holds exactly every accepted event (no loss, no duplicate) and
  * reports the drain.
  *
+ * Writer CPU per event: `writer_events_per_cpu_s`. After the drain, the audit writer's process is paused (SIGSTOP),
+ * BENCH_BACKLOG events (200,000; at most 15 s of posting, well inside Kafka's 30 s session timeout) are posted to
+ * the API closed-loop, and the writer is resumed (SIGCONT). The figure is the number of events the trail gained
+ * from the resume until it holds every accepted event, divided by the CPU-seconds (utime + stime of
+ * /proc/<writer pid>/stat, all its threads: the event loop, chDB's parse/insert/merge threads, GC, in clock ticks of
+ * `getconf CLK_TCK`) the writer process used over the same span: a phase where the writer only drains (the only
+ * other work it does is answering the bench's count queries, 4 a second). CPU-seconds per event hold up on a
+ * shared machine far better than wall-clock rates, which move with whatever else runs. Split shape only
+ * (BENCH_SPLIT=0 shares the process with the API: null); BENCH_BACKLOG=0 skips the phase.
+ * `writer_window_events_per_cpu_s` is the steady-state counterpart: events stored in the measured window divided
+ * by the writer process's CPU-seconds over the window (at the paced rate, which also includes the probe's reads).
+ *
  * Knobs (environment): BENCH_DURATION_S (60), BENCH_WARMUP_S (5), BENCH_CONCURRENCY (8), BENCH_BATCH_SIZE (500),
- * BENCH_AGENTS (100), BENCH_RATE (20500; 0 = closed loop), BENCH_SAMPLE_MS (250), BENCH_POLL_MS (50),
+ * BENCH_AGENTS (100), BENCH_RATE (20500; 0 = closed loop), BENCH_BACKLOG (200000; 0 = no writer CPU phase), BENCH_SAMPLE_MS (250), BENCH_POLL_MS (50),
  * THOTH_TOPIC_PARTITIONS (6), BENCH_KAFKA_PORT (29092), KAFKA_BROKERS (use that broker instead of starting
  * one), BENCH_SPLIT (1; 0 = one process), BENCH_SERVICES (api,audit-writer), BENCH_KEEP=1 (keep the data directory),
  * BENCH_CPU_PROF=1, BENCH_THOTH_NODE_ARGS (extra node flags for Thoth, for diagnostics; Thoth runs with the flags
@@ -59,7 +71,7 @@
  * also when the target (≥ 20,000 events/s, e2e p99 ≤ 2,000 ms) is missed. BENCH_CPU_PROF=1 writes a V8 CPU
  * profile of the Thoth process(es) to .cache/bench-profiles/.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { Agent } from 'node:http';
@@ -83,6 +95,10 @@ const TARGET_EVENTS_PER_S = 20_000;
 /** The offered load: 2.5% over the target, so the measured rates (±0.5% noise) clear it only if Thoth keeps up. */
 const DEFAULT_RATE = 20_500;
 const STORED_READING_MS = 2_000;
+/** The writer stays paused at most this long while the backlog is posted (Kafka's session timeout is 30 s). */
+const BACKLOG_MAX_PAUSE_MS = 15_000;
+/** How often the backlog's drain is checked (each check is two feed queries the writer process answers). */
+const BACKLOG_READING_MS = 250;
 
 /** Least-squares slope of (epoch ms, count) points, per second. */
 function slopePerSecond(points: Array<[number, number]>): number {
@@ -122,6 +138,16 @@ function run(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<v
   });
 }
 
+/** Clock ticks per second of /proc's CPU times (`getconf CLK_TCK`; 100 on Linux unless told otherwise). */
+const CLOCK_TICKS = (() => {
+  try {
+    const ticks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+    return Number.isInteger(ticks) && ticks > 0 ? ticks : 100;
+  } catch {
+    return 100;
+  }
+})();
+
 /** CPU seconds (user + system) a process used so far, from /proc (Linux). */
 function cpuSeconds(pid: number | undefined, thread = false): number | undefined {
   if (pid === undefined) return undefined;
@@ -130,7 +156,7 @@ function cpuSeconds(pid: number | undefined, thread = false): number | undefined
     const stat = readFileSync(thread ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     // Fields 14 and 15 of stat (utime, stime) are at 11 and 12 once pid and comm are cut off.
-    return (Number(fields[11]) + Number(fields[12])) / 100;
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
   } catch {
     return undefined;
   }
@@ -147,7 +173,7 @@ function machineBusySeconds(): number | undefined {
       .map(Number);
     // user nice system idle iowait irq softirq steal …: busy = all − idle − iowait.
     const total = fields.slice(0, 8).reduce((a, b) => a + b, 0);
-    return (total - fields[3]! - fields[4]!) / 100;
+    return (total - fields[3]! - fields[4]!) / CLOCK_TICKS;
   } catch {
     return undefined;
   }
@@ -236,6 +262,7 @@ async function main(): Promise<void> {
   const keep = process.env.BENCH_KEEP === '1';
   const split = process.env.BENCH_SPLIT !== '0';
   const services = process.env.BENCH_SERVICES ?? 'api,audit-writer';
+  const backlogEvents = envInt('BENCH_BACKLOG', 200_000, 0);
   const profileDir = process.env.BENCH_CPU_PROF ? resolve(ROOT, '.cache/bench-profiles') : undefined;
   if (profileDir) mkdirSync(profileDir, { recursive: true });
 
@@ -655,6 +682,73 @@ async function main(): Promise<void> {
     if (storedFinal !== acceptedTotal)
       errors.push(`stored ${storedFinal} events but ${acceptedTotal} were accepted (lost or duplicated)`);
 
+    // ----------------------------------------------------------------- writer CPU per event (see the header)
+    let writerBacklog: { events: number; cpuS: number; mainCpuS: number; drainMs: number } | undefined;
+    if (backlogEvents > 0 && split && errors.length === 0) {
+      const writerPid = store.child.pid!;
+      const storedBefore = storedFinal;
+      progress(`backlog: writer paused (SIGSTOP); posting ${backlogEvents} events to the API`);
+      process.kill(writerPid, 'SIGSTOP');
+      let paused = true;
+      const resume = () => {
+        if (paused) process.kill(writerPid, 'SIGCONT');
+        paused = false;
+      };
+      // A failure while paused must not leave the writer stopped: it could not stop on SIGTERM.
+      cleanups.push(async () => resume());
+      let backlogAccepted = 0;
+      let posted = 0;
+      const postStart = Date.now();
+      const poster = async (): Promise<void> => {
+        // Kafka evicts a member silent for its session timeout (30 s): the pause stays well under it.
+        while (posted < backlogEvents && Date.now() - postStart < BACKLOG_MAX_PAUSE_MS) {
+          const seq = batchSeq++;
+          posted += batchSize;
+          const agentId = `agent-${String(seq % agents).padStart(3, '0')}`;
+          const body = batchBody(`k${seq}-${randomUUID().slice(0, 8)}`, agentId, batchSize, Date.now());
+          const answer = await http(agentPool, port, 'POST', '/v1/events/batch', post, body);
+          if (answer.status !== 202)
+            throw new Error(`backlog POST: ${answer.status} ${answer.body.slice(0, 300)}`);
+          const result = JSON.parse(answer.body) as { accepted: number; rejected: unknown[] };
+          backlogAccepted += result.accepted;
+          rejectedTotal += result.rejected.length;
+        }
+      };
+      await Promise.all(Array.from({ length: concurrency }, () => poster()));
+      acceptedTotal += backlogAccepted;
+      const cpu0 = { all: cpuSeconds(writerPid) ?? 0, main: cpuSeconds(writerPid, true) ?? 0 };
+      const drainStart = Date.now();
+      resume();
+      let stored = storedBefore;
+      while (stored < acceptedTotal) {
+        if (Date.now() - drainStart > 180_000) {
+          errors.push(
+            `backlog: ${stored - storedBefore}/${backlogAccepted} stored 180 s after the writer resumed`,
+          );
+          break;
+        }
+        await sleep(BACKLOG_READING_MS);
+        stored = await storedTotal();
+      }
+      const drainMs = Date.now() - drainStart;
+      writerBacklog = {
+        events: stored - storedBefore,
+        cpuS: (cpuSeconds(writerPid) ?? 0) - cpu0.all,
+        mainCpuS: (cpuSeconds(writerPid, true) ?? 0) - cpu0.main,
+        drainMs,
+      };
+      progress(
+        `backlog: ${writerBacklog.events} events drained in ${drainMs} ms using ${round(writerBacklog.cpuS, 2)} CPU-s ` +
+          `of the writer process (main thread ${round(writerBacklog.mainCpuS, 2)}): ` +
+          `${Math.round(writerBacklog.events / writerBacklog.cpuS)} events per CPU-second`,
+      );
+      await sleep(1_000);
+      storedFinal = await storedTotal();
+      if (storedFinal !== acceptedTotal)
+        errors.push(`stored ${storedFinal} events but ${acceptedTotal} were accepted (lost or duplicated)`);
+    }
+    const writerWindow = processCpuWindow.find((p) => p.name === 'writer');
+
     const e2e = samples.filter((s) => s.e2eMs !== undefined).map((s) => s.e2eMs!);
     const firstSeen = samples.filter((s) => s.firstSeenMs !== undefined).map((s) => s.firstSeenMs!);
     const acceptedPerS = acceptedInWindow / windowS;
@@ -717,6 +811,15 @@ async function main(): Promise<void> {
         cpu_thoth_main_thread_pct: Math.round((cpu.thothMain / windowS) * 100),
         cpu_broker_pct: cpu.broker === undefined ? null : Math.round((cpu.broker / windowS) * 100),
         cpu_others_pct: others === undefined ? null : Math.round((others / windowS) * 100),
+        writer_events_per_cpu_s: writerBacklog ? Math.round(writerBacklog.events / writerBacklog.cpuS) : null,
+        writer_backlog_events: writerBacklog?.events ?? null,
+        writer_backlog_cpu_s: writerBacklog ? round(writerBacklog.cpuS, 2) : null,
+        writer_backlog_main_thread_cpu_s: writerBacklog ? round(writerBacklog.mainCpuS, 2) : null,
+        writer_backlog_drain_events_per_s: writerBacklog
+          ? Math.round(writerBacklog.events / (writerBacklog.drainMs / 1_000))
+          : null,
+        writer_window_events_per_cpu_s:
+          writerWindow && writerWindow.all > 0 ? Math.round((storedEnd - stored0) / writerWindow.all) : null,
       })}\n`,
     );
   } catch (error) {
