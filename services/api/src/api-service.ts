@@ -19,6 +19,7 @@ import { LiveTail } from './live-tail.ts';
 import { defaultPolicySet, loadPolicyFile, type PolicySet } from './policy-source.ts';
 import { RateLimiter } from './rate-limiter.ts';
 import { SessionStore } from './session-store.ts';
+import { SharedSessionStore } from './shared-session-store.ts';
 
 export interface ApiService {
   app: FastifyInstance;
@@ -72,6 +73,18 @@ export async function startApiService(deps: ApiServiceDeps): Promise<ApiService>
     ttlSeconds: config.THOTH_HOLD_TTL_SECONDS,
   });
   const directives = new DirectiveIndex({ bus, codec, topic: topics.directives, log });
+  // Replicas share session risk through the bus; one process (embedded) keeps it in memory only.
+  const sessions =
+    (config.THOTH_SHARED_SESSIONS ?? config.THOTH_MODE === 'distributed')
+      ? new SharedSessionStore({
+          bus,
+          codec,
+          publisher,
+          topic: topics.sessions,
+          halfLifeMs: (tenantId) => control.policies.forTenant(tenantId).halfLifeMs,
+          log,
+        })
+      : new SessionStore();
   const liveTail = new LiveTail({
     bus,
     codec,
@@ -79,7 +92,12 @@ export async function startApiService(deps: ApiServiceDeps): Promise<ApiService>
     log,
     redactor,
   });
-  await Promise.all([control.start(), holds.start(), directives.start()]);
+  await Promise.all([
+    control.start(),
+    holds.start(),
+    directives.start(),
+    sessions instanceof SharedSessionStore ? sessions.start() : undefined,
+  ]);
 
   const signer = deps.signingKey ?? SigningKey.loadOrCreate(SigningKey.pathIn(config.THOTH_DATA_DIR));
   await control.publishReceiptKey({
@@ -91,7 +109,7 @@ export async function startApiService(deps: ApiServiceDeps): Promise<ApiService>
   const enforcer = new Enforcer({
     policies: control.policies,
     redactor,
-    sessions: new SessionStore(),
+    sessions,
     directives,
     holds,
     receipts: new ReceiptMaker(signer, config.THOTH_RECEIPTS),
@@ -135,8 +153,16 @@ export async function startApiService(deps: ApiServiceDeps): Promise<ApiService>
     stop: async () => {
       await app.close();
       enforcer.publishPending();
+      if (sessions instanceof SharedSessionStore) sessions.publishPending();
       await publisher.drain();
-      await Promise.all([control.stop(), holds.stop(), directives.stop(), liveTail.stop(), signer.close()]);
+      await Promise.all([
+        control.stop(),
+        holds.stop(),
+        directives.stop(),
+        liveTail.stop(),
+        signer.close(),
+        sessions instanceof SharedSessionStore ? sessions.stop() : undefined,
+      ]);
     },
   };
 }

@@ -1,3 +1,4 @@
+import { sessionKey } from '@thoth/common/bus/topics';
 import type { SessionRisk } from './decision/index.ts';
 
 /**
@@ -9,8 +10,14 @@ export class SessionStore {
 
   constructor(private readonly max = 200_000) {}
 
+  /** The same key as the sessions topic's (SharedSessionStore): one format in memory and on the bus. */
   static key(tenantId: string, agentId: string, sessionId: string): string {
-    return `${tenantId}\u0000${agentId}\u0000${sessionId}`;
+    return sessionKey(tenantId, agentId, sessionId);
+  }
+
+  /** The tenant, agent and session ids of a key made by `key`. */
+  static ids(key: string): [string, string, string] {
+    return JSON.parse(key) as [string, string, string];
   }
 
   get(key: string): SessionRisk | undefined {

@@ -79,6 +79,11 @@ export const configSchema = z
      * event loop over a Merkle tree of its decisions, or `per-decision`, one signature each.
      */
     THOTH_RECEIPTS: z.enum(['merkle', 'per-decision']).default('merkle'),
+    /**
+     * Share each session's risk between API replicas through the sessions topic (progressive escalation then
+     * counts a session's calls whichever replica decided them). Default: on in distributed mode.
+     */
+    THOTH_SHARED_SESSIONS: bool.optional(),
     /** Print the generated admin token at start in embedded mode (never in distributed mode). */
     THOTH_PRINT_ADMIN_TOKEN: bool.default(true),
 

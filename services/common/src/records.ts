@@ -194,6 +194,17 @@ export interface ReceiptKeyRecord {
   created_at: number;
 }
 
+/** A session's accumulated risk as one API replica last decided it (the compacted sessions topic). */
+export interface SessionRiskRecord {
+  tenant_id: string;
+  agent_id: string;
+  session_id: string;
+  risk: number;
+  blocked: number;
+  calls: number;
+  updated_at: number;
+}
+
 export interface RecordTypes {
   'thoth.v1.BehavioralEvent': BehavioralEvent;
   'thoth.v1.DecisionEvent': DecisionEvent;
@@ -206,5 +217,6 @@ export interface RecordTypes {
   'thoth.v1.AdminEvent': AdminEvent;
   'thoth.v1.PolicyVersion': PolicyVersionRecord;
   'thoth.v1.KeyUsage': KeyUsageRecord;
+  'thoth.v1.SessionRisk': SessionRiskRecord;
 }
 export type SchemaName = keyof RecordTypes;

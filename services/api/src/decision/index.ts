@@ -15,7 +15,7 @@ export {
   policyDocumentSchema,
 } from './policy.ts';
 export { isInScope, normalizeScope } from './scope.ts';
-export { MAX_SESSION_RISK } from './session-risk.ts';
+export { joinSessionRisk, MAX_SESSION_RISK } from './session-risk.ts';
 export type {
   Decision,
   DecisionOutcome,

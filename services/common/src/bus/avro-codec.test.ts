@@ -177,6 +177,15 @@ const samples: { [N in SchemaName]: RecordTypes[N] } = {
     comment: 'tighten payments',
   },
   'thoth.v1.KeyUsage': { key_id: 'key_1', tenant_id: 'acme', last_used_at: now },
+  'thoth.v1.SessionRisk': {
+    tenant_id: 'acme',
+    agent_id: 'agent-1',
+    session_id: 's-1',
+    risk: 42.5,
+    blocked: 1,
+    calls: 7,
+    updated_at: now,
+  },
 };
 
 describe('AvroCodec', () => {

@@ -47,6 +47,16 @@ export interface TopicSpec {
   name: string;
   partitions?: number;
   compacted?: boolean;
+  /** Records older than this are deleted, compacted or not (Kafka `retention.ms`); default: kept. */
+  retentionMs?: number;
+}
+
+export interface ViewOptions {
+  /**
+   * Keep each key's latest value in the view (default). `false`: only call `onChange`, for a topic with more
+   * keys than a process should hold, whose reader keeps a bounded state of its own.
+   */
+  retain?: boolean;
 }
 
 export interface SubscribeOptions {
@@ -100,7 +110,7 @@ export interface Bus {
    * Reads a compacted topic from its beginning into a map and keeps it current. Resolves once the map holds
    * everything the topic held when the call started. `onChange` sees every later change (and the initial load).
    */
-  openView(topic: string, onChange?: ChangeListener): Promise<CompactedView>;
+  openView(topic: string, onChange?: ChangeListener, options?: ViewOptions): Promise<CompactedView>;
   /** Messages of `topic` the group has not committed yet, summed over partitions (for metrics). */
   lag(group: string, topic: string): Promise<number>;
   close(): Promise<void>;

@@ -21,6 +21,7 @@ import {
   type SubscribeOptions,
   type Subscription,
   type TopicSpec,
+  type ViewOptions,
 } from './bus.ts';
 import { busyStaysAssigner } from './kafka-assigner.ts';
 import { PartitionLane } from './partition-lane.ts';
@@ -92,12 +93,15 @@ export class KafkaBus implements Bus {
         topic: s.name,
         numPartitions: s.partitions ?? this.options.defaultPartitions ?? 6,
         replicationFactor: this.options.replicationFactor ?? 1,
-        configEntries: s.compacted
-          ? [
-              { name: 'cleanup.policy', value: 'compact' },
-              { name: 'min.cleanable.dirty.ratio', value: '0.1' },
-            ]
-          : [],
+        configEntries: [
+          ...(s.compacted
+            ? [
+                { name: 'cleanup.policy', value: s.retentionMs === undefined ? 'compact' : 'compact,delete' },
+                { name: 'min.cleanable.dirty.ratio', value: '0.1' },
+              ]
+            : []),
+          ...(s.retentionMs === undefined ? [] : [{ name: 'retention.ms', value: String(s.retentionMs) }]),
+        ],
       })),
     });
     // createTopics returns before every partition has a leader on a fresh broker; the first produce would
@@ -333,7 +337,8 @@ export class KafkaBus implements Bus {
     return subscription;
   }
 
-  async openView(topic: string, onChange?: ChangeListener): Promise<CompactedView> {
+  async openView(topic: string, onChange?: ChangeListener, options?: ViewOptions): Promise<CompactedView> {
+    const retain = options?.retain ?? true;
     const admin = await this.connectedAdmin();
     const ends = await retryRetriable(() => admin.fetchTopicOffsets(topic));
     // Partitions still to catch up on: next offset to read must reach the high watermark seen at open.
@@ -355,8 +360,10 @@ export class KafkaBus implements Bus {
       eachBatch: async ({ batch, resolveOffset }) => {
         for (const m of batch.messages) {
           const key = m.key?.toString() ?? '';
-          if (m.value === null) map.delete(key);
-          else map.set(key, m.value);
+          if (retain) {
+            if (m.value === null) map.delete(key);
+            else map.set(key, m.value);
+          }
           onChange?.(key, m.value, toHeaders(m.headers));
           resolveOffset(m.offset);
         }

@@ -11,6 +11,7 @@ import {
   type SubscribeOptions,
   type Subscription,
   type TopicSpec,
+  type ViewOptions,
 } from './bus.ts';
 import { PartitionLane } from './partition-lane.ts';
 import { PartitionLog, type StoredRecord } from './partition-log.ts';
@@ -134,13 +135,20 @@ export class MemoryBus implements Bus {
     return subscription;
   }
 
-  async openView(topicName: string, onChange?: ChangeListener): Promise<CompactedView> {
+  async openView(
+    topicName: string,
+    onChange?: ChangeListener,
+    options?: ViewOptions,
+  ): Promise<CompactedView> {
     const topic = await this.topic(topicName);
     const map = new Map<string, Buffer>();
+    const retain = options?.retain ?? true;
     const apply = (records: StoredRecord[]): void => {
       for (const r of records) {
-        if (r.value === null) map.delete(r.key);
-        else map.set(r.key, r.value);
+        if (retain) {
+          if (r.value === null) map.delete(r.key);
+          else map.set(r.key, r.value);
+        }
         onChange?.(r.key, r.value, r.headers);
       }
     };

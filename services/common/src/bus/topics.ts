@@ -11,6 +11,8 @@ export interface Topics {
   approvals: string;
   /** Compacted: tenants, API keys and policies (control state every API replica materializes). */
   control: string;
+  /** Compacted: each session's accumulated risk, keyed by session, which API replicas share (SharedSessionStore). */
+  sessions: string;
 }
 
 export function topicNames(prefix: string): Topics {
@@ -19,12 +21,16 @@ export function topicNames(prefix: string): Topics {
     directives: `${prefix}.directives`,
     approvals: `${prefix}.approvals`,
     control: `${prefix}.control`,
+    sessions: `${prefix}.sessions`,
   };
 }
 
 export function dlqTopic(topic: string): string {
   return `${topic}.dlq`;
 }
+
+/** How long the sessions topic keeps a session's last risk record. */
+export const SESSION_RETENTION_MS = 24 * 3_600_000;
 
 /** The topics with their partitioning and cleanup policy, DLQ twins included. */
 export function topicSpecs(topics: Topics, partitions: number): TopicSpec[] {
@@ -33,6 +39,8 @@ export function topicSpecs(topics: Topics, partitions: number): TopicSpec[] {
     { name: topics.directives, partitions, compacted: true },
     { name: topics.approvals, partitions, compacted: true },
     { name: topics.control, partitions: 1, compacted: true },
+    // A session idle for a day has decayed to nothing under any sane half-life: its record can go.
+    { name: topics.sessions, partitions, compacted: true, retentionMs: SESSION_RETENTION_MS },
   ];
   return [...specs, ...specs.map((s) => ({ name: dlqTopic(s.name), partitions: 1 }))];
 }
@@ -53,4 +61,9 @@ export function directiveKey(
   ]
     .filter(Boolean)
     .join('/');
+}
+
+/** The compacted-topic key of a session's risk. JSON: ids may contain any character. */
+export function sessionKey(tenantId: string, agentId: string, sessionId: string): string {
+  return JSON.stringify([tenantId, agentId, sessionId]);
 }

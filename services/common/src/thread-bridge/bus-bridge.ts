@@ -11,6 +11,7 @@ import {
   type SubscribeOptions,
   type Subscription,
   type TopicSpec,
+  type ViewOptions,
 } from '../bus/bus.ts';
 import { asBuffer, ownBytes, type RpcPort } from './rpc-port.ts';
 
@@ -47,9 +48,12 @@ export function serveBus(rpc: RpcPort, bus: Bus): { close(): Promise<void> } {
     await subscriptions.get(id)?.stop();
     subscriptions.delete(id);
   });
-  rpc.handle('bus.openView', async (id: number, topic: string) => {
-    const view = await bus.openView(topic, (key, value, headers) =>
-      rpc.notify('bus.viewChange', id, key, value && ownBytes(value), headers),
+  rpc.handle('bus.openView', async (id: number, topic: string, options?: ViewOptions) => {
+    const view = await bus.openView(
+      topic,
+      (key, value, headers) => rpc.notify('bus.viewChange', id, key, value && ownBytes(value), headers),
+      // The thread keeps its own copy (below): the main thread's need not hold the values too.
+      { ...options, retain: false },
     );
     views.set(id, view);
   });
@@ -113,16 +117,19 @@ export class BridgedBus implements Bus {
     };
   }
 
-  async openView(topic: string, onChange?: ChangeListener): Promise<CompactedView> {
+  async openView(topic: string, onChange?: ChangeListener, options?: ViewOptions): Promise<CompactedView> {
     const id = this.nextId++;
     const map = new Map<string, Buffer>();
+    const retain = options?.retain ?? true;
     // Changes arrive in topic order, the initial load's before the call's answer: the map is the view's copy.
     this.viewListeners.set(id, (key, value, headers) => {
-      if (value === null) map.delete(key);
-      else map.set(key, value);
+      if (retain) {
+        if (value === null) map.delete(key);
+        else map.set(key, value);
+      }
       onChange?.(key, value, headers);
     });
-    await this.rpc.call('bus.openView', id, topic);
+    await this.rpc.call('bus.openView', id, topic, options);
     return mapView(map, async () => {
       this.viewListeners.delete(id);
       await this.rpc.call('bus.closeView', id);
