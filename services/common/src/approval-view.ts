@@ -23,5 +23,16 @@ export function approvalView(h: HoldRecord): Record<string, unknown> {
     resolved_at: h.resolved_at === null ? null : new Date(h.resolved_at).toISOString(),
     resolved_by: h.resolved_by,
     comment: h.comment,
+    approvers: h.approvers ?? [],
+    approvals_required: h.approvals_required ?? 1,
+    policy_version: h.policy_version ?? 0,
+    votes: (h.votes ?? []).map((v) => ({
+      principal: v.principal,
+      decision: v.decision,
+      comment: v.comment,
+      at: new Date(v.at).toISOString(),
+      args_digest: v.args_digest,
+      policy_version: v.policy_version,
+    })),
   };
 }

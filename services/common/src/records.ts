@@ -131,6 +131,35 @@ export interface HoldRecord {
   resolved_at: number | null;
   resolved_by: string | null;
   comment: string | null;
+  /** IdP groups whose members may vote; empty or absent: anyone with the approver role. Default []. */
+  approvers?: string[];
+  /** Distinct approvals needed to release the call. Default 1. */
+  approvals_required?: number;
+  /** The tenant policy version that decided STEP_UP (0: not recorded). Default 0. */
+  policy_version?: number;
+  /** The votes, in the order the approvals topic linearized them. Default []. */
+  votes?: ApprovalVote[];
+}
+
+/** Who acted (schemas/avro: thoth.v1.Principal). */
+export interface PrincipalRecord {
+  kind: 'person' | 'key' | 'admin-token';
+  issuer: string | null;
+  subject: string | null;
+  email: string | null;
+  key_id: string | null;
+  name: string | null;
+}
+
+/** One vote on a hold, bound to the held call's arguments digest and the deciding policy version. */
+export interface ApprovalVote {
+  vote_id: string;
+  principal: PrincipalRecord;
+  decision: 'approve' | 'deny';
+  comment: string | null;
+  at: number;
+  args_digest: string;
+  policy_version: number;
 }
 
 export interface ApiKeyRecord {
@@ -170,6 +199,8 @@ export interface AdminEvent {
   before_json: string | null;
   after_json: string | null;
   occurred_at: number;
+  /** Who acted, structured; null on events written before principals were recorded. */
+  principal?: PrincipalRecord | null;
 }
 
 export interface PolicyVersionRecord {

@@ -1,6 +1,10 @@
 import { agentKey } from '@thoth/common/bus/topics';
 import { ulid } from '@thoth/common/ids';
 import { ADMIN_AGENT_ID, type AdminEvent } from '@thoth/common/records';
+import { type Principal, principalLabel, principalRecord } from '../http/principal.ts';
+
+/** Who made a change: a principal, or the operator's bare `admin-token` string. */
+export type Actor = Principal | string;
 
 export type AdminAction =
   | 'tenant.create'
@@ -13,8 +17,8 @@ export type AdminAction =
 
 export interface AdminChange {
   tenantId: string;
-  /** Who: `admin-token`, or `<key name> (<key_id>)` of an admin key. */
-  actor: string;
+  /** Who: the admin token, an admin key, or a signed-in person (recorded as a label and structured). */
+  actor: Actor;
   action: AdminAction;
   targetType: 'tenant' | 'api_key' | 'policy';
   targetId: string;
@@ -31,7 +35,8 @@ export function adminEvent(change: AdminChange): { key: string; event: AdminEven
     event: {
       event_id: `${change.tenantId}:admin:${ulid(change.at)}`,
       tenant_id: change.tenantId,
-      actor: change.actor,
+      actor: principalLabel(change.actor),
+      principal: principalRecord(change.actor),
       action: change.action,
       target_type: change.targetType,
       target_id: change.targetId,

@@ -9,8 +9,9 @@ import type {
   RecordTypes,
   TenantRecord,
 } from '@thoth/common/records';
+import { principalLabel } from '../http/principal.ts';
 import { defaultPolicySet, type PolicySet } from '../policy-source.ts';
-import { type AdminAction, type AdminChange, adminEvent } from './admin-audit.ts';
+import { type Actor, type AdminAction, type AdminChange, adminEvent } from './admin-audit.ts';
 import { generateApiKey, hashApiKey, keyPrefix, type Permission } from './api-keys.ts';
 import { apiKeyView, policyVersionView, tenantView } from './control-views.ts';
 import { TenantPolicies } from './tenant-policies.ts';
@@ -156,14 +157,14 @@ export class ControlState {
     tenantId: string;
     displayName?: string | null;
     rateLimitPerSecond?: number | null;
-    actor: string;
+    actor: Actor;
   }): Promise<TenantRecord> {
     if (this.tenants.has(input.tenantId))
       throw new ControlConflict('conflict', `tenant ${input.tenantId} already exists`);
     const record: TenantRecord = {
       tenant_id: input.tenantId,
       created_at: this.now(),
-      created_by: input.actor,
+      created_by: principalLabel(input.actor),
       display_name: input.displayName ?? null,
       rate_limit_per_second: input.rateLimitPerSecond ?? null,
       disabled: false,
@@ -186,7 +187,7 @@ export class ControlState {
   async updateTenant(
     tenantId: string,
     patch: { display_name?: string | null; rate_limit_per_second?: number | null; disabled?: boolean },
-    actor: string,
+    actor: Actor,
   ): Promise<TenantRecord> {
     const before = this.tenants.get(tenantId);
     if (!before) throw new ControlConflict('not_found', `no tenant ${tenantId}`);
@@ -205,7 +206,7 @@ export class ControlState {
     permissions: Permission[];
     agentId?: string | null;
     expiresAt?: number | null;
-    createdBy: string;
+    createdBy: Actor;
     kind?: 'live' | 'test';
   }): Promise<CreatedApiKey> {
     const now = this.now();
@@ -226,7 +227,7 @@ export class ControlState {
       permissions: [...new Set(input.permissions)],
       agent_id: input.agentId ?? null,
       created_at: now,
-      created_by: input.createdBy,
+      created_by: principalLabel(input.createdBy),
       expires_at: input.expiresAt ?? null,
       revoked_at: null,
     };
@@ -246,7 +247,7 @@ export class ControlState {
   }
 
   /** Revokes a key of the tenant (idempotent: an already revoked key is answered as it is). */
-  async revokeApiKey(tenantId: string, keyId: string, actor: string): Promise<ApiKeyRecord> {
+  async revokeApiKey(tenantId: string, keyId: string, actor: Actor): Promise<ApiKeyRecord> {
     const before = this.keysById.get(keyId);
     if (!before || before.tenant_id !== tenantId)
       throw new ControlConflict('not_found', `no API key ${keyId} in tenant ${tenantId}`);
@@ -276,7 +277,7 @@ export class ControlState {
   async putPolicyVersion(input: {
     tenantId: string;
     document: Record<string, unknown> | null;
-    actor: string;
+    actor: Actor;
     comment?: string | null;
   }): Promise<PolicyVersionRecord> {
     const previous = this.policies.latest(input.tenantId);
@@ -292,7 +293,7 @@ export class ControlState {
       document_json: JSON.stringify(input.document === null ? {} : { ...input.document, version }),
       deleted: input.document === null,
       created_at: this.now(),
-      created_by: input.actor,
+      created_by: principalLabel(input.actor),
       comment: input.comment ?? null,
     };
     const action: AdminAction =
@@ -353,7 +354,7 @@ export class ControlState {
 
   private audit(
     tenantId: string,
-    actor: string,
+    actor: Actor,
     action: AdminAction,
     targetType: AdminChange['targetType'],
     targetId: string,

@@ -2,12 +2,7 @@ import { applyArgsTransform } from '@thoth/common/tool-args';
 import { classifyAction } from './action-classification.ts';
 import { decisionStrength, effectDecision } from './decision-strength.ts';
 import { clampScore, type DirectiveSummary, summarizeDirectives } from './directives.ts';
-import {
-  type CompiledPolicy,
-  type CompiledRule,
-  DEFAULT_DEFER_TIMEOUT_SECONDS,
-  DEFAULT_STEP_UP_TIMEOUT_SECONDS,
-} from './policy.ts';
+import { type CompiledPolicy, DEFAULT_DEFER_TIMEOUT_SECONDS, stepUpRules } from './policy.ts';
 import { evaluateRules, type RuleEvaluation } from './rule-evaluation.ts';
 import { isInScope } from './scope.ts';
 import { decayedSessionRisk, MAX_SESSION_RISK } from './session-risk.ts';
@@ -125,7 +120,12 @@ export function decideToolCall(
       risk.rules.winner.deferTimeoutSeconds ?? DEFAULT_DEFER_TIMEOUT_SECONDS,
     );
   }
-  if (wouldBe === 'STEP_UP') outcome.stepUpTimeoutSeconds = stepUpTimeout(risk.rules.winner);
+  if (wouldBe === 'STEP_UP') {
+    const rules = stepUpRules(policy, risk.rules.winner);
+    outcome.stepUpTimeoutSeconds = rules.timeoutSeconds;
+    outcome.stepUpApprovers = rules.approvers;
+    outcome.stepUpApprovalsRequired = rules.approvalsRequired;
+  }
   if (warningVerdict && (wouldBe === 'ALLOW' || wouldBe === 'MODIFY'))
     outcome.warning = warningVerdict.reason;
   return outcome;
@@ -302,11 +302,6 @@ function effectDetails(call: ToolCall, final: Verdict, rules: RuleEvaluation): E
       },
     };
   }
-}
-
-function stepUpTimeout(winner: CompiledRule | undefined): number {
-  const fromRule = winner?.effect === 'STEP_UP' ? winner.stepUpTimeoutSeconds : undefined;
-  return Math.round(fromRule ?? DEFAULT_STEP_UP_TIMEOUT_SECONDS);
 }
 
 function topContributors(risk: RiskPicture): DecisionOutcome['topContributors'] {

@@ -20,6 +20,10 @@ const MAX_TIMEOUT_SECONDS = 86_400;
 const riskPoints = z.number().min(0).max(100);
 const timeoutSeconds = z.number().int().min(1).max(MAX_TIMEOUT_SECONDS);
 const argumentNames = z.array(z.string().min(1));
+/** IdP groups whose members may approve (docs/approvals.md); empty or absent: anyone with the approver role. */
+const approverGroups = z.array(z.string().min(1).max(256)).max(64);
+/** Distinct people who must approve; a denial by any one of them blocks. */
+const approvalsRequiredSchema = z.number().int().min(1).max(10);
 
 const modifySchema = z
   .strictObject({
@@ -56,6 +60,8 @@ const ruleSchema = z
     modify: modifySchema.optional(),
     defer_timeout_seconds: timeoutSeconds.optional(),
     step_up_timeout_seconds: timeoutSeconds.optional(),
+    approvers: approverGroups.optional(),
+    approvals_required: approvalsRequiredSchema.optional(),
   })
   .superRefine((rule, ctx) => {
     const issue = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
@@ -67,6 +73,10 @@ const ruleSchema = z
       issue('defer_timeout_seconds', 'only allowed when effect is DEFER');
     if (rule.effect !== 'STEP_UP' && rule.step_up_timeout_seconds !== undefined)
       issue('step_up_timeout_seconds', 'only allowed when effect is STEP_UP');
+    if (rule.effect !== 'STEP_UP' && rule.approvers !== undefined)
+      issue('approvers', 'only allowed when effect is STEP_UP');
+    if (rule.effect !== 'STEP_UP' && rule.approvals_required !== undefined)
+      issue('approvals_required', 'only allowed when effect is STEP_UP');
     // A FLAG rule does nothing but add risk points: without them it would be dead weight.
     if (rule.effect === 'FLAG' && rule.risk_points === 0)
       issue('risk_points', 'must be > 0 when effect is FLAG');
@@ -85,6 +95,14 @@ export const policyDocumentSchema = z
         warn: riskPoints.optional(),
         step_up: riskPoints.optional(),
         block: riskPoints.optional(),
+      })
+      .optional(),
+    /** The tenant's defaults for every STEP_UP hold (a STEP_UP rule may set its own). */
+    step_up: z
+      .strictObject({
+        timeout_seconds: timeoutSeconds.optional(),
+        approvers: approverGroups.optional(),
+        approvals_required: approvalsRequiredSchema.optional(),
       })
       .optional(),
     session_decay_half_life_seconds: z
@@ -127,12 +145,24 @@ export interface CompiledRule {
   modify?: ArgsTransform;
   deferTimeoutSeconds?: number;
   stepUpTimeoutSeconds?: number;
+  approvers?: string[];
+  approvalsRequired?: number;
   condition: CompiledCondition;
+}
+
+/** Who approves a STEP_UP hold and how long it waits. */
+export interface StepUpRules {
+  timeoutSeconds: number;
+  /** IdP groups; empty: anyone with the approver role. */
+  approvers: string[];
+  approvalsRequired: number;
 }
 
 export interface CompiledPolicy {
   version: number;
   thresholds: { warn: number; stepUp: number; block: number };
+  /** The tenant's defaults for STEP_UP holds (`step_up` in the document). */
+  stepUp: StepUpRules;
   halfLifeMs: number;
   rules: CompiledRule[];
 }
@@ -152,6 +182,11 @@ export function compilePolicy(doc: unknown, options: CompileOptions = {}): Compi
   return {
     version: policy.version,
     thresholds: resolveThresholds(policy.thresholds),
+    stepUp: {
+      timeoutSeconds: policy.step_up?.timeout_seconds ?? DEFAULT_STEP_UP_TIMEOUT_SECONDS,
+      approvers: policy.step_up?.approvers ?? [],
+      approvalsRequired: policy.step_up?.approvals_required ?? 1,
+    },
     halfLifeMs: policy.session_decay_half_life_seconds * 1000,
     rules: policy.rules.map((rule) => compileRule(rule, options)),
   };
@@ -182,6 +217,8 @@ function compileRule(rule: PolicyDocument['rules'][number], options: CompileOpti
     compiled.deferTimeoutSeconds = rule.defer_timeout_seconds ?? DEFAULT_DEFER_TIMEOUT_SECONDS;
   if (rule.step_up_timeout_seconds !== undefined)
     compiled.stepUpTimeoutSeconds = rule.step_up_timeout_seconds;
+  if (rule.approvers !== undefined) compiled.approvers = rule.approvers;
+  if (rule.approvals_required !== undefined) compiled.approvalsRequired = rule.approvals_required;
   return compiled;
 }
 
@@ -222,6 +259,16 @@ export function parsePolicyText(text: string, format: 'yaml' | 'json'): unknown 
     const message = error instanceof Error ? error.message : String(error);
     throw new PolicyError(`invalid policy ${format}: ${message}`);
   }
+}
+
+/** The approval rules of a STEP_UP: the deciding STEP_UP rule's own, else the policy's defaults. */
+export function stepUpRules(policy: CompiledPolicy, winner: CompiledRule | undefined): StepUpRules {
+  const rule = winner?.effect === 'STEP_UP' ? winner : undefined;
+  return {
+    timeoutSeconds: Math.round(rule?.stepUpTimeoutSeconds ?? policy.stepUp.timeoutSeconds),
+    approvers: rule?.approvers ?? policy.stepUp.approvers,
+    approvalsRequired: rule?.approvalsRequired ?? policy.stepUp.approvalsRequired,
+  };
 }
 
 /** No rules; default thresholds (warn 30, step_up 60, block 85) and a 600 s half-life. */

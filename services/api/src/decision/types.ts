@@ -84,6 +84,9 @@ export interface DecisionOutcome {
   deferTimeoutSeconds?: number;
   /** Integer seconds, set when `wouldBe` is STEP_UP. */
   stepUpTimeoutSeconds?: number;
+  /** Set with `stepUpTimeoutSeconds`: who may approve the hold (IdP groups; empty: any approver) and how many. */
+  stepUpApprovers?: string[];
+  stepUpApprovalsRequired?: number;
   /** Progressive "ALLOW with warning" (also set on a MODIFY that carries a warning). */
   warning?: string;
   /** The session state AFTER this call (the caller stores it). */

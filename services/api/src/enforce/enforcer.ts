@@ -8,6 +8,7 @@ import {
   sha256Hex,
 } from '@thoth/common/decision-receipt';
 import { ulid } from '@thoth/common/ids';
+import { decisionTally } from '@thoth/common/metrics/decision-tally';
 import type { DecisionEvent } from '@thoth/common/records';
 import type { Redactor } from '@thoth/common/redaction';
 import type { BackgroundPublisher } from '../background-publisher.ts';
@@ -86,6 +87,9 @@ export class Enforcer {
               violation_id: decisionId,
               enforcement_trace_id: traceId,
               finding_ids: findingIds(outcome),
+              approvers: outcome.stepUpApprovers ?? [],
+              approvals_required: outcome.stepUpApprovalsRequired ?? 1,
+              policy_version: policy.version,
             },
             outcome.stepUpTimeoutSeconds,
           )
@@ -108,6 +112,7 @@ export class Enforcer {
     };
     // Evaluation time excludes the receipt, which is signed once per batch at the end of the turn (ReceiptMaker).
     const latencyUs = Number(process.hrtime.bigint() - started) / 1_000;
+    decisionTally.record(outcome.decision, outcome.reasonCode, latencyUs / 1_000_000);
     const receipt = await this.deps.receipts.receipt(signed);
 
     const response = envelope(outcome, {

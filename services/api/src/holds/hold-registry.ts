@@ -3,17 +3,27 @@ import type { Bus, CompactedView } from '@thoth/common/bus/bus';
 import { agentKey } from '@thoth/common/bus/topics';
 import { urlSafeToken } from '@thoth/common/ids';
 import type { Logger } from '@thoth/common/logger';
-import type { HoldRecord } from '@thoth/common/records';
+import type { ApprovalVote, HoldRecord } from '@thoth/common/records';
 import type { BackgroundPublisher } from '../background-publisher.ts';
+import { type Principal, principalRecord } from '../http/principal.ts';
+import { addsOneVote, sameState, voteRefusal, votesOf, withVote } from './approval-rules.ts';
 
 export type NewHold = Omit<
   HoldRecord,
-  'token' | 'status' | 'created_at' | 'expires_at' | 'resolved_at' | 'resolved_by' | 'comment'
+  'token' | 'status' | 'created_at' | 'expires_at' | 'resolved_at' | 'resolved_by' | 'comment' | 'votes'
 >;
 
 export class HoldConflictError extends Error {
   override name = 'HoldConflictError';
 }
+
+/** This principal may not vote on this hold (separation of duties, approver groups, one person once). */
+export class HoldVoteRefusedError extends Error {
+  override name = 'HoldVoteRefusedError';
+}
+
+/** How often a vote that lost the topic's compare-and-set to another vote is tried again on the newer state. */
+const VOTE_ATTEMPTS = 5;
 
 /** A resolution was published but did not come back through the approvals topic in time: its outcome is unknown. */
 export class HoldUnconfirmedError extends Error {
@@ -33,6 +43,11 @@ const RESOLUTION_HEADER = 'thoth-resolution-id';
  * that publishes a resolution waits until its own message comes back through the topic and so learns, like
  * every other replica, whether it won; only the winner goes to the audit trail. Two replicas that resolve the
  * same hold at once thus agree on one winner, and the other request is answered 409.
+ *
+ * Votes (a hold may need several approvers) are linearized the same way: a record adding a vote counts only if it
+ * extends, by exactly that vote, the votes the topic had applied before it. A vote that loses to another vote is
+ * checked again against the newer state (the same person may have voted meanwhile, or the hold resolved) and
+ * published again; the hold resolves at its required approvals, its first denial, or its expiry.
  */
 export class HoldRegistry {
   /** Each hold as the topic ordered its records: pending, then its first resolution. */
@@ -44,8 +59,8 @@ export class HoldRegistry {
   private readonly expiredHere = new Map<string, HoldRecord>();
   /** Resolutions this replica published, by resolution id: told whether they won once the topic applied them. */
   private readonly outcomes = new Map<string, (won: boolean) => void>();
-  /** Holds a request of this replica is resolving: a second one at the same time is refused at once. */
-  private readonly resolving = new Set<string>();
+  /** Votes of this replica on each hold, one after the other (the topic linearizes those of other replicas). */
+  private readonly voting = new Map<string, Promise<unknown>>();
   private view: CompactedView | undefined;
 
   constructor(
@@ -102,6 +117,7 @@ export class HoldRegistry {
       resolved_at: null,
       resolved_by: null,
       comment: null,
+      votes: [],
     };
     // Pending is safe to know before the topic has it: it never overrides a resolution.
     this.apply(hold, '');
@@ -129,63 +145,100 @@ export class HoldRegistry {
     const id = urlSafeToken(16);
     this.outcomes.set(id, (won) => {
       if (won) this.deps.publisher.enqueue(this.deps.eventsTopic, this.auditEvent(expired));
+      // A vote came first on the topic: the next poll expires the hold as it now stands.
+      else this.expiredHere.delete(token);
     });
     this.deps.publisher.enqueue(this.deps.topic, this.encode(expired, id));
     return expired;
   }
 
   /**
-   * Resolves a pending hold (the approvals API calls this): durable and confirmed as the hold's resolution
-   * before it returns. HoldConflictError when the hold is resolved already, or another resolution won;
-   * HoldUnconfirmedError when the topic did not bring the resolution back in time.
+   * Resolves a pending hold outright with one vote (`resolvedBy` a principal, or an operator's label): for holds
+   * that need one approval. See `vote`.
    */
   async resolve(
     token: string,
     status: 'approved' | 'denied',
-    resolvedBy: string,
+    resolvedBy: Principal | string,
     comment: string | null,
   ): Promise<HoldRecord> {
+    return this.vote(token, {
+      principal: resolvedBy,
+      decision: status === 'approved' ? 'approve' : 'deny',
+      comment,
+    });
+  }
+
+  /**
+   * Records one vote on a pending hold (the approvals API calls this): durable and confirmed on the topic before
+   * it returns, with the hold as it stands after it (still pending when more approvals are needed).
+   * HoldVoteRefusedError when this principal may not vote; HoldConflictError when the hold is resolved already;
+   * HoldUnconfirmedError when the topic did not bring the vote back in time.
+   */
+  async vote(
+    token: string,
+    input: { principal: Principal | string; decision: 'approve' | 'deny'; comment: string | null },
+  ): Promise<HoldRecord> {
     this.pendingHold(token);
-    if (this.resolving.has(token)) throw new HoldConflictError('hold is being resolved by another request');
-    this.resolving.add(token);
+    // Votes of this replica on one hold go one after the other; each then races only other replicas' votes.
+    const previous = this.voting.get(token) ?? Promise.resolve();
+    const mine = previous.catch(() => undefined).then(() => this.voteOnce(token, input));
+    this.voting.set(token, mine);
     try {
-      // The hold's pending record may still be queued: it must reach the topic first, or the compacted topic
-      // would keep "pending" as the hold's last word.
-      await this.deps.publisher.settle();
-      // Resolved meanwhile through the topic: no need to publish a resolution that cannot win.
+      return await mine;
+    } finally {
+      if (this.voting.get(token) === mine) this.voting.delete(token);
+    }
+  }
+
+  private async voteOnce(
+    token: string,
+    input: { principal: Principal | string; decision: 'approve' | 'deny'; comment: string | null },
+  ): Promise<HoldRecord> {
+    // The hold's pending record may still be queued: it must reach the topic first, or the compacted topic
+    // would keep "pending" as the hold's last word.
+    await this.deps.publisher.settle();
+    for (let attempt = 1; ; attempt++) {
+      // Resolved meanwhile through the topic: no need to publish a vote that cannot count.
       const hold = this.pendingHold(token);
-      const resolved: HoldRecord = {
-        ...hold,
-        status,
-        resolved_at: this.now(),
-        resolved_by: resolvedBy,
-        comment,
+      const refused = voteRefusal(hold, input.principal);
+      if (refused) throw new HoldVoteRefusedError(refused);
+      const vote: ApprovalVote = {
+        vote_id: urlSafeToken(16),
+        principal: principalRecord(input.principal),
+        decision: input.decision,
+        comment: input.comment,
+        at: this.now(),
+        args_digest: hold.args_digest,
+        policy_version: hold.policy_version ?? 0,
       };
+      const next = withVote(hold, vote);
       const id = urlSafeToken(16);
       // Waiting before publishing: the in-process bus applies a message before `publish` resolves. A win that
       // comes back after the request stopped waiting still reaches the audit trail.
       const outcome = this.outcomeOf(id, () =>
-        this.deps.publisher.enqueue(this.deps.eventsTopic, this.auditEvent(resolved)),
+        this.deps.publisher.enqueue(this.deps.eventsTopic, this.auditEvent(next)),
       );
       try {
-        await this.deps.bus.publish(this.deps.topic, [this.encode(resolved, id)]);
+        await this.deps.bus.publish(this.deps.topic, [this.encode(next, id)]);
       } catch (error) {
         outcome.cancel();
         throw error;
       }
-      if (!(await outcome.won))
-        throw new HoldConflictError(`hold is already ${this.holds.get(token)?.status ?? 'resolved'}`);
-      // Only the winner's resolution goes to the audit trail: it holds one resolution per hold. The resolution
+      if (!(await outcome.won)) {
+        // Another vote (or the expiry) came first on the topic: decide again on what it left.
+        if (attempt < VOTE_ATTEMPTS) continue;
+        throw new HoldConflictError('the approval kept changing while voting; read it and vote again');
+      }
+      // Only votes that counted go to the audit trail: it holds each vote and one resolution per hold. The vote
       // is durable on the approvals topic already; if the trail's publish fails, the publisher retries it.
       try {
-        await this.deps.bus.publish(this.deps.eventsTopic, [this.auditEvent(resolved)]);
+        await this.deps.bus.publish(this.deps.eventsTopic, [this.auditEvent(next)]);
       } catch (error) {
-        this.deps.log.warn({ err: error, token }, 'resolution audit event: publish failed, queued for retry');
-        this.deps.publisher.enqueue(this.deps.eventsTopic, this.auditEvent(resolved));
+        this.deps.log.warn({ err: error, token }, 'vote audit event: publish failed, queued for retry');
+        this.deps.publisher.enqueue(this.deps.eventsTopic, this.auditEvent(next));
       }
-      return resolved;
-    } finally {
-      this.resolving.delete(token);
+      return next;
     }
   }
 
@@ -245,37 +298,44 @@ export class HoldRegistry {
 
   /**
    * Applies one record of the approvals topic, in topic order (`resolutionId`: its RESOLUTION_HEADER, empty on
-   * pending records and on records written before resolutions carried one).
+   * pending records and on records written before resolutions carried one). This is the compare-and-set every
+   * replica runs alike: a record counts if it is the hold's first, adds exactly one vote to a pending hold, or
+   * expires a pending hold whose votes it knew; a copy of the state already known counts as what it is.
    */
   private apply(hold: HoldRecord, resolutionId: string): void {
     const known = this.holds.get(hold.token);
-    const open = known === undefined || known.status === 'pending';
-    // A late copy of the pending record never undoes a resolution, and only a hold's first resolution counts.
-    if (open) {
+    let won: boolean;
+    if (known === undefined) won = true;
+    else if (sameState(known, hold)) won = true;
+    else if (known.status !== 'pending') won = false;
+    else if (hold.status === 'expired') won = votesOf(known).length === votesOf(hold).length;
+    else won = addsOneVote(known, hold);
+    const changes = won && (known === undefined || !sameState(known, hold));
+    if (changes) {
       this.holds.set(hold.token, hold);
       this.tokenByApproval.set(hold.approval_id, hold.token);
-      if (hold.status !== 'pending') {
-        this.winners.set(hold.token, resolutionId);
-        this.expiredHere.delete(hold.token);
-      }
+      this.winners.set(hold.token, resolutionId);
+      if (hold.status !== 'pending') this.expiredHere.delete(hold.token);
     }
     const tell = this.outcomes.get(resolutionId);
-    if (hold.status === 'pending' || !tell) return;
+    if (!tell) return;
     this.outcomes.delete(resolutionId);
-    const won = open;
     if (!won) this.repair(hold.token);
     tell(won);
   }
 
   /**
-   * After a losing resolution of ours: the topic is compacted, and a replica that starts later reads only the
-   * hold's last record there, which is now the loser. Publishing the winner again makes it the last word.
+   * After a losing record of ours: the topic is compacted, and a replica that starts later reads only the hold's
+   * last record there, which is now the loser. Publishing the state that stands again makes it the last word; if
+   * that copy in turn arrives behind a newer vote, it loses too and is repaired the same way.
    * (A replica that dies between its loser and this repair leaves the loser last; the window is this one call.)
    */
   private repair(token: string): void {
     const winner = this.holds.get(token);
     if (!winner) return;
-    this.deps.publisher.enqueue(this.deps.topic, this.encode(winner, this.winners.get(token) ?? ''));
+    const id = urlSafeToken(16);
+    this.outcomes.set(id, () => {});
+    this.deps.publisher.enqueue(this.deps.topic, this.encode(winner, id));
   }
 
   private encode(hold: HoldRecord, resolutionId: string) {

@@ -1,11 +1,35 @@
+import { rateLimitedTotal } from '@thoth/common/metrics/thoth-metrics';
 import type { FastifyRequest } from 'fastify';
 import { credentialFrom, type Permission, secretsEqual } from '../control/api-keys.ts';
 import type { ApiKeyIdentity, ControlState } from '../control/control-state.ts';
 import type { RateLimiter } from '../rate-limiter.ts';
 import { HttpError } from './http-error.ts';
+import {
+  ADMIN_TOKEN_PRINCIPAL,
+  type PersonPrincipal,
+  type Principal,
+  type Role,
+  roleAllows,
+} from './principal.ts';
 
 /** Who made a control-plane change, as the admin audit records it. */
 export const ADMIN_TOKEN_ACTOR = 'admin-token';
+
+/**
+ * The signed-in person a console session acts for, by request. The session presents a key minted for it (so every
+ * route authenticates and isolates as for that key); this says which person holds that key, for the checks that
+ * depend on a role and for the record of who acted.
+ */
+const personOfRequest = new WeakMap<FastifyRequest, PersonPrincipal>();
+
+/** Marks `request` as made by `person` (the console's session hook calls this). */
+export function actAsPerson(request: FastifyRequest, person: PersonPrincipal): void {
+  personOfRequest.set(request, person);
+}
+
+export function personOf(request: FastifyRequest): PersonPrincipal | undefined {
+  return personOfRequest.get(request);
+}
 
 export interface Authenticator {
   /**
@@ -18,14 +42,20 @@ export interface Authenticator {
   /** True when `credential` is the admin token: the console's sign-in checks a pasted credential with it. */
   isAdminCredential(credential: string): boolean;
   /**
-   * The control-plane actor on `tenant`: the admin token (any tenant), or a key with `permission` of that
-   * tenant (403 otherwise). Returns the actor's name for the admin audit.
+   * The control-plane actor on `tenant`: the admin token (any tenant), a key with `permission` of that tenant, or
+   * a signed-in person of that tenant whose role allows it (admin for "admin", viewer for reads); 403 otherwise.
+   * Returns the principal, which the admin audit records.
    */
   requireAdmin(
     request: FastifyRequest,
     tenant: string,
     permission?: Permission | readonly Permission[],
-  ): string;
+  ): Principal;
+  /**
+   * Who may vote on `tenant`'s approvals: the admin token, a tenant-wide key with "admin" (keys keep their
+   * permissions), or a person of that tenant with the approver or admin role; 403 otherwise.
+   */
+  requireApprover(request: FastifyRequest, tenant: string): Principal;
 }
 
 /**
@@ -98,10 +128,12 @@ export function createAuthenticator(deps: {
           ratePerSecond: tenant?.rate_limit_per_second ?? deps.perTenantRate,
         },
       );
-      if (wait > 0)
+      if (wait > 0) {
+        rateLimitedTotal.inc({ tenant: identity.tenantId });
         throw new HttpError(429, 'rate_limited', 'too many requests for this API key or its tenant', {
           'retry-after': String(wait),
         });
+      }
       deps.control.markUsed(identity, now);
       return identity;
     },
@@ -113,7 +145,13 @@ export function createAuthenticator(deps: {
       return secretsEqual(credential, deps.adminToken);
     },
     requireAdmin(request, tenant, permission = 'admin') {
-      if (authenticator.isAdminToken(request)) return ADMIN_TOKEN_ACTOR;
+      if (authenticator.isAdminToken(request)) return ADMIN_TOKEN_PRINCIPAL;
+      const person = personOf(request);
+      if (person) {
+        const wanted: readonly Permission[] = typeof permission === 'string' ? [permission] : permission;
+        // A person's reads need any role; anything a key would need "admin" for needs the admin role.
+        return requirePerson(request, person, tenant, wanted.includes('read') ? 'viewer' : 'admin');
+      }
       const identity = authenticator.require(request, permission);
       if (identity.tenantId !== tenant)
         throw new HttpError(
@@ -128,8 +166,37 @@ export function createAuthenticator(deps: {
           'agent_mismatch',
           `this API key is scoped to agent "${identity.agentId}": tenant-wide operations need a tenant-wide key`,
         );
-      return `${identity.name} (${identity.keyId})`;
+      return { kind: 'key', keyId: identity.keyId, name: identity.name, tenantId: identity.tenantId };
     },
+    requireApprover(request, tenant) {
+      const person = personOf(request);
+      if (person) return requirePerson(request, person, tenant, 'approver');
+      // Approving is a person's act: agents' keys (execute, write) must never release their own calls.
+      return authenticator.requireAdmin(request, tenant);
+    },
+  };
+
+  /** A person acting on `tenant` with at least `needed`: the session's key must still work, and the role allow it. */
+  const requirePerson = (
+    request: FastifyRequest,
+    person: PersonPrincipal,
+    tenant: string,
+    needed: Role,
+  ): PersonPrincipal => {
+    authenticator.require(request, ['read', 'admin']);
+    if (person.tenantId !== tenant)
+      throw new HttpError(
+        403,
+        'tenant_mismatch',
+        `you are signed in to tenant "${person.tenantId}", not "${tenant}"`,
+      );
+    if (!roleAllows(person.role, needed))
+      throw new HttpError(
+        403,
+        'forbidden',
+        `your role in tenant "${tenant}" is "${person.role}": this needs "${needed}" (your IdP groups decide the role)`,
+      );
+    return person;
   };
   return authenticator;
 }

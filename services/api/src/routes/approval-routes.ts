@@ -1,8 +1,13 @@
 import { approvalView } from '@thoth/common/approval-view';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { HoldConflictError, type HoldRegistry, HoldUnconfirmedError } from '../holds/hold-registry.ts';
-import { type Authenticator, assertReadScope } from '../http/auth.ts';
+import {
+  HoldConflictError,
+  type HoldRegistry,
+  HoldUnconfirmedError,
+  HoldVoteRefusedError,
+} from '../holds/hold-registry.ts';
+import { type Authenticator, assertReadScope, personOf } from '../http/auth.ts';
 import { HttpError } from '../http/http-error.ts';
 import { TENANT_ID } from './key-routes.ts';
 
@@ -12,10 +17,21 @@ export interface ApprovalRouteDeps {
 }
 
 const tenantParams = z.object({ tenant: TENANT_ID });
+const approvalParams = tenantParams.extend({ id: z.string().min(1).max(128) });
 
 export const approvalRoutes =
   (deps: ApprovalRouteDeps): FastifyPluginAsyncZod =>
   async (app) => {
+    /** A reader of the tenant's approvals: a tenant-wide key with "read", or a signed-in person of the tenant. */
+    const requireReader = (request: Parameters<Authenticator['require']>[0], tenant: string) => {
+      if (personOf(request)) return deps.auth.requireAdmin(request, tenant, 'read');
+      const identity = deps.auth.require(request, 'read');
+      if (identity.tenantId !== tenant)
+        throw new HttpError(403, 'tenant_mismatch', 'this API key reads its own tenant only');
+      assertReadScope(identity, undefined);
+      return identity;
+    };
+
     app.get(
       '/:tenant/thoth/approvals',
       {
@@ -31,13 +47,28 @@ export const approvalRoutes =
         },
       },
       async (request) => {
-        const identity = deps.auth.require(request, 'read');
-        if (identity.tenantId !== request.params.tenant)
-          throw new HttpError(403, 'tenant_mismatch', 'this API key reads its own tenant only');
-        assertReadScope(identity, undefined);
+        requireReader(request, request.params.tenant);
         const { status, page, per_page } = request.query;
         const { data, total } = deps.holds.list(request.params.tenant, status, page, per_page);
         return { data: data.map(approvalView), total, page, per_page };
+      },
+    );
+
+    app.get(
+      '/:tenant/thoth/approvals/:id',
+      {
+        schema: {
+          summary: 'One step-up approval, with its rules (approvers, approvals_required) and votes so far',
+          tags: ['approvals'],
+          params: approvalParams,
+        },
+      },
+      async (request) => {
+        requireReader(request, request.params.tenant);
+        const hold = deps.holds.byApprovalId(request.params.id);
+        if (!hold || hold.tenant_id !== request.params.tenant)
+          throw new HttpError(404, 'not_found', `no approval ${request.params.id}`);
+        return approvalView(hold);
       },
     );
 
@@ -45,9 +76,11 @@ export const approvalRoutes =
       '/:tenant/thoth/approvals/:id/resolve',
       {
         schema: {
-          summary: 'Approve or deny a pending step-up (a key with "admin"); releases that one held call only',
+          summary:
+            'Vote to approve or deny a pending step-up (a person with the approver role, an "admin" key or the ' +
+            'admin token); the hold resolves at its required approvals or the first denial',
           tags: ['approvals'],
-          params: tenantParams.extend({ id: z.string().min(1).max(128) }),
+          params: approvalParams,
           body: z.object({
             decision: z.enum(['approve', 'deny']),
             comment: z.string().trim().max(2_000).nullish(),
@@ -56,19 +89,20 @@ export const approvalRoutes =
       },
       async (request) => {
         // Approving is a person's act: agents' keys (execute, write) must never release their own calls.
-        const resolvedBy = deps.auth.requireAdmin(request, request.params.tenant);
+        const principal = deps.auth.requireApprover(request, request.params.tenant);
         const hold = deps.holds.byApprovalId(request.params.id);
         if (!hold || hold.tenant_id !== request.params.tenant)
           throw new HttpError(404, 'not_found', `no approval ${request.params.id}`);
         try {
-          const resolved = await deps.holds.resolve(
-            hold.token,
-            request.body.decision === 'approve' ? 'approved' : 'denied',
-            resolvedBy,
-            request.body.comment || null,
-          );
-          return approvalView(resolved);
+          const after = await deps.holds.vote(hold.token, {
+            principal,
+            decision: request.body.decision,
+            comment: request.body.comment || null,
+          });
+          return approvalView(after);
         } catch (error) {
+          // Separation of duties, approver groups, one person once: this principal may not vote on this one.
+          if (error instanceof HoldVoteRefusedError) throw new HttpError(403, 'forbidden', error.message);
           // Approve and deny at once (here or on another replica): exactly one wins, the other is 409.
           if (error instanceof HoldConflictError)
             throw new HttpError(409, 'conflict', `approval ${error.message}`);

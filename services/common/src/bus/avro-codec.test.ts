@@ -133,6 +133,27 @@ const samples: { [N in SchemaName]: RecordTypes[N] } = {
     resolved_at: now + 5,
     resolved_by: 'alice',
     comment: 'ok',
+    approvers: ['payments'],
+    approvals_required: 1,
+    policy_version: 3,
+    votes: [
+      {
+        vote_id: 'v1',
+        principal: {
+          kind: 'person',
+          issuer: 'https://idp.example',
+          subject: 'alice',
+          email: 'alice@example.com',
+          key_id: null,
+          name: 'Alice',
+        },
+        decision: 'approve',
+        comment: 'ok',
+        at: now + 5,
+        args_digest: 'd',
+        policy_version: 3,
+      },
+    ],
   },
   'thoth.v1.ApiKey': {
     key_id: 'key_1',
@@ -166,6 +187,14 @@ const samples: { [N in SchemaName]: RecordTypes[N] } = {
     before_json: '{"revoked_at":null}',
     after_json: '{"revoked_at":"2025-11-24T16:00:00.000Z"}',
     occurred_at: now,
+    principal: {
+      kind: 'admin-token',
+      issuer: null,
+      subject: null,
+      email: null,
+      key_id: null,
+      name: null,
+    },
   },
   'thoth.v1.PolicyVersion': {
     tenant_id: 'acme',
