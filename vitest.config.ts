@@ -20,6 +20,8 @@ export default defineConfig({
           include: ['test/**/*.test.ts', 'sdk/typescript/test/**/*.test.ts'],
           exclude: ['test/console-e2e.test.ts', 'test/doc-links.test.ts'],
           globalSetup: ['test/setup/broker.ts'],
+          // Every Thoth process a test starts serves /metrics; on any free port unless the test names one.
+          env: { THOTH_METRICS_PORT: '0' },
           testTimeout: 120_000,
           hookTimeout: 180_000,
         },
@@ -32,6 +34,7 @@ export default defineConfig({
           pool: 'forks',
           include: ['test/console-e2e.test.ts'],
           fileParallelism: false,
+          env: { THOTH_METRICS_PORT: '0' },
           sequence: { groupOrder: 1 },
           testTimeout: 120_000,
           hookTimeout: 180_000,

@@ -274,14 +274,13 @@ describe('README quickstart, literally', () => {
       start({ PORT: String(port) }),
       start({
         PORT: String(other),
-        THOTH_SIEM_CONFIG: 'examples/siem-local.yaml',
-        THOTH_SIEM_METRICS_PORT: String(port),
+        THOTH_METRICS_PORT: String(port),
       }),
       start({ PORT: 'abc' }),
     ]);
     expect(apiPort.stderr).toContain(`PORT: 127.0.0.1:${port} is already in use`);
     expect(apiPort.code).toBe(1);
-    expect(metricsPort.stderr).toContain(`THOTH_SIEM_METRICS_PORT: 127.0.0.1:${port} is already in use`);
+    expect(metricsPort.stderr).toContain(`THOTH_METRICS_PORT: 127.0.0.1:${port} is already in use`);
     expect(notANumber.stderr).toContain('PORT: expected a port number from 0 to 65535 (got "abc")');
     expect(notANumber.code).toBe(2);
   }, 60_000);

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { AvroCodec } from '@thoth/common/bus/avro-codec';
 import type { Bus } from '@thoth/common/bus/bus';
 import { agentKey, topicNames, topicSpecs } from '@thoth/common/bus/topics';
+import { type MetricsServer, startMetricsServer } from '@thoth/common/metrics/metrics-server';
 import type { DecisionEvent } from '@thoth/common/records';
 import { SiemExporter } from '@thoth/siem-export/siem-exporter';
 import { parseSinkConfig } from '@thoth/siem-export/sink-config';
@@ -19,6 +20,8 @@ let dir: string;
 let bus: Bus;
 let rsyslog: Rsyslog;
 let exporter: SiemExporter;
+/** The process's metrics listener, as runtime.ts starts it: the exporter's sinks show on it. */
+let metricsServer: MetricsServer;
 const codec = new AvroCodec();
 const topics = topicNames(uniquePrefix('siem-syslog'));
 
@@ -107,13 +110,14 @@ beforeAll(async () => {
     eventsTopic: topics.events,
     log: quietLog,
     sinks,
-    metrics: { host: '127.0.0.1', port: 0 },
   });
   await exporter.start();
+  metricsServer = await startMetricsServer('127.0.0.1', 0);
 }, 120_000);
 
 afterAll(async () => {
   await exporter?.stop();
+  await metricsServer?.close();
   await bus?.close();
   await rsyslog?.stop();
   rmSync(dir, { recursive: true, force: true });
@@ -131,7 +135,7 @@ describe('SIEM export: CEF over TLS to a real rsyslog', () => {
             .map((e) => codec.encode('thoth.v1.DecisionEvent', agentKey(e.tenant_id, e.agent_id), e)),
         );
     };
-    const port = exporter.metricsPort!;
+    const port = metricsServer.port;
 
     // The first half flows; then the receiver goes away, and the second half is published during the outage.
     // The stop comes between deliveries, with the first half written: plain syslog has no acknowledgement, so a

@@ -4,6 +4,7 @@ import type { Topics } from '@thoth/common/bus/topics';
 import type { Config } from '@thoth/common/config';
 import { ReceiptMaker } from '@thoth/common/decision-receipt';
 import type { Logger } from '@thoth/common/logger';
+import { approvalsPending, publisherPending } from '@thoth/common/metrics/thoth-metrics';
 import { configuredRedactor } from '@thoth/common/record-redaction';
 import { SigningKey } from '@thoth/common/signing-key';
 import type { Store } from '@thoth/common/store/store';
@@ -143,6 +144,17 @@ export async function startApiService(deps: ApiServiceDeps): Promise<ApiService>
     directives,
     baselineHalfLifeMs: config.THOTH_BASELINE_DECAY_HALF_LIFE_SECONDS * 1_000,
   });
+  // Read when /metrics is scraped (docs/metrics.md): the queue's length, and each tenant's pending holds through
+  // the registry's own listing (which also answers a hold past its expiry as expired).
+  const removeMetricSources = [
+    publisherPending.sources.add(() => [{ labels: {}, value: publisher.pending }]),
+    approvalsPending.sources.add(() =>
+      control.tenantList().map((tenant) => ({
+        labels: { tenant: tenant.tenant_id },
+        value: holds.list(tenant.tenant_id, 'pending', 1, 1).total,
+      })),
+    ),
+  ];
   return {
     app,
     control,
@@ -151,6 +163,7 @@ export async function startApiService(deps: ApiServiceDeps): Promise<ApiService>
     publisher,
     signer,
     stop: async () => {
+      for (const remove of removeMetricSources) remove();
       await app.close();
       enforcer.publishPending();
       if (sessions instanceof SharedSessionStore) sessions.publishPending();

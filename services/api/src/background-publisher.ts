@@ -1,6 +1,7 @@
 import { type AvroCodec, RECORD_COUNT_HEADER } from '@thoth/common/bus/avro-codec';
 import type { Bus, OutgoingMessage } from '@thoth/common/bus/bus';
 import type { Logger } from '@thoth/common/logger';
+import { publisherDroppedTotal } from '@thoth/common/metrics/thoth-metrics';
 import type { RecordTypes, SchemaName } from '@thoth/common/records';
 
 /** A message ready for the bus, and how many records (events) it carries. */
@@ -121,6 +122,7 @@ export class BackgroundPublisher {
       while (this.queuedRecords - excess > max) excess += recordsIn(this.queue.shift()!);
       this.queuedRecords -= excess;
       this.dropped += excess;
+      publisherDroppedTotal.inc(excess);
       this.deps.log.error({ dropped: this.dropped }, 'event queue full: oldest events dropped');
     }
     if (this.queue.length >= (this.deps.batchSize ?? 1_000)) void this.flush();
@@ -173,6 +175,7 @@ export class BackgroundPublisher {
           return true;
         } catch (error) {
           this.dropped++;
+          publisherDroppedTotal.inc();
           this.deps.log.error(
             { err: error, topic: run.topic, schema: run.schema, key: run.key, dropped: this.dropped },
             'a queued record does not encode: dropped',

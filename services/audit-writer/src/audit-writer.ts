@@ -4,6 +4,12 @@ import { type DeadLetter, type DecodedRecord, subscribeRecords } from '@thoth/co
 import { agentChainKey, type ChainHead, chainFieldsJson, nextLink } from '@thoth/common/evidence-chain';
 import { ulid } from '@thoth/common/ids';
 import type { Logger } from '@thoth/common/logger';
+import {
+  auditFlushDurationSeconds,
+  auditFlushFailuresTotal,
+  auditFlushRowsTotal,
+  chainCheckpointsTotal,
+} from '@thoth/common/metrics/thoth-metrics';
 import type { Redactor } from '@thoth/common/redaction';
 import type { SigningKey } from '@thoth/common/signing-key';
 import { jsonEachRowChunk } from '@thoth/common/store/analytics-store';
@@ -229,7 +235,15 @@ export class AuditWriter {
 
   private async store(flush: PreparedFlush): Promise<void> {
     // Every time in these rows is clickhouseTime()'s fixed form, which the basic parser reads fastest.
-    await this.deps.store.insertBody('events', flush.chunks, { date_time_input_format: 'basic' });
+    const flushTimer = auditFlushDurationSeconds.startTimer();
+    await this.deps.store
+      .insertBody('events', flush.chunks, { date_time_input_format: 'basic' })
+      .catch((error: unknown) => {
+        auditFlushFailuresTotal.inc();
+        throw error;
+      });
+    flushTimer();
+    auditFlushRowsTotal.inc(flush.events.length);
     // Only stored links advance the cache: a failed insert leaves it as it was, and the next flush re-checks
     // the store for anything past it anyway.
     for (const [key, head] of flush.heads) {
@@ -281,6 +295,7 @@ export class AuditWriter {
       });
     }
     await this.deps.store.insertRows('chain_checkpoints', rows);
+    chainCheckpointsTotal.inc(rows.length);
     return rows.length;
   }
 }

@@ -3,6 +3,7 @@ import type { Bus, OutgoingMessage, Subscription } from '@thoth/common/bus/bus';
 import { type DeadLetter, type DecodedRecord, subscribeRecords } from '@thoth/common/bus/record-consumer';
 import { agentKey, directiveKey } from '@thoth/common/bus/topics';
 import type { Logger } from '@thoth/common/logger';
+import { baselinesDirectivesTotal, baselinesFindingsTotal } from '@thoth/common/metrics/thoth-metrics';
 import type { DirectiveRecord, FindingRecord } from '@thoth/common/records';
 import {
   type AgentBaseline,
@@ -170,6 +171,8 @@ export class BaselinesConsumer {
     await saveBaselines(this.deps.store, states, Date.now());
     this.findingsRecorded += findings.length;
     this.directivesPublished += directives.length;
+    baselinesFindingsTotal.inc(findings.length);
+    baselinesDirectivesTotal.inc(directives.length);
     this.forgetLeastRecent();
     return [];
   }

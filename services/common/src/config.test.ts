@@ -50,8 +50,11 @@ describe('loadConfig', () => {
       return '';
     };
     expect(messageOf({ PORT: 'abc' })).toContain('PORT: expected a port number from 0 to 65535 (got "abc")');
-    expect(messageOf({ THOTH_SIEM_METRICS_PORT: '-1' })).toContain(
-      'THOTH_SIEM_METRICS_PORT: expected a port number from 0 to 65535 (got "-1")',
+    expect(messageOf({ THOTH_METRICS_PORT: '-1' })).toContain(
+      'THOTH_METRICS_PORT: expected a port number from 0 to 65535 (got "-1")',
+    );
+    expect(messageOf({ THOTH_SIEM_METRICS_PORT: '9500' })).toContain(
+      'THOTH_SIEM_METRICS_PORT: renamed: set THOTH_METRICS_PORT (every process serves its metrics there) (got "9500")',
     );
     expect(messageOf({ THOTH_MODE: 'single' })).toContain(
       'THOTH_MODE: expected one of embedded, distributed (got "single")',

@@ -22,6 +22,9 @@ export const configSchema = z
     THOTH_SERVICES: csv.default(['all']),
     HOST: z.string().min(1).default('127.0.0.1'),
     PORT: port.default(8080),
+    /** This process's own `GET /metrics` (Prometheus text) and `GET /healthz` listener on HOST, apart from the
+     * API's port (docs/metrics.md); 0 = any free port (logged). */
+    THOTH_METRICS_PORT: port.default(9464),
     THOTH_DATA_DIR: z.string().min(1).default('./.thoth'),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 
@@ -120,8 +123,12 @@ export const configSchema = z
     // --- SIEM exports (services/siem-export, docs/siem.md) ---
     /** YAML or JSON file of SIEM sinks; the siem-export service runs under `all` only when it is set. */
     THOTH_SIEM_CONFIG: z.string().min(1).optional(),
-    /** Port of the siem-export service's own `GET /metrics` listener (Prometheus text) on HOST; 0 = any free. */
-    THOTH_SIEM_METRICS_PORT: port.default(9464),
+    /** Replaced by THOTH_METRICS_PORT: refused rather than ignored, so a deployment that set it learns where its
+     * metrics moved instead of finding them on another port. */
+    THOTH_SIEM_METRICS_PORT: z
+      .string()
+      .refine(() => false, 'renamed: set THOTH_METRICS_PORT (every process serves its metrics there)')
+      .optional(),
 
     // --- Behavioral baselines (services/baselines, docs/baselines.md) ---
     /** An agent's learning period ends once it made this many calls AND this many seconds passed since its

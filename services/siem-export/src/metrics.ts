@@ -1,8 +1,9 @@
-import { createServer, type Server } from 'node:http';
+import { type Sample, sampledCounter, sampledGauge } from '@thoth/common/metrics/metrics-registry';
 
 /**
- * Per-sink delivery counters and their Prometheus text exposition (format 0.0.4). Counters only grow; lag is
- * a gauge read from the bus when scraped.
+ * Per-sink delivery counters and their Prometheus families. A sink's worker counts into plain numbers
+ * (SinkCounters, which tests read directly); the families read every running exporter's sinks when the
+ * process's `GET /metrics` is scraped (services/common/src/metrics). Lag is read from the bus at that moment.
  */
 export interface SinkCounters {
   delivered: number;
@@ -18,127 +19,81 @@ export function newCounters(): SinkCounters {
   return { delivered: 0, failed: 0, retried: 0, deadLettered: 0, filtered: 0, up: 1 };
 }
 
-export interface SinkSample {
-  sink: string;
-  type: string;
-  tenant: string;
+type SinkLabel = 'sink' | 'type' | 'tenant';
+
+/** One sink as its families see it: its labels and its counters. */
+export interface SinkView {
+  labels: Record<SinkLabel, string>;
   counters: SinkCounters;
-  /** Messages on the events topic not yet committed by the sink's group; undefined if unknown. */
-  lag: number | undefined;
+  /** Messages on the events topic its consumer group has not committed; undefined when the bus cannot tell. */
+  lag(): Promise<number | undefined>;
 }
 
-const METRICS: Array<{
-  name: string;
-  type: 'counter' | 'gauge';
-  help: string;
-  value: (s: SinkSample) => number | undefined;
-}> = [
+const LABELS = ['sink', 'type', 'tenant'] as const;
+
+const COUNTER_FAMILIES: Array<{ name: string; help: string; value: (c: SinkCounters) => number }> = [
   {
     name: 'thoth_siem_events_delivered_total',
-    type: 'counter',
     help: 'Events the sink acknowledged.',
-    value: (s) => s.counters.delivered,
+    value: (c) => c.delivered,
   },
   {
     name: 'thoth_siem_events_failed_total',
-    type: 'counter',
     help: 'Events in delivery attempts that failed (each attempt counts).',
-    value: (s) => s.counters.failed,
+    value: (c) => c.failed,
   },
   {
     name: 'thoth_siem_events_retried_total',
-    type: 'counter',
     help: 'Events sent again after a failed attempt.',
-    value: (s) => s.counters.retried,
+    value: (c) => c.retried,
   },
   {
     name: 'thoth_siem_events_dead_lettered_total',
-    type: 'counter',
     help: 'Events sent to the DLQ (unformattable or refused by the sink).',
-    value: (s) => s.counters.deadLettered,
+    value: (c) => c.deadLettered,
   },
   {
     name: 'thoth_siem_events_filtered_total',
-    type: 'counter',
     help: "Events skipped by the sink's tenant and filters.",
-    value: (s) => s.counters.filtered,
-  },
-  {
-    name: 'thoth_siem_sink_up',
-    type: 'gauge',
-    help: '1 if the last delivery attempt succeeded, 0 while the sink fails.',
-    value: (s) => s.counters.up,
-  },
-  {
-    name: 'thoth_siem_consumer_lag_messages',
-    type: 'gauge',
-    help: "Messages on the events topic not yet committed by the sink's consumer group.",
-    value: (s) => s.lag,
+    value: (c) => c.filtered,
   },
 ];
 
-export function escapeLabel(value: string): string {
-  return value.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
-}
+const counters = COUNTER_FAMILIES.map((family) => ({
+  ...family,
+  sources: sampledCounter({ name: family.name, help: family.help, labelNames: LABELS }).sources,
+}));
 
-export function renderPrometheus(samples: SinkSample[]): string {
-  const lines: string[] = [];
-  for (const metric of METRICS) {
-    lines.push(`# HELP ${metric.name} ${metric.help}`, `# TYPE ${metric.name} ${metric.type}`);
-    for (const sample of samples) {
-      const value = metric.value(sample);
-      if (value === undefined) continue;
-      const labels = `sink="${escapeLabel(sample.sink)}",type="${escapeLabel(sample.type)}",tenant="${escapeLabel(sample.tenant)}"`;
-      lines.push(`${metric.name}{${labels}} ${value}`);
-    }
-  }
-  return `${lines.join('\n')}\n`;
-}
+const sinkUp = sampledGauge({
+  name: 'thoth_siem_sink_up',
+  help: '1 if the last delivery attempt succeeded, 0 while the sink fails.',
+  labelNames: LABELS,
+});
 
-/** A bare listener for `GET /metrics` (and `/healthz`): the exporter has no other HTTP surface. */
-export async function startMetricsServer(
-  host: string,
-  port: number,
-  samples: () => Promise<SinkSample[]>,
-): Promise<{ server: Server; port: number; close: () => Promise<void> }> {
-  const server = createServer((req, res) => {
-    if (req.method === 'GET' && req.url === '/metrics') {
-      samples()
-        .then((s) => {
-          res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
-          res.end(renderPrometheus(s));
-        })
-        .catch((error: Error) => {
-          res.writeHead(500, { 'content-type': 'application/json' });
-          res.end(JSON.stringify({ error: 'internal', message: error.message }));
-        });
-      return;
-    }
-    if (req.method === 'GET' && req.url === '/healthz') {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end('{"status":"ok"}');
-      return;
-    }
-    res.writeHead(404, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ error: 'not_found', message: `${req.method} ${req.url} not found` }));
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (error: NodeJS.ErrnoException) =>
-      // A bare "EADDRINUSE … :9464" names no setting: say which variable to change.
-      reject(
-        error.code === 'EADDRINUSE'
-          ? new Error(
-              `THOTH_SIEM_METRICS_PORT: ${host}:${port} is already in use: set THOTH_SIEM_METRICS_PORT to a free port (0: any)`,
-            )
-          : error,
-      ),
-    );
-    server.listen(port, host, () => resolve());
-  });
-  const bound = (server.address() as { port: number }).port;
-  return {
-    server,
-    port: bound,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+const sinkLag = sampledGauge({
+  name: 'thoth_siem_consumer_lag_messages',
+  help: "Messages on the events topic not yet committed by the sink's consumer group.",
+  labelNames: LABELS,
+});
+
+/** Adds an exporter's sinks to the SIEM families. Returns the function that removes them (when it stops). */
+export function exposeSinks(sinks: readonly SinkView[]): () => void {
+  const removers = [
+    ...counters.map((family) =>
+      family.sources.add(() => sinks.map((s) => ({ labels: s.labels, value: family.value(s.counters) }))),
+    ),
+    sinkUp.sources.add(() => sinks.map((s) => ({ labels: s.labels, value: s.counters.up }))),
+    sinkLag.sources.add(async () => {
+      const lags = await Promise.all(
+        sinks.map(async (s): Promise<Sample<SinkLabel> | undefined> => {
+          const value = await s.lag();
+          return value === undefined ? undefined : { labels: s.labels, value };
+        }),
+      );
+      return lags.filter((sample) => sample !== undefined);
+    }),
+  ];
+  return () => {
+    for (const remove of removers) remove();
   };
 }

@@ -5,7 +5,7 @@ import { Signal } from '@thoth/common/bus/signal';
 import type { Logger } from '@thoth/common/logger';
 import type { Redactor } from '@thoth/common/redaction';
 import { formatEvent } from './formats/formats.ts';
-import { newCounters, type SinkCounters, type SinkSample, startMetricsServer } from './metrics.ts';
+import { exposeSinks, newCounters, type SinkCounters } from './metrics.ts';
 import { toSiemEvent } from './siem-event.ts';
 import { type SinkConfig, sinkFormat, sinkFormatOptions } from './sink-config.ts';
 import { sinkWants } from './sink-filter.ts';
@@ -18,8 +18,6 @@ export interface SiemExporterDeps {
   eventsTopic: string;
   log: Logger;
   sinks: SinkConfig[];
-  /** Serve GET /metrics here (port 0: any free port); absent: no listener. */
-  metrics?: { host: string; port: number };
   /** Redacts behavioral events that reached the topic without the API's redaction (record-redaction.ts). */
   redactor?: Redactor;
   /** Tests may hand a sink another transport; default: the one its configuration names. */
@@ -37,7 +35,8 @@ export interface SiemExporterDeps {
  */
 export class SiemExporter {
   private readonly workers: SinkWorker[];
-  private metricsServer: { port: number; close: () => Promise<void> } | undefined;
+  /** Takes the sinks off the process's metrics (docs/metrics.md) once stopped. */
+  private unexpose: (() => void) | undefined;
 
   constructor(private readonly deps: SiemExporterDeps) {
     this.workers = deps.sinks.map(
@@ -52,25 +51,11 @@ export class SiemExporter {
 
   async start(): Promise<void> {
     for (const worker of this.workers) await worker.start();
-    if (this.deps.metrics)
-      this.metricsServer = await startMetricsServer(this.deps.metrics.host, this.deps.metrics.port, () =>
-        this.samples(),
-      );
-  }
-
-  /** The port /metrics listens on (when enabled). */
-  get metricsPort(): number | undefined {
-    return this.metricsServer?.port;
-  }
-
-  async samples(): Promise<SinkSample[]> {
-    return Promise.all(
-      this.workers.map(async (w) => ({
-        sink: w.sink.id,
-        type: w.sink.type,
-        tenant: w.sink.tenant,
-        counters: { ...w.counters },
-        lag: await this.deps.bus.lag(w.group, this.deps.eventsTopic).catch(() => undefined),
+    this.unexpose = exposeSinks(
+      this.workers.map((w) => ({
+        labels: { sink: w.sink.id, type: w.sink.type, tenant: w.sink.tenant },
+        counters: w.counters,
+        lag: () => this.deps.bus.lag(w.group, this.deps.eventsTopic).catch(() => undefined),
       })),
     );
   }
@@ -81,8 +66,8 @@ export class SiemExporter {
 
   /** Stops every sink: an undelivered batch stays uncommitted and is delivered after the next start. */
   async stop(): Promise<void> {
+    this.unexpose?.();
     await Promise.all(this.workers.map((w) => w.stop()));
-    await this.metricsServer?.close();
   }
 }
 

@@ -1,6 +1,7 @@
 import type { Bus } from '@thoth/common/bus/bus';
 import type { Config } from '@thoth/common/config';
 import type { Logger } from '@thoth/common/logger';
+import { includeThreadMetrics } from '@thoth/common/metrics/thread-metrics';
 import type { AnalyticsStore } from '@thoth/common/store/analytics-store';
 import { serveBus } from '@thoth/common/thread-bridge/bus-bridge';
 import { startPureThread } from '@thoth/common/thread-bridge/pure-thread';
@@ -60,11 +61,14 @@ export async function startConsumerThread(options: {
     throw error;
   }
   running = true;
+  // The thread's registry joins this process's GET /metrics (metrics-server.ts).
+  const excludeThreadMetrics = includeThreadMetrics(rpc);
   options.log.info({ consumers: data.wanted }, 'consumers running on a thread of their own');
   return {
     stop: async () => {
       if (stopping) return;
       stopping = true;
+      excludeThreadMetrics();
       try {
         // A dead thread has nothing left to drain: what it had not committed is delivered again at restart.
         if (!dead) await rpc.call('consumers.stop');

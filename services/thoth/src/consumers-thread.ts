@@ -2,6 +2,7 @@ import { getPriority, setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Config } from '@thoth/common/config';
 import { createLogger } from '@thoth/common/logger';
+import { serveThreadMetrics } from '@thoth/common/metrics/thread-metrics';
 import { BridgedBus } from '@thoth/common/thread-bridge/bus-bridge';
 import { RpcPort } from '@thoth/common/thread-bridge/rpc-port';
 import { BridgedStore } from '@thoth/common/thread-bridge/store-bridge';
@@ -21,6 +22,8 @@ export interface ConsumersThreadData {
 const data = (workerData as { data: ConsumersThreadData }).data;
 if (!parentPort) throw new Error('consumers-thread.ts runs as a worker thread');
 const rpc = new RpcPort(parentPort);
+// The consumers' families (audit writer, baselines, SIEM sinks) count here: the process's /metrics asks for them.
+serveThreadMetrics(rpc);
 // Background work yields to the enforce path: when the cores are contended, the kernel runs the API's thread
 // first (Linux keeps a nice value per thread; `0` is this thread). At rest the consumers get all they need.
 // Only ever lowered: a process started with a higher nice value keeps it (raising priority needs privileges).

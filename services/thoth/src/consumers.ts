@@ -95,7 +95,6 @@ export async function startConsumers(deps: ConsumerDeps): Promise<Consumers> {
       eventsTopic: topics.events,
       log,
       sinks: loadSinkConfig(config.THOTH_SIEM_CONFIG),
-      metrics: { host: config.HOST, port: config.THOTH_SIEM_METRICS_PORT },
       redactor,
     });
     await siemExporter.start();

@@ -9,6 +9,9 @@ import { topicNames, topicSpecs } from '@thoth/common/bus/topics';
 import type { Config } from '@thoth/common/config';
 import { urlSafeToken } from '@thoth/common/ids';
 import type { Logger } from '@thoth/common/logger';
+import { collectProcessMetrics } from '@thoth/common/metrics/metrics-registry';
+import { startMetricsServer } from '@thoth/common/metrics/metrics-server';
+import { consumerLag } from '@thoth/common/metrics/thoth-metrics';
 import { SigningKey } from '@thoth/common/signing-key';
 import { Store } from '@thoth/common/store/store';
 import { loadSinkConfig } from '@thoth/siem-export/sink-config';
@@ -46,8 +49,13 @@ export async function startRuntime(config: Config, log: Logger): Promise<Runtime
     if (!SERVICES.includes(name))
       throw new Error(`THOTH_SERVICES: unknown service "${name}" (known: all, ${SERVICES.join(', ')})`);
 
+  // First, so a port in use fails the start at once. Every shape of process serves its metrics here (docs/metrics.md).
+  collectProcessMetrics();
+  const metrics = await startMetricsServer(config.HOST, config.THOTH_METRICS_PORT);
+  log.info({ port: metrics.port }, `metrics on http://${config.HOST}:${metrics.port}/metrics`);
+
   const onError = (error: unknown, context: string) => log.error({ err: error }, context);
-  const bus: Bus =
+  const bus: KafkaBus | MemoryBus =
     config.THOTH_MODE === 'distributed'
       ? new KafkaBus({
           brokers: config.KAFKA_BROKERS ?? [],
@@ -68,6 +76,13 @@ export async function startRuntime(config: Config, log: Logger): Promise<Runtime
           defaultPartitions: config.THOTH_TOPIC_PARTITIONS,
           onError,
         });
+  // The groups subscribed in this process, the consumers' thread's included (it subscribes through this bus).
+  const removeLagSource = consumerLag.sources.add(async () =>
+    (await bus.consumerLags()).map(({ group, topic, partition, lag }) => ({
+      labels: { group, topic, partition: String(partition) },
+      value: lag,
+    })),
+  );
   const topics = topicNames(config.THOTH_TOPIC_PREFIX);
   await bus.ensureTopics(topicSpecs(topics, config.THOTH_TOPIC_PARTITIONS));
   const codec = new AvroCodec();
@@ -158,7 +173,7 @@ export async function startRuntime(config: Config, log: Logger): Promise<Runtime
     services: running,
     apiUrl: api ? `http://${config.HOST}:${boundPort(api, config.PORT)}` : undefined,
     console: api?.app.hasRoute({ method: 'GET', url: '/console' }) ?? false,
-    metricsPort: running.includes('siem-export') ? config.THOTH_SIEM_METRICS_PORT : undefined,
+    metricsPort: metrics.port,
     host: config.HOST,
     policy:
       api && fallbackPolicy
@@ -199,6 +214,8 @@ export async function startRuntime(config: Config, log: Logger): Promise<Runtime
       await consumers?.stop();
       await bus.close();
       await store?.close();
+      removeLagSource();
+      await metrics.close();
     },
   };
 }

@@ -9,7 +9,7 @@ export interface StartFacts {
   apiUrl?: string;
   /** The web console is served (its route exists). */
   console: boolean;
-  /** The siem-export metrics listener's port (0: any free port), when siem-export runs here. */
+  /** The port this process's `GET /metrics` listener is bound to (THOTH_METRICS_PORT, or the one chosen for 0). */
   metricsPort?: number;
   host: string;
   policy?: {
@@ -33,12 +33,7 @@ export function startSummary(facts: StartFacts): string {
     if (facts.console) rows.push(['console', `${facts.apiUrl}/console/`]);
   }
   if (facts.metricsPort !== undefined)
-    rows.push([
-      'metrics',
-      facts.metricsPort === 0
-        ? `siem-export GET /metrics on ${facts.host}, a free port (THOTH_SIEM_METRICS_PORT=0)`
-        : `http://${facts.host}:${facts.metricsPort}/metrics`,
-    ]);
+    rows.push(['metrics', `http://${facts.host}:${facts.metricsPort}/metrics`]);
   if (facts.policy) {
     const rules = `${facts.policy.ruleCount} rule${facts.policy.ruleCount === 1 ? '' : 's'}`;
     rows.push([

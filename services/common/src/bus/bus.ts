@@ -90,6 +90,14 @@ export interface Subscription {
   stop(): Promise<void>;
 }
 
+/** Messages of one partition after its consumer group's committed offset (`consumerLags` of both adapters, for metrics). */
+export interface PartitionLag {
+  group: string;
+  topic: string;
+  partition: number;
+  lag: number;
+}
+
 /** A compacted topic materialized in memory. */
 export interface CompactedView {
   get(key: string): Buffer | undefined;

@@ -18,6 +18,7 @@ import {
   type IncomingMessage,
   mapView,
   type OutgoingMessage,
+  type PartitionLag,
   type SubscribeOptions,
   type Subscription,
   type TopicSpec,
@@ -61,6 +62,8 @@ export class KafkaBus implements Bus {
   private admin: Admin | undefined;
   private readonly consumers = new Set<Consumer>();
   private readonly subscriptions = new Set<Subscription>();
+  /** Each live subscription's group and the partitions its member holds (`topic/partition`), for consumerLags. */
+  private readonly memberships = new Map<Subscription, { group: string; held: () => ReadonlySet<string> }>();
 
   constructor(private readonly options: KafkaBusOptions) {
     const config: KafkaConfig = {
@@ -331,9 +334,11 @@ export class KafkaBus implements Bus {
         await consumer.disconnect();
         this.consumers.delete(consumer);
         this.subscriptions.delete(subscription);
+        this.memberships.delete(subscription);
       },
     };
     this.subscriptions.add(subscription);
+    this.memberships.set(subscription, { group: options.group, held: () => assigned });
     return subscription;
   }
 
@@ -384,6 +389,39 @@ export class KafkaBus implements Bus {
       await consumer.disconnect();
       this.consumers.delete(consumer);
     });
+  }
+
+  /**
+   * The lag of each partition this process's members hold (its high watermark minus the group's committed
+   * offset), read from the brokers: current even while a handler is stuck, and each partition reported by the
+   * one process that consumes it. A group the brokers do not answer for is left out.
+   */
+  async consumerLags(): Promise<PartitionLag[]> {
+    const admin = await this.connectedAdmin();
+    const perTopic = [...this.memberships.values()].flatMap(({ group, held }) => {
+      const byTopic = new Map<string, Set<number>>();
+      for (const id of held()) {
+        const slash = id.lastIndexOf('/');
+        const topic = id.slice(0, slash);
+        byTopic.set(topic, (byTopic.get(topic) ?? new Set()).add(Number(id.slice(slash + 1))));
+      }
+      return [...byTopic].map(async ([topic, partitions]): Promise<PartitionLag[]> => {
+        const [ends, [committed]] = await Promise.all([
+          admin.fetchTopicOffsets(topic),
+          admin.fetchOffsets({ groupId: group, topics: [topic] }),
+        ]);
+        const done = new Map((committed?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]));
+        return ends
+          .filter((end) => partitions.has(end.partition))
+          .map((end) => {
+            const from = done.get(end.partition) ?? -1n;
+            const lag = BigInt(end.high) - (from < 0n ? BigInt(end.low) : from);
+            return { group, topic, partition: end.partition, lag: Number(lag) };
+          });
+      });
+    });
+    const settled = await Promise.allSettled(perTopic);
+    return settled.flatMap((result) => (result.status === 'fulfilled' ? result.value : []));
   }
 
   async lag(group: string, topic: string): Promise<number> {

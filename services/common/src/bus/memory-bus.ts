@@ -7,6 +7,7 @@ import {
   type CompactedView,
   mapView,
   type OutgoingMessage,
+  type PartitionLag,
   partitionForKey,
   type SubscribeOptions,
   type Subscription,
@@ -156,6 +157,22 @@ export class MemoryBus implements Bus {
     return mapView(map, async () => {
       for (const stop of unfollow) stop();
     });
+  }
+
+  /** Each partition's lag for every group with a member here (live-tail groups, which come and go, left out). */
+  async consumerLags(): Promise<PartitionLag[]> {
+    const lags: PartitionLag[] = [];
+    for (const group of [...this.groups.values()]) {
+      if (group.ephemeral) continue;
+      for (const name of new Set(group.members.flatMap((m) => m.topics))) {
+        const topic = await this.topic(name);
+        topic.partitions.forEach((log, partition) => {
+          const committed = group.committed.get(`${name}/${partition}`) ?? log.startOffset;
+          lags.push({ group: group.name, topic: name, partition, lag: log.endOffset - committed });
+        });
+      }
+    }
+    return lags;
   }
 
   async lag(groupName: string, topicName: string): Promise<number> {
