@@ -11,6 +11,8 @@ import type { Store } from '@thoth/common/store/store';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from './app.ts';
 import { BackgroundPublisher } from './background-publisher.ts';
+import { OidcSignIn } from './console/oidc-sign-in.ts';
+import { loadSsoConfig } from './console/sso-config.ts';
 import { ControlState } from './control/control-state.ts';
 import { DirectiveIndex } from './directive-index.ts';
 import { Enforcer } from './enforce/enforcer.ts';
@@ -125,7 +127,9 @@ export async function startApiService(deps: ApiServiceDeps): Promise<ApiService>
     perTenantRate: config.THOTH_RATE_LIMIT_PER_TENANT,
     adminToken: deps.adminToken,
   });
+  const sso = config.THOTH_SSO_CONFIG ? new OidcSignIn(loadSsoConfig(config.THOTH_SSO_CONFIG)) : undefined;
   const app = await buildApp({
+    sso,
     log,
     bodyLimitBytes: config.THOTH_BODY_LIMIT_BYTES,
     isReady: deps.isReady,

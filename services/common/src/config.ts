@@ -120,6 +120,10 @@ export const configSchema = z
     /** Most decision events one policy dry run replays (on the API process: ~20 µs each, so keep it modest). */
     THOTH_DRY_RUN_MAX_EVENTS: z.coerce.number().int().min(1).max(10_000_000).default(20_000),
 
+    /** YAML or JSON file configuring single sign-on (OpenID Connect) for the console and CLI (docs/sso.md). */
+    THOTH_SSO_CONFIG: z.string().min(1).optional(),
+    /** Thoth's public base URL (e.g. https://thoth.example.com): links to the console in notifications. */
+    THOTH_PUBLIC_URL: z.url().optional(),
     // --- SIEM exports (services/siem-export, docs/siem.md) ---
     /** YAML or JSON file of SIEM sinks; the siem-export service runs under `all` only when it is set. */
     THOTH_SIEM_CONFIG: z.string().min(1).optional(),

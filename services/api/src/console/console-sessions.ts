@@ -1,11 +1,13 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { PersonPrincipal } from '../http/principal.ts';
 
 /**
- * Who signed in to the console. Today a pasted API key, or the admin token for which a tenant key is minted,
- * held here in the server's memory only: the browser gets an opaque session id, never a key. Single sign-on
- * plugs in as another way to *create* a session, as the admin token does: its callback maps the IdP's user to
- * a tenant and permissions and mints a short-lived key for the session (revoked at sign-out, expiring with it)
- * — so every API route keeps its one authentication path (the key) and its isolation checks.
+ * Who signed in to the console: a pasted API key, the admin token, or a person through single sign-on; for the
+ * last two a tenant key is minted, held here in the server's memory only: the browser gets an opaque session id,
+ * never a key or a token. Single sign-on's callback maps the IdP's user to a tenant and role and mints a
+ * short-lived key with that role's permissions (revoked at sign-out, expiring with the session) — so every API
+ * route keeps its one authentication path (the key) and its isolation checks, and the checks that depend on a
+ * person (roles, approvals) see `person`.
  */
 export interface ConsolePrincipal {
   /**
@@ -13,8 +15,8 @@ export interface ConsolePrincipal {
    * token it is a key minted for the session (reads of the trail take a tenant's key; the token is no key).
    */
   credential: string;
-  /** How the session was opened ('api-key', 'admin-token'; later 'sso'). */
-  method: 'api-key' | 'admin-token';
+  /** How the session was opened. */
+  method: 'api-key' | 'admin-token' | 'sso';
   /** Shown in the console (the key's name, or "admin token"). */
   label: string;
   tenantId: string;
@@ -22,8 +24,10 @@ export interface ConsolePrincipal {
   permissions: readonly string[];
   /** Set for a key scoped to one agent. */
   agentId: string | null;
-  /** A key minted for this session alone (admin token; later SSO): revoked at sign-out, expires with it. */
+  /** A key minted for this session alone (admin token, SSO): revoked at sign-out, expires with it. */
   mintedKeyId: string | null;
+  /** The signed-in person (SSO only). */
+  person?: PersonPrincipal;
 }
 
 export interface ConsoleSession {
@@ -53,14 +57,15 @@ export class ConsoleSessions {
     private readonly now: () => number = Date.now,
   ) {}
 
-  create(principal: ConsolePrincipal): ConsoleSession {
+  /** A new session; `ttlMs` overrides the store's lifetime (SSO's `session_ttl_seconds`). */
+  create(principal: ConsolePrincipal, ttlMs: number = this.ttl): ConsoleSession {
     const createdAt = this.now();
     const session: ConsoleSession = {
       id: randomBytes(32).toString('base64url'),
       csrfToken: randomBytes(32).toString('base64url'),
       principal,
       createdAt,
-      expiresAt: createdAt + this.ttl,
+      expiresAt: createdAt + ttlMs,
     };
     if (this.byHash.size >= MAX_SESSIONS) {
       const oldest = this.byHash.keys().next();

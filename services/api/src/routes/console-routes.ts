@@ -20,10 +20,13 @@ import {
   SESSION_COOKIE,
   sessionCookie,
 } from '../console/console-sessions.ts';
+import type { OidcSignIn } from '../console/oidc-sign-in.ts';
 import { SignInLimiter } from '../console/sign-in-limiter.ts';
+import type { Permission } from '../control/api-keys.ts';
 import type { ControlState } from '../control/control-state.ts';
-import { ADMIN_TOKEN_ACTOR, type Authenticator, keyRefusal } from '../http/auth.ts';
+import { ADMIN_TOKEN_ACTOR, type Authenticator, actAsPerson, keyRefusal } from '../http/auth.ts';
 import { HttpError } from '../http/http-error.ts';
+import type { PersonPrincipal, Role } from '../http/principal.ts';
 import { requireStore, tenantReader } from '../http/tenant-reader.ts';
 import { chainFieldsOf, EVENT_COLUMNS, type StoredEvent } from '../soc/audit-queries.ts';
 import { TENANT_ID } from './key-routes.ts';
@@ -39,9 +42,30 @@ export interface ConsoleRouteDeps {
   store: Pick<Store, 'select'> | undefined;
   /** The built console (default: the repository's console/dist). */
   consoleDir?: string;
+  /** Single sign-on (THOTH_SSO_CONFIG); absent: sign-in with a key or the admin token only. */
+  sso?: OidcSignIn;
 }
 
 const ALL_PERMISSIONS = ['execute', 'write', 'read', 'admin'] as const;
+
+/** The permissions of the key minted for a signed-in person: roles beyond reading are checked on the person. */
+const PERMISSIONS_OF_ROLE: Record<Role, Permission[]> = {
+  viewer: ['read'],
+  approver: ['read'],
+  admin: [...ALL_PERMISSIONS],
+};
+
+/** Binds a browser to the sign-in it started (the IdP's redirect back is a cross-site navigation: Lax). */
+const SSO_STATE_COOKIE = 'thoth_sso_state';
+const ssoStateCookie = (value: string, maxAgeSeconds: number, secure: boolean) =>
+  [
+    `${SSO_STATE_COOKIE}=${value}`,
+    'Path=/console/api/sso',
+    'HttpOnly',
+    'SameSite=Lax',
+    `Max-Age=${maxAgeSeconds}`,
+    ...(secure ? ['Secure'] : []),
+  ].join('; ');
 
 /** What the console learns about its session: never the credential. */
 const sessionView = (session: ConsoleSession) => ({
@@ -51,6 +75,16 @@ const sessionView = (session: ConsoleSession) => ({
   label: session.principal.label,
   permissions: [...session.principal.permissions],
   agent_id: session.principal.agentId,
+  person: session.principal.person
+    ? {
+        issuer: session.principal.person.issuer,
+        subject: session.principal.person.subject,
+        email: session.principal.person.email,
+        name: session.principal.person.name,
+        groups: [...session.principal.person.groups],
+        role: session.principal.person.role,
+      }
+    : null,
   csrf_token: session.csrfToken,
   expires_at: new Date(session.expiresAt).toISOString(),
 });
@@ -84,7 +118,45 @@ export const consoleRoutes = (deps: ConsoleRouteDeps) =>
         sessions.end(id);
         const minted = session?.principal.mintedKeyId;
         if (session && minted)
-          await deps.control.revokeApiKey(session.principal.tenantId, minted, ADMIN_TOKEN_ACTOR);
+          await deps.control.revokeApiKey(
+            session.principal.tenantId,
+            minted,
+            session.principal.person ?? ADMIN_TOKEN_ACTOR,
+          );
+      };
+
+      /** A session for a person the IdP signed in, with a key minted for it carrying the role's permissions. */
+      const personSession = async (request: FastifyRequest, person: PersonPrincipal) => {
+        const ttl = deps.sso?.config.sessionTtlMs ?? sessions.ttl;
+        const minted = await deps.control.createApiKey({
+          tenantId: person.tenantId,
+          name: `console session (${person.email ?? person.subject})`,
+          permissions: PERMISSIONS_OF_ROLE[person.role],
+          expiresAt: Date.now() + ttl,
+          createdBy: person,
+        });
+        // A sign-in replaces the session this browser had (no fixation of an older id).
+        const previous = cookieValue(request.headers.cookie, SESSION_COOKIE);
+        if (previous) await endSession(previous);
+        return sessions.create(
+          {
+            credential: minted.apiKey,
+            method: 'sso',
+            label: person.email ?? person.subject,
+            tenantId: person.tenantId,
+            permissions: PERMISSIONS_OF_ROLE[person.role],
+            agentId: null,
+            mintedKeyId: minted.record.key_id,
+            person,
+          },
+          ttl,
+        );
+      };
+
+      const requireSso = (): OidcSignIn => {
+        if (!deps.sso)
+          throw new HttpError(404, 'not_found', 'single sign-on is not configured (THOTH_SSO_CONFIG)');
+        return deps.sso;
       };
 
       /** Who a credential signs in as; throws the HttpError the sign-in answers with. */
@@ -152,6 +224,99 @@ export const consoleRoutes = (deps: ConsoleRouteDeps) =>
         presentSessionKey(request, session);
         done();
       });
+
+      app.get(
+        '/console/api/sso',
+        {
+          schema: {
+            summary: 'Whether single sign-on is configured (the console offers it then)',
+            tags: ['console'],
+          },
+        },
+        async () => ({ enabled: deps.sso !== undefined }),
+      );
+
+      app.get(
+        '/console/api/sso/start',
+        {
+          schema: {
+            summary:
+              'Single sign-on: redirects the browser to the tenant’s identity provider (code flow with PKCE)',
+            tags: ['console'],
+            querystring: z.object({ tenant: TENANT_ID }),
+          },
+        },
+        async (request, reply) => {
+          const { authorizationUrl, state } = await requireSso().begin(request.query.tenant);
+          reply.header('set-cookie', ssoStateCookie(state, 600, request.protocol === 'https'));
+          reply.header('cache-control', 'no-store');
+          return reply.redirect(authorizationUrl, 302);
+        },
+      );
+
+      app.get(
+        '/console/api/sso/callback',
+        {
+          schema: {
+            summary: 'Single sign-on: the identity provider’s redirect back; opens a console session',
+            description:
+              'Exchanges the code (with the PKCE verifier), verifies the ID token (signature against the IdP’s ' +
+              'keys, issuer, audience, expiry, nonce), maps the groups claim to a role in the tenant, and sets the ' +
+              'session cookie. The browser never sees a token.',
+            tags: ['console'],
+          },
+        },
+        async (request, reply) => {
+          const sso = requireSso();
+          const person = await sso.complete(
+            new URL(request.url, 'http://callback.invalid'),
+            cookieValue(request.headers.cookie, SSO_STATE_COOKIE),
+          );
+          const session = await personSession(request, person);
+          const maxAge = Math.floor((session.expiresAt - session.createdAt) / 1_000);
+          const secure = request.protocol === 'https';
+          reply.header('set-cookie', [
+            sessionCookie(session.id, maxAge, secure),
+            ssoStateCookie('', 0, secure),
+          ]);
+          reply.header('cache-control', 'no-store');
+          return reply.redirect('/console/', 302);
+        },
+      );
+
+      app.get(
+        '/console/api/sso/cli',
+        {
+          schema: {
+            summary: 'Single sign-on for the CLI: the IdP and public client `thoth login` uses (device code)',
+            tags: ['console'],
+            querystring: z.object({ tenant: TENANT_ID }),
+          },
+        },
+        async (request) => requireSso().cliParameters(request.query.tenant),
+      );
+
+      app.post(
+        '/console/api/sso/id-token',
+        {
+          schema: {
+            summary: 'Single sign-on for the CLI: exchanges a fresh ID token (device code) for a session',
+            description:
+              'The ID token must be signed by the tenant’s IdP, for the console’s or the CLI’s client, unexpired ' +
+              'and at most five minutes old. Answers the session with `session_token` (the cookie value) for the CLI.',
+            tags: ['console'],
+            body: z.object({ tenant: TENANT_ID, id_token: z.string().min(1).max(16_384) }),
+          },
+        },
+        async (request, reply) => {
+          if (!request.headers['content-type']?.toLowerCase().startsWith('application/json'))
+            throw new HttpError(415, 'unsupported_media_type', 'sign-in takes an application/json body');
+          const person = await requireSso().exchange(request.body.tenant, request.body.id_token);
+          const session = await personSession(request, person);
+          reply.header('cache-control', 'no-store');
+          return { ...sessionView(session), session_token: session.id };
+        },
+      );
 
       app.post(
         '/console/api/session',
@@ -339,4 +504,6 @@ export const consoleRoutes = (deps: ConsoleRouteDeps) =>
 /** A console session authenticates a request exactly as its key would: the key is presented for it. */
 function presentSessionKey(request: FastifyRequest, session: ConsoleSession): void {
   request.headers.authorization = `Bearer ${session.principal.credential}`;
+  // A person's session: the checks that depend on who acts (roles, approvals, the admin audit) see the person.
+  if (session.principal.person) actAsPerson(request, session.principal.person);
 }
