@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { type ClickHouseClient, ClickHouseError, createClient } from '@clickhouse/client';
@@ -262,5 +264,17 @@ describe('the ClickHouse HTTP interface, through @clickhouse/client', () => {
     await expect(
       client.insert({ table: 'probe', values: [{ id: 'not a number' }], format: 'JSONEachRow' }),
     ).rejects.toBeInstanceOf(ClickHouseError);
+  });
+});
+
+describe('the shared ClickHouse is test infrastructure', () => {
+  it('nothing under services/ imports it', () => {
+    const root = resolve(import.meta.dirname, '../../services');
+    const sources = (readdirSync(root, { recursive: true }) as string[]).filter(
+      (f) => f.endsWith('.ts') && !f.includes('node_modules'),
+    );
+    expect(sources.length).toBeGreaterThan(50);
+    const importing = sources.filter((f) => /clickhouse-http/.test(readFileSync(join(root, f), 'utf8')));
+    expect(importing).toEqual([]);
   });
 });
