@@ -114,6 +114,73 @@ function decisionReceiptProblem(record, keys) {
   });
 }
 
+/** A vote's principal as people read it: the person's email (issuer, subject), or the key, or the admin token. */
+function voterName(p) {
+  if (p?.kind === 'person') return `${p.email ?? p.subject} (issuer ${p.issuer}, subject ${p.subject})`;
+  if (p?.kind === 'key') return `key ${p.name ?? ''} (${p.key_id ?? '?'})`;
+  return p?.name ?? 'admin token';
+}
+
+/**
+ * The step-up approvals the bundle's records hold (kind "approval"; each payload carries the hold and every vote
+ * so far, schemas/evidence-chain.md): per approval, its latest state, the arguments' digest, the policy version
+ * and who voted how. Only hashed fields are read: what this returns is as verified as the chain.
+ */
+export function approvalsIn(bundle) {
+  const approvals = new Map();
+  for (const record of bundle.records ?? []) {
+    if (record.kind !== 'approval') continue;
+    let hold;
+    try {
+      hold = JSON.parse(record.payload);
+    } catch {
+      continue;
+    }
+    const known = approvals.get(hold.approval_id);
+    if (known && (known.votes.length > (hold.votes ?? []).length || known.status !== 'pending')) continue;
+    approvals.set(hold.approval_id, {
+      approval_id: hold.approval_id,
+      tool_name: hold.tool_name,
+      args_digest: hold.args_digest,
+      policy_version: hold.policy_version ?? 0,
+      approvals_required: hold.approvals_required ?? 1,
+      status: hold.status,
+      votes: (hold.votes ?? []).map((v) => ({
+        voter: voterName(v.principal),
+        principal: v.principal,
+        decision: v.decision,
+        comment: v.comment ?? null,
+        at: new Date(v.at).toISOString(),
+        args_digest: v.args_digest,
+        policy_version: v.policy_version,
+      })),
+    });
+  }
+  return [...approvals.values()];
+}
+
+/** A vote bound to other arguments (or policy) than its hold's, or an approval with too few distinct approvers. */
+function approvalProblem(approval) {
+  for (const vote of approval.votes) {
+    if (vote.args_digest !== approval.args_digest)
+      return `approval ${approval.approval_id}: ${vote.voter} voted on arguments ${vote.args_digest}, not the held call's ${approval.args_digest}`;
+    if (vote.policy_version !== approval.policy_version)
+      return `approval ${approval.approval_id}: ${vote.voter} voted under policy version ${vote.policy_version}, not ${approval.policy_version}`;
+  }
+  if (approval.status === 'approved') {
+    const approvers = new Set(
+      approval.votes
+        .filter((v) => v.decision === 'approve')
+        .map((v) =>
+          v.principal?.kind === 'person' ? `${v.principal.issuer}#${v.principal.subject}` : v.voter,
+        ),
+    );
+    if (approvers.size < approval.approvals_required)
+      return `approval ${approval.approval_id}: approved by ${approvers.size} distinct approver(s), ${approval.approvals_required} required`;
+  }
+  return undefined;
+}
+
 export function verifyBundle(bundle, { keyId } = {}) {
   const keys = bundle.public_keys ?? [];
   const { signature, ...unsigned } = bundle;
@@ -136,6 +203,10 @@ export function verifyBundle(bundle, { keyId } = {}) {
     const problem = decisionReceiptProblem(record, keys);
     if (problem) return `${where}: receipt: ${problem}`;
   }
+  for (const approval of approvalsIn(bundle)) {
+    const problem = approvalProblem(approval);
+    if (problem) return problem;
+  }
   if (bundle.checkpoint) {
     const { signature: cs, key_id: ck, ...body } = bundle.checkpoint;
     if (!signatureValid(body, cs, ck, keys))
@@ -149,7 +220,8 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     'usage: node scripts/verify-bundle.mjs bundle.json [--key-id <id>]',
     '',
     'Verifies a Thoth evidence bundle offline (GET /{tenant}/thoth/sessions/{id}/evidence-bundle):',
-    'the hash chain, the signed checkpoint and the bundle signature. --key-id: require that signing key.',
+    'the hash chain, the signed checkpoint and the bundle signature, and lists who approved each held call',
+    "(every vote bound to the call's arguments digest). --key-id: require that signing key.",
     'Exit codes: 0 valid, 1 invalid (the first problem is printed), 2 bad usage or unreadable file.',
   ].join('\n');
   const args = process.argv.slice(2);
@@ -178,4 +250,12 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   console.log(
     `VALID: ${bundle.records.length} records of session ${bundle.session_id} (tenant ${bundle.tenant_id}), signed by key ${bundle.signature.key_id}`,
   );
+  // Who approved exactly which arguments: each approval in the session, its votes in the order they counted.
+  for (const a of approvalsIn(bundle)) {
+    console.log(
+      `approval ${a.approval_id} (${a.tool_name}, arguments sha256 ${a.args_digest}, policy version ${a.policy_version}): ${a.status}`,
+    );
+    for (const v of a.votes)
+      console.log(`  ${v.decision} by ${v.voter} at ${v.at}${v.comment ? `: ${v.comment}` : ''}`);
+  }
 }

@@ -99,16 +99,27 @@ const APPROVAL_OUTCOME: Record<HoldRecord['status'], string> = {
   expired: 'BLOCK',
 };
 
-/** A step-up approval's state change (requested, approved, denied, expired): who, when, and the outcome. */
+/**
+ * A step-up approval's state change (requested, a vote that does not decide yet, approved, denied, expired): who,
+ * when, and the outcome. The payload carries every vote so far (principal, decision, args digest, policy version).
+ */
 export function approvalEventRow(h: HoldRecord): EventRow {
-  const at = h.resolved_at ?? h.created_at;
+  const votes = h.votes ?? [];
+  const vote = h.status === 'pending' && votes.length > 0 ? votes[votes.length - 1] : undefined;
+  const at = vote?.at ?? h.resolved_at ?? h.created_at;
   return {
     tenant_id: h.tenant_id,
     agent_id: h.agent_id,
     occurred_at_ms: at,
-    event_id: `${h.tenant_id}:${h.approval_id}:${h.status}`,
+    event_id: vote
+      ? `${h.tenant_id}:${h.approval_id}:vote:${votes.length}`
+      : `${h.tenant_id}:${h.approval_id}:${h.status}`,
     kind: 'approval',
-    event_type: h.status === 'pending' ? 'APPROVAL_REQUESTED' : `APPROVAL_${h.status.toUpperCase()}`,
+    event_type: vote
+      ? 'APPROVAL_VOTE'
+      : h.status === 'pending'
+        ? 'APPROVAL_REQUESTED'
+        : `APPROVAL_${h.status.toUpperCase()}`,
     session_id: h.session_id,
     user_id: h.user_id,
     tool_name: h.tool_name,
@@ -118,8 +129,9 @@ export function approvalEventRow(h: HoldRecord): EventRow {
     enforcement_mode: '',
     violation_id: h.violation_id,
     enforcement_trace_id: h.enforcement_trace_id,
-    content:
-      h.status === 'pending'
+    content: vote
+      ? `${vote.decision} ${votes.length}/${h.approvals_required ?? 1} by ${vote.principal.email ?? vote.principal.subject ?? vote.principal.name ?? vote.principal.kind}`
+      : h.status === 'pending'
         ? h.reason
         : `${h.status} by ${h.resolved_by ?? 'unknown'}${h.comment ? `: ${h.comment}` : ''}`,
     payload: JSON.stringify({ ...h, token: undefined }),
