@@ -338,7 +338,9 @@ export class KafkaBus implements Bus {
       },
     };
     this.subscriptions.add(subscription);
-    this.memberships.set(subscription, { group: options.group, held: () => assigned });
+    // A live view's group (ephemeral) comes and goes with a browser tab: its lag is no consumer's backlog.
+    if (!options.ephemeral)
+      this.memberships.set(subscription, { group: options.group, held: () => assigned });
     return subscription;
   }
 
