@@ -24,7 +24,12 @@ beforeAll(async () => {
   processes = new ThothProcesses('shared-store', {
     prefix: uniquePrefix('shared-store'),
     adminToken: ADMIN,
-    env: { CLICKHOUSE_URL: shared.url, CLICKHOUSE_DATABASE: database },
+    env: {
+      CLICKHOUSE_URL: shared.url,
+      CLICKHOUSE_USER: shared.user,
+      CLICKHOUSE_PASSWORD: shared.password,
+      CLICKHOUSE_DATABASE: database,
+    },
   });
   // Started together, as a deployment starts them: both run the migrations on the one store.
   [api] = await Promise.all([processes.start('api', 'api'), processes.start('writer', 'audit-writer')]);
@@ -113,7 +118,12 @@ describe('an API process and an audit writer on one shared ClickHouse', () => {
   });
 
   it('the trail is in the shared store only: no process kept a ClickHouse of its own', async () => {
-    const client = createClient({ url: shared.url, database });
+    const client = createClient({
+      url: shared.url,
+      username: shared.user,
+      password: shared.password,
+      database,
+    });
     try {
       const result = await client.query({
         query: "SELECT countIf(agent_id != '_admin') AS n, count() AS rows FROM events",

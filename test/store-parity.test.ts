@@ -116,7 +116,13 @@ function trailEvents() {
 async function openSide(name: Side['name']): Promise<Side> {
   const store =
     name === 'http'
-      ? await Store.open({ clickhouseUrl: shared.url, database, dataDir: join(work, 'unused') })
+      ? await Store.open({
+          clickhouseUrl: shared.url,
+          user: shared.user,
+          password: shared.password,
+          database,
+          dataDir: join(work, 'unused'),
+        })
       : await Store.open({ database: 'thoth', dataDir: join(work, 'embedded') });
   const bus = new MemoryBus({ defaultPartitions: 3 });
   await bus.ensureTopics(topicSpecs(topics, 3));
@@ -350,6 +356,8 @@ describe('the store over HTTP (shared ClickHouse) and in process (chDB): same co
   it('a compressed insert and select (gzip both ways) read back what the uncompressed embedded store holds', async () => {
     const compressed = createClient({
       url: shared.url,
+      username: shared.user,
+      password: shared.password,
       database,
       compression: { request: true, response: true },
     });

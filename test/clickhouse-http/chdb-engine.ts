@@ -29,7 +29,7 @@ export interface QueryOutcome {
 /** A `session_id`'s own engine connection: its settings, current database and temporary tables. */
 interface NamedSession {
   session: Session;
-  timer: NodeJS.Timeout;
+  timer?: NodeJS.Timeout;
 }
 
 /** ClickHouse's default `session_timeout` (seconds) and its upper bound (`max_session_timeout`). */
@@ -120,7 +120,7 @@ export class ChdbEngine {
     let named = this.sessions.get(id);
     if (!named) {
       if (request.sessionCheck) throw ownError('SESSION_NOT_FOUND', `Session ${id} not found`);
-      named = { session: await this.freshSession(), timer: setTimeout(() => {}, 0) };
+      named = { session: await this.freshSession() };
       this.sessions.set(id, named);
     }
     clearTimeout(named.timer);

@@ -3,20 +3,32 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
-import { type ClickHouseClient, ClickHouseError, createClient } from '@clickhouse/client';
+import {
+  type ClickHouseClient,
+  type ClickHouseClientConfigOptions,
+  ClickHouseError,
+  ClickHouseLogLevel,
+  createClient as createLoudClient,
+} from '@clickhouse/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type SharedClickHouse, startSharedClickHouse } from './shared-clickhouse.ts';
 
 // What @clickhouse/client sends and expects of a ClickHouse server's HTTP interface, against the shared
 // ClickHouse (this folder's server on chDB, or the real server CLICKHOUSE_URL names).
-const USER = 'thoth';
-const PASSWORD = 'it is a secret';
+let USER = 'thoth';
+let PASSWORD = 'it is a secret';
 let clickhouse: SharedClickHouse;
 let client: ClickHouseClient;
+/** A client that does not log the errors these tests cause on purpose. */
+const createClient = (options: ClickHouseClientConfigOptions) =>
+  createLoudClient({ ...options, log: { level: ClickHouseLogLevel.OFF } });
 const database = `thoth_shim_${randomUUID().slice(0, 8)}`;
 
 beforeAll(async () => {
   clickhouse = await startSharedClickHouse({ user: USER, password: PASSWORD });
+  // A real server (CLICKHOUSE_URL) has users of its own.
+  USER = clickhouse.user;
+  PASSWORD = clickhouse.password;
   const admin = createClient({ url: clickhouse.url, username: USER, password: PASSWORD });
   await admin.command({ query: `CREATE DATABASE IF NOT EXISTS ${database}` });
   await admin.close();
@@ -149,9 +161,21 @@ describe('the ClickHouse HTTP interface, through @clickhouse/client', () => {
         format: 'JSONEachRow',
       });
       expect(await result.json()).toEqual([{ id: 10, n: 10_000, tags: ['gz'] }]);
+      // An error is compressed too: the client still reads its code.
+      await expect(compressed.query({ query: 'SELECT * FROM no_such_table' })).rejects.toMatchObject({
+        code: '60',
+      });
     } finally {
       await compressed.close();
     }
+    const failed = await raw(
+      `/?enable_http_compression=1&query=${encodeURIComponent('SELECT * FROM no_such_table')}`,
+      {
+        headers: { 'Accept-Encoding': 'gzip' },
+      },
+    );
+    expect([failed.status, failed.headers.get('content-encoding')]).toEqual([404, 'gzip']);
+    expect(failed.body.toString()).toMatch(/^Code: 60\./);
     const answer = await raw(
       `/?database=${database}&enable_http_compression=1&query=${encodeURIComponent('SELECT name FROM probe WHERE id = 10')}`,
       { headers: { 'Accept-Encoding': 'gzip' } },
@@ -200,8 +224,10 @@ describe('the ClickHouse HTTP interface, through @clickhouse/client', () => {
     } finally {
       await wrong.close();
     }
-    const anonymous = await fetch(`${clickhouse.url}/?query=SELECT%201`);
-    expect([anonymous.status, anonymous.headers.get('x-clickhouse-exception-code')]).toEqual([403, '516']);
+    const stranger = await fetch(
+      `${clickhouse.url}/?user=nobody_${randomUUID().slice(0, 8)}&query=SELECT%201`,
+    );
+    expect([stranger.status, stranger.headers.get('x-clickhouse-exception-code')]).toEqual([403, '516']);
     const byParams = await fetch(
       `${clickhouse.url}/?user=${USER}&password=${encodeURIComponent(PASSWORD)}&query=SELECT%201`,
     );

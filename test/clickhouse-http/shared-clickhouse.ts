@@ -10,6 +10,9 @@ const SERVER = 'test/clickhouse-http/server.ts';
 export interface SharedClickHouse {
   /** Base URL of a ClickHouse HTTP interface, for `CLICKHOUSE_URL` or `Store.open({ clickhouseUrl })`. */
   url: string;
+  /** The user to connect as: the one the started server accepts, or CLICKHOUSE_USER/CLICKHOUSE_PASSWORD. */
+  user: string;
+  password: string;
   /** Stops the server this call started and removes its data (nothing, for a server named by CLICKHOUSE_URL). */
   stop(): Promise<void>;
 }
@@ -19,13 +22,16 @@ export interface SharedClickHouse {
  * that server; otherwise this folder's server — ClickHouse's HTTP interface in front of chDB — started as a
  * process of its own on a free port, with a temporary data directory. Give each test its own database
  * (`CLICKHOUSE_DATABASE`, `Store.open({ database })`): a real server outlives the test. `credentials` are the
- * one user the started server accepts (a real server's users are its own).
+ * one user the started server accepts; a real server's user comes from CLICKHOUSE_USER/CLICKHOUSE_PASSWORD.
  */
 export async function startSharedClickHouse(
   credentials: { user: string; password: string } = { user: 'default', password: '' },
 ): Promise<SharedClickHouse> {
   const external = process.env.CLICKHOUSE_URL;
-  if (external) return { url: external, stop: async () => {} };
+  if (external) {
+    const user = process.env.CLICKHOUSE_USER || 'default';
+    return { url: external, user, password: process.env.CLICKHOUSE_PASSWORD ?? '', stop: async () => {} };
+  }
   const dataDir = mkdtempSync(join(tmpdir(), 'thoth-shared-clickhouse-'));
   const args = [
     '--path',
@@ -48,6 +54,7 @@ export async function startSharedClickHouse(
     if (!ping.ok) throw new Error(`the shared ClickHouse at ${url} answers /ping with ${ping.status}`);
     return {
       url,
+      ...credentials,
       stop: async () => {
         if (child.exitCode === null) child.kill('SIGTERM');
         await exited;
