@@ -319,9 +319,13 @@ async function main(): Promise<void> {
           THOTH_TOPIC_PARTITIONS: String(partitions),
           HOST: '127.0.0.1',
           PORT: String(port),
+          // Several Thoth processes on one machine: each its own metrics port.
+          THOTH_METRICS_PORT: '0',
           LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
           THOTH_RATE_LIMIT_PER_KEY: '1000000',
           THOTH_RATE_LIMIT_PER_TENANT: '1000000',
+          // Two processes (and other people's) on one machine: any free port for each one's /metrics.
+          THOTH_METRICS_PORT: '0',
           NODE_ENV: 'production',
         },
         stdio: ['ignore', 'pipe', 'pipe'],
