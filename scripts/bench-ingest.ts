@@ -324,8 +324,6 @@ async function main(): Promise<void> {
           LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
           THOTH_RATE_LIMIT_PER_KEY: '1000000',
           THOTH_RATE_LIMIT_PER_TENANT: '1000000',
-          // Two processes (and other people's) on one machine: any free port for each one's /metrics.
-          THOTH_METRICS_PORT: '0',
           NODE_ENV: 'production',
         },
         stdio: ['ignore', 'pipe', 'pipe'],
