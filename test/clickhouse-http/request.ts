@@ -219,11 +219,24 @@ const RAW_FORMATS = new Set([
   'TabSeparatedWithNames',
 ]);
 
-/** The insert a `query` parameter is, when its data (the body) can go to the engine as bytes; else undefined. */
+/** Binary input formats: their bytes cannot travel in SQL text, and chDB's raw insert does not take them. */
+const BINARY_FORMAT =
+  /^(RowBinary\w*|Native|Parquet|Arrow\w*|ORC|Avro\w*|Protobuf\w*|MsgPack|CapnProto|BSONEachRow|Npy)$/i;
+
+/**
+ * The insert a `query` parameter is, when its data (the body) can go to the engine as bytes; else undefined
+ * (a text insert then runs as SQL text: the statement, a line break, the body).
+ */
 export function insertWithData(query: string, data: Buffer): InsertWithData | undefined {
   const head = INSERT_HEAD.exec(query);
   if (!head) return undefined;
   const [, table, columns, format] = head;
+  if (format && BINARY_FORMAT.test(format) && data.length > 0) {
+    throw ownError(
+      'NOT_IMPLEMENTED',
+      `inserting ${format} (a binary format) is not supported by this test server`,
+    );
+  }
   if (!table || !format || !RAW_FORMATS.has(format)) return undefined;
   return {
     table,
