@@ -111,11 +111,12 @@ RUN mkdir -p /var/lib/thoth && chown node:node /var/lib/thoth \
 
 # Non-root: the `node` user (uid 1000) of the official image (scripts/docker-base.sh creates it the same way).
 USER node
-EXPOSE 8080
+# The API, and every process's GET /metrics (THOTH_METRICS_PORT, docs/metrics.md).
+EXPOSE 8080 9464
 
 # GET /healthz (200 once migrations ran and consumers are subscribed) through Node's fetch: the slim image has no
-# curl or wget. It follows PORT. A container that runs no api (THOTH_SERVICES=audit-writer) serves no HTTP:
-# docker-compose.yml disables the check there.
+# curl or wget. It follows PORT. A container that runs no api (THOTH_SERVICES=audit-writer) answers it on its
+# metrics port instead: docker-compose.yml checks that one there.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/healthz').then((r)=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 

@@ -38,6 +38,7 @@ const port = await freePort();
 const config = loadConfig({
   THOTH_DATA_DIR: dataDir,
   PORT: String(port),
+  THOTH_METRICS_PORT: '0',
   LOG_LEVEL: 'silent',
   THOTH_PRINT_ADMIN_TOKEN: 'false',
   ...(brokers

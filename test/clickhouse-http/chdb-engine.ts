@@ -32,6 +32,9 @@ interface NamedSession {
   timer?: NodeJS.Timeout;
 }
 
+/** chDB enables `implicit_select` (clickhouse-local's default); a server does not. Set on every new connection. */
+const SERVER_DEFAULTS = 'implicit_select = 0';
+
 /** ClickHouse's default `session_timeout` (seconds) and its upper bound (`max_session_timeout`). */
 const DEFAULT_SESSION_TIMEOUT_S = 60;
 const MAX_SESSION_TIMEOUT_S = 3_600;
@@ -90,7 +93,7 @@ export class ChdbEngine {
   private async runNow(request: ClickHouseRequest): Promise<QueryOutcome> {
     if (this.closed) throw ownError('NOT_IMPLEMENTED', 'the server is shutting down');
     const named = request.sessionId ? await this.namedSession(request) : undefined;
-    const session = named ?? (await this.freshSession());
+    const session = named ?? new Session(this.path);
     try {
       // A session keeps what its own statements changed; what this request's URL changed ends with it.
       const restore = named ? await this.snapshot(session, request) : undefined;
@@ -108,19 +111,13 @@ export class ChdbEngine {
     }
   }
 
-  private async freshSession(): Promise<Session> {
-    const session = new Session(this.path);
-    // chDB enables `implicit_select` (clickhouse-local's default); a server does not.
-    await session.queryAsync('SET implicit_select = 0');
-    return session;
-  }
-
   private async namedSession(request: ClickHouseRequest): Promise<Session> {
     const id = request.sessionId!;
     let named = this.sessions.get(id);
     if (!named) {
       if (request.sessionCheck) throw ownError('SESSION_NOT_FOUND', `Session ${id} not found`);
-      named = { session: await this.freshSession() };
+      named = { session: new Session(this.path) };
+      await named.session.queryAsync(`SET ${SERVER_DEFAULTS}`);
       this.sessions.set(id, named);
     }
     clearTimeout(named.timer);
@@ -145,11 +142,12 @@ export class ChdbEngine {
 
   /** Statements that give the connection this request's database, settings and parameters. */
   private async apply(session: Session, request: ClickHouseRequest, fresh: boolean): Promise<void> {
-    // A GET runs read-only queries only (`readonly = 2`: settings may still change). On a session that could
-    // not be undone (readonly forbids changing readonly), so a session's GET is not restricted.
-    if (request.readOnly && fresh) await session.queryAsync('SET readonly = 2');
     if (request.database) await session.queryAsync(`USE ${identifier(request.database)}`);
     const assignments = [
+      ...(fresh ? [SERVER_DEFAULTS] : []),
+      // A GET runs read-only queries only (`readonly = 2`: settings may still change). On a session that could
+      // not be undone (readonly forbids changing readonly), so a session's GET is not restricted.
+      ...(fresh && request.readOnly ? ['readonly = 2'] : []),
       ...request.settings.map(([name, value]) => `${checkedName(name, 'setting')} = ${stringLiteral(value)}`),
       // `SET param_x` binds a query parameter from its text exactly as a `param_x` URL parameter does.
       ...request.params.map(

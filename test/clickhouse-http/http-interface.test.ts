@@ -210,6 +210,8 @@ describe('the ClickHouse HTTP interface, through @clickhouse/client', () => {
     expect(answer.body.toString()).toMatch(
       /^Code: 60\. DB::Exception: .*\(UNKNOWN_TABLE\) \(version [^)]+\)\n$/s,
     );
+    // A bare expression is not a query on a server (chDB alone would take it as a SELECT).
+    await expect(client.query({ query: '1 + 1' })).rejects.toMatchObject({ code: '62' });
     const bad = await raw(`/?query=${encodeURIComponent('SELEC 1')}`);
     expect([bad.status, bad.headers.get('x-clickhouse-exception-code')]).toEqual([400, '62']);
   });

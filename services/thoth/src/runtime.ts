@@ -50,8 +50,10 @@ export async function startRuntime(config: Config, log: Logger): Promise<Runtime
       throw new Error(`THOTH_SERVICES: unknown service "${name}" (known: all, ${SERVICES.join(', ')})`);
 
   // First, so a port in use fails the start at once. Every shape of process serves its metrics here (docs/metrics.md).
+  let ready = false;
   collectProcessMetrics();
-  const metrics = await startMetricsServer(config.HOST, config.THOTH_METRICS_PORT);
+  // Its /healthz, like the API's, answers 200 once everything here started: a consumer-only process's health check.
+  const metrics = await startMetricsServer(config.HOST, config.THOTH_METRICS_PORT, () => ready);
   log.info({ port: metrics.port }, `metrics on http://${config.HOST}:${metrics.port}/metrics`);
 
   const onError = (error: unknown, context: string) => log.error({ err: error }, context);
@@ -88,7 +90,6 @@ export async function startRuntime(config: Config, log: Logger): Promise<Runtime
   const codec = new AvroCodec();
   const adminToken = config.THOTH_ADMIN_TOKEN ?? embeddedAdminToken(dataDir);
 
-  let ready = false;
   let store: Store | undefined;
   const signingKey = SigningKey.loadOrCreate(SigningKey.pathIn(dataDir));
   if (config.THOTH_MODE === 'distributed' && !config.CLICKHOUSE_URL)

@@ -40,9 +40,15 @@ export interface MetricsServer {
 
 /**
  * The process's own listener for `GET /metrics` (Prometheus text) and `GET /healthz`, on THOTH_METRICS_PORT:
- * apart from the API's port, so a scraper needs no API key and the public port exposes no internals.
+ * apart from the API's port, so a scraper needs no API key and the public port exposes no internals. `/healthz`
+ * answers 200 once `isReady` says so (503 `starting` before), as the API's does: it is the health check of a
+ * process without the API.
  */
-export async function startMetricsServer(host: string, port: number): Promise<MetricsServer> {
+export async function startMetricsServer(
+  host: string,
+  port: number,
+  isReady: () => boolean = () => true,
+): Promise<MetricsServer> {
   const server = createServer((req, res) => {
     if (req.method === 'GET' && req.url === '/metrics') {
       renderMetrics().then(
@@ -58,8 +64,9 @@ export async function startMetricsServer(host: string, port: number): Promise<Me
       return;
     }
     if (req.method === 'GET' && req.url === '/healthz') {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end('{"status":"ok"}');
+      const ready = isReady();
+      res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' });
+      res.end(ready ? '{"status":"ok"}' : '{"status":"starting"}');
       return;
     }
     res.writeHead(404, { 'content-type': 'application/json' });
