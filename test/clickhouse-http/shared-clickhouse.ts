@@ -42,6 +42,10 @@ export async function startSharedClickHouse(
     credentials.user,
     '--password',
     credentials.password,
+    // It stops by itself if this process dies before calling stop().
+    '--parent-pid',
+    String(process.pid),
+    '--temporary',
   ];
   const child = spawn(process.execPath, ['--import', 'tsx', SERVER, ...args], {
     cwd: ROOT,
