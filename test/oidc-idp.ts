@@ -170,6 +170,25 @@ export async function signInThroughIdp(
     const body = response.headers.get('content-type')?.includes('text/html')
       ? await response.clone().text()
       : '';
+    // Forms a browser submits without the person typing: the device flow's confirmation ("is this the code your
+    // device shows?") and the page that posts the result back by script. Their hidden fields are posted.
+    const automatic =
+      /<form id="op.deviceConfirmForm" method="post" action="([^"]+)">([\s\S]*?)<\/form>/.exec(body) ??
+      (body.includes('document.forms[0].submit()')
+        ? /<form method="post" action="([^"]+)">([\s\S]*?)<\/form>/.exec(body)
+        : null);
+    if (automatic) {
+      const fields = new URLSearchParams();
+      for (const input of automatic[2]!.matchAll(/name="([^"]+)" value="([^"]*)"/g))
+        fields.set(input[1]!, input[2]!);
+      url = new URL(automatic[1]!, url).toString();
+      init = {
+        method: 'POST',
+        body: fields.toString(),
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      };
+      continue;
+    }
     const form = /<form[^>]*action="([^"]+)"[^>]*method="post"/.exec(body);
     const prompt = /name="prompt" value="(\w+)"/.exec(body)?.[1];
     if (form && (prompt === 'login' || prompt === 'consent')) {

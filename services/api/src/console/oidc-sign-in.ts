@@ -142,7 +142,12 @@ export class OidcSignIn {
   }
 
   /** What the CLI needs to sign in with the device code (never a secret). */
-  cliParameters(tenantId: string): { issuer: string; client_id: string; scopes: string[] } {
+  cliParameters(tenantId: string): {
+    issuer: string;
+    client_id: string;
+    scopes: string[];
+    allow_http: boolean;
+  } {
     const tenant = this.tenantOrRefuse(tenantId);
     if (!tenant.provider.cliClientId)
       throw new HttpError(
@@ -154,6 +159,7 @@ export class OidcSignIn {
       issuer: tenant.provider.issuer,
       client_id: tenant.provider.cliClientId,
       scopes: tenant.provider.scopes,
+      allow_http: tenant.provider.allowHttp,
     };
   }
 

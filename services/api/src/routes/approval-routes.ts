@@ -22,9 +22,13 @@ const approvalParams = tenantParams.extend({ id: z.string().min(1).max(128) });
 export const approvalRoutes =
   (deps: ApprovalRouteDeps): FastifyPluginAsyncZod =>
   async (app) => {
-    /** A reader of the tenant's approvals: a tenant-wide key with "read", or a signed-in person of the tenant. */
+    /**
+     * A reader of the tenant's approvals: a tenant-wide key with "read", a signed-in person of the tenant, or the
+     * admin token (which may also resolve them).
+     */
     const requireReader = (request: Parameters<Authenticator['require']>[0], tenant: string) => {
-      if (personOf(request)) return deps.auth.requireAdmin(request, tenant, 'read');
+      if (personOf(request) || deps.auth.isAdminToken(request))
+        return deps.auth.requireAdmin(request, tenant, 'read');
       const identity = deps.auth.require(request, 'read');
       if (identity.tenantId !== tenant)
         throw new HttpError(403, 'tenant_mismatch', 'this API key reads its own tenant only');

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { deviceLogin, forgetSession, readSession, sessionFile } from './cli-session.ts';
 import { ThothClient, ThothHttpError } from './thoth-client.ts';
 
 /**
@@ -30,12 +31,20 @@ Commands:
   siem backfill --sink ID --from TIME [--to TIME] [--config sinks.yaml] [--tenant T]
                                       send a SIEM sink the audit trail from TIME (read key of the sink's tenant)
   verify --tenant T [--agent A]       recompute the evidence chain; exit 1 if broken
+  approvals list --tenant T [--status pending|approved|denied|expired]
+  approvals show --tenant T <approval_id>      the held call, its rules (approvers, approvals required), votes
+  approvals approve --tenant T <approval_id> [--comment C]
+  approvals deny --tenant T <approval_id> [--comment C]
+                                      vote as yourself (thoth login), an admin key or the admin token
+  login --tenant T                    sign in with your identity provider (device code); commands then act as you
+  logout                              end the session of thoth login
   mcp proxy|wrap-config|unwrap-config govern MCP servers' tool calls (thoth mcp --help, docs/mcp.md)
 
 Options:
   --url URL            the Thoth API (env THOTH_URL, default ${DEFAULT_URL})
   --admin-token TOKEN  admin credential (env THOTH_ADMIN_TOKEN)
   --api-key KEY        API key (env THOTH_API_KEY); used where the admin token is not given
+  without either: the session of thoth login (file THOTH_SESSION_FILE, default ~/.config/thoth/session.json)
   --json               machine-readable output (the API's JSON)
   -h, --help           this help
 
@@ -78,6 +87,7 @@ const OPTIONS = {
   events: { type: 'boolean', default: false },
   sink: { type: 'string' },
   config: { type: 'string' },
+  status: { type: 'string' },
 } as const;
 
 class UsageError extends Error {}
@@ -146,10 +156,14 @@ export async function runCli(argv: string[], io: CliIo = processIo): Promise<num
   }
   // An empty variable means "not set", as in the server's configuration (`THOTH_API_KEY= thoth …`).
   const fromEnv = (name: string) => io.env[name] || undefined;
+  const url = values.url ?? fromEnv('THOTH_URL') ?? DEFAULT_URL;
+  const sessionPath = sessionFile(io.env);
+  const saved = readSession(sessionPath, url);
   const client = new ThothClient({
-    url: values.url ?? fromEnv('THOTH_URL') ?? DEFAULT_URL,
+    url,
     adminToken: values['admin-token'] ?? fromEnv('THOTH_ADMIN_TOKEN'),
     apiKey: values['api-key'] ?? fromEnv('THOTH_API_KEY'),
+    session: saved ? { token: saved.session_token, csrf: saved.csrf_token } : undefined,
   });
   const print = (json: unknown, human: () => string) =>
     io.out(values.json ? JSON.stringify(json, null, 2) : human());
@@ -167,6 +181,34 @@ export async function runCli(argv: string[], io: CliIo = processIo): Promise<num
         return await tail(client, values, io);
       case 'siem':
         return await siem(client, sub, values, io);
+      case 'approvals':
+        return await approvals(client, sub, rest, values, print);
+      case 'login': {
+        const session = await deviceLogin(
+          client,
+          url,
+          required(values.tenant, '--tenant'),
+          sessionPath,
+          io.out,
+        );
+        print(
+          session.who,
+          () => `signed in to tenant ${session.tenant} as ${session.who} until ${session.expires_at}`,
+        );
+        return 0;
+      }
+      case 'logout': {
+        if (saved)
+          await new ThothClient({
+            url,
+            session: { token: saved.session_token, csrf: saved.csrf_token },
+          }).call('DELETE', '/console/api/session');
+        forgetSession(sessionPath);
+        print({ signed_out: true }, () =>
+          saved ? `signed out of tenant ${saved.tenant}` : 'no session to end',
+        );
+        return 0;
+      }
       default:
         throw new UsageError(`unknown command "${command}"`);
     }
@@ -383,6 +425,91 @@ async function policies(client: ThothClient, sub: string | undefined, values: Va
     return 0;
   }
   throw new UsageError('policies: apply, test, list or delete');
+}
+
+/** A vote's principal as a person reads it. */
+function voter(principal: Json): string {
+  if (principal.kind === 'person') return `${principal.email ?? principal.subject} (${principal.issuer})`;
+  if (principal.kind === 'key') return `key ${principal.name} (${principal.key_id})`;
+  return principal.name ? String(principal.name) : 'admin token';
+}
+
+async function approvals(
+  client: ThothClient,
+  sub: string | undefined,
+  rest: string[],
+  values: Values,
+  print: Print,
+) {
+  if (sub === 'list') {
+    const query = values.status ? `?status=${encodeURIComponent(values.status)}` : '';
+    const body = (await client.call('GET', tenantPath(values, `approvals${query}`), { prefer: 'key' })) as {
+      data: Json[];
+      total: number;
+    };
+    print(body, () =>
+      table(
+        body.data.map((a) => ({
+          ...a,
+          votes: `${(a.votes as Json[]).filter((v) => v.decision === 'approve').length}/${a.approvals_required}`,
+        })),
+        [
+          'id',
+          'status',
+          'agent_id',
+          'user_id',
+          'tool_name',
+          'risk_score',
+          'votes',
+          'created_at',
+          'expires_at',
+        ],
+      ),
+    );
+    return 0;
+  }
+  const id = required(rest[0], '<approval_id>');
+  const path = tenantPath(values, `approvals/${encodeURIComponent(id)}`);
+  if (sub === 'show') {
+    const body = (await client.call('GET', path, { prefer: 'key' })) as Json;
+    print(body, () => approvalLines(body).join('\n'));
+    return 0;
+  }
+  if (sub === 'approve' || sub === 'deny') {
+    const body = (await client.call('POST', `${path}/resolve`, {
+      body: { decision: sub, comment: values.comment },
+    })) as Json;
+    print(body, () =>
+      [
+        body.status === 'pending'
+          ? `vote recorded: ${(body.votes as Json[]).filter((v) => v.decision === 'approve').length} of ${body.approvals_required} approvals`
+          : `approval ${body.id} ${body.status} by ${body.resolved_by}`,
+      ].join('\n'),
+    );
+    return 0;
+  }
+  throw new UsageError('approvals: list, show, approve or deny');
+}
+
+function approvalLines(a: Json): string[] {
+  const votes = a.votes as Json[];
+  const approvers = a.approvers as string[];
+  return [
+    `approval ${a.id}: ${a.status}`,
+    `  ${a.agent_id} calls ${a.tool_name} for ${a.user_id} (session ${a.session_id}), risk ${a.risk_score}`,
+    `  reason: ${a.reason}`,
+    `  arguments (redacted): ${JSON.stringify(a.args_preview)}`,
+    `  arguments sha256: ${a.args_digest}; policy version ${a.policy_version}`,
+    `  needs ${a.approvals_required} approval${a.approvals_required === 1 ? '' : 's'}` +
+      (approvers.length > 0 ? ` from ${approvers.join(' or ')}` : '') +
+      `; expires ${a.expires_at}`,
+    ...(votes.length === 0
+      ? ['  no votes yet']
+      : votes.map(
+          (v) =>
+            `  ${v.decision} by ${voter(v.principal as Json)} at ${v.at}${v.comment ? `: ${v.comment}` : ''}`,
+        )),
+  ];
 }
 
 interface PolicyInForceJson {

@@ -15,6 +15,8 @@ export interface ClientOptions {
   url: string;
   adminToken?: string;
   apiKey?: string;
+  /** A person's session from `thoth login` (the console's session cookie and CSRF token): used without a key. */
+  session?: { token: string; csrf: string };
 }
 
 export class ThothClient {
@@ -50,6 +52,11 @@ export class ThothClient {
     const headers: Record<string, string> = {};
     const credential = this.credential(options.prefer ?? 'admin');
     if (credential) headers.authorization = `Bearer ${credential}`;
+    else if (this.options.session) {
+      // Signed in as a person: the API sees that person (role, approvals), as the console does.
+      headers.cookie = `thoth_console=${this.options.session.token}`;
+      headers['x-csrf-token'] = this.options.session.csrf;
+    }
     if (options.body !== undefined) headers['content-type'] = 'application/json';
     return fetch(new URL(path, this.options.url), {
       method,
