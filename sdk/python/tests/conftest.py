@@ -179,6 +179,8 @@ def thoth_server() -> Iterator[ThothServer]:
     env = {
         **os.environ,
         "PORT": str(port),
+        # Its /metrics listener on any free port: a Thoth already on 9464 must not fail the SDK tests.
+        "THOTH_METRICS_PORT": "0",
         "HOST": "127.0.0.1",
         "THOTH_DATA_DIR": str(tmp / "data"),
         "LOG_LEVEL": "warn",
