@@ -206,6 +206,9 @@ describe('the store over HTTP (shared ClickHouse) and in process (chDB): same co
       ),
     );
     expect(httpTables).toEqual(embeddedTables);
+    // The retention is read from the table's DDL in the current database, then altered: the same both ways.
+    expect(await both((s) => s.store.applyRetention(30))).toEqual([true, true]);
+    expect(await both((s) => s.store.applyRetention(30))).toEqual([false, false]);
   });
 
   it('stores the same audit trail through the real audit writer, and the SOC reads answer the same', async () => {
