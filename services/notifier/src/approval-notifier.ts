@@ -15,6 +15,8 @@ export interface ApprovalNotifierDeps {
   secret: string;
   format: WebhookFormat;
   maxAttempts: number;
+  /** THOTH_PUBLIC_URL: each message links to the approval in the console. */
+  publicUrl?: string;
   /** First retry delay; doubles per attempt up to 30 s. */
   backoffMs?: number;
   timeoutMs?: number;
@@ -69,7 +71,7 @@ export class ApprovalNotifier {
 
   /** Delivers with retries; returns why it gave up, or undefined once delivered. */
   private async deliver(hold: HoldRecord): Promise<string | undefined> {
-    const body = JSON.stringify(webhookBody(hold, this.deps.format));
+    const body = JSON.stringify(webhookBody(hold, this.deps.format, this.deps.publicUrl));
     let last = '';
     for (let attempt = 1; attempt <= this.deps.maxAttempts; attempt++) {
       try {

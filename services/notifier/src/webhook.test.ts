@@ -62,3 +62,45 @@ describe('approval webhooks', () => {
     expect(slack.blocks.length).toBeGreaterThanOrEqual(2);
   });
 });
+
+describe('approval links and votes', () => {
+  const vote = {
+    vote_id: 'v',
+    principal: {
+      kind: 'person' as const,
+      issuer: 'https://idp.example',
+      subject: 'alice',
+      email: 'alice@example.com',
+      key_id: null,
+      name: 'Alice',
+    },
+    decision: 'approve' as const,
+    comment: null,
+    at: 1_000,
+    args_digest: 'd'.repeat(64),
+    policy_version: 2,
+  };
+
+  it('links each message to the approval in the console (JSON field, Slack button)', () => {
+    const json = webhookBody(hold, 'json', 'https://thoth.example.com/');
+    expect(json.approval_url).toBe('https://thoth.example.com/console/approvals?id=apr_1');
+    const slack = webhookBody({ ...hold, status: 'denied' }, 'slack', 'https://thoth.example.com') as {
+      blocks: Array<{ type: string; elements?: Array<{ url?: string }> }>;
+    };
+    expect(slack.blocks.find((b) => b.type === 'actions')?.elements?.[0]?.url).toBe(
+      'https://thoth.example.com/console/approvals?id=apr_1&status=denied',
+    );
+    // Without THOTH_PUBLIC_URL there is no link to give.
+    expect(webhookBody(hold, 'json')).not.toHaveProperty('approval_url');
+  });
+
+  it('a vote that does not decide yet is its own delivery, not a second "requested"', () => {
+    const voted = { ...hold, approvals_required: 2, votes: [vote] };
+    expect(deliveryId(voted)).toBe('apr_1:vote:1');
+    expect(webhookBody(voted, 'json')).toMatchObject({ type: 'approval.voted' });
+    expect((webhookBody(voted, 'slack') as { text: string }).text).toContain(
+      '1 of 2 approvals (last by alice@example.com)',
+    );
+    expect(deliveryId(hold)).toBe('apr_1:pending');
+  });
+});

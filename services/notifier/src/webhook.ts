@@ -8,20 +8,45 @@ import type { HoldRecord } from '@thoth/common/records';
 
 export type WebhookFormat = 'json' | 'slack';
 
+/** Votes so far; a pending hold with votes is a vote that did not decide yet (more approvals needed). */
+const votesOf = (hold: HoldRecord) => hold.votes ?? [];
+const isVote = (hold: HoldRecord) => hold.status === 'pending' && votesOf(hold).length > 0;
+
 export function eventType(hold: HoldRecord): string {
+  if (isVote(hold)) return 'approval.voted';
   return hold.status === 'pending' ? 'approval.requested' : `approval.${hold.status}`;
 }
 
 /** A stable id per (approval, state): receivers dedupe redeliveries on it. */
 export function deliveryId(hold: HoldRecord): string {
-  return `${hold.approval_id}:${hold.status}`;
+  return isVote(hold)
+    ? `${hold.approval_id}:vote:${votesOf(hold).length}`
+    : `${hold.approval_id}:${hold.status}`;
 }
 
-export function webhookBody(hold: HoldRecord, format: WebhookFormat): Record<string, unknown> {
+/**
+ * The approval's page in the console (`publicUrl`: THOTH_PUBLIC_URL), where a person signs in and decides; the
+ * console opens the approval from its id.
+ */
+export function approvalLink(hold: HoldRecord, publicUrl: string): string {
+  const query = new URLSearchParams({ id: hold.approval_id });
+  if (hold.status !== 'pending') query.set('status', hold.status);
+  return `${publicUrl.replace(/\/+$/, '')}/console/approvals?${query}`;
+}
+
+export function webhookBody(
+  hold: HoldRecord,
+  format: WebhookFormat,
+  publicUrl?: string,
+): Record<string, unknown> {
   const approval = approvalView(hold);
-  if (format === 'json') return { id: deliveryId(hold), type: eventType(hold), approval };
-  const headline =
-    hold.status === 'pending'
+  const link = publicUrl ? approvalLink(hold, publicUrl) : undefined;
+  if (format === 'json')
+    return { id: deliveryId(hold), type: eventType(hold), approval, ...(link ? { approval_url: link } : {}) };
+  const approvals = votesOf(hold).filter((v) => v.decision === 'approve').length;
+  const headline = isVote(hold)
+    ? `:ballot_box_with_check: \`${hold.tool_name}\` for *${hold.agent_id}*: ${approvals} of ${hold.approvals_required ?? 1} approvals (last by ${votesOf(hold).at(-1)?.principal.email ?? votesOf(hold).at(-1)?.principal.name ?? 'a key'})`
+    : hold.status === 'pending'
       ? `:raised_hand: Approval needed: *${hold.agent_id}* wants to call \`${hold.tool_name}\` (risk ${hold.risk_score})`
       : `${hold.status === 'approved' ? ':white_check_mark:' : ':no_entry:'} \`${hold.tool_name}\` for *${hold.agent_id}* was ${hold.status}${hold.resolved_by ? ` by ${hold.resolved_by}` : ''}`;
   return {
@@ -39,6 +64,23 @@ export function webhookBody(hold: HoldRecord, format: WebhookFormat): Record<str
       },
       ...(hold.comment
         ? [{ type: 'context', elements: [{ type: 'mrkdwn', text: `Comment: ${hold.comment}` }] }]
+        : []),
+      ...(link
+        ? [
+            {
+              type: 'actions',
+              elements: [
+                {
+                  type: 'button',
+                  text: {
+                    type: 'plain_text',
+                    text: hold.status === 'pending' ? 'Review in Thoth' : 'Open in Thoth',
+                  },
+                  url: link,
+                },
+              ],
+            },
+          ]
         : []),
     ],
   };

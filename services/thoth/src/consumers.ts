@@ -83,6 +83,7 @@ export async function startConsumers(deps: ConsumerDeps): Promise<Consumers> {
       secret: config.THOTH_WEBHOOK_SECRET,
       format: config.THOTH_WEBHOOK_FORMAT,
       maxAttempts: config.THOTH_WEBHOOK_MAX_ATTEMPTS,
+      publicUrl: config.THOTH_PUBLIC_URL,
     });
     await notifier.start();
     started.push(notifier);
