@@ -100,6 +100,10 @@ describe('reading a ClickHouse HTTP request', () => {
     expect(r.settings).toEqual([['max_threads', '1']]);
   });
 
+  it('a session timeout is whole seconds', () => {
+    expect(() => read('session_id=s&session_timeout=soon')).toThrow(/session timeout/);
+  });
+
   it('refuses what it does not implement instead of ignoring it', () => {
     expect(() => read('compress=1')).toThrow(/native compression/);
     expect(() => read('role=admin')).toThrow(/roles/);

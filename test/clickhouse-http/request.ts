@@ -110,6 +110,13 @@ function credentials(headers: Headers, url: URLSearchParams): { user: string; pa
   return { user: url.get('user') ?? 'default', password: url.get('password') ?? '' };
 }
 
+/** `session_timeout`: whole seconds (the server's parse); absent, undefined. */
+function sessionTimeout(text: string | null): number | undefined {
+  if (text === null) return undefined;
+  if (!/^\d+$/.test(text)) throw ownError('BAD_ARGUMENTS', `Invalid session timeout: '${text}'`);
+  return Number(text);
+}
+
 /** The fields of a `multipart/form-data` body (ClickHouse reads `query` and `param_*` from them). */
 export function multipartFields(body: Buffer, contentType: string): Array<[string, string]> {
   const boundary = /boundary=(?:"([^"]+)"|([^;\s]+))/i.exec(contentType);
@@ -156,7 +163,7 @@ export function readRequest(
     params: [],
     queryId: url.get('query_id') || header(headers, 'x-clickhouse-query-id') || undefined,
     sessionId: url.get('session_id') || undefined,
-    sessionTimeoutSeconds: url.has('session_timeout') ? Number(url.get('session_timeout')) : undefined,
+    sessionTimeoutSeconds: sessionTimeout(url.get('session_timeout')),
     sessionCheck: truthy(url.get('session_check') ?? undefined),
     closeSession: truthy(url.get('close_session') ?? undefined),
     readOnly: method === 'GET',
