@@ -295,6 +295,31 @@ describe('the ClickHouse HTTP interface, through @clickhouse/client', () => {
   });
 });
 
+describe('startSharedClickHouse with CLICKHOUSE_URL set', () => {
+  it('starts nothing and hands back that server and CLICKHOUSE_USER/PASSWORD', async () => {
+    const saved = { ...process.env };
+    Object.assign(process.env, {
+      CLICKHOUSE_URL: 'http://clickhouse.example:8123',
+      CLICKHOUSE_USER: 'reader',
+      CLICKHOUSE_PASSWORD: 'pw',
+    });
+    try {
+      const external = await startSharedClickHouse({ user: 'ignored', password: 'ignored' });
+      expect({ url: external.url, user: external.user, password: external.password }).toEqual({
+        url: 'http://clickhouse.example:8123',
+        user: 'reader',
+        password: 'pw',
+      });
+      await external.stop();
+    } finally {
+      for (const name of ['CLICKHOUSE_URL', 'CLICKHOUSE_USER', 'CLICKHOUSE_PASSWORD']) {
+        if (saved[name] === undefined) delete process.env[name];
+        else process.env[name] = saved[name];
+      }
+    }
+  });
+});
+
 describe('the shared ClickHouse is test infrastructure', () => {
   it('nothing under services/ imports it', () => {
     const root = resolve(import.meta.dirname, '../../services');
