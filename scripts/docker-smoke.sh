@@ -86,7 +86,8 @@ free_port() {
 PORT=${THOTH_SMOKE_PORT:-$(free_port)}
 URL="http://127.0.0.1:$PORT"
 # HOST=127.0.0.1: on the host network the API stays on loopback. The data directory is the image's volume.
-docker run -d --name "$NAME" --network host -e PORT="$PORT" -e HOST=127.0.0.1 -e LOG_LEVEL=warn "$IMAGE" >/dev/null ||
+# THOTH_METRICS_PORT=0: on the host network its /metrics listener must not meet a Thoth already on 9464.
+docker run -d --name "$NAME" --network host -e PORT="$PORT" -e HOST=127.0.0.1 -e THOTH_METRICS_PORT=0 -e LOG_LEVEL=warn "$IMAGE" >/dev/null ||
   fail "docker run failed"
 log "started container $NAME on $URL"
 

@@ -64,6 +64,8 @@ def _start_thoth(receipts: str) -> tuple[ThothServer, Any, Path]:
     env = {
         **os.environ,
         "PORT": str(port),
+        # It runs next to the session's server: its /metrics listener on any free port, not both on 9464.
+        "THOTH_METRICS_PORT": "0",
         "HOST": "127.0.0.1",
         "THOTH_DATA_DIR": str(tmp / "data"),
         "LOG_LEVEL": "warn",
