@@ -55,6 +55,13 @@ export function App() {
     staleTime: Number.POSITIVE_INFINITY,
   });
   const info = session.data ?? null;
+  // Asked only on the sign-in page: whether to offer single sign-on.
+  const sso = useQuery({
+    queryKey: ['console-sso'],
+    queryFn: () => api<{ enabled: boolean }>('/console/api/sso'),
+    enabled: !session.isPending && !info,
+    staleTime: Number.POSITIVE_INFINITY,
+  });
   useEffect(() => setCsrfToken(info?.csrf_token), [info]);
   useEffect(() => {
     setUnauthorizedHandler(() => queryClient.setQueryData(['console-session'], null));
@@ -77,6 +84,7 @@ export function App() {
     return (
       <SignIn
         themeToggle={themeToggle}
+        ssoEnabled={sso.data?.enabled === true}
         onSignedIn={(s) => {
           setCsrfToken(s.csrf_token);
           forgetData(queryClient);

@@ -64,13 +64,25 @@ export function query(params: Record<string, string | number | undefined | null>
   return text ? `?${text}` : '';
 }
 
+/** A person signed in through single sign-on: their IdP identity and their role in the tenant. */
+export interface SessionPerson {
+  issuer: string;
+  subject: string;
+  email: string | null;
+  name: string | null;
+  groups: string[];
+  role: 'viewer' | 'approver' | 'admin';
+}
+
 export interface SessionInfo {
   signed_in: true;
   tenant_id: string;
-  method: 'api-key' | 'admin-token';
+  method: 'api-key' | 'admin-token' | 'sso';
   label: string;
   permissions: string[];
   agent_id: string | null;
+  /** Set for single sign-on. */
+  person?: SessionPerson | null;
   csrf_token: string;
   expires_at: string;
 }
@@ -83,3 +95,10 @@ export type SessionState = SessionInfo | { signed_in: false; reason?: string };
 
 /** Tenant-wide admin: the admin token, or an admin key not scoped to one agent (the API's own rule). */
 export const isTenantAdmin = (session: SessionInfo) => can(session, 'admin') && session.agent_id === null;
+
+/**
+ * May vote on approvals: a person with the approver or admin role, else (keys, the admin token) a tenant-wide
+ * admin. The API decides; this only spares the buttons to someone it would refuse.
+ */
+export const canApprove = (session: SessionInfo) =>
+  session.person ? session.person.role !== 'viewer' : isTenantAdmin(session);

@@ -20,6 +20,10 @@ const approval: Approval = {
   resolved_at: null,
   resolved_by: null,
   comment: null,
+  approvers: [],
+  approvals_required: 1,
+  policy_version: 1,
+  votes: [],
 };
 
 function routes(url: URL) {
@@ -64,5 +68,65 @@ describe('ApprovalsView', () => {
     );
     expect(screen.getByText(/scoped to agent agent-7/)).toBeTruthy();
     expect(fetchMock).not.toHaveBeenCalled();
+  });
+
+  it('shows a two-person rule with its votes, and offers the vote to a signed-in approver but not to a viewer', async () => {
+    const twoPerson: Approval = {
+      ...approval,
+      approvers: ['payments-approvers'],
+      approvals_required: 2,
+      votes: [
+        {
+          principal: {
+            kind: 'person',
+            issuer: 'https://idp.example',
+            subject: 'alice',
+            email: 'alice@example.com',
+            key_id: null,
+            name: 'Alice',
+          },
+          decision: 'approve',
+          comment: 'invoice checked',
+          at: new Date().toISOString(),
+        },
+      ],
+    };
+    stubFetch((url) =>
+      url.pathname === '/acme-corp/thoth/approvals'
+        ? json({ data: [twoPerson], total: 1 })
+        : json({ data: [], total: 0 }),
+    );
+    const person = (role: 'viewer' | 'approver') => ({
+      issuer: 'https://idp.example',
+      subject: 'bob',
+      email: 'bob@example.com',
+      name: 'Bob',
+      groups: ['payments-approvers'],
+      role,
+    });
+    const view = renderWithQuery(
+      <ApprovalsView
+        session={session({ permissions: ['read'], person: person('approver') })}
+        params={new URLSearchParams()}
+      />,
+    );
+    const detail = await openApproval();
+    expect(screen.getByTestId('approval-rule').textContent).toContain(
+      'Needs 2 approvals from payments-approvers',
+    );
+    expect(detail.textContent).toContain('Approved by alice@example.com');
+    expect(detail.textContent).toContain('invoice checked');
+    expect(screen.getByRole('button', { name: 'Approve' })).toBeTruthy();
+    view.unmount();
+
+    renderWithQuery(
+      <ApprovalsView
+        session={session({ permissions: ['read'], person: person('viewer') })}
+        params={new URLSearchParams()}
+      />,
+    );
+    await openApproval();
+    expect(screen.queryByRole('button', { name: 'Approve' })).toBeNull();
+    expect(screen.getByText(/Your role is viewer/)).toBeTruthy();
   });
 });

@@ -1,7 +1,7 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useEffect, useState } from 'react';
 import { DecisionBadge, ErrorNote, formatTime, JsonBlock } from '../components.tsx';
-import { api, isTenantAdmin, query, type SessionInfo } from '../lib/api.ts';
+import { api, canApprove, query, type SessionInfo } from '../lib/api.ts';
 import { rowFromApi } from '../lib/feed-model.ts';
 import { navigate } from '../lib/router.ts';
 
@@ -22,6 +22,32 @@ export interface Approval {
   resolved_at: string | null;
   resolved_by: string | null;
   comment: string | null;
+  /** IdP groups whose members may vote (empty: any approver). */
+  approvers: string[];
+  approvals_required: number;
+  policy_version: number;
+  votes: ApprovalVote[];
+}
+
+export interface ApprovalVote {
+  principal: {
+    kind: string;
+    issuer: string | null;
+    subject: string | null;
+    email: string | null;
+    key_id: string | null;
+    name: string | null;
+  };
+  decision: 'approve' | 'deny';
+  comment: string | null;
+  at: string;
+}
+
+/** Who voted, as a person reads it. */
+export function voterName(p: ApprovalVote['principal']): string {
+  if (p.kind === 'person') return p.email ?? p.subject ?? 'a person';
+  if (p.kind === 'key') return `key ${p.name ?? ''} (${p.key_id ?? '?'})`;
+  return p.name ?? 'admin token';
 }
 
 const STATUSES = ['pending', 'approved', 'denied', 'expired'] as const;
@@ -185,7 +211,23 @@ function ApprovalDetail({
       <h3>Arguments (redacted)</h3>
       <JsonBlock value={approval.args_preview} label="Redacted arguments of the held call" />
       <p className="mono small">args digest {approval.args_digest}</p>
-      {approval.status === 'pending' && isTenantAdmin(session) && (
+      <p data-testid="approval-rule">
+        Needs {approval.approvals_required} approval{approval.approvals_required === 1 ? '' : 's'}
+        {approval.approvers.length > 0 ? ` from ${approval.approvers.join(' or ')}` : ''} · policy version{' '}
+        {approval.policy_version}
+      </p>
+      {approval.votes.length > 0 && (
+        <ul className="plain" aria-label="Votes">
+          {approval.votes.map((v) => (
+            <li key={`${v.at}-${voterName(v.principal)}`}>
+              {v.decision === 'approve' ? 'Approved' : 'Denied'} by <strong>{voterName(v.principal)}</strong>{' '}
+              {formatTime(Date.parse(v.at))}
+              {v.comment ? ` — “${v.comment}”` : ''}
+            </li>
+          ))}
+        </ul>
+      )}
+      {approval.status === 'pending' && canApprove(session) && (
         <div className="resolve">
           <label htmlFor="approval-comment">Comment</label>
           <textarea
@@ -210,8 +252,12 @@ function ApprovalDetail({
           <ErrorNote error={resolve.error} />
         </div>
       )}
-      {approval.status === 'pending' && !isTenantAdmin(session) && (
-        <p className="muted">Deciding a step-up needs a tenant-wide key with the admin permission.</p>
+      {approval.status === 'pending' && !canApprove(session) && (
+        <p className="muted">
+          {session.person
+            ? `Your role is ${session.person.role}: deciding a step-up needs the approver role.`
+            : 'Deciding a step-up needs a tenant-wide key with the admin permission, or signing in as an approver.'}
+        </p>
       )}
       {approval.status !== 'pending' && (
         <p>

@@ -71,4 +71,24 @@ describe('SignIn', () => {
     });
     keyNowhere();
   });
+
+  it('offers single sign-on when configured: it leaves for the identity provider with the tenant', () => {
+    const assign = vi.fn();
+    vi.stubGlobal('location', { ...window.location, assign });
+    try {
+      render(<SignIn onSignedIn={() => {}} themeToggle={null} ssoEnabled />);
+      const button = screen.getByRole('button', { name: 'Sign in with single sign-on' });
+      expect(button).toHaveProperty('disabled', true);
+      fireEvent.change(screen.getByLabelText('Tenant'), { target: { value: 'acme-corp ' } });
+      fireEvent.click(button);
+      expect(assign).toHaveBeenCalledWith('/console/api/sso/start?tenant=acme-corp');
+    } finally {
+      vi.unstubAllGlobals();
+    }
+  });
+
+  it('without single sign-on there is only the key form', () => {
+    render(<SignIn onSignedIn={() => {}} themeToggle={null} />);
+    expect(screen.queryByRole('button', { name: 'Sign in with single sign-on' })).toBeNull();
+  });
 });
