@@ -2,6 +2,7 @@ import { AvroCodec } from '@thoth/common/bus/avro-codec';
 import type { IncomingMessage, OutgoingMessage } from '@thoth/common/bus/bus';
 import { MemoryBus } from '@thoth/common/bus/memory-bus';
 import { createLogger } from '@thoth/common/logger';
+import { publisherDroppedTotal } from '@thoth/common/metrics/thoth-metrics';
 import type { DecisionEvent } from '@thoth/common/records';
 import { describe, expect, it } from 'vitest';
 import { callDecision } from '../../../test/fixtures.ts';
@@ -10,6 +11,8 @@ import { BackgroundPublisher } from './background-publisher.ts';
 const TOPIC = 'test.events';
 const codec = new AvroCodec();
 const log = createLogger('silent');
+/** The process's `thoth_publisher_dropped_events_total` (docs/metrics.md). */
+const droppedMetric = async () => (await publisherDroppedTotal.get()).values[0]?.value ?? 0;
 
 /** Decision `n` of `agent`; its event id is `acme:<agent>-<n>`. */
 function decision(agent: string, n: number): DecisionEvent {
@@ -102,6 +105,7 @@ describe('BackgroundPublisher', () => {
       },
     });
     const publisher = new BackgroundPublisher({ bus: flaky, codec, log, intervalMs: 60_000, maxQueue: 5 });
+    const droppedBefore = await droppedMetric();
     for (let n = 1; n <= 3; n++)
       publisher.enqueueRecord(TOPIC, 'thoth.v1.DecisionEvent', 'a', decision('a', n));
     await publisher.flush(); // refused: back in the queue as one batch message of 3 records
@@ -110,6 +114,7 @@ describe('BackgroundPublisher', () => {
       publisher.enqueueRecord(TOPIC, 'thoth.v1.DecisionEvent', 'a', decision('a', n));
     // 6 records > 5: the oldest item goes, and it held 3.
     expect(publisher.dropped).toBe(3);
+    expect((await droppedMetric()) - droppedBefore).toBe(3);
     expect(publisher.pending).toBe(3);
     refuse = false;
     await publisher.settle();
@@ -122,6 +127,7 @@ describe('BackgroundPublisher', () => {
     const bus = new MemoryBus({ defaultPartitions: 1 });
     await bus.ensureTopics([{ name: TOPIC, partitions: 1 }]);
     const publisher = new BackgroundPublisher({ bus, codec, log, intervalMs: 1 });
+    const droppedBefore = await droppedMetric();
     publisher.enqueueRecord(TOPIC, 'thoth.v1.DecisionEvent', 'a', decision('a', 1));
     publisher.enqueueRecord(TOPIC, 'thoth.v1.DecisionEvent', 'a', {
       ...decision('a', 2),
@@ -131,6 +137,7 @@ describe('BackgroundPublisher', () => {
     await publisher.settle();
     expect(await readTopic(bus, 2)).toEqual([{ key: 'a', ids: ['acme:a-1', 'acme:a-3'] }]);
     expect(publisher.dropped).toBe(1);
+    expect((await droppedMetric()) - droppedBefore).toBe(1);
     expect(publisher.published).toBe(2);
     await bus.close();
   });
