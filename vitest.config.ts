@@ -18,7 +18,7 @@ export default defineConfig({
           name: 'integration',
           pool: 'forks',
           include: ['test/**/*.test.ts', 'sdk/typescript/test/**/*.test.ts'],
-          exclude: ['test/console-e2e.test.ts', 'test/doc-links.test.ts'],
+          exclude: ['test/console-e2e.test.ts', 'test/console-sso-e2e.test.ts', 'test/doc-links.test.ts'],
           globalSetup: ['test/setup/broker.ts'],
           // Every Thoth process a test starts serves /metrics; on any free port unless the test names one.
           env: { THOTH_METRICS_PORT: '0' },
@@ -32,7 +32,7 @@ export default defineConfig({
         test: {
           name: 'browser',
           pool: 'forks',
-          include: ['test/console-e2e.test.ts'],
+          include: ['test/console-e2e.test.ts', 'test/console-sso-e2e.test.ts'],
           fileParallelism: false,
           env: { THOTH_METRICS_PORT: '0' },
           sequence: { groupOrder: 1 },

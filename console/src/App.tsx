@@ -120,7 +120,8 @@ function Shell({ session, themeToggle }: { session: SessionInfo; themeToggle: Re
       <header className="topbar">
         <span className="brand">Thoth</span>
         <span className="who" data-testid="who">
-          {session.label} · tenant <strong>{session.tenant_id}</strong> · {session.permissions.join(', ')}
+          {session.label} · tenant <strong>{session.tenant_id}</strong> ·{' '}
+          {session.person ? `role ${session.person.role}` : session.permissions.join(', ')}
           {session.agent_id ? ` · agent ${session.agent_id}` : ''}
         </span>
         {themeToggle}
