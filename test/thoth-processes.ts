@@ -7,13 +7,26 @@ import { freePort, waitFor } from './helpers.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 
+/** One started process: its API URL (when it runs the API) and its metrics URL (every process has one). */
+export interface ThothProcess {
+  name: string;
+  services: string;
+  env: NodeJS.ProcessEnv;
+  child: ChildProcess;
+  /** `http://127.0.0.1:<PORT>` (only listened on when `services` includes the API). */
+  url: string;
+  /** `http://127.0.0.1:<THOTH_METRICS_PORT>`: `/metrics` and `/healthz` of any process. */
+  metricsUrl: string;
+}
+
 /**
  * Real Thoth processes (`services/thoth/src/main.ts`) in distributed mode on the test broker, as replicas
- * behind a load balancer would run: each with its own port and data directory under one work directory.
+ * behind a load balancer would run: each with its own ports and data directory under one work directory.
  */
 export class ThothProcesses {
   readonly work: string;
-  private readonly children: ChildProcess[] = [];
+  private readonly running = new Map<string, ThothProcess>();
+  private readonly exited: ChildProcess[] = [];
 
   constructor(
     label: string,
@@ -22,9 +35,21 @@ export class ThothProcesses {
     this.work = mkdtempSync(join(tmpdir(), `thoth-${label}-`));
   }
 
-  /** Starts one process running `services` and resolves with its base URL once /healthz answers 200. */
+  /**
+   * Starts one process running `services` and resolves with its base URL once it is healthy: the API's
+   * /healthz when it serves the API, else its metrics listener's. A name already used (a killed process)
+   * restarts it on the same data directory and ports.
+   */
   async start(name: string, services: string, env: NodeJS.ProcessEnv = {}): Promise<string> {
-    const port = await freePort();
+    return (await this.startProcess(name, services, env)).url;
+  }
+
+  async startProcess(name: string, services: string, env: NodeJS.ProcessEnv = {}): Promise<ThothProcess> {
+    const previous = this.running.get(name);
+    if (previous && previous.child.exitCode === null && previous.child.signalCode === null)
+      throw new Error(`${name} is already running`);
+    const port = previous ? Number(new URL(previous.url).port) : await freePort();
+    const metricsPort = previous ? Number(new URL(previous.metricsUrl).port) : await freePort();
     const child = spawn(process.execPath, ['--import', 'tsx', 'services/thoth/src/main.ts'], {
       cwd: ROOT,
       env: {
@@ -38,27 +63,62 @@ export class ThothProcesses {
         THOTH_DATA_DIR: join(this.work, name),
         KAFKA_CLIENT_ID: `thoth-${name}`,
         PORT: String(port),
+        THOTH_METRICS_PORT: String(metricsPort),
         LOG_LEVEL: 'warn',
         ...this.common.env,
         ...env,
       },
       stdio: ['ignore', 'inherit', 'inherit'],
     });
-    this.children.push(child);
-    const url = `http://127.0.0.1:${port}`;
+    const started: ThothProcess = {
+      name,
+      services,
+      env,
+      child,
+      url: `http://127.0.0.1:${port}`,
+      metricsUrl: `http://127.0.0.1:${metricsPort}`,
+    };
+    if (previous) this.exited.push(previous.child);
+    this.running.set(name, started);
+    const health = services.split(',').includes('api') ? started.url : started.metricsUrl;
     await waitFor(
       `${name} /healthz`,
-      async () => (await fetch(`${url}/healthz`).catch(() => null))?.status === 200,
+      async () => {
+        if (child.exitCode !== null)
+          throw new Error(`${name} exited with code ${child.exitCode} while starting`);
+        return (await fetch(`${health}/healthz`).catch(() => null))?.status === 200;
+      },
       60_000,
     );
-    return url;
+    return started;
+  }
+
+  /** `kill -9` of a started process; resolves once it is gone. `start` with its name restarts it. */
+  async kill(name: string): Promise<void> {
+    const target = this.running.get(name);
+    if (!target) throw new Error(`no process ${name}`);
+    if (target.child.exitCode !== null || target.child.signalCode !== null) return;
+    const gone = new Promise((r) => target.child.once('exit', r));
+    target.child.kill('SIGKILL');
+    await gone;
+  }
+
+  /** Restarts a killed process with the services and environment it had. */
+  async restart(name: string): Promise<string> {
+    const target = this.running.get(name);
+    if (!target) throw new Error(`no process ${name}`);
+    return this.start(name, target.services, target.env);
   }
 
   /** SIGTERM to every process, waits for them to exit, removes the work directory. */
   async stopAll(): Promise<void> {
-    for (const child of this.children) child.kill('SIGTERM');
+    const children = [...[...this.running.values()].map((p) => p.child), ...this.exited];
+    for (const child of children)
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
     await Promise.all(
-      this.children.map((c) => new Promise((r) => (c.exitCode !== null ? r(null) : c.on('exit', r)))),
+      children.map(
+        (c) => new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r(null) : c.on('exit', r))),
+      ),
     );
     rmSync(this.work, { recursive: true, force: true });
   }

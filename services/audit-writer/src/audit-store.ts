@@ -16,6 +16,17 @@ export interface AgentSpan {
  * Short: what comes back grows with the span (at 20,000 events/s, 2 s hold at most 40,000 rows).
  */
 const NARROW_SPAN_MS = 2_000;
+/** Event ids per stored-state query: about 100 KB of URL. */
+const MAX_IDS_PER_QUERY = 2_000;
+
+interface StateRow {
+  what: 'event' | 'head';
+  tenant: string;
+  agent: string;
+  event_id: string;
+  head_index: number | string;
+  head_hash: string;
+}
 
 /** An event as the trail identifies it: by tenant and event id. */
 export interface EventIdentity {
@@ -90,6 +101,8 @@ export async function storedState(
 
   const selects: string[] = [];
   const params: Record<string, unknown> = {};
+  let eventSelect = '';
+  const idChunks: string[][] = [];
   const names = (group: typeof keyed, prefix: string) => {
     params[`${prefix}_tenants`] = [...new Set(group.map(([, s]) => s.tenantId))];
     params[`${prefix}_agents`] = [...new Set(group.map(([, s]) => s.agentId))];
@@ -102,13 +115,17 @@ export async function storedState(
     // thousands of ids costs chDB more than reading the few rows the span holds (usually none). A wider span
     // (SDK batches that cover longer, an SDK that buffered offline) could hold many: the ids filter in the query.
     const narrow = (params.to as number) - (params.from as number) <= NARROW_SPAN_MS;
-    if (!narrow) params.ids = [...new Set(events.map((e) => e.event_id))];
-    selects.push(
-      `SELECT 'event' AS what, toString(tenant_id) AS tenant, '' AS agent, event_id, toUInt64(0) AS head_index, '' AS head_hash
+    eventSelect = `SELECT 'event' AS what, toString(tenant_id) AS tenant, '' AS agent, event_id, toUInt64(0) AS head_index, '' AS head_hash
        FROM events WHERE ${names(keyed, 'all')}
          AND occurred_at BETWEEN fromUnixTimestamp64Milli({from:Int64}) AND fromUnixTimestamp64Milli({to:Int64})
-         ${narrow ? '' : 'AND event_id IN {ids:Array(String)}'}`,
-    );
+         ${narrow ? '' : 'AND event_id IN {ids:Array(String)}'}`;
+    if (!narrow) {
+      const ids = [...new Set(events.map((e) => e.event_id))];
+      for (let i = 0; i < ids.length; i += MAX_IDS_PER_QUERY)
+        idChunks.push(ids.slice(i, i + MAX_IDS_PER_QUERY));
+      params.ids = idChunks[0];
+    }
+    selects.push(eventSelect);
   }
   const heads = (group: typeof keyed, prefix: string, after: number) => {
     params[`${prefix}_after`] = after;
@@ -123,14 +140,19 @@ export async function storedState(
   if (cached.length > 0)
     heads(cached, 'cached', Math.min(...cached.map(([key]) => known.get(key)!.chainIndex)));
 
-  const rows = await store.select<{
-    what: 'event' | 'head';
-    tenant: string;
-    agent: string;
-    event_id: string;
-    head_index: number | string;
-    head_hash: string;
-  }>(selects.join('\nUNION ALL\n'), params);
+  const rows = await store.select<StateRow>(selects.join('\nUNION ALL\n'), params);
+  // Bound parameters travel in the URL, which a ClickHouse server bounds (http_max_uri_size, 1 MiB by default):
+  // the ids of a large flush are asked a chunk per query.
+  for (const ids of idChunks.slice(1))
+    rows.push(
+      ...(await store.select<StateRow>(eventSelect, {
+        all_tenants: params.all_tenants,
+        all_agents: params.all_agents,
+        from: params.from,
+        to: params.to,
+        ids,
+      })),
+    );
   const asked = new TenantEventIds();
   for (const e of events) asked.add(e.tenant_id, e.event_id);
   for (const r of rows) {

@@ -362,6 +362,14 @@ export class KafkaBus implements Bus {
     this.consumers.add(consumer);
     await consumer.connect();
     await consumer.subscribe({ topics: [topic], fromBeginning: true });
+    // run() returns before the group is joined: a view opened on an empty topic would otherwise miss what is
+    // published in the seconds until it is (another replica's first updates, a key created right after start).
+    const joined = new Promise<void>((resolve) => {
+      const remove = consumer.on(consumer.events.GROUP_JOIN, () => {
+        remove();
+        resolve();
+      });
+    });
     await consumer.run({
       autoCommit: false,
       eachBatch: async ({ batch, resolveOffset }) => {
@@ -383,6 +391,13 @@ export class KafkaBus implements Bus {
       },
     });
     const deadline = Date.now() + 60_000;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), 60_000);
+    });
+    const joinedInTime = await Promise.race([joined, late]);
+    clearTimeout(timer);
+    if (joinedInTime === 'late') throw new Error(`timed out joining a view of ${topic}`);
     while (pending.size > 0) {
       if (Date.now() > deadline) throw new Error(`timed out reading compacted topic ${topic}`);
       await caughtUp.wait(200);
