@@ -171,7 +171,7 @@ describe('single sign-on (OpenID Connect, code flow with PKCE) against a real Op
     const dave = await signIn(thoth, 'dave');
     expect(dave.session).toMatchObject({
       person: { role: 'admin' },
-      permissions: ['execute', 'write', 'read', 'admin'],
+      permissions: ['read', 'admin'],
     });
   });
 

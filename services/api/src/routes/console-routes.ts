@@ -48,11 +48,14 @@ export interface ConsoleRouteDeps {
 
 const ALL_PERMISSIONS = ['execute', 'write', 'read', 'admin'] as const;
 
-/** The permissions of the key minted for a signed-in person: roles beyond reading are checked on the person. */
+/**
+ * The permissions of the key minted for a signed-in person: roles beyond reading are checked on the person. No
+ * person needs `execute` or `write`: those are agents' acts.
+ */
 const PERMISSIONS_OF_ROLE: Record<Role, Permission[]> = {
   viewer: ['read'],
   approver: ['read'],
-  admin: [...ALL_PERMISSIONS],
+  admin: ['read', 'admin'],
 };
 
 /** Binds a browser to the sign-in it started (the IdP's redirect back is a cross-site navigation: Lax). */
