@@ -91,8 +91,8 @@ describe.each(adapters)('pipeline on the $name adapter', (adapter) => {
     const flakyStore: Pick<Store, 'select' | 'insertRows' | 'insertBody'> = {
       select: (q, p) => store.select(q, p),
       insertRows: (table, rows, settings) => store.insertRows(table, rows, settings),
-      insertBody: async (table, chunks, settings) => {
-        await store.insertBody(table, chunks, settings);
+      insertBody: async (table, chunks, settings, format) => {
+        await store.insertBody(table, chunks, settings, format);
         if (++inserts === 2 && !failed) {
           // Slowly: the next flush is prepared meanwhile, linked on top of this one, and must be dropped with it.
           await new Promise((r) => setTimeout(r, 300));

@@ -47,10 +47,15 @@ export class TenantEventIds {
     return this.byTenant.get(tenantId)?.has(eventId) ?? false;
   }
 
-  add(tenantId: string, eventId: string): void {
+  /** Adds the event; false when it was there already. */
+  add(tenantId: string, eventId: string): boolean {
     const ids = this.byTenant.get(tenantId);
-    if (ids) ids.add(eventId);
-    else this.byTenant.set(tenantId, new Set([eventId]));
+    if (!ids) {
+      this.byTenant.set(tenantId, new Set([eventId]));
+      return true;
+    }
+    const size = ids.size;
+    return ids.add(eventId).size > size;
   }
 
   delete(tenantId: string, eventId: string): void {
@@ -153,10 +158,14 @@ export async function storedState(
         ids,
       })),
     );
-  const asked = new TenantEventIds();
-  for (const e of events) asked.add(e.tenant_id, e.event_id);
+  // Built only when an event came back (usually none): a flush's thousands of ids need not be set up for nothing.
+  let asked: TenantEventIds | undefined;
   for (const r of rows) {
     if (r.what === 'event') {
+      if (!asked) {
+        asked = new TenantEventIds();
+        for (const e of events) asked.add(e.tenant_id, e.event_id);
+      }
       if (asked.has(r.tenant, r.event_id)) state.events.add(r.tenant, r.event_id);
       continue;
     }

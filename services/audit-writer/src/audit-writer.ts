@@ -1,7 +1,7 @@
 import type { AvroCodec } from '@thoth/common/bus/avro-codec';
 import type { Bus, Subscription } from '@thoth/common/bus/bus';
 import { type DeadLetter, type DecodedRecord, subscribeRecords } from '@thoth/common/bus/record-consumer';
-import { agentChainKey, type ChainHead, chainFieldsJson, nextLink } from '@thoth/common/evidence-chain';
+import { agentChainKey, type ChainHead } from '@thoth/common/evidence-chain';
 import { ulid } from '@thoth/common/ids';
 import type { Logger } from '@thoth/common/logger';
 import {
@@ -12,15 +12,8 @@ import {
 } from '@thoth/common/metrics/thoth-metrics';
 import type { Redactor } from '@thoth/common/redaction';
 import type { SigningKey } from '@thoth/common/signing-key';
-import { jsonEachRowChunk } from '@thoth/common/store/analytics-store';
 import { clickhouseTime } from '@thoth/common/store/clickhouse-time';
-import {
-  type AgentSpan,
-  type AuditStore,
-  type EventIdentity,
-  storedState,
-  TenantEventIds,
-} from './audit-store.ts';
+import { type AgentSpan, type AuditStore, storedState, TenantEventIds } from './audit-store.ts';
 import { BatchingInserter } from './batching-inserter.ts';
 import {
   adminEventRow,
@@ -28,12 +21,9 @@ import {
   behavioralEventRow,
   decisionEventRow,
   type EventRow,
-  eventLine,
   findingEventRow,
 } from './event-rows.ts';
-
-/** Rows encoded together: their strings are garbage before the next chunk starts (see Store.insertBody). */
-const LINES_PER_CHUNK = 1_000;
+import { EVENTS_BODY_FORMAT, EventsBodyWriter } from './events-body.ts';
 
 export interface AuditWriterDeps {
   bus: Bus;
@@ -75,7 +65,8 @@ export class AuditWriter {
    * their events. Forgotten when a flush fails (every flush behind it is dropped, see BatchingInserter).
    */
   private readonly projectedHeads = new Map<string, ChainHead>();
-  private readonly unstoredEvents = new TenantEventIds();
+  /** The events of each flush prepared but not stored yet (one set a flush: a stored flush drops its set whole). */
+  private unstoredFlushes: TenantEventIds[] = [];
   /** Bumped by every reset: a prepare that was running across one does not project its flush. */
   private generation = 0;
   private checkpointTimer: NodeJS.Timeout | undefined;
@@ -93,7 +84,7 @@ export class AuditWriter {
         reset: () => {
           this.generation++;
           this.projectedHeads.clear();
-          this.unstoredEvents.clear();
+          this.unstoredFlushes = [];
         },
       },
       deps.flushRows ?? 20_000,
@@ -181,12 +172,10 @@ export class AuditWriter {
     const seen = new TenantEventIds();
     const candidates: EventRow[] = [];
     for (const row of rows) {
-      if (seen.has(row.tenant_id, row.event_id) || this.unstoredEvents.has(row.tenant_id, row.event_id))
-        continue;
-      seen.add(row.tenant_id, row.event_id);
-      candidates.push(row);
+      if (!this.unstored(row.tenant_id, row.event_id) && seen.add(row.tenant_id, row.event_id))
+        candidates.push(row);
     }
-    if (candidates.length === 0) return { chunks: [], heads: new Map(), events: [], tenants: [] };
+    if (candidates.length === 0) return { chunks: [], heads: new Map(), rows: 0, events: seen, tenants: [] };
     const tenants = [...new Set(candidates.map((r) => r.tenant_id))];
     const spans = new Map<string, AgentSpan>();
     for (const r of candidates) {
@@ -228,22 +217,30 @@ export class AuditWriter {
       built = buildInsert(candidates, stored.events, stored.heads);
     if (generation === this.generation) {
       for (const [key, head] of built.heads) this.projectedHeads.set(key, head);
-      for (const e of built.events) this.unstoredEvents.add(e.tenant_id, e.event_id);
+      // Events of this flush the store held already stay in its set: skipping them again is right too.
+      this.unstoredFlushes.push(seen);
     }
-    return { ...built, tenants };
+    return { ...built, events: seen, tenants };
+  }
+
+  /** Whether a flush prepared but not stored yet holds this event. */
+  private unstored(tenantId: string, eventId: string): boolean {
+    for (let i = 0; i < this.unstoredFlushes.length; i++)
+      if (this.unstoredFlushes[i]!.has(tenantId, eventId)) return true;
+    return false;
   }
 
   private async store(flush: PreparedFlush): Promise<void> {
     // Every time in these rows is clickhouseTime()'s fixed form, which the basic parser reads fastest.
     const flushTimer = auditFlushDurationSeconds.startTimer();
     await this.deps.store
-      .insertBody('events', flush.chunks, { date_time_input_format: 'basic' })
+      .insertBody('events', flush.chunks, { date_time_input_format: 'basic' }, EVENTS_BODY_FORMAT)
       .catch((error: unknown) => {
         auditFlushFailuresTotal.inc();
         throw error;
       });
     flushTimer();
-    auditFlushRowsTotal.inc(flush.events.length);
+    auditFlushRowsTotal.inc(flush.rows);
     // Only stored links advance the cache: a failed insert leaves it as it was, and the next flush re-checks
     // the store for anything past it anyway.
     for (const [key, head] of flush.heads) {
@@ -251,7 +248,7 @@ export class AuditWriter {
       // A flush prepared behind this one may have projected a later head already: keep that one.
       if (this.projectedHeads.get(key) === head) this.projectedHeads.delete(key);
     }
-    for (const e of flush.events) this.unstoredEvents.delete(e.tenant_id, e.event_id);
+    this.unstoredFlushes = this.unstoredFlushes.filter((ids) => ids !== flush.events);
     for (const t of flush.tenants) this.touchedTenants.add(t);
   }
 
@@ -304,38 +301,32 @@ interface BuiltInsert {
   chunks: Buffer[];
   /** The chain heads after these rows. */
   heads: Map<string, ChainHead>;
-  /** The events these rows store. */
-  events: EventIdentity[];
+  /** How many rows the chunks hold. */
+  rows: number;
 }
 
 interface PreparedFlush extends BuiltInsert {
+  /** The flush's events, stored before or by this insert. */
+  events: TenantEventIds;
   tenants: string[];
 }
 
 const NOTHING_STORED = new TenantEventIds();
 
-/** The rows not `stored` yet, linked on from `heads` (which it advances: pass a map of your own), as chunks. */
+/** The rows not `stored` yet, linked on from `heads` (which it advances: pass a map of your own), as one body. */
 function buildInsert(
   rows: readonly EventRow[],
   stored: TenantEventIds,
   heads: Map<string, ChainHead>,
 ): BuiltInsert {
-  const chunks: Buffer[] = [];
-  const events: EventIdentity[] = [];
-  let lines: string[] = [];
+  const body = new EventsBodyWriter(rows.length);
+  let written = 0;
   for (const row of rows) {
     if (stored.has(row.tenant_id, row.event_id)) continue;
-    // The identity only: the flush keeps these until stored, and the row's content need not live that long.
-    events.push({ tenant_id: row.tenant_id, event_id: row.event_id });
-    const json = chainFieldsJson(row);
-    lines.push(eventLine(row, json, nextLink(json, agentChainKey(row.tenant_id, row.agent_id), heads)));
-    if (lines.length === LINES_PER_CHUNK) {
-      chunks.push(jsonEachRowChunk(lines));
-      lines = [];
-    }
+    body.append(row, heads);
+    written++;
   }
-  if (lines.length > 0) chunks.push(jsonEachRowChunk(lines));
-  return { chunks, heads, events };
+  return { chunks: written > 0 ? [body.body()] : [], heads, rows: written };
 }
 
 function sameHead(a: ChainHead | undefined, b: ChainHead | undefined): boolean {

@@ -89,6 +89,9 @@ export class BatchingInserter<T, P> {
       let prepared: P;
       try {
         prepared = await this.stages.prepare(flush.rows);
+        // The prepared flush is all its store needs: the rows need not live (and be moved by the garbage
+        // collector) until it is stored.
+        flush.rows = [];
       } catch (error) {
         await this.storing;
         // Dropped already if the store before it failed meanwhile: that failure stands for both.

@@ -1,4 +1,4 @@
-import type { ChainFields, ChainFieldsJson, ChainLink } from '@thoth/common/evidence-chain';
+import type { ChainFields } from '@thoth/common/evidence-chain';
 import {
   ADMIN_AGENT_ID,
   type AdminEvent,
@@ -7,30 +7,12 @@ import {
   type FindingRecord,
   type HoldRecord,
 } from '@thoth/common/records';
-import { clickhouseTime } from '@thoth/common/store/clickhouse-time';
 import { payloadOf } from '@thoth/common/stored-record';
 
 /** An event about to be stored: the columns the chain covers, plus when Thoth received it. */
 export interface EventRow extends ChainFields {
   kind: 'behavioral' | 'decision' | 'approval' | 'admin' | 'finding';
   ingested_at_ms: number;
-}
-
-/**
- * One row of the `events` table (schemas/clickhouse/0001_events.sql) as a JSONEachRow line, timestamps as
- * ClickHouse text. Built from the fields the chain link already escaped (`chainFieldsJson`): every stored
- * string is escaped once, where a generic serializer would escape the payload a second time.
- */
-export function eventLine(row: EventRow, j: ChainFieldsJson, link: ChainLink): string {
-  return (
-    `{"tenant_id":${j.tenant_id},"agent_id":${j.agent_id},"occurred_at":"${clickhouseTime(row.occurred_at_ms)}"` +
-    `,"event_id":${j.event_id},"kind":${j.kind},"event_type":${j.event_type},"session_id":${j.session_id}` +
-    `,"user_id":${j.user_id},"tool_name":${j.tool_name},"decision":${j.decision},"reason_code":${j.reason_code}` +
-    `,"risk_score":${j.risk_score},"enforcement_mode":${j.enforcement_mode},"violation_id":${j.violation_id}` +
-    `,"enforcement_trace_id":${j.enforcement_trace_id},"content":${j.content},"payload":${j.payload}` +
-    `,"ingested_at":"${clickhouseTime(row.ingested_at_ms)}","chain_index":${link.chain_index}` +
-    `,"previous_hash":${JSON.stringify(link.previous_hash)},"hash":${JSON.stringify(link.hash)}}`
-  );
 }
 
 function decisionFromMetadata(metadataJson: string): string {

@@ -129,6 +129,70 @@ describe('evidence chain', () => {
     expect(() => linkText({ ...row(1), risk_score: Number.NaN }, 1, GENESIS_HASH)).toThrow(/non-finite/);
   });
 
+  it('escapes every field exactly as JSON.stringify, and links varied events exactly as the canonical form', () => {
+    // Deterministic variety: ids, unicode (BMP, astral, lone surrogates, U+2028), escapes, control and DEL
+    // characters, JSON payloads with nulls and nested numbers, numbers of every shape.
+    const pieces = [
+      'agent-007',
+      'bench-corp',
+      'ünïcødé',
+      '日本語',
+      '🚀',
+      '\ud83d',
+      '\ude00',
+      '\u2028\u2029',
+      '"',
+      '\\',
+      '\n\r\t\b\f',
+      '\u0000\u0001\u001f',
+      '\u007f',
+      ' ',
+      '{"a":null,"b":[1,2.5,-0,1e21],"c":"x\\"y"}',
+      'null',
+      '',
+    ];
+    const numbers = [0, -0, 1, 42, 100, 0.1, 1.5, -3, 1e21, 2 ** 53, 1_764_000_000_123, 5e-7];
+    let seed = 7;
+    const next = () => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+      return seed;
+    };
+    const text = () =>
+      Array.from({ length: next() % 4 }, () => pieces[next() % pieces.length]!).join(next() % 2 ? '' : '-');
+    for (let n = 0; n < 2_000; n++) {
+      const fields: ChainFields = {
+        tenant_id: text(),
+        agent_id: text(),
+        event_id: text(),
+        kind: text(),
+        event_type: text(),
+        session_id: text(),
+        user_id: text(),
+        tool_name: text(),
+        decision: text(),
+        reason_code: text(),
+        risk_score: numbers[next() % numbers.length]!,
+        enforcement_mode: text(),
+        violation_id: text(),
+        enforcement_trace_id: text(),
+        content: text(),
+        payload: JSON.stringify({ n, text: text(), none: null, list: [numbers[next() % numbers.length]] }),
+        occurred_at_ms: numbers[next() % numbers.length]!,
+      };
+      const json = chainFieldsJson(fields);
+      for (const key of Object.keys(fields) as Array<keyof ChainFields>)
+        expect(json[key]).toBe(JSON.stringify(fields[key]));
+      const previous = n % 3 === 0 ? GENESIS_HASH : linkHash(fields, n, GENESIS_HASH);
+      expect(linkText(fields, n + 1, previous)).toBe(documentedText(fields, n + 1, previous));
+      const heads = new Map<string, ChainHead>([['k', { chainIndex: n, hash: previous }]]);
+      expect(nextLink(json, 'k', heads).hash).toBe(
+        createHash('sha256')
+          .update(documentedText(fields, n + 1, previous))
+          .digest('hex'),
+      );
+    }
+  });
+
   it('verifies an intact chain and reports exactly the first broken link', () => {
     const linked = linkRows(
       [1, 2, 3, 4, 5].map((n) => row(n)),

@@ -56,7 +56,7 @@ export function linkHash(fields: ChainFields, chainIndex: number, previousHash: 
 export type ChainFieldsJson = { readonly [K in keyof ChainFields]: string };
 
 export function chainFieldsJson(f: ChainFields): ChainFieldsJson {
-  const s = JSON.stringify;
+  const s = jsonString;
   return {
     tenant_id: s(f.tenant_id),
     agent_id: s(f.agent_id),
@@ -76,6 +76,18 @@ export function chainFieldsJson(f: ChainFields): ChainFieldsJson {
     payload: s(f.payload),
     occurred_at_ms: finite(f.occurred_at_ms),
   };
+}
+
+/** What JSON.stringify escapes in a string: `"`, `\\`, control characters; surrogates (lone ones are escaped). */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what JSON escapes.
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
+
+/**
+ * `JSON.stringify(text)`, quoting text that needs no escape without the serializer: most chain fields are short
+ * ids and names, where a scan is cheaper than a call into JSON.stringify.
+ */
+function jsonString(text: string): string {
+  return NEEDS_ESCAPE.test(text) ? JSON.stringify(text) : `"${text}"`;
 }
 
 /**

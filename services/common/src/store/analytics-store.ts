@@ -10,9 +10,23 @@ export interface AnalyticsStore {
   select<T>(query: string, params?: Record<string, unknown>): Promise<T[]>;
   /** Inserts rows as one JSONEachRow body. */
   insertRows(table: string, rows: readonly object[], settings?: ClickHouseSettings): Promise<void>;
-  /** Inserts a JSONEachRow body given as UTF-8 chunks, each ending with a newline. */
-  insertBody(table: string, chunks: readonly Buffer[], settings?: ClickHouseSettings): Promise<void>;
+  /** Inserts a body given as UTF-8 chunks, each ending with a newline (JSONEachRow unless `format` says otherwise). */
+  insertBody(
+    table: string,
+    chunks: readonly Buffer[],
+    settings?: ClickHouseSettings,
+    format?: InsertFormat,
+  ): Promise<void>;
 }
+
+/**
+ * How the rows of an insert body are written: JSONEachRow (one object per line, by default), or
+ * JSONCompactEachRow (one array per line holding the values of `columns` in order; the table's other columns take
+ * their defaults). The engine parses positional rows about a fifth cheaper: a large writer uses them.
+ */
+export type InsertFormat =
+  | { format: 'JSONEachRow' }
+  | { format: 'JSONCompactEachRow'; columns: readonly string[] };
 
 /** JSONEachRow lines (one JSON object each) as one chunk of an insert body (`AnalyticsStore.insertBody`). */
 export function jsonEachRowChunk(lines: readonly string[]): Buffer {

@@ -8,7 +8,7 @@ import {
   createClient,
 } from '@clickhouse/client';
 import type { Logger } from '../logger.ts';
-import { type AnalyticsStore, jsonEachRowChunk } from './analytics-store.ts';
+import { type AnalyticsStore, type InsertFormat, jsonEachRowChunk } from './analytics-store.ts';
 import { applyMigrations } from './migrations.ts';
 
 export interface StoreConfig {
@@ -24,7 +24,8 @@ export interface StoreConfig {
 type RawInsert = (params: {
   table: string;
   values: Buffer;
-  format: 'JSONEachRow';
+  format: InsertFormat['format'];
+  columns?: string[];
   settings?: Record<string, string | number | boolean>;
 }) => Promise<unknown>;
 
@@ -111,18 +112,26 @@ export class Store implements AnalyticsStore {
   }
 
   /**
-   * Inserts a JSONEachRow body given as UTF-8 chunks (each ends with a newline). A large writer encodes its
-   * rows chunk by chunk, so their strings die young instead of living, tens of MB, until the insert is done.
+   * Inserts a body given as UTF-8 chunks (each ends with a newline), JSONEachRow unless `format` says otherwise.
+   * A writer may encode its rows chunk by chunk, so their strings die young instead of living, tens of MB, until
+   * the insert is done; a single chunk reaches chDB without a copy.
    */
-  async insertBody(table: string, chunks: readonly Buffer[], settings?: ClickHouseSettings): Promise<void> {
+  async insertBody(
+    table: string,
+    chunks: readonly Buffer[],
+    settings?: ClickHouseSettings,
+    format: InsertFormat = { format: 'JSONEachRow' },
+  ): Promise<void> {
     if (chunks.length === 0) return;
+    const columns = format.format === 'JSONCompactEachRow' ? [...format.columns] : undefined;
     if (this.rawInsert) {
       // In process, the client would copy the body into an SQL string (then UTF-8 again) for chDB to read it
       // back: tens of MB per audit-writer flush. chDB's raw insert takes the bytes once.
       await this.rawInsert({
         table,
         values: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks),
-        format: 'JSONEachRow',
+        format: format.format,
+        columns,
         // The client's own defaults do not reach this call: the same settings as every other query.
         settings: { ...CLIENT_SETTINGS, ...settings } as Record<string, string | number | boolean>,
       });
@@ -130,7 +139,7 @@ export class Store implements AnalyticsStore {
     }
     // `exec` sends a raw byte stream as the body; `insert` would re-encode every chunk as a JSON value.
     const result = await this.client.exec({
-      query: `INSERT INTO ${table} FORMAT JSONEachRow`,
+      query: `INSERT INTO ${table}${columns ? ` (${columns.join(', ')})` : ''} FORMAT ${format.format}`,
       values: Readable.from(chunks, { objectMode: false }),
       clickhouse_settings: settings,
     });

@@ -1,5 +1,5 @@
 import type { ClickHouseSettings } from '@clickhouse/client';
-import { type AnalyticsStore, jsonEachRowChunk } from '../store/analytics-store.ts';
+import { type AnalyticsStore, type InsertFormat, jsonEachRowChunk } from '../store/analytics-store.ts';
 import { asBuffer, ownBytes, type RpcPort } from './rpc-port.ts';
 
 /**
@@ -9,8 +9,10 @@ import { asBuffer, ownBytes, type RpcPort } from './rpc-port.ts';
  */
 export function serveStore(rpc: RpcPort, store: AnalyticsStore): void {
   rpc.handle('store.select', (query: string, params: Record<string, unknown>) => store.select(query, params));
-  rpc.handle('store.insertBody', (table: string, chunks: Uint8Array[], settings?: ClickHouseSettings) =>
-    store.insertBody(table, chunks.map(asBuffer), settings),
+  rpc.handle(
+    'store.insertBody',
+    (table: string, chunks: Uint8Array[], settings?: ClickHouseSettings, format?: InsertFormat) =>
+      store.insertBody(table, chunks.map(asBuffer), settings, format),
   );
 }
 
@@ -27,8 +29,13 @@ export class BridgedStore implements AnalyticsStore {
     return this.insertBody(table, [jsonEachRowChunk(rows.map((row) => JSON.stringify(row)))], settings);
   }
 
-  insertBody(table: string, chunks: readonly Buffer[], settings?: ClickHouseSettings): Promise<void> {
+  insertBody(
+    table: string,
+    chunks: readonly Buffer[],
+    settings?: ClickHouseSettings,
+    format?: InsertFormat,
+  ): Promise<void> {
     if (chunks.length === 0) return Promise.resolve();
-    return this.rpc.call('store.insertBody', table, chunks.map(ownBytes), settings);
+    return this.rpc.call('store.insertBody', table, chunks.map(ownBytes), settings, format);
   }
 }

@@ -1,0 +1,105 @@
+import { agentChainKey, type ChainHead, chainFieldsJson, nextLink } from '@thoth/common/evidence-chain';
+import type { InsertFormat } from '@thoth/common/store/analytics-store';
+import { clickhouseTime } from '@thoth/common/store/clickhouse-time';
+import type { EventRow } from './event-rows.ts';
+
+/**
+ * The insert format of the `events` table's bodies: JSONCompactEachRow rows holding these columns
+ * (schemas/clickhouse/0001_events.sql) in this order. `written_at` is left to its default, the time of the insert.
+ */
+export const EVENTS_BODY_FORMAT: InsertFormat = {
+  format: 'JSONCompactEachRow',
+  columns: [
+    'tenant_id',
+    'agent_id',
+    'occurred_at',
+    'event_id',
+    'kind',
+    'event_type',
+    'session_id',
+    'user_id',
+    'tool_name',
+    'decision',
+    'reason_code',
+    'risk_score',
+    'enforcement_mode',
+    'violation_id',
+    'enforcement_trace_id',
+    'content',
+    'payload',
+    'ingested_at',
+    'chain_index',
+    'previous_hash',
+    'hash',
+  ],
+};
+
+/** The first buffer's bytes per row expected (the bench's rows take about 700); it grows when short. */
+const BYTES_PER_ROW = 1_024;
+
+/**
+ * The insert body of one audit-writer flush: each row linked into its agent's chain and written as one line of
+ * EVENTS_BODY_FORMAT straight into one buffer. Why this shape:
+ * - positional rows cost chDB about a fifth less to parse than JSONEachRow's keyed ones (measured on the bench's
+ *   rows, 9.4 → 7.6 µs a row), and its parse runs in the writer's process;
+ * - each line goes into the buffer as it is made, instead of thousands of lines joined and encoded again per
+ *   chunk, and the flush's body is one buffer, which reaches chDB without a concatenation;
+ * - every string is escaped once (`chainFieldsJson`), for the link's hash and the stored row alike.
+ */
+export class EventsBodyWriter {
+  private bytes: Buffer;
+  private length = 0;
+  private readonly times = new StoredTimes();
+
+  constructor(expectedRows: number) {
+    this.bytes = Buffer.allocUnsafeSlow(Math.max(64 * 1_024, expectedRows * BYTES_PER_ROW));
+  }
+
+  /** Links `row` on from its agent's head in `heads` (which it advances) and writes it. */
+  append(row: EventRow, heads: Map<string, ChainHead>): void {
+    const j = chainFieldsJson(row);
+    const link = nextLink(j, agentChainKey(row.tenant_id, row.agent_id), heads);
+    const line =
+      `[${j.tenant_id},${j.agent_id},"${this.times.of(row.occurred_at_ms)}",${j.event_id},${j.kind}` +
+      `,${j.event_type},${j.session_id},${j.user_id},${j.tool_name},${j.decision},${j.reason_code}` +
+      `,${j.risk_score},${j.enforcement_mode},${j.violation_id},${j.enforcement_trace_id},${j.content}` +
+      `,${j.payload},"${this.times.of(row.ingested_at_ms)}",${link.chain_index},"${link.previous_hash}"` +
+      `,"${link.hash}"]\n`;
+    // A UTF-16 code unit takes at most 3 bytes of UTF-8.
+    this.reserve(line.length * 3);
+    this.length += this.bytes.write(line, this.length);
+  }
+
+  /** The rows written so far, in a buffer of their own (a view of a larger one would be copied to cross threads). */
+  body(): Buffer {
+    return this.length === this.bytes.length ? this.bytes : Buffer.from(this.bytes.subarray(0, this.length));
+  }
+
+  private reserve(needed: number): void {
+    if (this.length + needed <= this.bytes.length) return;
+    const larger = Buffer.allocUnsafeSlow(Math.max(this.bytes.length * 2, this.length + needed));
+    this.bytes.copy(larger, 0, 0, this.length);
+    this.bytes = larger;
+  }
+}
+
+/**
+ * `clickhouseTime(ms)`, formatting each second once: a flush's events fall in few seconds, and formatting a Date
+ * for each of a row's two times was a tenth of its encoding.
+ */
+export class StoredTimes {
+  private second = Number.NaN;
+  private secondText = '';
+
+  of(ms: number): string {
+    // As a Date does: the fraction of a millisecond is dropped (toward zero).
+    const whole = Math.trunc(ms);
+    const second = Math.floor(whole / 1_000);
+    if (second !== this.second) {
+      this.second = second;
+      this.secondText = clickhouseTime(second * 1_000).slice(0, 19);
+    }
+    const milli = whole - second * 1_000;
+    return `${this.secondText}.${milli < 10 ? '00' : milli < 100 ? '0' : ''}${milli}`;
+  }
+}
