@@ -111,15 +111,18 @@ export class OidcSignIn {
     ]);
     let claims: Record<string, unknown> = payload;
     // Some IdPs send groups (or email) only from userinfo.
-    if (payload[tenant.provider.groupsClaim] === undefined && tokens.access_token)
-      claims = {
-        ...(await oidc.fetchUserInfo(
+    if (payload[tenant.provider.groupsClaim] === undefined && tokens.access_token) {
+      try {
+        const userinfo = await oidc.fetchUserInfo(
           provider.config,
           tokens.access_token,
           payload.sub ?? oidc.skipSubjectCheck,
-        )),
-        ...payload,
-      };
+        );
+        claims = { ...userinfo, ...payload };
+      } catch (e) {
+        throw new HttpError(401, 'unauthorized', `sign-in failed at the userinfo endpoint: ${describe(e)}`);
+      }
+    }
     return this.person(started.tenantId, tenant.provider, tenant.roles, payload, claims);
   }
 
