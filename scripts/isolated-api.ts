@@ -18,7 +18,12 @@ export interface IsolatedApi {
  * key drives the whole load; every request still goes through the limiter), listening on a free loopback port.
  * Loaded lazily by the benchmark's child process, so the parent never loads the service.
  */
-export async function startIsolatedApi(options: { prefix: string; policy?: unknown }): Promise<IsolatedApi> {
+export async function startIsolatedApi(options: {
+  prefix: string;
+  policy?: unknown;
+  /** More settings (config.ts names), e.g. THOTH_SHARED_SESSIONS to measure what sharing sessions costs. */
+  settings?: Record<string, string>;
+}): Promise<IsolatedApi> {
   const { startApiService } = await import('@thoth/api/api-service');
   const { policySetFrom } = await import('@thoth/api/policy-source');
   const { AvroCodec } = await import('@thoth/common/bus/avro-codec');
@@ -33,6 +38,7 @@ export async function startIsolatedApi(options: { prefix: string; policy?: unkno
     LOG_LEVEL: 'silent',
     THOTH_RATE_LIMIT_PER_KEY: '1000000000',
     THOTH_RATE_LIMIT_PER_TENANT: '1000000000',
+    ...options.settings,
   });
   const bus = new MemoryBus({ defaultPartitions: 3 });
   const topics = topicNames(options.prefix);
