@@ -73,6 +73,12 @@ export function policyInForceView(inForce: PolicyInForce) {
       block: compiled.thresholds.block,
     },
     session_decay_half_life_seconds: compiled.halfLifeMs / 1000,
+    /** Who approves STEP_UP holds unless a rule says otherwise (docs/policies.md#approval-rules). */
+    step_up: {
+      timeout_seconds: compiled.stepUp.timeoutSeconds,
+      approvers: compiled.stepUp.approvers,
+      approvals_required: compiled.stepUp.approvalsRequired,
+    },
     rule_count: compiled.rules.length,
     rules: compiled.rules.map((rule) => ({
       id: rule.id,
@@ -83,6 +89,8 @@ export function policyInForceView(inForce: PolicyInForce) {
       reason_code: rule.reasonCode,
       risk_points: rule.riskPoints,
       ...(rule.description ? { description: rule.description } : {}),
+      ...(rule.approvers ? { approvers: rule.approvers } : {}),
+      ...(rule.approvalsRequired !== undefined ? { approvals_required: rule.approvalsRequired } : {}),
     })),
   };
 }
