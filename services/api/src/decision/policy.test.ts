@@ -158,6 +158,23 @@ describe('parsePolicyText', () => {
     expect(compilePolicy(yaml).rules[0]?.id).toBe('r1');
   });
 
+  it("refuses a MODIFY value JSON cannot carry (YAML's .inf, .nan), naming the rule, when the policy loads", () => {
+    for (const value of ['.inf', '-.inf', '.nan', '[1, .inf]', '{ cap: .nan }']) {
+      const doc = parsePolicyText(
+        `rules:\n  - { id: cap, condition: "true", effect: MODIFY, reason: cap, modify: { set: { amount: ${value} } } }\n`,
+        'yaml',
+      );
+      expect(() => compilePolicy(doc)).toThrow(
+        /rule 'cap' \(rules\[0\]\)\.modify\.set\.amount.*finite number/,
+      );
+    }
+    const finite = parsePolicyText(
+      'rules:\n  - { id: cap, condition: "true", effect: MODIFY, reason: cap, modify: { set: { amount: 10, note: [1, null, { a: "x" }] } } }\n',
+      'yaml',
+    );
+    expect(compilePolicy(finite).rules[0]?.modify?.set).toEqual({ amount: 10, note: [1, null, { a: 'x' }] });
+  });
+
   it('throws PolicyError on a syntax error', () => {
     expect(() => parsePolicyText('{"rules": [', 'json')).toThrow(PolicyError);
     expect(() => parsePolicyText('rules: [\n', 'yaml')).toThrow(/invalid policy yaml/);

@@ -25,10 +25,29 @@ const approverGroups = z.array(z.string().min(1).max(256)).max(64);
 /** Distinct people who must approve; a denial by any one of them blocks. */
 const approvalsRequiredSchema = z.number().int().min(1).max(10);
 
+/**
+ * The values a MODIFY writes into the arguments are signed (receipt) and stored, as JSON. A YAML policy can
+ * spell numbers JSON has not (`.inf`, `.nan`): refused here, when the policy loads, not at the first decision.
+ */
+const setValues = z.record(z.string().min(1), z.unknown()).superRefine((values, ctx) => {
+  const walk = (value: unknown, path: (string | number)[]): void => {
+    if (typeof value === 'number' && !Number.isFinite(value))
+      ctx.addIssue({
+        code: 'custom',
+        path,
+        message: 'must be a finite number (JSON has no Infinity or NaN)',
+      });
+    else if (Array.isArray(value)) value.forEach((item, i) => walk(item, [...path, i]));
+    else if (typeof value === 'object' && value !== null)
+      for (const [key, item] of Object.entries(value)) walk(item, [...path, key]);
+  };
+  walk(values, []);
+});
+
 const modifySchema = z
   .strictObject({
     redact: argumentNames.optional(),
-    set: z.record(z.string().min(1), z.unknown()).optional(),
+    set: setValues.optional(),
     remove: argumentNames.optional(),
   })
   .refine((m) => (m.redact?.length ?? 0) + (m.remove?.length ?? 0) + Object.keys(m.set ?? {}).length > 0, {
