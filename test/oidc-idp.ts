@@ -25,6 +25,11 @@ export interface TestIdp {
     other: { id: string; secret: string };
     cli: { id: string };
   };
+  /**
+   * When set, the ID token in each token endpoint answer is replaced by what this returns: a man in the middle
+   * (or a broken IdP), to show that the relying party verifies what it is given.
+   */
+  tamperIdToken: ((idToken: string) => Promise<string>) | undefined;
   close(): Promise<void>;
 }
 
@@ -102,17 +107,36 @@ export async function startTestIdp(options: {
     ttl: { IdToken: options.idTokenTtlSeconds ?? 3_600 },
   });
   provider.proxy = false;
-  server.on('request', provider.callback());
-  return {
+  const handle = provider.callback();
+  const idp: TestIdp = {
     issuer,
     signingJwk,
     clients,
+    tamperIdToken: undefined,
     close: () =>
       new Promise((resolve) => {
         server.closeAllConnections();
         server.close(() => resolve());
       }),
   };
+  server.on('request', (req, res) => {
+    const tamper = idp.tamperIdToken;
+    if (!tamper || req.method !== 'POST' || !req.url?.startsWith('/token')) return void handle(req, res);
+    // The provider answers the token request with one res.end(body): rewrite that body's id_token.
+    const end = res.end.bind(res) as (chunk?: unknown) => typeof res;
+    res.end = ((chunk?: unknown) => {
+      const body = JSON.parse(String(chunk)) as { id_token?: string };
+      if (!body.id_token) return end(chunk);
+      void tamper(body.id_token).then((idToken) => {
+        const text = JSON.stringify({ ...body, id_token: idToken });
+        res.setHeader('content-length', Buffer.byteLength(text));
+        end(text);
+      });
+      return res;
+    }) as typeof res.end;
+    handle(req, res);
+  });
+  return idp;
 }
 
 /** A browser's cookie jar, enough to walk a sign-in by following redirects. */

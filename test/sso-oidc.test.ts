@@ -386,6 +386,71 @@ describe('ID tokens are verified: signature, audience, expiry, issuer', () => {
   });
 });
 
+describe('the browser callback verifies the ID token the token endpoint gives it', () => {
+  /** The IdP's token with `changes` to its claims, signed again with the IdP's own key. */
+  async function resigned(idToken: string, changes: Record<string, unknown>): Promise<string> {
+    const claims = JSON.parse(Buffer.from(idToken.split('.')[1]!, 'base64url').toString()) as Record<
+      string,
+      unknown
+    >;
+    return new SignJWT({ ...claims, ...changes })
+      .setProtectedHeader({ alg: 'RS256', kid: idp.signingJwk.kid })
+      .sign(await importJWK(idp.signingJwk, 'RS256'));
+  }
+
+  /** A sign-in as alice while the token endpoint's ID token is tampered with: refused, and no session. */
+  async function signInTampered(tamper: (idToken: string) => Promise<string>) {
+    idp.tamperIdToken = tamper;
+    try {
+      const { response, jar } = await signInThroughIdp(
+        `${thoth.base}/console/api/sso/start?tenant=${TENANT}`,
+        'alice',
+      );
+      expect(jar.get(thoth.base, 'thoth_console')).toBeUndefined();
+      return { status: response.status, body: (await response.json()) as { message: string } };
+    } finally {
+      idp.tamperIdToken = undefined;
+    }
+  }
+
+  it('a bad signature, or claims changed after signing (a forged admin group), is refused', async () => {
+    const flipped = await signInTampered(async (t) => {
+      const [h, p, sig] = t.split('.');
+      return [h, p, `${sig!.startsWith('A') ? 'B' : 'A'}${sig!.slice(1)}`].join('.');
+    });
+    expect(flipped).toEqual({
+      status: 401,
+      body: expect.objectContaining({ message: 'ID token refused: bad signature' }),
+    });
+    const forged = await signInTampered(async (t) => {
+      const [h, p, sig] = t.split('.');
+      const claims = JSON.parse(Buffer.from(p!, 'base64url').toString()) as Record<string, unknown>;
+      const admin = Buffer.from(JSON.stringify({ ...claims, groups: ['thoth-admins'] })).toString(
+        'base64url',
+      );
+      return [h, admin, sig].join('.');
+    });
+    expect(forged).toEqual({
+      status: 401,
+      body: expect.objectContaining({ message: 'ID token refused: bad signature' }),
+    });
+  });
+
+  it('a token for another audience, expired, or from another issuer is refused even when the IdP’s key signed it', async () => {
+    const past = Math.floor(Date.now() / 1_000) - 3_600;
+    for (const changes of [
+      { aud: idp.clients.other.id },
+      { exp: past, iat: past - 60 },
+      { iss: 'https://evil.example' },
+    ]) {
+      const refused = await signInTampered((t) => resigned(t, changes));
+      expect(refused.status, JSON.stringify(changes)).toBe(401);
+    }
+    // The untampered flow still works.
+    expect((await signIn(thoth, 'alice')).session).toMatchObject({ person: { subject: 'alice' } });
+  });
+});
+
 describe('session expiry', () => {
   it('a session past its lifetime is over: the console is signed out and the API answers 401', async () => {
     const port = await freePort();
