@@ -37,8 +37,9 @@ const setValues = z.record(z.string().min(1), z.unknown()).superRefine((values, 
         path,
         message: 'must be a finite number (JSON has no Infinity or NaN)',
       });
-    else if (Array.isArray(value)) value.forEach((item, i) => walk(item, [...path, i]));
-    else if (typeof value === 'object' && value !== null)
+    else if (Array.isArray(value)) {
+      for (const [i, item] of value.entries()) walk(item, [...path, i]);
+    } else if (typeof value === 'object' && value !== null)
       for (const [key, item] of Object.entries(value)) walk(item, [...path, key]);
   };
   walk(values, []);
