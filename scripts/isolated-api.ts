@@ -21,7 +21,7 @@ export interface IsolatedApi {
 export async function startIsolatedApi(options: {
   prefix: string;
   policy?: unknown;
-  /** More settings (config.ts names), e.g. THOTH_SHARED_SESSIONS to measure what sharing sessions costs. */
+  /** More settings (config.ts names), e.g. THOTH_MODE=distributed to measure what sharing session risk costs. */
   settings?: Record<string, string>;
 }): Promise<IsolatedApi> {
   const { startApiService } = await import('@thoth/api/api-service');

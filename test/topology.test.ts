@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
+import { createClient } from '@clickhouse/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { flush, instrumentAnthropic, ThothPolicyViolation } from '../sdk/typescript/src/index.ts';
 import { type SharedClickHouse, startSharedClickHouse } from './clickhouse-http/shared-clickhouse.ts';
@@ -22,6 +23,8 @@ const processes = new ThothProcesses('topology', { prefix: uniquePrefix('topolog
 let clickhouse: SharedClickHouse;
 let webhook: Server;
 const webhookBodies: Array<Record<string, unknown>> = [];
+const DATABASE = `topology_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
+const PUBLIC_URL = 'https://thoth.example.com';
 let api1 = '';
 let api2 = '';
 let agentKey = '';
@@ -63,7 +66,7 @@ beforeAll(async () => {
   );
   const shared = {
     CLICKHOUSE_URL: clickhouse.url,
-    CLICKHOUSE_DATABASE: `topology_${randomUUID().replaceAll('-', '').slice(0, 12)}`,
+    CLICKHOUSE_DATABASE: DATABASE,
     THOTH_POLICY_FILE: policyFile,
     THOTH_CHECKPOINT_INTERVAL_SECONDS: '2',
     // A member killed with -9 holds its partitions until its session times out: the broker's minimum (6 s)
@@ -81,6 +84,7 @@ beforeAll(async () => {
       ...shared,
       THOTH_WEBHOOK_URL: `http://127.0.0.1:${port}/hook`,
       THOTH_WEBHOOK_SECRET: WEBHOOK_SECRET,
+      THOTH_PUBLIC_URL: PUBLIC_URL,
     }),
   ]);
   const create = async (name: string, permissions: string[]) =>
@@ -237,6 +241,8 @@ describe('the distributed topology: two API replicas, four consumers, one shared
         webhookBodies.filter((b) => JSON.stringify(b).includes(String(held.violation_id))).length >= 2,
       10_000,
     );
+    const posted = webhookBodies.find((b) => JSON.stringify(b).includes(String(held.violation_id)));
+    expect(posted?.approval_url).toBe(`${PUBLIC_URL}/console/approvals?id=${id}`);
   });
 
   it('a policy change and a key revocation take effect on both replicas within 1 s', async () => {
@@ -286,8 +292,8 @@ describe('the distributed topology: two API replicas, four consumers, one shared
 
   it('kill -9 of each process in turn mid-stream loses nothing and duplicates nothing; every chain verifies', async () => {
     const agent = `kill-bot-${Date.now()}`;
-    let acknowledged = 0;
-    let sent = 0;
+    const sentIds = new Set<string>();
+    const acknowledgedIds = new Set<string>();
     let stop = false;
     // Ingest through both replicas, alternately; only a 202 counts as acknowledged.
     const stream = (async () => {
@@ -300,17 +306,17 @@ describe('the distributed topology: two API replicas, four consumers, one shared
           tool_name: 'search_docs',
           content: `batch ${batch} event ${i}`,
         }));
-        sent += events.length;
+        for (const e of events) sentIds.add(e.event_id);
         const response = await fetch(`${batch % 2 ? api2 : api1}/v1/events/batch`, {
           method: 'POST',
           headers: { authorization: `Bearer ${agentKey}`, 'content-type': 'application/json' },
           body: JSON.stringify({ events }),
         }).catch(() => undefined);
-        if (response?.status === 202) acknowledged += events.length;
+        if (response?.status === 202) for (const e of events) acknowledgedIds.add(e.event_id);
         await sleep(50);
       }
     })();
-    for (const name of ['audit-writer', 'baselines', 'siem-export', 'api-2']) {
+    for (const name of ['audit-writer', 'baselines', 'siem-export', 'notifier', 'api-2']) {
       await sleep(700);
       await processes.kill(name);
       await sleep(300);
@@ -323,39 +329,65 @@ describe('the distributed topology: two API replicas, four consumers, one shared
     stop = true;
     await stream;
     console.log(
-      `[topology] ${acknowledged} of ${sent} events acknowledged while each process was killed in turn`,
+      `[topology] ${acknowledgedIds.size} of ${sentIds.size} events acknowledged while each process was killed in turn`,
     );
 
+    // The trail itself, straight from the shared store: every acknowledged event once, nothing never sent.
+    const store = createClient({ url: clickhouse.url, database: DATABASE });
+    const stored = async () =>
+      (
+        await (
+          await store.query({
+            query:
+              'SELECT event_id, count() AS copies FROM events WHERE agent_id = {agent:String} GROUP BY event_id',
+            query_params: { agent },
+            format: 'JSONEachRow',
+          })
+        ).json<{ event_id: string; copies: string | number }>()
+      ).map((r) => ({ id: r.event_id, copies: Number(r.copies) }));
     const drained = Date.now();
     await waitFor(
       'the trail to hold every acknowledged event',
-      async () => (await feedTotal(api1, `agent_id=${agent}`)) >= acknowledged,
+      async () => {
+        const ids = new Set((await stored()).map((r) => r.id));
+        return [...acknowledgedIds].every((id) => ids.has(id));
+      },
       60_000,
     );
     console.log(
       `[topology] the trail held every acknowledged event ${Date.now() - drained} ms after the stream`,
     );
     await sleep(2_000); // anything duplicated or late would show up now
-    expect(await feedTotal(api1, `agent_id=${agent}`)).toBe(acknowledged);
-    // Each replica reads the same trail, from the one shared store.
-    expect(await feedTotal(api2, `agent_id=${agent}`)).toBe(acknowledged);
-    expect(await feedTotal(api2, 'event_type=DECISION')).toBe(await feedTotal(api1, 'event_type=DECISION'));
+    const rows = await stored();
+    await store.close();
+    expect(rows.filter((r) => r.copies > 1)).toEqual([]);
+    // An event published but not acknowledged (its replica killed mid-request) may be stored; nothing else.
+    expect(rows.filter((r) => !sentIds.has(r.id))).toEqual([]);
+    // Each replica's feed reads that whole trail.
+    expect(await feedTotal(api1, `agent_id=${agent}`)).toBe(rows.length);
+    expect(await feedTotal(api2, `agent_id=${agent}`)).toBe(rows.length);
 
     const verified = await json(
       await fetch(`${api2}/${TENANT}/governance/evidence/verify-chain`, { headers: { 'x-api-key': socKey } }),
     );
     expect(verified).toMatchObject({ verified: true });
-    expect(verified.records_checked as number).toBeGreaterThanOrEqual(acknowledged);
+    expect(verified.records_checked as number).toBeGreaterThanOrEqual(rows.length);
 
-    // The SIEM exporter, killed mid-stream, delivered every event at least once.
+    // The SIEM exporter, killed mid-stream, delivered every acknowledged event at least once (OCSF metadata.uid).
+    const exported = () => {
+      const dir = join(processes.work, 'siem');
+      const uids = new Set<string>();
+      for (const file of readdirSync(dir))
+        for (const line of readFileSync(join(dir, file), 'utf8').split('\n'))
+          if (line.includes(agent) && line.endsWith('}'))
+            uids.add((JSON.parse(line) as { metadata: { uid: string } }).metadata.uid);
+      return uids;
+    };
     await waitFor(
-      'the SIEM archive to hold the stream',
-      () => {
-        const dir = join(processes.work, 'siem');
-        const text = readdirSync(dir)
-          .map((f) => readFileSync(join(dir, f), 'utf8'))
-          .join('');
-        return Promise.resolve((text.match(new RegExp(agent, 'g')) ?? []).length >= acknowledged);
+      'the SIEM archive to hold every acknowledged event',
+      async () => {
+        const uids = exported();
+        return [...acknowledgedIds].every((id) => uids.has(id));
       },
       30_000,
     );

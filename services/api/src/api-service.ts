@@ -132,6 +132,7 @@ export async function startApiService(deps: ApiServiceDeps): Promise<ApiService>
     sso,
     log,
     bodyLimitBytes: config.THOTH_BODY_LIMIT_BYTES,
+    trustProxy: config.THOTH_TRUST_PROXY,
     isReady: deps.isReady,
     auth,
     enforcer,
@@ -170,7 +171,6 @@ export async function startApiService(deps: ApiServiceDeps): Promise<ApiService>
       for (const remove of removeMetricSources) remove();
       await app.close();
       enforcer.publishPending();
-      if (sessions instanceof SharedSessionStore) sessions.publishPending();
       await publisher.drain();
       await Promise.all([
         control.stop(),

@@ -31,6 +31,11 @@ export interface AppDeps
     ConsoleRouteDeps {
   log: Logger;
   bodyLimitBytes: number;
+  /**
+   * The proxies in front of the API whose X-Forwarded-For / -Proto it believes (THOTH_TRUST_PROXY): the client's
+   * address (per-address sign-in limits) and https (secure cookies) as the proxy saw them. Default: none.
+   */
+  trustProxy?: boolean | string[];
   /** /healthz answers 200 only once this is true (migrations ran, consumers subscribed). */
   isReady: () => boolean;
 }
@@ -66,7 +71,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // Longer than the usual 60 s idle timeout of load balancers, so they close first (no reset races).
     keepAliveTimeout: 72_000,
     return503OnClosing: true,
-    trustProxy: false,
+    trustProxy: deps.trustProxy ?? false,
     routerOptions: { maxParamLength: 512 },
     // Errors fastify raises before a route runs (a malformed URL, a too long parameter) get our shape too.
     frameworkErrors: (error, _request, reply) => {

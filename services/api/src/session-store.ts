@@ -1,11 +1,19 @@
 import { sessionKey } from '@thoth/common/bus/topics';
 import type { SessionRisk } from './decision/index.ts';
 
+/** Where the enforcer reads a session's risk before a decision and stores it after (synchronously, in between). */
+export interface SessionRiskStore {
+  get(key: string): SessionRisk | undefined;
+  set(key: string, session: SessionRisk): void;
+  /** After the turn's answers are written: share what was decided (SharedSessionStore); nothing here. */
+  publishPending(): void;
+}
+
 /**
  * Per-session risk the enforce API accumulates in memory, bounded: past `max` sessions the least recently
  * updated one is forgotten (Map keeps insertion order; an update re-inserts).
  */
-export class SessionStore {
+export class SessionStore implements SessionRiskStore {
   private readonly sessions = new Map<string, SessionRisk>();
 
   constructor(private readonly max = 200_000) {}
@@ -23,6 +31,8 @@ export class SessionStore {
   get(key: string): SessionRisk | undefined {
     return this.sessions.get(key);
   }
+
+  publishPending(): void {}
 
   set(key: string, session: SessionRisk): void {
     this.sessions.delete(key);

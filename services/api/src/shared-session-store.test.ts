@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { BackgroundPublisher } from './background-publisher.ts';
 import { decideToolCall } from './decision/decide.ts';
 import { compilePolicy } from './decision/policy.ts';
-import { joinSessionRisk } from './decision/session-risk.ts';
+import { sumSessionRisk } from './decision/session-risk.ts';
 import type { SessionRisk, ToolCall } from './decision/types.ts';
 import { SessionStore } from './session-store.ts';
 import { SharedSessionStore } from './shared-session-store.ts';
@@ -48,39 +48,13 @@ const state = (risk: number, atS: number, calls = 1, blocked = 0): SessionRisk =
   updatedAtMs: T0 + atS * 1000,
 });
 
-describe('joinSessionRisk', () => {
-  it("is the newer state when one replica's decision followed the other's", () => {
-    const first = decideToolCall(call('export', T0), policy, undefined, []).session;
-    const second = decideToolCall(call('search', T0 + 30_000), policy, first, []).session;
-    expect(joinSessionRisk(first, second, HALF_LIFE_MS)).toEqual(second);
-    expect(joinSessionRisk(second, first, HALF_LIFE_MS)).toEqual(second);
-  });
-
-  it('keeps the riskier view of two decided at the same moment: a clean call does not erase a violation', () => {
-    const violation = state(70, 10, 3, 1);
-    const clean = state(0, 11, 2);
-    const joined = joinSessionRisk(clean, violation, HALF_LIFE_MS);
-    expect(joined.risk).toBeCloseTo(70 * 0.5 ** (1 / 600), 9);
-    expect(joined).toMatchObject({ blocked: 1, calls: 3, updatedAtMs: T0 + 11_000 });
-  });
-
-  it('is commutative, associative and idempotent, so replicas converge whatever order updates arrive in', () => {
-    const views = [state(35, 0, 1), state(80, 5, 4, 1), state(10, 100, 7), state(100, 50, 2, 2)];
-    for (const a of views) {
-      expect(joinSessionRisk(a, a, HALF_LIFE_MS)).toEqual(a);
-      for (const b of views) {
-        const ab = joinSessionRisk(a, b, HALF_LIFE_MS);
-        const ba = joinSessionRisk(b, a, HALF_LIFE_MS);
-        expect(ab.risk).toBeCloseTo(ba.risk, 9);
-        expect({ ...ab, risk: 0 }).toEqual({ ...ba, risk: 0 });
-        for (const c of views) {
-          const left = joinSessionRisk(joinSessionRisk(a, b, HALF_LIFE_MS), c, HALF_LIFE_MS);
-          const right = joinSessionRisk(a, joinSessionRisk(b, c, HALF_LIFE_MS), HALF_LIFE_MS);
-          expect(left.risk).toBeCloseTo(right.risk, 9);
-          expect({ ...left, risk: 0 }).toEqual({ ...right, risk: 0 });
-        }
-      }
-    }
+describe('sumSessionRisk', () => {
+  it('is the decayed sum of the contributions, capped, with the counts added', () => {
+    const summed = sumSessionRisk([state(40, 0, 2), state(30, 600, 1, 1)], HALF_LIFE_MS);
+    expect(summed?.risk).toBeCloseTo(40 * 0.5 + 30, 9);
+    expect(summed).toMatchObject({ calls: 3, blocked: 1, updatedAtMs: T0 + 600_000 });
+    expect(sumSessionRisk([state(80, 0), state(70, 0)], HALF_LIFE_MS)?.risk).toBe(100);
+    expect(sumSessionRisk([], HALF_LIFE_MS)).toBeUndefined();
   });
 });
 
@@ -124,6 +98,7 @@ describe('SharedSessionStore: two replicas on one bus', () => {
       const target = replicas[i % 2]!;
       const decided = decideToolCall(call(tool, now), policy, target.store.get(key), []);
       target.store.set(key, decided.session);
+      target.store.publishPending();
       spread.push(`${decided.decision}/${decided.reasonCode}/${decided.riskScore}`);
       // The next call comes after this one's update reached the other replica.
       const other = replicas[(i + 1) % 2]!;
@@ -136,7 +111,12 @@ describe('SharedSessionStore: two replicas on one bus', () => {
     expect(spread).toEqual(alone);
     expect(alone).toContain('STEP_UP/step_up_high_risk/70');
     expect(alone.at(-1)).toMatch(/^BLOCK\//);
-    for (const r of replicas) expect(r.store.get(key)).toEqual(single.get(key));
+    for (const r of replicas) {
+      const shared = r.store.get(key)!;
+      const reference = single.get(key)!;
+      expect(shared.risk).toBeCloseTo(reference.risk, 9);
+      expect({ ...shared, risk: 0 }).toEqual({ ...reference, risk: 0 });
+    }
     await Promise.all(replicas.map((r) => r.store.stop()));
   });
 
@@ -150,14 +130,54 @@ describe('SharedSessionStore: two replicas on one bus', () => {
     await first.publisher.settle();
     const late = await replica(bus);
     expect(late.store.get(key)).toEqual(state(42, 0, 3, 1));
+    // A restarted process is a new replica: what it decided before counts as another's.
+    expect(first.store.replicaId).not.toBe(late.store.replicaId);
     await Promise.all([first.store.stop(), late.store.stop()]);
   });
 
-  it("a replica does not publish again what it joined from another's update", async () => {
+  it('calls decided at the same moment on two replicas both count: parallel calls escalate as on one process', async () => {
+    const bus = new MemoryBus({ defaultPartitions: 2 });
+    await bus.ensureTopics([{ name: 'test.sessions', partitions: 2, compacted: true }]);
+    const replicas = [await replica(bus), await replica(bus)];
+    const single = new SessionStore();
+    const key = SessionStore.key('t1', 'agent-1', 'parallel');
+    for (let round = 0; round < 3; round++) {
+      const now = T0 + round * 1_000;
+      // One export on each replica at once: each decides from what it knew before the round.
+      for (const r of replicas) {
+        r.store.set(
+          key,
+          decideToolCall(call('export', now, 'parallel'), policy, r.store.get(key), []).session,
+        );
+        r.store.publishPending();
+      }
+      for (let i = 0; i < 2; i++)
+        single.set(key, decideToolCall(call('export', now, 'parallel'), policy, single.get(key), []).session);
+      await until(() => replicas.every((r) => r.store.get(key)?.calls === 2 * (round + 1)));
+      for (const r of replicas) expect(r.store.get(key)!.risk).toBeCloseTo(single.get(key)!.risk, 9);
+    }
+    expect(replicas[0]!.store.get(key)).toMatchObject({ calls: 6, risk: 100 });
+    await Promise.all(replicas.map((r) => r.store.stop()));
+  });
+
+  it('a replica whose clock runs ahead never makes a contribution older: time only moves forward per replica', async () => {
+    const bus = new MemoryBus({ defaultPartitions: 1 });
+    await bus.ensureTopics([{ name: 'test.sessions', partitions: 1, compacted: true }]);
+    const { store } = await replica(bus);
+    const key = SessionStore.key('t1', 'agent-1', 'skew');
+    store.set(key, state(35, 3_600, 1));
+    store.set(key, { ...state(70, 0, 2) }); // a decision stamped an hour earlier (the clock was corrected)
+    expect(store.get(key)).toMatchObject({ calls: 2, updatedAtMs: T0 + 3_600_000 });
+    expect(store.get(key)!.risk).toBeCloseTo(70, 9);
+    await store.stop();
+  });
+
+  it("a replica does not publish again what it learned from another's update", async () => {
     const bus = new MemoryBus({ defaultPartitions: 1 });
     await bus.ensureTopics([{ name: 'test.sessions', partitions: 1, compacted: true }]);
     const [a, b] = [await replica(bus), await replica(bus)];
     a.store.set(SessionStore.key('t1', 'agent-1', 'x'), state(10, 0));
+    a.store.publishPending();
     await a.publisher.settle();
     await until(() => b.store.get(SessionStore.key('t1', 'agent-1', 'x')) !== undefined);
     await new Promise((r) => setTimeout(r, 20));

@@ -33,6 +33,28 @@ describe('loadConfig', () => {
     ).toBeUndefined();
   });
 
+  it('shares session risk between replicas only in distributed mode (on by default there)', () => {
+    const distributed = {
+      THOTH_MODE: 'distributed',
+      KAFKA_BROKERS: 'k:9092',
+      THOTH_ADMIN_TOKEN: 'x'.repeat(16),
+    };
+    expect(loadConfig(distributed).THOTH_SHARED_SESSIONS).toBeUndefined();
+    expect(loadConfig({ ...distributed, THOTH_SHARED_SESSIONS: 'false' }).THOTH_SHARED_SESSIONS).toBe(false);
+    expect(() => loadConfig({ THOTH_SHARED_SESSIONS: 'true' })).toThrow(
+      /THOTH_SHARED_SESSIONS: only in distributed mode/,
+    );
+  });
+
+  it('reads THOTH_TRUST_PROXY as true, false, or a list of addresses and ranges', () => {
+    expect(loadConfig({}).THOTH_TRUST_PROXY).toBeUndefined();
+    expect(loadConfig({ THOTH_TRUST_PROXY: 'true' }).THOTH_TRUST_PROXY).toBe(true);
+    expect(loadConfig({ THOTH_TRUST_PROXY: '10.0.0.0/8, 127.0.0.1' }).THOTH_TRUST_PROXY).toEqual([
+      '10.0.0.0/8',
+      '127.0.0.1',
+    ]);
+  });
+
   it('splits comma lists and treats empty variables as unset', () => {
     const c = loadConfig({ KAFKA_BROKERS: 'a:9092, b:9092', PORT: '' });
     expect(c.KAFKA_BROKERS).toEqual(['a:9092', 'b:9092']);

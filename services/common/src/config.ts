@@ -72,6 +72,23 @@ export const configSchema = z
     THOTH_WEBHOOK_SECRET: z.string().min(16, 'at least 16 characters').optional(),
     THOTH_WEBHOOK_FORMAT: z.enum(['json', 'slack']).default('json'),
     THOTH_WEBHOOK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(8),
+    /**
+     * Proxies whose X-Forwarded-For/-Proto the API believes: `true` (any: only when the API port is reachable
+     * through the proxy alone), or a comma list of addresses and CIDR ranges. Default: none.
+     */
+    THOTH_TRUST_PROXY: z
+      .string()
+      .transform((v): boolean | string[] =>
+        v === 'true'
+          ? true
+          : v === 'false'
+            ? false
+            : v
+                .split(',')
+                .map((x) => x.trim())
+                .filter(Boolean),
+      )
+      .optional(),
     THOTH_BODY_LIMIT_BYTES: z.coerce
       .number()
       .int()
@@ -185,7 +202,16 @@ export const configSchema = z
         path: ['THOTH_BASELINE_STEP_UP_SCORE'],
         message: 'baseline scores must rise: warn < step_up < block',
       });
-    if (c.THOTH_MODE !== 'distributed') return;
+    if (c.THOTH_MODE !== 'distributed') {
+      // One process has nobody to share with, and the in-process bus keeps a topic's whole log.
+      if (c.THOTH_SHARED_SESSIONS)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['THOTH_SHARED_SESSIONS'],
+          message: 'only in distributed mode (API replicas share session risk through Kafka)',
+        });
+      return;
+    }
     if (!c.KAFKA_BROKERS?.length)
       ctx.addIssue({
         code: 'custom',

@@ -225,11 +225,12 @@ export interface ReceiptKeyRecord {
   created_at: number;
 }
 
-/** A session's accumulated risk as one API replica last decided it (the compacted sessions topic). */
+/** What one API replica's decisions added to a session's risk (the compacted sessions topic). */
 export interface SessionRiskRecord {
   tenant_id: string;
   agent_id: string;
   session_id: string;
+  replica_id: string;
   risk: number;
   blocked: number;
   calls: number;

@@ -15,7 +15,7 @@ export {
   policyDocumentSchema,
 } from './policy.ts';
 export { isInScope, normalizeScope } from './scope.ts';
-export { joinSessionRisk, MAX_SESSION_RISK } from './session-risk.ts';
+export { decayedSessionRisk, MAX_SESSION_RISK, sumSessionRisk } from './session-risk.ts';
 export type {
   Decision,
   DecisionOutcome,

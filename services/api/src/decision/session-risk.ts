@@ -19,23 +19,26 @@ export function decayedSessionRisk(
 }
 
 /**
- * Joins two views of one session's risk (two API replicas' — see SharedSessionStore): the result is what the
- * larger of the two decayed risks would be at the later of the two times, and the larger counts.
- *
- * Why a join and not "the newer wins": a session's risk after a call is never less than its risk before the
- * call, decayed (calls only add points), so when one replica's update follows the other's, the join is exactly
- * the newer state — and when two replicas decided calls of one session at the same moment, the join keeps the
- * riskier view instead of letting a harmless call erase a violation decided elsewhere. It is commutative,
- * associative and idempotent (comparing decayed risks at one time does not depend on which time), so every
- * replica converges on the same state whatever order the updates arrive in.
+ * A session's risk from the contributions of several deciders (API replicas, SharedSessionStore), each the risk
+ * its own decisions added, decayed from its own time: decay is linear, so the sum of the decayed contributions is
+ * the decayed sum — exactly the risk one process deciding every call would hold (capped at the end, as one
+ * process caps after each call; a replica adds only what its call added below the cap). Counts add up.
  */
-export function joinSessionRisk(a: SessionRisk | undefined, b: SessionRisk, halfLifeMs: number): SessionRisk {
-  if (a === undefined) return b;
-  const at = Math.max(a.updatedAtMs, b.updatedAtMs);
-  return {
-    risk: Math.max(decayedSessionRisk(a, at, halfLifeMs), decayedSessionRisk(b, at, halfLifeMs)),
-    blocked: Math.max(a.blocked, b.blocked),
-    calls: Math.max(a.calls, b.calls),
-    updatedAtMs: at,
-  };
+export function sumSessionRisk(
+  contributions: Iterable<SessionRisk>,
+  halfLifeMs: number,
+): SessionRisk | undefined {
+  let at = Number.NEGATIVE_INFINITY;
+  const all = [...contributions];
+  if (all.length === 0) return undefined;
+  for (const c of all) at = Math.max(at, c.updatedAtMs);
+  let risk = 0;
+  let blocked = 0;
+  let calls = 0;
+  for (const c of all) {
+    risk += decayedSessionRisk(c, at, halfLifeMs);
+    blocked += c.blocked;
+    calls += c.calls;
+  }
+  return { risk: Math.min(MAX_SESSION_RISK, risk), blocked, calls, updatedAtMs: at };
 }

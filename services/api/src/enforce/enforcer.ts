@@ -17,7 +17,7 @@ import type { DirectiveIndex } from '../directive-index.ts';
 import { redactedPreview } from '../holds/args-preview.ts';
 import type { HoldRegistry } from '../holds/hold-registry.ts';
 import type { PolicySet } from '../policy-source.ts';
-import { SessionStore } from '../session-store.ts';
+import { type SessionRiskStore, SessionStore } from '../session-store.ts';
 import { decisionReplayJson } from './decision-replay.ts';
 import { type EnforceRequest, toToolCall } from './enforce-request.ts';
 
@@ -30,7 +30,7 @@ export interface EnforcerDeps {
   policies: PolicySet;
   /** Applied to the arguments the decision event carries (the decision itself sees them unredacted). */
   redactor: Redactor;
-  sessions: SessionStore;
+  sessions: SessionRiskStore;
   directives: Pick<DirectiveIndex, 'forAgent'>;
   holds: Pick<HoldRegistry, 'create'>;
   receipts: Pick<ReceiptMaker, 'receipt'>;
@@ -146,6 +146,7 @@ export class Enforcer {
    * others; the publisher's queue keeps their order. `stop` calls it before the publisher drains.
    */
   publishPending(): void {
+    this.deps.sessions.publishPending();
     const due = this.unpublished.splice(0);
     for (const publish of due) {
       try {

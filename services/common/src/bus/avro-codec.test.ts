@@ -210,6 +210,7 @@ const samples: { [N in SchemaName]: RecordTypes[N] } = {
     tenant_id: 'acme',
     agent_id: 'agent-1',
     session_id: 's-1',
+    replica_id: 'replica-1',
     risk: 42.5,
     blocked: 1,
     calls: 7,

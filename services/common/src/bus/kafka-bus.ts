@@ -103,7 +103,14 @@ export class KafkaBus implements Bus {
                 { name: 'min.cleanable.dirty.ratio', value: '0.1' },
               ]
             : []),
-          ...(s.retentionMs === undefined ? [] : [{ name: 'retention.ms', value: String(s.retentionMs) }]),
+          // Kafka deletes and compacts whole closed segments only: a segment that rolls hourly makes the retention
+          // apply within the hour (the default rolls after 7 days or 1 GiB).
+          ...(s.retentionMs === undefined
+            ? []
+            : [
+                { name: 'retention.ms', value: String(s.retentionMs) },
+                { name: 'segment.ms', value: String(Math.min(s.retentionMs, 3_600_000)) },
+              ]),
         ],
       })),
     });
@@ -362,8 +369,9 @@ export class KafkaBus implements Bus {
     this.consumers.add(consumer);
     await consumer.connect();
     await consumer.subscribe({ topics: [topic], fromBeginning: true });
-    // run() returns before the group is joined: a view opened on an empty topic would otherwise miss what is
-    // published in the seconds until it is (another replica's first updates, a key created right after start).
+    // run() returns before the group is joined: a view opened on an empty topic would otherwise see what is
+    // published in the seconds until it is (another replica's first updates, a key created right after start)
+    // only that much later.
     const joined = new Promise<void>((resolve) => {
       const remove = consumer.on(consumer.events.GROUP_JOIN, () => {
         remove();
@@ -397,9 +405,15 @@ export class KafkaBus implements Bus {
     });
     const joinedInTime = await Promise.race([joined, late]);
     clearTimeout(timer);
-    if (joinedInTime === 'late') throw new Error(`timed out joining a view of ${topic}`);
+    if (joinedInTime === 'late') {
+      await this.dropConsumer(consumer);
+      throw new Error(`timed out joining a view of ${topic}`);
+    }
     while (pending.size > 0) {
-      if (Date.now() > deadline) throw new Error(`timed out reading compacted topic ${topic}`);
+      if (Date.now() > deadline) {
+        await this.dropConsumer(consumer);
+        throw new Error(`timed out reading compacted topic ${topic}`);
+      }
       await caughtUp.wait(200);
     }
     return mapView(map, async () => {
@@ -439,6 +453,12 @@ export class KafkaBus implements Bus {
     });
     const settled = await Promise.allSettled(perTopic);
     return settled.flatMap((result) => (result.status === 'fulfilled' ? result.value : []));
+  }
+
+  /** Disconnects a consumer that failed to open (its listeners go with it). */
+  private async dropConsumer(consumer: Consumer): Promise<void> {
+    this.consumers.delete(consumer);
+    await consumer.disconnect().catch(() => {});
   }
 
   async lag(group: string, topic: string): Promise<number> {

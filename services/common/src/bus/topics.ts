@@ -29,8 +29,12 @@ export function dlqTopic(topic: string): string {
   return `${topic}.dlq`;
 }
 
-/** How long the sessions topic keeps a session's last risk record. */
-export const SESSION_RETENTION_MS = 24 * 3_600_000;
+/**
+ * How long the sessions topic keeps a replica's contribution to a session: the longest session-risk half-life a
+ * policy may set (7 days), after which a session idle that long holds at most half its risk — forgotten by a
+ * replica that starts later (a running replica keeps it in memory while the session is among its recent ones).
+ */
+export const SESSION_RETENTION_MS = 7 * 24 * 3_600_000;
 
 /** The topics with their partitioning and cleanup policy, DLQ twins included. */
 export function topicSpecs(topics: Topics, partitions: number): TopicSpec[] {
@@ -39,7 +43,6 @@ export function topicSpecs(topics: Topics, partitions: number): TopicSpec[] {
     { name: topics.directives, partitions, compacted: true },
     { name: topics.approvals, partitions, compacted: true },
     { name: topics.control, partitions: 1, compacted: true },
-    // A session idle for a day has decayed to nothing under any sane half-life: its record can go.
     { name: topics.sessions, partitions, compacted: true, retentionMs: SESSION_RETENTION_MS },
   ];
   return [...specs, ...specs.map((s) => ({ name: dlqTopic(s.name), partitions: 1 }))];
