@@ -16,8 +16,11 @@ export interface AgentSpan {
  * Short: what comes back grows with the span (at 20,000 events/s, 2 s hold at most 40,000 rows).
  */
 const NARROW_SPAN_MS = 2_000;
-/** Event ids per stored-state query: about 100 KB of URL. */
-const MAX_IDS_PER_QUERY = 2_000;
+/**
+ * URL bytes of event ids per stored-state query: bound parameters travel in the URL, which a ClickHouse server
+ * bounds (http_max_uri_size, 1 MiB by default); ids may be up to 512 characters each.
+ */
+const MAX_ID_BYTES_PER_QUERY = 256 * 1024;
 
 interface StateRow {
   what: 'event' | 'head';
@@ -126,8 +129,7 @@ export async function storedState(
          ${narrow ? '' : 'AND event_id IN {ids:Array(String)}'}`;
     if (!narrow) {
       const ids = [...new Set(events.map((e) => e.event_id))];
-      for (let i = 0; i < ids.length; i += MAX_IDS_PER_QUERY)
-        idChunks.push(ids.slice(i, i + MAX_IDS_PER_QUERY));
+      idChunks.push(...chunksOfUrlBytes(ids, MAX_ID_BYTES_PER_QUERY));
       params.ids = idChunks[0];
     }
     selects.push(eventSelect);
@@ -175,4 +177,28 @@ export async function storedState(
       state.heads.set(key, { chainIndex: index, hash: r.head_hash });
   }
   return state;
+}
+
+/**
+ * `values` in consecutive chunks whose size in a URL, as an Array(String) parameter (quoted, escaped, comma-separated,
+ * percent-encoded), stays within `maxBytes`; a value larger than that alone is a chunk of its own.
+ */
+export function chunksOfUrlBytes(values: readonly string[], maxBytes: number): string[][] {
+  const chunks: string[][] = [];
+  let chunk: string[] = [];
+  let bytes = 0;
+  for (const value of values) {
+    // As the client writes it: escaped, quoted, form-encoded (the quotes and the comma around it add 9).
+    const escaped = value.replaceAll('\\', '\\\\').replaceAll("'", "\\'");
+    const size = new URLSearchParams({ v: escaped }).toString().length - 2 + 9;
+    if (chunk.length > 0 && bytes + size > maxBytes) {
+      chunks.push(chunk);
+      chunk = [];
+      bytes = 0;
+    }
+    chunk.push(value);
+    bytes += size;
+  }
+  if (chunk.length > 0) chunks.push(chunk);
+  return chunks;
 }
