@@ -184,6 +184,9 @@ afterAll(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
+// Without CLICKHOUSE_URL both sides run the chDB engine (behind the HTTP interface of test/clickhouse-http, and in
+// process): what this proves is that the store's HTTP code path (the server's) and its in-process one give the same
+// results — not that chDB and a ClickHouse server of another version agree. With CLICKHOUSE_URL set, it does that too.
 describe('the store over HTTP (shared ClickHouse) and in process (chDB): same code path, same results', () => {
   it('applies the same migrations and ends with the same tables and columns', async () => {
     const [httpApplied, embeddedApplied] = await both((s) => s.store.migrate());
