@@ -50,7 +50,7 @@
  * from the resume until it holds every accepted event, divided by the CPU-seconds (utime + stime of
  * /proc/<writer pid>/stat, all its threads: the event loop, chDB's parse/insert/merge threads, GC, in clock ticks of
  * `getconf CLK_TCK`) the writer process used over the same span: a phase where the writer only drains (the only
- * other work it does is answering the bench's count queries, 4 a second). CPU-seconds per event hold up on a
+ * other work it does is answering the bench's count queries, two 4 times a second). CPU-seconds per event hold up on a
  * shared machine far better than wall-clock rates, which move with whatever else runs. Split shape only
  * (BENCH_SPLIT=0 shares the process with the API: null); BENCH_BACKLOG=0 skips the phase.
  * `writer_window_events_per_cpu_s` is the steady-state counterpart: events stored in the measured window divided
