@@ -12,6 +12,7 @@ import type {
 import { principalLabel } from '../http/principal.ts';
 import { defaultPolicySet, type PolicySet } from '../policy-source.ts';
 import { type Actor, type AdminAction, type AdminChange, adminEvent } from './admin-audit.ts';
+import { AdminOutbox, OUTBOX_PREFIX } from './admin-outbox.ts';
 import { generateApiKey, hashApiKey, keyPrefix, type Permission } from './api-keys.ts';
 import { apiKeyView, policyVersionView, tenantView } from './control-views.ts';
 import { TenantPolicies } from './tenant-policies.ts';
@@ -85,8 +86,19 @@ export class ControlState {
   private view: CompactedView | undefined;
   readonly policies: TenantPolicies;
 
+  private readonly outbox: AdminOutbox | undefined;
+
   constructor(private readonly deps: ControlStateDeps) {
     this.policies = new TenantPolicies(deps.fallbackPolicies ?? defaultPolicySet, deps.log);
+    this.outbox = deps.eventsTopic
+      ? new AdminOutbox({
+          bus: deps.bus,
+          codec: deps.codec,
+          controlTopic: deps.topic,
+          eventsTopic: deps.eventsTopic,
+          log: deps.log,
+        })
+      : undefined;
   }
 
   async start(): Promise<void> {
@@ -95,6 +107,9 @@ export class ControlState {
       const decoded = this.deps.codec.decode({ value, headers });
       if (!decoded.ok)
         return this.deps.log.error({ key, reason: decoded.reason }, 'unreadable control record');
+      // An admin event still in the outbox (its change is done): relay it, whoever wrote it.
+      if (key.startsWith(OUTBOX_PREFIX) && decoded.schema === 'thoth.v1.AdminEvent')
+        return this.outbox?.relay(key, decoded.value);
       this.apply(decoded);
     });
     if (this.deps.usageFlushMs) {
@@ -109,6 +124,7 @@ export class ControlState {
 
   async stop(): Promise<void> {
     clearInterval(this.usageTimer);
+    this.outbox?.stop();
     await this.flushUsage().catch(() => undefined);
     await this.view?.close();
   }
@@ -365,37 +381,22 @@ export class ControlState {
   }
 
   /**
-   * Publishes control records, then their admin event (a change is audited only once it happened), and
-   * applies the records at once: the caller may use what it created before the view delivers it back.
+   * Publishes control records and their admin event in one write to the control topic (the event into the
+   * outbox, AdminOutbox: a change is never acknowledged without its audit record, crash or not), and applies the
+   * records at once: the caller may use what it created before the view delivers it back.
    */
   private async change(messages: OutgoingMessage[], audit?: AdminChange): Promise<void> {
-    await this.deps.bus.publish(this.deps.topic, messages);
+    const event = audit && this.outbox ? adminEvent(audit).event : undefined;
+    await this.deps.bus.publish(
+      this.deps.topic,
+      event && this.outbox ? [...messages, this.outbox.entry(event)] : messages,
+    );
     for (const message of messages) {
       const decoded = this.deps.codec.decode({ value: message.value, headers: message.headers ?? {} });
       if (decoded.ok) this.apply(decoded);
     }
-    if (audit && this.deps.eventsTopic) {
-      const { key, event } = adminEvent(audit);
-      const message = this.deps.codec.encode('thoth.v1.AdminEvent', key, event);
-      await this.deps.bus.publish(this.deps.eventsTopic, [message]).catch((error: unknown) => {
-        // The change itself is durable and applied: failing the request now would invite a retry that makes a
-        // second change (a second key). The audit record is retried in the background instead.
-        this.deps.log.error({ err: error, event_id: event.event_id }, 'admin event not published; retrying');
-        this.retryAudit(message, 1);
-      });
-    }
-  }
-
-  private retryAudit(message: OutgoingMessage, attempt: number): void {
-    const eventsTopic = this.deps.eventsTopic;
-    if (!eventsTopic) return;
-    const delayMs = Math.min(30_000, 250 * 2 ** Math.min(attempt, 10));
-    setTimeout(() => {
-      this.deps.bus.publish(eventsTopic, [message]).catch((error: unknown) => {
-        this.deps.log.error({ err: error, attempt }, 'admin event still not published; retrying');
-        this.retryAudit(message, attempt + 1);
-      });
-    }, delayMs).unref();
+    // Relayed now rather than when the view brings it back (it would be, by every replica: once suffices).
+    if (event) this.outbox?.relay(`${OUTBOX_PREFIX}${event.event_id}`, event);
   }
 
   private apply(record: Exclude<Decoded, { ok: false }>): void {
@@ -426,7 +427,8 @@ export class ControlState {
   }
 
   private forget(key: string): void {
-    if (key.startsWith('apikey/')) {
+    if (key.startsWith(OUTBOX_PREFIX)) this.outbox?.settled(key);
+    else if (key.startsWith('apikey/')) {
       const record = this.keysById.get(key.slice('apikey/'.length));
       if (record) {
         this.keysById.delete(record.key_id);
