@@ -46,8 +46,12 @@ export class SharedSessionStore implements SessionRiskStore {
   private readonly dirty = new Set<string>();
   private view: CompactedView | undefined;
 
+  /** How the topic keys of this replica's contributions end (`topicKey`). */
+  private readonly ownKeySuffix: string;
+
   constructor(private readonly deps: SharedSessionStoreDeps) {
     this.replicaId = deps.replicaId ?? randomUUID();
+    this.ownKeySuffix = `,${JSON.stringify(this.replicaId)}]`;
   }
 
   /** Reads the topic from its start (recent contributions of every replica), then follows it. */
@@ -55,7 +59,9 @@ export class SharedSessionStore implements SessionRiskStore {
     this.view = await this.deps.bus.openView(
       this.deps.topic,
       (key, value, headers) => {
-        if (value === null) return;
+        // This replica's own contribution is in memory already (newer than anything it published): its echo is
+        // recognised by the key's last element, without decoding it.
+        if (value === null || key.endsWith(this.ownKeySuffix)) return;
         const decoded = this.deps.codec.decode({ value, headers });
         if (!decoded.ok || decoded.schema !== 'thoth.v1.SessionRisk') {
           this.deps.log.error(
@@ -65,7 +71,6 @@ export class SharedSessionStore implements SessionRiskStore {
           return;
         }
         const r = decoded.value;
-        // This replica's own contribution is in memory already (newer than anything it published).
         if (r.replica_id === this.replicaId) return;
         const sessionKey = SessionStore.key(r.tenant_id, r.agent_id, r.session_id);
         const entry = this.entry(sessionKey, r.tenant_id);
@@ -135,7 +140,7 @@ export class SharedSessionStore implements SessionRiskStore {
         calls: own.calls,
         updated_at: own.updatedAtMs,
       };
-      const topicKey = JSON.stringify([tenantId, agentId, sessionId, this.replicaId]);
+      const topicKey = `${JSON.stringify([tenantId, agentId, sessionId]).slice(0, -1)}${this.ownKeySuffix}`;
       this.deps.publisher.enqueue(
         this.deps.topic,
         this.deps.codec.encode('thoth.v1.SessionRisk', topicKey, record),
