@@ -150,6 +150,21 @@ describe('step-up approvals', () => {
       createdBy: 't',
     });
     expect((await resolve(id, 'approve', other.apiKey)).status).toBe(403);
+    // An admin key that can also execute (or write) is an agent's key too: it may not release held calls.
+    for (const permissions of [
+      ['execute', 'admin'],
+      ['write', 'read', 'admin'],
+    ] as const) {
+      const agentAdmin = await api.service.control.createApiKey({
+        tenantId: 'acme-corp',
+        name: `agent-admin-${permissions.join('-')}`,
+        permissions: [...permissions],
+        createdBy: 't',
+      });
+      const refused = await resolve(id, 'approve', agentAdmin.apiKey);
+      expect(refused.status).toBe(403);
+      expect(refused.body.message).toMatch(/also has execute or write/);
+    }
     expect((await resolve('apr_nope', 'approve')).status).toBe(404);
     expect((await resolve(id, 'approve', ADMIN_TOKEN)).status).toBe(200);
     expect((await approvals('', other.apiKey)).status).toBe(403);

@@ -81,6 +81,25 @@ describe('approval links and votes', () => {
     policy_version: 2,
   };
 
+  it("escapes what an agent or a person chose in Slack's mrkdwn: no link or code span of theirs gets through", () => {
+    const crafted = {
+      ...hold,
+      agent_id: '<https://evil.example|Approve here>',
+      tool_name: 'pay` *now* `',
+      reason: 'a & b <c>',
+      comment: '<!channel>',
+      status: 'denied' as const,
+      resolved_by: '<@U123>',
+    };
+    const text = JSON.stringify(webhookBody(crafted, 'slack'));
+    expect(text).not.toContain('<https://evil');
+    expect(text).not.toContain('<!channel>');
+    expect(text).not.toContain('<@U123>');
+    expect(text).toContain('&lt;https://evil.example|Approve here&gt;');
+    expect(text).toContain("`pay' *now* '`");
+    expect(text).toContain('a &amp; b &lt;c&gt;');
+  });
+
   it('links each message to the approval in the console (JSON field, Slack button)', () => {
     const json = webhookBody(hold, 'json', 'https://thoth.example.com/');
     expect(json.approval_url).toBe('https://thoth.example.com/console/approvals?id=apr_1');

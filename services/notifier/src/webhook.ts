@@ -45,10 +45,10 @@ export function webhookBody(
     return { id: deliveryId(hold), type: eventType(hold), approval, ...(link ? { approval_url: link } : {}) };
   const approvals = votesOf(hold).filter((v) => v.decision === 'approve').length;
   const headline = isVote(hold)
-    ? `:ballot_box_with_check: \`${hold.tool_name}\` for *${hold.agent_id}*: ${approvals} of ${hold.approvals_required ?? 1} approvals (last by ${votesOf(hold).at(-1)?.principal.email ?? votesOf(hold).at(-1)?.principal.name ?? 'a key'})`
+    ? `:ballot_box_with_check: \`${slackCode(hold.tool_name)}\` for *${slackText(hold.agent_id)}*: ${approvals} of ${hold.approvals_required ?? 1} approvals (last by ${slackText(votesOf(hold).at(-1)?.principal.email ?? votesOf(hold).at(-1)?.principal.name ?? 'a key')})`
     : hold.status === 'pending'
-      ? `:raised_hand: Approval needed: *${hold.agent_id}* wants to call \`${hold.tool_name}\` (risk ${hold.risk_score})`
-      : `${hold.status === 'approved' ? ':white_check_mark:' : ':no_entry:'} \`${hold.tool_name}\` for *${hold.agent_id}* was ${hold.status}${hold.resolved_by ? ` by ${hold.resolved_by}` : ''}`;
+      ? `:raised_hand: Approval needed: *${slackText(hold.agent_id)}* wants to call \`${slackCode(hold.tool_name)}\` (risk ${hold.risk_score})`
+      : `${hold.status === 'approved' ? ':white_check_mark:' : ':no_entry:'} \`${slackCode(hold.tool_name)}\` for *${slackText(hold.agent_id)}* was ${hold.status}${hold.resolved_by ? ` by ${slackText(hold.resolved_by)}` : ''}`;
   return {
     text: headline,
     blocks: [
@@ -56,14 +56,17 @@ export function webhookBody(
       {
         type: 'section',
         fields: [
-          { type: 'mrkdwn', text: `*Reason*\n${hold.reason}` },
-          { type: 'mrkdwn', text: `*Approval*\n${hold.approval_id}` },
-          { type: 'mrkdwn', text: `*Tenant / user*\n${hold.tenant_id} / ${hold.user_id}` },
+          { type: 'mrkdwn', text: `*Reason*\n${slackText(hold.reason)}` },
+          { type: 'mrkdwn', text: `*Approval*\n${slackText(hold.approval_id)}` },
+          {
+            type: 'mrkdwn',
+            text: `*Tenant / user*\n${slackText(hold.tenant_id)} / ${slackText(hold.user_id)}`,
+          },
           { type: 'mrkdwn', text: `*Expires*\n${new Date(hold.expires_at).toISOString()}` },
         ],
       },
       ...(hold.comment
-        ? [{ type: 'context', elements: [{ type: 'mrkdwn', text: `Comment: ${hold.comment}` }] }]
+        ? [{ type: 'context', elements: [{ type: 'mrkdwn', text: `Comment: ${slackText(hold.comment)}` }] }]
         : []),
       ...(link
         ? [
@@ -87,3 +90,16 @@ export function webhookBody(
 }
 
 export { signatureHeader, verifySignature } from '@thoth/common/webhook-signature';
+
+/**
+ * Text for Slack mrkdwn from a value an agent or a person chose (tool and agent names, reasons, comments): Slack
+ * reads `<…|…>` as a link and `&`, `<`, `>` as its own, so a crafted name could put a link beside the approval.
+ */
+export function slackText(value: string): string {
+  return value.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;');
+}
+
+/** The same, for inside a `code span` (a backtick would end it). */
+function slackCode(value: string): string {
+  return slackText(value).replaceAll('`', "'");
+}

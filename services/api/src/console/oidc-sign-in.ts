@@ -201,7 +201,9 @@ export class OidcSignIn {
         ? [raw]
         : [];
     const role = roleOf(groups, roles);
-    const email = typeof claims.email === 'string' ? claims.email : null;
+    // An address the IdP says it has not verified names nobody: it could be anyone's (and would then pass for
+    // theirs in separation of duties and in the evidence).
+    const email = typeof claims.email === 'string' && claims.email_verified !== false ? claims.email : null;
     if (!role)
       throw new HttpError(
         403,

@@ -9,15 +9,18 @@ import { type Principal, principalIdentity, principalLabel, principalRecord } fr
 export const votesOf = (hold: HoldRecord): ApprovalVote[] => hold.votes ?? [];
 export const approvalsRequired = (hold: HoldRecord): number => Math.max(1, hold.approvals_required ?? 1);
 
+/** An identifier as separation of duties compares it. */
+const sameIdentifier = (value: string): string => value.normalize('NFKC').trim().toLowerCase();
+
 /** Why `principal` may not vote on `hold` (a sentence for the 403), or undefined when it may. */
 export function voteRefusal(hold: HoldRecord, principal: Principal | string): string | undefined {
   const voter = principalRecord(principal);
   if (typeof principal !== 'string' && principal.kind === 'person') {
     // Separation of duties: the person the agent acted for cannot release their own agent's call.
-    const held = hold.user_id.trim().toLowerCase();
-    const own = [principal.email, principal.subject]
-      .filter((v): v is string => !!v)
-      .map((v) => v.toLowerCase());
+    // Compared as people write them: compatibility forms (full-width letters, ligatures), case and spaces aside.
+    // Only as strong as the user_id the agent reports (docs/sso.md).
+    const held = sameIdentifier(hold.user_id);
+    const own = [principal.email, principal.subject].filter((v): v is string => !!v).map(sameIdentifier);
     if (held !== '' && own.includes(held))
       return `separation of duties: this call was made for you ("${hold.user_id}"); another person must decide it`;
     const approvers = hold.approvers ?? [];

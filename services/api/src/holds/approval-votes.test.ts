@@ -127,6 +127,15 @@ describe('HoldRegistry: votes', () => {
     await expect(
       a.holds.vote(hold.token, { principal: dave, decision: 'approve', comment: null }),
     ).rejects.toThrow(/separation of duties/);
+    // The same person however the agent spelled them: case, spaces, full-width letters.
+    for (const spelled of [' DAVE@example.com ', 'ｄａｖｅ@example.com'])
+      await expect(
+        a.holds.vote(a.holds.create({ ...twoPerson, user_id: spelled }).token, {
+          principal: dave,
+          decision: 'approve',
+          comment: null,
+        }),
+      ).rejects.toThrow(/separation of duties/);
     await expect(
       a.holds.vote(hold.token, { principal: carol, decision: 'approve', comment: null }),
     ).rejects.toThrow(/member of "payments"/);

@@ -171,8 +171,18 @@ export function createAuthenticator(deps: {
     requireApprover(request, tenant) {
       const person = personOf(request);
       if (person) return requirePerson(request, person, tenant, 'approver');
-      // Approving is a person's act: agents' keys (execute, write) must never release their own calls.
-      return authenticator.requireAdmin(request, tenant);
+      const principal = authenticator.requireAdmin(request, tenant);
+      // Approving is a person's act: a key that can also call tools or send events (an agent's) must never
+      // release a held call — its own, possibly.
+      const key = principal.kind === 'key' ? credentialFrom(request.headers) : undefined;
+      const identity = key === undefined ? undefined : deps.control.identify(key);
+      if (identity && (identity.permissions.has('execute') || identity.permissions.has('write')))
+        throw new HttpError(
+          403,
+          'forbidden',
+          'this API key also has execute or write (an agent could release its own held calls): approve with a key that has neither, or as a person',
+        );
+      return principal;
     },
   };
 

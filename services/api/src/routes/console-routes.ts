@@ -47,6 +47,8 @@ export interface ConsoleRouteDeps {
 }
 
 const ALL_PERMISSIONS = ['execute', 'write', 'read', 'admin'] as const;
+/** What a console session signed in with the admin token may do: everything a person at the console does. */
+const OPERATOR_PERMISSIONS = ['read', 'admin'] as const;
 
 /**
  * The permissions of the key minted for a signed-in person: roles beyond reading are checked on the person. No
@@ -172,11 +174,12 @@ export const consoleRoutes = (deps: ConsoleRouteDeps) =>
             throw new HttpError(400, 'invalid_request', 'tenant: the admin token signs in to a tenant');
           if (!deps.control.hasTenant(tenant)) throw new HttpError(404, 'not_found', `no tenant ${tenant}`);
           // The token is no tenant key (the trail's reads take one): the session gets its own, recorded in the
-          // admin audit, expiring with the session and revoked at sign-out.
+          // admin audit, expiring with the session and revoked at sign-out. Read and admin only: a key that can
+          // also execute or write may not approve (an agent's key could release its own calls).
           const minted = await deps.control.createApiKey({
             tenantId: tenant,
             name: 'console session (admin token)',
-            permissions: [...ALL_PERMISSIONS],
+            permissions: [...OPERATOR_PERMISSIONS],
             expiresAt: Date.now() + sessions.ttl,
             createdBy: ADMIN_TOKEN_ACTOR,
           });
@@ -185,7 +188,7 @@ export const consoleRoutes = (deps: ConsoleRouteDeps) =>
             method: 'admin-token',
             label: 'admin token',
             tenantId: tenant,
-            permissions: ALL_PERMISSIONS,
+            permissions: OPERATOR_PERMISSIONS,
             agentId: null,
             mintedKeyId: minted.record.key_id,
           };

@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import * as oidc from 'openid-client';
@@ -94,6 +94,8 @@ export async function deviceLogin(
     who: `${body.label} (${body.person?.role ?? 'no role'})`,
   };
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  // The mode applies only to a file created here: an existing one is narrowed before the session goes in.
+  if (existsSync(file)) chmodSync(file, 0o600);
   writeFileSync(file, JSON.stringify(saved, null, 2), { mode: 0o600 });
   return saved;
 }
