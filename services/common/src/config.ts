@@ -25,6 +25,11 @@ export const configSchema = z
     /** This process's own `GET /metrics` (Prometheus text) and `GET /healthz` listener on HOST, apart from the
      * API's port (docs/metrics.md); 0 = any free port (logged). */
     THOTH_METRICS_PORT: port.default(9464),
+    /**
+     * Where the metrics listener binds. Apart from HOST: exposing the API (HOST=0.0.0.0) must not also publish
+     * /metrics (tenant ids, pending approvals) to whoever reaches the API; a scraper elsewhere sets it.
+     */
+    THOTH_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
     THOTH_DATA_DIR: z.string().min(1).default('./.thoth'),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 

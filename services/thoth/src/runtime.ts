@@ -53,8 +53,8 @@ export async function startRuntime(config: Config, log: Logger): Promise<Runtime
   let ready = false;
   collectProcessMetrics();
   // Its /healthz, like the API's, answers 200 once everything here started: a consumer-only process's health check.
-  const metrics = await startMetricsServer(config.HOST, config.THOTH_METRICS_PORT, () => ready);
-  log.info({ port: metrics.port }, `metrics on http://${config.HOST}:${metrics.port}/metrics`);
+  const metrics = await startMetricsServer(config.THOTH_METRICS_HOST, config.THOTH_METRICS_PORT, () => ready);
+  log.info({ port: metrics.port }, `metrics on http://${config.THOTH_METRICS_HOST}:${metrics.port}/metrics`);
 
   const onError = (error: unknown, context: string) => log.error({ err: error }, context);
   const bus: KafkaBus | MemoryBus =
@@ -175,6 +175,7 @@ export async function startRuntime(config: Config, log: Logger): Promise<Runtime
     apiUrl: api ? `http://${config.HOST}:${boundPort(api, config.PORT)}` : undefined,
     console: api?.app.hasRoute({ method: 'GET', url: '/console' }) ?? false,
     metricsPort: metrics.port,
+    metricsHost: config.THOTH_METRICS_HOST,
     host: config.HOST,
     policy:
       api && fallbackPolicy

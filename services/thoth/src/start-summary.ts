@@ -11,6 +11,8 @@ export interface StartFacts {
   console: boolean;
   /** The port this process's `GET /metrics` listener is bound to (THOTH_METRICS_PORT, or the one chosen for 0). */
   metricsPort?: number;
+  /** Where the metrics listener binds (THOTH_METRICS_HOST); default: `host`. */
+  metricsHost?: string;
   host: string;
   policy?: {
     source: 'default' | 'file';
@@ -33,7 +35,7 @@ export function startSummary(facts: StartFacts): string {
     if (facts.console) rows.push(['console', `${facts.apiUrl}/console/`]);
   }
   if (facts.metricsPort !== undefined)
-    rows.push(['metrics', `http://${facts.host}:${facts.metricsPort}/metrics`]);
+    rows.push(['metrics', `http://${facts.metricsHost ?? facts.host}:${facts.metricsPort}/metrics`]);
   if (facts.policy) {
     const rules = `${facts.policy.ruleCount} rule${facts.policy.ruleCount === 1 ? '' : 's'}`;
     rows.push([

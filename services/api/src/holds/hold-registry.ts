@@ -247,6 +247,19 @@ export class HoldRegistry {
     return token === undefined ? undefined : this.get(token);
   }
 
+  /**
+   * Pending holds per tenant, not yet past their expiry, in one pass with no side effect (for /metrics: a scrape
+   * must neither publish expiries nor cost more than reading the map once).
+   */
+  pendingCounts(): Map<string, number> {
+    const now = this.now();
+    const counts = new Map<string, number>();
+    for (const hold of this.holds.values())
+      if (hold.status === 'pending' && hold.expires_at > now)
+        counts.set(hold.tenant_id, (counts.get(hold.tenant_id) ?? 0) + 1);
+    return counts;
+  }
+
   /** A tenant's approvals, newest first, as a person sees them (a pending one past its expiry is expired). */
   list(
     tenantId: string,

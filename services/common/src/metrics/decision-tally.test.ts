@@ -1,6 +1,12 @@
 import { AggregatorRegistry, Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { DecisionTally, ENFORCE_LATENCY_BUCKETS, latencySamples } from './decision-tally.ts';
+import {
+  DecisionTally,
+  ENFORCE_LATENCY_BUCKETS,
+  latencySamples,
+  MAX_REASON_CODES,
+  OTHER_REASON,
+} from './decision-tally.ts';
 import { metricsRegistry } from './metrics-registry.ts';
 import { decisionsTotal, decisionTally } from './thoth-metrics.ts';
 
@@ -32,6 +38,17 @@ describe('DecisionTally', () => {
       policy_allow: 2,
       default: 1,
     });
+  });
+
+  it('counts at most MAX_REASON_CODES reason codes per decision; later new ones as "other"', () => {
+    const tally = new DecisionTally();
+    for (let i = 0; i < MAX_REASON_CODES + 50; i++) tally.record('BLOCK', `policy_code_${i}`, 0.000_01);
+    tally.record('BLOCK', 'policy_code_0', 0.000_01);
+    const block = [...tally.decisions()].find((c) => c.decision === 'BLOCK')!;
+    expect(block.reasons.size).toBe(MAX_REASON_CODES + 1);
+    expect(block.reasons.get(OTHER_REASON)?.count).toBe(50);
+    expect(block.reasons.get('policy_code_0')?.count).toBe(2);
+    expect(block.count).toBe(MAX_REASON_CODES + 51);
   });
 
   it('renders as Prometheus text and survives a trip through a thread (JSON, aggregate)', async () => {

@@ -11,6 +11,10 @@ interface ReasonCount {
   count: number;
 }
 
+/** Distinct reason codes counted per decision value; the ones after them count as OTHER_REASON. */
+export const MAX_REASON_CODES = 128;
+export const OTHER_REASON = 'other';
+
 /** One decision value's tally: its latency histogram and its count per reason code. */
 export interface DecisionCell {
   readonly decision: string;
@@ -46,9 +50,12 @@ export class DecisionTally {
     cell.buckets[i]!++;
     cell.count++;
     cell.sum += seconds;
-    const reason = cell.reasons.get(reasonCode);
-    if (reason === undefined) cell.reasons.set(reasonCode, { count: 1 });
-    else reason.count++;
+    // Policies name their own reason codes: past MAX_REASON_CODES per decision a new one is counted as `other`,
+    // so a tenant's policy edits cannot grow the series (and this map) without bound.
+    const reason = cell.reasons.get(reasonCode) ?? cell.reasons.get(OTHER_REASON);
+    if (reason !== undefined) reason.count++;
+    else if (cell.reasons.size < MAX_REASON_CODES) cell.reasons.set(reasonCode, { count: 1 });
+    else cell.reasons.set(OTHER_REASON, { count: 1 });
   }
 
   decisions(): IterableIterator<DecisionCell> {
