@@ -18,7 +18,12 @@ export default defineConfig({
           name: 'integration',
           pool: 'forks',
           include: ['test/**/*.test.ts', 'sdk/typescript/test/**/*.test.ts'],
-          exclude: ['test/console-e2e.test.ts', 'test/console-sso-e2e.test.ts', 'test/doc-links.test.ts'],
+          exclude: [
+            'test/console-e2e.test.ts',
+            'test/console-sso-e2e.test.ts',
+            'test/doc-links.test.ts',
+            'test/topology.test.ts',
+          ],
           globalSetup: ['test/setup/broker.ts'],
           // Every Thoth process a test starts serves /metrics; on any free port unless the test names one.
           env: { THOTH_METRICS_PORT: '0' },
@@ -38,6 +43,22 @@ export default defineConfig({
           sequence: { groupOrder: 1 },
           testTimeout: 120_000,
           hookTimeout: 180_000,
+        },
+      },
+      {
+        // Seven processes at once (two API replicas, four consumers, the shared ClickHouse): run last and alone,
+        // so the timing-sensitive tests of the other projects (stall guards, frame timing) never share the two
+        // cores with them. It uses the broker the integration project started.
+        test: {
+          name: 'topology',
+          pool: 'forks',
+          include: ['test/topology.test.ts'],
+          fileParallelism: false,
+          globalSetup: ['test/setup/broker.ts'],
+          env: { THOTH_METRICS_PORT: '0' },
+          sequence: { groupOrder: 2 },
+          testTimeout: 120_000,
+          hookTimeout: 240_000,
         },
       },
       // The console's component tests: React views in happy-dom (console/vitest.config.ts).

@@ -5,6 +5,8 @@ import { promisify } from 'node:util';
 import type { TestProject } from 'vitest/node';
 
 const run = promisify(execFile);
+/** Set in this (main) process once a broker is started here, for the setups of later projects. */
+const STARTED_BROKERS = 'THOTH_TEST_STARTED_KAFKA_BROKERS';
 const ROOT = resolve(import.meta.dirname, '../..');
 
 declare module 'vitest' {
@@ -21,6 +23,12 @@ declare module 'vitest' {
  * If none can start, the run fails and says what is missing: integration tests never skip silently.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  // A later project of the same run (the topology project) shares the broker the first one started.
+  const started = process.env[STARTED_BROKERS]?.split(',').filter(Boolean);
+  if (started?.length) {
+    project.provide('kafkaBrokers', started);
+    return async () => {};
+  }
   const fromEnv = process.env.KAFKA_BROKERS?.split(',').filter(Boolean);
   if (fromEnv?.length) {
     project.provide('kafkaBrokers', fromEnv);
@@ -35,6 +43,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
       const container = await new KafkaContainer('confluentinc/cp-kafka:7.9.0').withKraft().start();
       const brokers = [`${container.getHost()}:${container.getMappedPort(9093)}`];
       project.provide('kafkaBrokers', brokers);
+      process.env[STARTED_BROKERS] = brokers.join(',');
       console.log(`[broker] testcontainers Kafka at ${brokers[0]}`);
       return async () => {
         await container.stop();
@@ -58,6 +67,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     });
     console.log(stdout.trim().split('\n').slice(-1)[0]);
     project.provide('kafkaBrokers', [`127.0.0.1:${port}`]);
+    process.env[STARTED_BROKERS] = `127.0.0.1:${port}`;
     return async () => {
       await run('bash', [resolve(ROOT, 'scripts/kafka.sh'), 'stop'], { env, cwd: ROOT });
     };
