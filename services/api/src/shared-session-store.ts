@@ -71,7 +71,6 @@ export class SharedSessionStore implements SessionRiskStore {
           return;
         }
         const r = decoded.value;
-        if (r.replica_id === this.replicaId) return;
         const sessionKey = SessionStore.key(r.tenant_id, r.agent_id, r.session_id);
         const entry = this.entry(sessionKey, r.tenant_id);
         entry.others ??= new Map();
@@ -140,7 +139,8 @@ export class SharedSessionStore implements SessionRiskStore {
         calls: own.calls,
         updated_at: own.updatedAtMs,
       };
-      const topicKey = `${JSON.stringify([tenantId, agentId, sessionId]).slice(0, -1)}${this.ownKeySuffix}`;
+      // The session's key (a JSON array) with this replica's id as its last element.
+      const topicKey = `${key.slice(0, -1)}${this.ownKeySuffix}`;
       this.deps.publisher.enqueue(
         this.deps.topic,
         this.deps.codec.encode('thoth.v1.SessionRisk', topicKey, record),

@@ -1,16 +1,7 @@
-import { AvroCodec } from '@thoth/common/bus/avro-codec';
-import { MemoryBus } from '@thoth/common/bus/memory-bus';
-import { createLogger } from '@thoth/common/logger';
-import type { HoldRecord } from '@thoth/common/records';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BackgroundPublisher } from '../background-publisher.ts';
 import type { PersonPrincipal } from '../http/principal.ts';
-import { HoldConflictError, HoldRegistry, HoldVoteRefusedError, type NewHold } from './hold-registry.ts';
-
-const APPROVALS = 'test.approvals';
-const EVENTS = 'test.events';
-const codec = new AvroCodec();
-const log = createLogger('silent');
+import { HoldConflictError, HoldVoteRefusedError, type NewHold } from './hold-registry.ts';
+import { APPROVALS, EVENTS, HoldsOnMemoryBus } from './holds-on-memory-bus.ts';
 
 const ISSUER = 'https://idp.example';
 const person = (subject: string, groups: string[], email = `${subject}@example.com`): PersonPrincipal => ({
@@ -48,53 +39,13 @@ const twoPerson: NewHold = {
   policy_version: 7,
 };
 
-let bus: MemoryBus;
-const replicas: Array<{ holds: HoldRegistry; publisher: BackgroundPublisher }> = [];
-
-async function replica() {
-  const publisher = new BackgroundPublisher({ bus, codec, log });
-  const holds = new HoldRegistry({
-    bus,
-    codec,
-    topic: APPROVALS,
-    eventsTopic: EVENTS,
-    publisher,
-    log,
-    ttlSeconds: 60,
-  });
-  await holds.start();
-  const r = { holds, publisher };
-  replicas.push(r);
-  return r;
-}
-
-async function holdsOn(topic: string): Promise<HoldRecord[]> {
-  const records: HoldRecord[] = [];
-  const view = await bus.openView(topic, (_key, value, headers) => {
-    const decoded = value && codec.decode({ value, headers });
-    if (decoded?.ok && decoded.schema === 'thoth.v1.Hold') records.push(decoded.value);
-  });
-  await view.close();
-  return records;
-}
-
-async function setup(): Promise<void> {
-  bus = new MemoryBus({ defaultPartitions: 1 });
-  await bus.ensureTopics([{ name: APPROVALS, compacted: true }, { name: EVENTS }]);
-}
-
-afterEach(async () => {
-  for (const r of replicas.splice(0)) {
-    await r.publisher.drain();
-    await r.holds.stop();
-  }
-  await bus.close();
-});
+const t = new HoldsOnMemoryBus();
+afterEach(() => t.close());
 
 describe('HoldRegistry: votes', () => {
   it('a two-person rule stays pending after one approval and resolves at the second, naming both', async () => {
-    await setup();
-    const a = await replica();
+    await t.setup();
+    const a = await t.replica();
     const hold = a.holds.create(twoPerson);
     const first = await a.holds.vote(hold.token, { principal: alice, decision: 'approve', comment: 'ok' });
     expect(first.status).toBe('pending');
@@ -108,7 +59,7 @@ describe('HoldRegistry: votes', () => {
     ]);
     // The trail has the request, the first vote and the resolution (which carries both votes).
     await a.publisher.settle();
-    const trail = await holdsOn(EVENTS);
+    const trail = await t.holdsOn(EVENTS);
     expect(trail.map((h) => [h.status, h.votes?.length])).toEqual([
       ['pending', 0],
       ['pending', 1],
@@ -117,8 +68,8 @@ describe('HoldRegistry: votes', () => {
   });
 
   it('one person counts once; the person the call was made for, a non-member and a key cannot vote', async () => {
-    await setup();
-    const a = await replica();
+    await t.setup();
+    const a = await t.replica();
     const hold = a.holds.create(twoPerson);
     await a.holds.vote(hold.token, { principal: alice, decision: 'approve', comment: null });
     await expect(
@@ -150,8 +101,8 @@ describe('HoldRegistry: votes', () => {
   });
 
   it('the first denial resolves the hold, whatever approvals came before', async () => {
-    await setup();
-    const a = await replica();
+    await t.setup();
+    const a = await t.replica();
     const hold = a.holds.create(twoPerson);
     await a.holds.vote(hold.token, { principal: alice, decision: 'approve', comment: null });
     const denied = await a.holds.vote(hold.token, {
@@ -170,9 +121,9 @@ describe('HoldRegistry: votes', () => {
   });
 
   it('votes on two replicas at once are linearized: both count, and a restarted replica reads the result', async () => {
-    await setup();
-    const a = await replica();
-    const b = await replica();
+    await t.setup();
+    const a = await t.replica();
+    const b = await t.replica();
     const hold = a.holds.create(twoPerson);
     await a.publisher.settle();
     const [va, vb] = await Promise.all([
@@ -183,18 +134,18 @@ describe('HoldRegistry: votes', () => {
     expect([va.status, vb.status].sort()).toEqual(['approved', 'pending']);
     await a.publisher.settle();
     await b.publisher.settle();
-    for (const r of [a, b, await replica()]) {
+    for (const r of [a, b, await t.replica()]) {
       const seen = r.holds.get(hold.token);
       expect(seen?.status).toBe('approved');
       expect(seen?.votes?.map((v) => v.principal.subject).sort()).toEqual(['alice', 'bob']);
     }
-    expect((await holdsOn(APPROVALS)).at(-1)?.status).toBe('approved');
+    expect((await t.holdsOn(APPROVALS)).at(-1)?.status).toBe('approved');
   });
 
   it('the same person voting on two replicas at once counts once', async () => {
-    await setup();
-    const a = await replica();
-    const b = await replica();
+    await t.setup();
+    const a = await t.replica();
+    const b = await t.replica();
     const hold = a.holds.create(twoPerson);
     await a.publisher.settle();
     const results = await Promise.allSettled([
@@ -209,21 +160,9 @@ describe('HoldRegistry: votes', () => {
   });
 
   it('a hold with one vote of two expires to BLOCK', async () => {
-    await setup();
+    await t.setup();
     let now = Date.now();
-    const publisher = new BackgroundPublisher({ bus, codec, log });
-    const holds = new HoldRegistry({
-      bus,
-      codec,
-      topic: APPROVALS,
-      eventsTopic: EVENTS,
-      publisher,
-      log,
-      ttlSeconds: 60,
-      now: () => now,
-    });
-    await holds.start();
-    replicas.push({ holds, publisher });
+    const { holds, publisher } = await t.replica(() => now);
     const hold = holds.create(twoPerson, 30);
     await holds.vote(hold.token, { principal: alice, decision: 'approve', comment: null });
     now += 31_000;

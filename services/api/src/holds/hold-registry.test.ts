@@ -1,15 +1,6 @@
-import { AvroCodec } from '@thoth/common/bus/avro-codec';
-import { MemoryBus } from '@thoth/common/bus/memory-bus';
-import { createLogger } from '@thoth/common/logger';
-import type { HoldRecord } from '@thoth/common/records';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BackgroundPublisher } from '../background-publisher.ts';
-import { HoldConflictError, HoldRegistry, type NewHold } from './hold-registry.ts';
-
-const APPROVALS = 'test.approvals';
-const EVENTS = 'test.events';
-const codec = new AvroCodec();
-const log = createLogger('silent');
+import { HoldConflictError, type NewHold } from './hold-registry.ts';
+import { APPROVALS, codec, EVENTS, HoldsOnMemoryBus } from './holds-on-memory-bus.ts';
 
 const fields: NewHold = {
   approval_id: 'apr_1',
@@ -28,62 +19,14 @@ const fields: NewHold = {
   finding_ids: [],
 };
 
-interface Replica {
-  holds: HoldRegistry;
-  publisher: BackgroundPublisher;
-}
-
-let bus: MemoryBus;
-const replicas: Replica[] = [];
-
-/** A replica's hold registry on the shared bus; `now` lets one of them find holds expired. */
-async function replica(now?: () => number): Promise<Replica> {
-  const publisher = new BackgroundPublisher({ bus, codec, log });
-  const holds = new HoldRegistry({
-    bus,
-    codec,
-    topic: APPROVALS,
-    eventsTopic: EVENTS,
-    publisher,
-    log,
-    ttlSeconds: 60,
-    now,
-  });
-  await holds.start();
-  const r = { holds, publisher };
-  replicas.push(r);
-  return r;
-}
-
-/** Every Hold record on a topic, in order. */
-async function holdsOn(topic: string): Promise<HoldRecord[]> {
-  const records: HoldRecord[] = [];
-  const view = await bus.openView(topic, (_key, value, headers) => {
-    const decoded = value && codec.decode({ value, headers });
-    if (decoded?.ok && decoded.schema === 'thoth.v1.Hold') records.push(decoded.value);
-  });
-  await view.close();
-  return records;
-}
-
-async function setup(): Promise<void> {
-  bus = new MemoryBus({ defaultPartitions: 1 });
-  await bus.ensureTopics([{ name: APPROVALS, compacted: true }, { name: EVENTS }]);
-}
-
-afterEach(async () => {
-  for (const r of replicas.splice(0)) {
-    await r.publisher.drain();
-    await r.holds.stop();
-  }
-  await bus.close();
-});
+const t = new HoldsOnMemoryBus();
+afterEach(() => t.close());
 
 describe('HoldRegistry: resolving is a compare-and-set on the approvals topic', () => {
   it('two replicas resolving at once: the first on the topic wins everywhere, the other is a conflict', async () => {
-    await setup();
-    const a = await replica();
-    const b = await replica();
+    await t.setup();
+    const a = await t.replica();
+    const b = await t.replica();
     const hold = a.holds.create(fields);
     await a.publisher.settle();
     expect(b.holds.get(hold.token)?.status).toBe('pending');
@@ -100,17 +43,17 @@ describe('HoldRegistry: resolving is a compare-and-set on the approvals topic', 
 
     // The loser republished the winner: the compacted topic's last word, and a replica started now, agree.
     await b.publisher.settle();
-    const onTopic = await holdsOn(APPROVALS);
+    const onTopic = await t.holdsOn(APPROVALS);
     expect(onTopic.map((h) => h.status)).toEqual(['pending', 'approved', 'denied', 'approved']);
-    expect((await replica()).holds.get(hold.token)?.status).toBe('approved');
+    expect((await t.replica()).holds.get(hold.token)?.status).toBe('approved');
     // The trail holds the winner only.
-    const trail = await holdsOn(EVENTS);
+    const trail = await t.holdsOn(EVENTS);
     expect(trail.map((h) => h.status)).toEqual(['pending', 'approved']);
   });
 
   it('two requests on one replica: the second is a conflict at once', async () => {
-    await setup();
-    const a = await replica();
+    await t.setup();
+    const a = await t.replica();
     const hold = a.holds.create(fields);
     const results = await Promise.allSettled([
       a.holds.resolve(hold.token, 'denied', 'alice', null),
@@ -118,13 +61,13 @@ describe('HoldRegistry: resolving is a compare-and-set on the approvals topic', 
     ]);
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected']);
     expect(a.holds.get(hold.token)?.status).toBe('denied');
-    expect((await holdsOn(APPROVALS)).map((h) => h.status)).toEqual(['pending', 'denied']);
+    expect((await t.holdsOn(APPROVALS)).map((h) => h.status)).toEqual(['pending', 'denied']);
   });
 
   it('an approval first on the topic stands over a replica’s expiry, which stays out of the trail', async () => {
-    await setup();
-    const a = await replica();
-    const late = await replica(() => Date.now() + 3_600_000);
+    await t.setup();
+    const a = await t.replica();
+    const late = await t.replica(() => Date.now() + 3_600_000);
     const hold = a.holds.create(fields);
     await a.publisher.settle();
     // The late replica answers expired at once; its expiry is only queued.
@@ -134,16 +77,16 @@ describe('HoldRegistry: resolving is a compare-and-set on the approvals topic', 
     expect(late.holds.get(hold.token)?.status).toBe('approved');
     // Its expiry lost: the winner it republished is queued behind it.
     await late.publisher.settle();
-    expect((await holdsOn(EVENTS)).map((h) => h.status)).toEqual(['pending', 'approved']);
-    expect((await holdsOn(APPROVALS)).at(-1)?.status).toBe('approved');
+    expect((await t.holdsOn(EVENTS)).map((h) => h.status)).toEqual(['pending', 'approved']);
+    expect((await t.holdsOn(APPROVALS)).at(-1)?.status).toBe('approved');
   });
 
   it('a late copy of the pending record does not undo a resolution', async () => {
-    await setup();
-    const a = await replica();
+    await t.setup();
+    const a = await t.replica();
     const hold = a.holds.create(fields);
     await a.holds.resolve(hold.token, 'approved', 'alice', null);
-    await bus.publish(APPROVALS, [codec.encode('thoth.v1.Hold', hold.token, hold)]);
+    await t.bus.publish(APPROVALS, [codec.encode('thoth.v1.Hold', hold.token, hold)]);
     expect(a.holds.get(hold.token)?.status).toBe('approved');
   });
 });

@@ -160,12 +160,7 @@ export class KafkaBus implements Bus {
     await consumer.connect();
     await consumer.subscribe({ topics: options.topics, fromBeginning: options.fromBeginning !== false });
     // run() returns before the group is joined; callers expect a subscription that is live when it resolves.
-    const joined = new Promise<void>((resolve) => {
-      const remove = consumer.on(consumer.events.GROUP_JOIN, () => {
-        remove();
-        resolve();
-      });
-    });
+    const joined = groupJoined(consumer);
     const maxBatch = options.maxBatchSize ?? 5_000;
     let running = true;
     const stopSignal = new Signal();
@@ -326,10 +321,7 @@ export class KafkaBus implements Bus {
         }
       },
     });
-    const timeout = new Promise<void>((_, reject) =>
-      setTimeout(() => reject(new Error(`group ${options.group} did not join within 60 s`)), 60_000).unref(),
-    );
-    await Promise.race([joined, timeout]);
+    if (!(await joined)) throw new Error(`group ${options.group} did not join within 60 s`);
     const subscription: Subscription = {
       stop: async () => {
         if (!running) return;
@@ -372,12 +364,7 @@ export class KafkaBus implements Bus {
     // run() returns before the group is joined: a view opened on an empty topic would otherwise see what is
     // published in the seconds until it is (another replica's first updates, a key created right after start)
     // only that much later.
-    const joined = new Promise<void>((resolve) => {
-      const remove = consumer.on(consumer.events.GROUP_JOIN, () => {
-        remove();
-        resolve();
-      });
-    });
+    const joined = groupJoined(consumer);
     await consumer.run({
       autoCommit: false,
       eachBatch: async ({ batch, resolveOffset }) => {
@@ -399,13 +386,7 @@ export class KafkaBus implements Bus {
       },
     });
     const deadline = Date.now() + 60_000;
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<'late'>((resolve) => {
-      timer = setTimeout(() => resolve('late'), 60_000);
-    });
-    const joinedInTime = await Promise.race([joined, late]);
-    clearTimeout(timer);
-    if (joinedInTime === 'late') {
+    if (!(await joined)) {
       await this.dropConsumer(consumer);
       throw new Error(`timed out joining a view of ${topic}`);
     }
@@ -572,4 +553,22 @@ function toHeaders(headers: IHeaders | undefined): Headers {
     out[k] = Array.isArray(v) ? String(v[v.length - 1]) : v.toString();
   }
   return out;
+}
+
+/**
+ * Resolves true once `consumer` joined its group (register before `run()`: run returns before the join), false
+ * after `withinMs` without a join.
+ */
+function groupJoined(consumer: Consumer, withinMs = 60_000): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => {
+      remove();
+      resolve(false);
+    }, withinMs);
+    const remove = consumer.on(consumer.events.GROUP_JOIN, () => {
+      clearTimeout(timer);
+      remove();
+      resolve(true);
+    });
+  });
 }

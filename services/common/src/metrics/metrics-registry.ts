@@ -54,6 +54,18 @@ export class SampleSources<L extends string> {
   }
 }
 
+/** A metric's `collect`: its samples are whatever `sources` answer at this scrape. */
+function collectFrom<L extends string>(sources: SampleSources<L>) {
+  return async function collect(this: {
+    reset(): void;
+    inc(labels: Partial<Record<L, string | number>>, value: number): void;
+  }) {
+    const samples = await sources.read();
+    this.reset();
+    for (const sample of samples) this.inc(sample.labels, sample.value);
+  };
+}
+
 /** A gauge whose values are read from its sources at each scrape. */
 export function sampledGauge<L extends string>(options: {
   name: string;
@@ -64,11 +76,7 @@ export function sampledGauge<L extends string>(options: {
   const gauge = new Gauge<L>({
     ...options,
     registers: [metricsRegistry],
-    async collect() {
-      const samples = await sources.read();
-      this.reset();
-      for (const sample of samples) this.inc(sample.labels, sample.value);
-    },
+    collect: collectFrom(sources),
   });
   return { gauge, sources };
 }
@@ -86,11 +94,7 @@ export function sampledCounter<L extends string>(options: {
   const counter = new Counter<L>({
     ...options,
     registers: [metricsRegistry],
-    async collect() {
-      const samples = await sources.read();
-      this.reset();
-      for (const sample of samples) this.inc(sample.labels, sample.value);
-    },
+    collect: collectFrom(sources),
   });
   return { counter, sources };
 }
