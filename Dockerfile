@@ -28,7 +28,8 @@ COPY package.json package-lock.json ./
 COPY services/api/package.json services/api/
 COPY services/audit-writer/package.json services/audit-writer/
 COPY services/baselines/package.json services/baselines/
-COPY services/common/package.json services/common/
+COPY services/contracts/package.json services/contracts/
+COPY services/platform/package.json services/platform/
 COPY services/mcp-proxy/package.json services/mcp-proxy/
 COPY services/notifier/package.json services/notifier/
 COPY services/siem-export/package.json services/siem-export/
@@ -65,7 +66,7 @@ RUN --mount=type=secret,id=npmrc,target=/root/.npmrc \
     --mount=type=cache,target=/root/.npm,sharing=shared \
     npm ci --omit=dev --ignore-scripts --no-audit --no-fund --include-workspace-root \
       --workspace services/api --workspace services/audit-writer --workspace services/baselines \
-      --workspace services/common --workspace services/mcp-proxy --workspace services/notifier \
+      --workspace services/contracts --workspace services/platform --workspace services/mcp-proxy --workspace services/notifier \
       --workspace services/siem-export --workspace services/thoth
 
 FROM deps AS deps-embedded
@@ -73,9 +74,9 @@ FROM deps AS deps-embedded
 # chDB's native library only loads when the embedded store opens, so a distributed image can leave it out: if the
 # store module still imports chDB at load time, the build stops here rather than ship an image that cannot start.
 FROM deps AS deps-distributed
-RUN --mount=type=bind,source=services/common/src/store/store.ts,target=/tmp/store.ts \
+RUN --mount=type=bind,source=services/platform/src/store/store.ts,target=/tmp/store.ts \
     if grep -E "^import .* from 'chdb(/[a-z]+)?';" /tmp/store.ts | grep -qv '^import type '; then \
-      echo "THOTH_IMAGE_SHAPE=distributed needs services/common/src/store/store.ts to import chdb lazily (await import('chdb/connection') in Store.open)" >&2; \
+      echo "THOTH_IMAGE_SHAPE=distributed needs services/platform/src/store/store.ts to import chdb lazily (await import('chdb/connection') in Store.open)" >&2; \
       exit 1; \
     fi \
     && rm -rf node_modules/@chdb
@@ -89,7 +90,7 @@ WORKDIR /app
 
 # The mode follows the image's shape. Embedded by default: a single `docker run` is a working Thoth (admin token
 # generated into THOTH_DATA_DIR and printed at start). docker-compose.yml sets THOTH_MODE=distributed itself.
-# Every variable: services/common/src/config.ts.
+# Every variable: services/platform/src/config.ts.
 ENV NODE_ENV=production \
     THOTH_MODE=${THOTH_IMAGE_SHAPE} \
     HOST=0.0.0.0 \

@@ -9,8 +9,13 @@ export default defineConfig({
         test: {
           name: 'unit',
           pool: 'forks',
-          // doc-links reads files only: it needs no broker.
-          include: ['services/**/*.test.ts', 'sdk/typescript/src/**/*.test.ts', 'test/doc-links.test.ts'],
+          // doc-links and import-boundaries read files only: they need no broker.
+          include: [
+            'services/**/*.test.ts',
+            'sdk/typescript/src/**/*.test.ts',
+            'test/doc-links.test.ts',
+            'test/import-boundaries.test.ts',
+          ],
         },
       },
       {
@@ -22,6 +27,7 @@ export default defineConfig({
             'test/console-e2e.test.ts',
             'test/console-sso-e2e.test.ts',
             'test/doc-links.test.ts',
+            'test/import-boundaries.test.ts',
             'test/topology.test.ts',
           ],
           globalSetup: ['test/setup/broker.ts'],

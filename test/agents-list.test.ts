@@ -1,13 +1,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type AgentBaseline, newBaseline } from '@thoth/baselines/agent-baseline';
-import { insertFindings, saveBaselines } from '@thoth/baselines/baseline-store';
-import type { Bus } from '@thoth/common/bus/bus';
-import { directiveKey } from '@thoth/common/bus/topics';
-import type { DirectiveRecord, FindingRecord } from '@thoth/common/records';
-import { Store } from '@thoth/common/store/store';
+import type { DirectiveRecord, FindingRecord } from '@thoth/contracts';
+import { directiveKey } from '@thoth/contracts';
+import type { Bus } from '@thoth/platform';
+import { Store } from '@thoth/platform';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type AgentBaseline, newBaseline } from '../services/baselines/src/agent-baseline.ts';
+import { insertFindings, saveBaselines } from '../services/baselines/src/baseline-store.ts';
 import { startTestApi, type TestApi } from './api-harness.ts';
 import { adapters, uniquePrefix, waitFor } from './helpers.ts';
 

@@ -1,14 +1,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type ApiService, startApiService } from '@thoth/api/api-service';
-import { policySetFrom } from '@thoth/api/policy-source';
-import { AvroCodec, type DecodedValue } from '@thoth/common/bus/avro-codec';
-import type { Bus, IncomingMessage } from '@thoth/common/bus/bus';
-import { MemoryBus } from '@thoth/common/bus/memory-bus';
-import { type Topics, topicNames, topicSpecs } from '@thoth/common/bus/topics';
-import { loadConfig } from '@thoth/common/config';
-import type { Store } from '@thoth/common/store/store';
+import { type Topics, topicNames, topicSpecs } from '@thoth/contracts';
+import type { Bus, IncomingMessage, Store } from '@thoth/platform';
+import { AvroCodec, type DecodedValue, loadConfig, MemoryBus } from '@thoth/platform';
+import { type ApiService, startApiService } from '../services/api/src/api-service.ts';
+import { policySetFrom } from '../services/api/src/policy-source.ts';
 import { quietLog, uniquePrefix } from './helpers.ts';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';

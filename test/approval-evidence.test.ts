@@ -3,12 +3,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import type { PersonPrincipal } from '@thoth/api/http/principal';
-import { AuditWriter } from '@thoth/audit-writer/audit-writer';
-import { SigningKey } from '@thoth/common/signing-key';
-import { Store } from '@thoth/common/store/store';
+import { SigningKey, Store } from '@thoth/platform';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { approvalsIn, verifyBundle } from '../scripts/verify-bundle.mjs';
+import type { PersonPrincipal } from '../services/api/src/http/principal.ts';
+import { AuditWriter } from '../services/audit-writer/src/audit-writer.ts';
 import { enforceBody, startTestApi, type TestApi } from './api-harness.ts';
 import { quietLog, waitFor } from './helpers.ts';
 

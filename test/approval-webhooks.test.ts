@@ -1,8 +1,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ApprovalNotifier } from '@thoth/notifier/approval-notifier';
-import { verifySignature } from '@thoth/notifier/webhook';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ApprovalNotifier } from '../services/notifier/src/approval-notifier.ts';
+import { verifySignature } from '../services/notifier/src/webhook.ts';
 import { enforceBody, startTestApi, type TestApi } from './api-harness.ts';
 import { quietLog, waitFor } from './helpers.ts';
 

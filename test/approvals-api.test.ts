@@ -1,4 +1,4 @@
-import type { HoldRecord } from '@thoth/common/records';
+import type { HoldRecord } from '@thoth/contracts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, enforceBody, startTestApi, type TestApi } from './api-harness.ts';
 import { waitFor } from './helpers.ts';

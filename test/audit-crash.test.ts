@@ -3,15 +3,13 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { verifyChains } from '@thoth/api/soc/evidence';
-import { AvroCodec } from '@thoth/common/bus/avro-codec';
-import type { Bus, OutgoingMessage } from '@thoth/common/bus/bus';
-import { agentKey, dlqTopic, topicNames, topicSpecs } from '@thoth/common/bus/topics';
-import { SigningKey } from '@thoth/common/signing-key';
-import { Store } from '@thoth/common/store/store';
+import { agentKey, dlqTopic, topicNames, topicSpecs } from '@thoth/contracts';
+import type { Bus, OutgoingMessage } from '@thoth/platform';
+import { AvroCodec, SigningKey, Store } from '@thoth/platform';
 import { type Admin, Kafka, logLevel } from 'kafkajs';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { prng } from '../scripts/bench-support.ts';
+import { verifyChains } from '../services/api/src/soc/evidence.ts';
 import { behavioralEvent } from './fixtures.ts';
 import { adapters, groupProgress, uniquePrefix } from './helpers.ts';
 
@@ -123,7 +121,7 @@ async function describeGroup(): Promise<string> {
  */
 async function probeTrail(): Promise<{ rows: number; ids: number; gapped: number }> {
   const code = `
-    import { Store } from '@thoth/common/store/store';
+    import { Store } from '@thoth/platform';
     const store = await Store.open({ database: 'thoth', dataDir: process.env.PROBE_DIR });
     const [r] = await store.select(
       'SELECT sum(c) AS rows, sum(u) AS ids, countIf(mn != 1 OR mx != c) AS gapped FROM (' +

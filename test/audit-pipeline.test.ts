@@ -3,13 +3,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { AuditWriter } from '@thoth/audit-writer/audit-writer';
-import type { Bus } from '@thoth/common/bus/bus';
-import { type ChainFields, linkHash } from '@thoth/common/evidence-chain';
-import { SigningKey } from '@thoth/common/signing-key';
-import { Store } from '@thoth/common/store/store';
+import { type ChainFields, linkHash } from '@thoth/contracts';
+import type { Bus } from '@thoth/platform';
+import { SigningKey, Store } from '@thoth/platform';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyBundle } from '../scripts/verify-bundle.mjs';
+import { AuditWriter } from '../services/audit-writer/src/audit-writer.ts';
 import { enforceBody, startTestApi, type TestApi } from './api-harness.ts';
 import { adapters, quietLog, uniquePrefix, waitFor } from './helpers.ts';
 

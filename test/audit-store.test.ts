@@ -1,11 +1,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { storedState } from '@thoth/audit-writer/audit-store';
-import { agentChainKey } from '@thoth/common/evidence-chain';
-import { clickhouseTime } from '@thoth/common/store/clickhouse-time';
-import { Store } from '@thoth/common/store/store';
+import { agentChainKey } from '@thoth/contracts';
+import { clickhouseTime, Store } from '@thoth/platform';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { storedState } from '../services/audit-writer/src/audit-store.ts';
 
 let store: Store;
 let dataDir: string;

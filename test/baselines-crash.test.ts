@@ -2,21 +2,19 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import type { DecisionEvent } from '@thoth/contracts';
+import { agentKey, topicNames, topicSpecs } from '@thoth/contracts';
+import type { Bus, DecodedRecord, OutgoingMessage } from '@thoth/platform';
+import { AvroCodec, loadConfig } from '@thoth/platform';
+import { type Admin, Kafka, logLevel } from 'kafkajs';
+import { afterAll, describe, expect, inject, it } from 'vitest';
 import {
   type AgentBaseline,
   analyzeCall,
   baselineSettings,
   newBaseline,
-} from '@thoth/baselines/agent-baseline';
-import { callObservation } from '@thoth/baselines/observations';
-import { AvroCodec } from '@thoth/common/bus/avro-codec';
-import type { Bus, OutgoingMessage } from '@thoth/common/bus/bus';
-import type { DecodedRecord } from '@thoth/common/bus/record-consumer';
-import { agentKey, topicNames, topicSpecs } from '@thoth/common/bus/topics';
-import { loadConfig } from '@thoth/common/config';
-import type { DecisionEvent } from '@thoth/common/records';
-import { type Admin, Kafka, logLevel } from 'kafkajs';
-import { afterAll, describe, expect, inject, it } from 'vitest';
+} from '../services/baselines/src/agent-baseline.ts';
+import { callObservation } from '../services/baselines/src/observations.ts';
 import { callDecision } from './fixtures.ts';
 import { adapters, groupProgress, uniquePrefix } from './helpers.ts';
 
@@ -100,7 +98,7 @@ const committed = () => groupProgress(admin!, group, topics.events);
 /** Every agent's newest saved baseline, read in a short-lived process (chDB: one process per directory). */
 async function savedBaselines(): Promise<{ states: AgentBaseline[]; findings: number; distinct: number }> {
   const code = `
-    import { Store } from '@thoth/common/store/store';
+    import { Store } from '@thoth/platform';
     const store = await Store.open({ database: 'thoth', dataDir: process.env.PROBE_DIR });
     const states = await store.select('SELECT argMax(state, version) AS state FROM baseline_state GROUP BY tenant_id, agent_id');
     const [f] = await store.select('SELECT count() AS rows, uniqExact(finding_id) AS ids FROM findings FINAL');

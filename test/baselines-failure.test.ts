@@ -1,14 +1,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { BaselineSettings } from '@thoth/baselines/agent-baseline';
-import { BaselinesConsumer } from '@thoth/baselines/baselines-consumer';
-import { AvroCodec } from '@thoth/common/bus/avro-codec';
-import { MemoryBus } from '@thoth/common/bus/memory-bus';
-import { agentKey, topicNames, topicSpecs } from '@thoth/common/bus/topics';
-import type { DecisionEvent } from '@thoth/common/records';
-import { Store } from '@thoth/common/store/store';
+import type { DecisionEvent } from '@thoth/contracts';
+import { agentKey, topicNames, topicSpecs } from '@thoth/contracts';
+import { AvroCodec, MemoryBus, Store } from '@thoth/platform';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BaselineSettings } from '../services/baselines/src/agent-baseline.ts';
+import { BaselinesConsumer } from '../services/baselines/src/baselines-consumer.ts';
 import { callDecision } from './fixtures.ts';
 import { quietLog, uniquePrefix, waitFor } from './helpers.ts';
 

@@ -1,13 +1,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AuditWriter } from '@thoth/audit-writer/audit-writer';
-import type { BaselineSettings } from '@thoth/baselines/agent-baseline';
-import { BaselinesConsumer } from '@thoth/baselines/baselines-consumer';
-import type { Bus } from '@thoth/common/bus/bus';
-import type { DecisionEvent } from '@thoth/common/records';
-import { Store } from '@thoth/common/store/store';
+import type { DecisionEvent } from '@thoth/contracts';
+import type { Bus } from '@thoth/platform';
+import { Store } from '@thoth/platform';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AuditWriter } from '../services/audit-writer/src/audit-writer.ts';
+import type { BaselineSettings } from '../services/baselines/src/agent-baseline.ts';
+import { BaselinesConsumer } from '../services/baselines/src/baselines-consumer.ts';
 import { enforceBody, startTestApi, type TestApi } from './api-harness.ts';
 import { adapters, quietLog, uniquePrefix, waitFor } from './helpers.ts';
 

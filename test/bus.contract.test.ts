@@ -1,8 +1,8 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Bus, IncomingMessage, Subscription } from '@thoth/common/bus/bus';
-import { MemoryBus } from '@thoth/common/bus/memory-bus';
+import type { Bus, IncomingMessage, Subscription } from '@thoth/platform';
+import { MemoryBus } from '@thoth/platform';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adapters, uniquePrefix, waitFor } from './helpers.ts';
 

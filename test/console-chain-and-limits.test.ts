@@ -1,5 +1,5 @@
-import { chainFieldsJson, GENESIS_HASH, nextLink } from '@thoth/common/evidence-chain';
-import type { Store } from '@thoth/common/store/store';
+import { chainFieldsJson, GENESIS_HASH, nextLink } from '@thoth/contracts';
+import type { Store } from '@thoth/platform';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type ChainProgress,

@@ -1,5 +1,5 @@
 import { generateKeyPairSync, sign } from 'node:crypto';
-import { type ChainFields, GENESIS_HASH, linkHash as serverLinkHash } from '@thoth/common/evidence-chain';
+import { type ChainFields, GENESIS_HASH, linkHash as serverLinkHash } from '@thoth/contracts';
 import { describe, expect, it } from 'vitest';
 import { canonical, type EvidenceBundle, verifyBundle } from '../console/src/lib/bundle-verify.ts';
 import {

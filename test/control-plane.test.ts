@@ -1,4 +1,4 @@
-import type { DecisionEvent } from '@thoth/common/records';
+import type { DecisionEvent } from '@thoth/contracts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { enforceBody } from './api-harness.ts';
 import { waitFor } from './helpers.ts';

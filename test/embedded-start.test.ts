@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Store } from '@thoth/common/store/store';
+import { Store } from '@thoth/platform';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from './helpers.ts';
 

@@ -1,5 +1,5 @@
-import { directiveKey } from '@thoth/common/bus/topics';
-import type { DecisionEvent, DirectiveRecord } from '@thoth/common/records';
+import type { DecisionEvent, DirectiveRecord } from '@thoth/contracts';
+import { directiveKey } from '@thoth/contracts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { receiptProblem, signedDecision } from '../scripts/verify-receipt.mjs';
 import { ADMIN_TOKEN, enforceBody, startTestApi, type TestApi } from './api-harness.ts';

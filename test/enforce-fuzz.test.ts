@@ -2,14 +2,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type ApiService, startApiService } from '@thoth/api/api-service';
-import { policySetFrom } from '@thoth/api/policy-source';
-import { AvroCodec } from '@thoth/common/bus/avro-codec';
-import { MemoryBus } from '@thoth/common/bus/memory-bus';
-import { topicNames, topicSpecs } from '@thoth/common/bus/topics';
-import { loadConfig } from '@thoth/common/config';
+import { topicNames, topicSpecs } from '@thoth/contracts';
+import { AvroCodec, loadConfig, MemoryBus } from '@thoth/platform';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ApiService, startApiService } from '../services/api/src/api-service.ts';
+import { policySetFrom } from '../services/api/src/policy-source.ts';
 
 /**
  * Fuzzes the three data-plane routes (POST /v1/enforce, GET /v1/enforce/hold/:token, POST /v1/events/batch)

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { dryRunPolicy } from '@thoth/api/control/policy-dry-run';
-import type { DecisionEvent } from '@thoth/common/records';
+import type { DecisionEvent } from '@thoth/contracts';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { dryRunPolicy } from '../services/api/src/control/policy-dry-run.ts';
 import { ADMIN_TOKEN, enforceBody, startTestApi, type TestApi } from './api-harness.ts';
 
 /**

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { BehavioralEvent, DecisionEvent } from '@thoth/common/records';
+import type { BehavioralEvent, DecisionEvent } from '@thoth/contracts';
 
 /** A behavioral event as the ingest API would put it on the bus. */
 export function behavioralEvent(overrides: Partial<BehavioralEvent> = {}): BehavioralEvent {

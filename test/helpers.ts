@@ -2,12 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { MessageChannel } from 'node:worker_threads';
-import type { Bus } from '@thoth/common/bus/bus';
-import { KafkaBus } from '@thoth/common/bus/kafka-bus';
-import { MemoryBus } from '@thoth/common/bus/memory-bus';
-import { createLogger } from '@thoth/common/logger';
-import { BridgedBus, serveBus } from '@thoth/common/thread-bridge/bus-bridge';
-import { RpcPort } from '@thoth/common/thread-bridge/rpc-port';
+import type { Bus } from '@thoth/platform';
+import { BridgedBus, createLogger, KafkaBus, MemoryBus, RpcPort, serveBus } from '@thoth/platform';
 import type { Admin } from 'kafkajs';
 import { inject } from 'vitest';
 

@@ -1,6 +1,6 @@
-import type { PersonPrincipal } from '@thoth/api/http/principal';
-import type { Bus } from '@thoth/common/bus/bus';
+import type { Bus } from '@thoth/platform';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { PersonPrincipal } from '../services/api/src/http/principal.ts';
 import { enforceBody, startTestApi, type TestApi } from './api-harness.ts';
 import { adapters, uniquePrefix, waitFor } from './helpers.ts';
 

@@ -1,6 +1,6 @@
-import type { Bus } from '@thoth/common/bus/bus';
-import { MemoryBus } from '@thoth/common/bus/memory-bus';
-import type { BehavioralEvent } from '@thoth/common/records';
+import type { BehavioralEvent } from '@thoth/contracts';
+import type { Bus } from '@thoth/platform';
+import { MemoryBus } from '@thoth/platform';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApi, type TestApi } from './api-harness.ts';
 import { waitFor } from './helpers.ts';

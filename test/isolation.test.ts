@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { registeredRoutes } from '@thoth/api/app';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { registeredRoutes } from '../services/api/src/app.ts';
 import { enforceBody } from './api-harness.ts';
 import { waitFor } from './helpers.ts';
 import { ADMIN_TOKEN, startTrailApi, type TrailApi } from './trail-harness.ts';

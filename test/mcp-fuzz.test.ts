@@ -1,9 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { startHttpProxy } from '@thoth/mcp-proxy/http-proxy';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { prng } from '../scripts/bench-support.ts';
+import { startHttpProxy } from '../services/mcp-proxy/src/http-proxy.ts';
 import { waitFor } from './helpers.ts';
 import {
   EVERYTHING_SERVER,

@@ -13,7 +13,7 @@ import { ADMIN_TOKEN, startTrailApi, type TrailApi } from './trail-harness.ts';
 
 /** What the MCP proxy tests share: a running Thoth with a trail, the real MCP servers, the proxy's command. */
 
-import type { GovernanceOptions } from '@thoth/mcp-proxy/proxy-options';
+import type { GovernanceOptions } from '../services/mcp-proxy/src/proxy-options.ts';
 
 export const ROOT = resolve(import.meta.dirname, '..');
 export const THOTH_BIN = join(ROOT, 'services/thoth/bin/thoth.mjs');

@@ -3,10 +3,10 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { type RunningHttpProxy, startHttpProxy } from '@thoth/mcp-proxy/http-proxy';
-import { type GovernanceOptions, normalizeScope } from '@thoth/mcp-proxy/proxy-options';
-import { DECISION_META_KEY } from '@thoth/mcp-proxy/refusal-result';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RunningHttpProxy, startHttpProxy } from '../services/mcp-proxy/src/http-proxy.ts';
+import { type GovernanceOptions, normalizeScope } from '../services/mcp-proxy/src/proxy-options.ts';
+import { DECISION_META_KEY } from '../services/mcp-proxy/src/refusal-result.ts';
 import { freePort, waitFor } from './helpers.ts';
 import {
   EVERYTHING_SERVER,

@@ -9,9 +9,9 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DECISION_META_KEY } from '@thoth/mcp-proxy/refusal-result';
-import { OUT_OF_SCOPE_NOTE } from '@thoth/mcp-proxy/tool-list-filter';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DECISION_META_KEY } from '../services/mcp-proxy/src/refusal-result.ts';
+import { OUT_OF_SCOPE_NOTE } from '../services/mcp-proxy/src/tool-list-filter.ts';
 import { waitFor } from './helpers.ts';
 import {
   connectStdio,

@@ -2,13 +2,12 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { verifyChains } from '@thoth/api/soc/evidence';
-import { AuditWriter } from '@thoth/audit-writer/audit-writer';
-import { AvroCodec, FINGERPRINT_HEADER, SCHEMA_HEADER } from '@thoth/common/bus/avro-codec';
-import type { Bus, IncomingMessage } from '@thoth/common/bus/bus';
-import { agentKey, dlqTopic, topicNames, topicSpecs } from '@thoth/common/bus/topics';
-import { Store } from '@thoth/common/store/store';
+import { agentKey, dlqTopic, topicNames, topicSpecs } from '@thoth/contracts';
+import type { Bus, IncomingMessage } from '@thoth/platform';
+import { AvroCodec, FINGERPRINT_HEADER, SCHEMA_HEADER, Store } from '@thoth/platform';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { verifyChains } from '../services/api/src/soc/evidence.ts';
+import { AuditWriter } from '../services/audit-writer/src/audit-writer.ts';
 import { behavioralEvent } from './fixtures.ts';
 import { adapters, quietLog, uniquePrefix, waitFor } from './helpers.ts';
 

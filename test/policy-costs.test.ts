@@ -1,8 +1,8 @@
 import { parse } from '@bufbuild/cel';
-import { CEL_COST_LIMIT, estimateCost } from '@thoth/api/decision/cel-cost';
-import type { DecisionEvent } from '@thoth/common/records';
-import type { Store } from '@thoth/common/store/store';
+import type { DecisionEvent } from '@thoth/contracts';
+import type { Store } from '@thoth/platform';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CEL_COST_LIMIT, estimateCost } from '../services/api/src/decision/cel-cost.ts';
 import { ADMIN_TOKEN, enforceBody, startTestApi, type TestApi } from './api-harness.ts';
 import { callDecision } from './fixtures.ts';
 import { waitFor } from './helpers.ts';

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import type { DecisionEvent } from '@thoth/common/records';
+import type { DecisionEvent } from '@thoth/contracts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // The third party's verifier (docs/receipts.md), not the service's code: a receipt must verify from the public key
 // and the answer alone.

@@ -1,10 +1,9 @@
-import { storedState } from '@thoth/audit-writer/audit-store';
-import type { Bus } from '@thoth/common/bus/bus';
-import { MemoryBus } from '@thoth/common/bus/memory-bus';
-import { agentKey } from '@thoth/common/bus/topics';
-import type { BehavioralEvent, HoldRecord } from '@thoth/common/records';
-import { clickhouseTime } from '@thoth/common/store/clickhouse-time';
+import type { BehavioralEvent, HoldRecord } from '@thoth/contracts';
+import { agentKey } from '@thoth/contracts';
+import type { Bus } from '@thoth/platform';
+import { clickhouseTime, MemoryBus } from '@thoth/platform';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { storedState } from '../services/audit-writer/src/audit-store.ts';
 import { ADMIN_TOKEN, enforceBody, startTestApi, type TestApi } from './api-harness.ts';
 import { behavioralEvent } from './fixtures.ts';
 import { adapters, uniquePrefix, waitFor } from './helpers.ts';

@@ -1,9 +1,7 @@
-import { normalizeEvent } from '@thoth/api/ingest/normalize-events';
-import { AvroCodec } from '@thoth/common/bus/avro-codec';
-import type { Bus, IncomingMessage } from '@thoth/common/bus/bus';
-import { topicNames, topicSpecs } from '@thoth/common/bus/topics';
-import type { BehavioralEvent } from '@thoth/common/records';
-import { noRedaction } from '@thoth/common/redaction';
+import type { BehavioralEvent } from '@thoth/contracts';
+import { topicNames, topicSpecs } from '@thoth/contracts';
+import type { Bus, IncomingMessage } from '@thoth/platform';
+import { AvroCodec, noRedaction } from '@thoth/platform';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import {
   BEHAVIORAL_EVENT_FINGERPRINT,
@@ -11,6 +9,7 @@ import {
 } from '../sdk/typescript/src/telemetry/avro-event.ts';
 import type { WireEvent } from '../sdk/typescript/src/telemetry/events.ts';
 import { KafkaEventTransport } from '../sdk/typescript/src/telemetry/kafka-transport.ts';
+import { normalizeEvent } from '../services/api/src/ingest/normalize-events.ts';
 import { adapters, uniquePrefix, waitFor } from './helpers.ts';
 
 // The SDK's Kafka transport writes straight to the server's events topic: its hand-written Avro encoder must

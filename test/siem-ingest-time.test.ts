@@ -1,5 +1,5 @@
-import type { IncomingMessage } from '@thoth/common/bus/bus';
-import { dlqTopic } from '@thoth/common/bus/topics';
+import { dlqTopic } from '@thoth/contracts';
+import type { IncomingMessage } from '@thoth/platform';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { behavioralEvent } from './fixtures.ts';
 import { waitFor } from './helpers.ts';

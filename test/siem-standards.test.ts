@@ -1,13 +1,13 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { EcsFlat } from '@elastic/ecs';
-import { formatCef } from '@thoth/siem-export/formats/cef';
-import { ECS_VERSION, formatEcs } from '@thoth/siem-export/formats/ecs';
-import { asLine } from '@thoth/siem-export/formats/formats';
-import { formatLeef } from '@thoth/siem-export/formats/leef';
-import { formatOcsf, OCSF_VERSIONS } from '@thoth/siem-export/formats/ocsf';
-import { type SiemEvent, toSiemEvent } from '@thoth/siem-export/siem-event';
 import { describe, expect, it } from 'vitest';
+import { formatCef } from '../services/siem-export/src/formats/cef.ts';
+import { ECS_VERSION, formatEcs } from '../services/siem-export/src/formats/ecs.ts';
+import { asLine } from '../services/siem-export/src/formats/formats.ts';
+import { formatLeef } from '../services/siem-export/src/formats/leef.ts';
+import { formatOcsf, OCSF_VERSIONS } from '../services/siem-export/src/formats/ocsf.ts';
+import { type SiemEvent, toSiemEvent } from '../services/siem-export/src/siem-event.ts';
 import { hostileRecords } from './fixtures/siem/hostile-records.ts';
 
 /**

@@ -3,6 +3,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ClickHouseError, createClient } from '@clickhouse/client';
+import type { FindingRecord } from '@thoth/contracts';
+import { agentKey, topicNames, topicSpecs } from '@thoth/contracts';
+import { AvroCodec, MemoryBus, SigningKey, Store } from '@thoth/platform';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   EVENT_COLUMNS,
   feedFilterSchema,
@@ -11,23 +15,16 @@ import {
   type StoredEvent,
   sessionSummary,
   toApiEvent,
-} from '@thoth/api/soc/audit-queries';
-import { evidenceBundle, type PublicKeyInfo, verifyChains } from '@thoth/api/soc/evidence';
-import { AuditWriter } from '@thoth/audit-writer/audit-writer';
-import { newBaseline } from '@thoth/baselines/agent-baseline';
+} from '../services/api/src/soc/audit-queries.ts';
+import { evidenceBundle, type PublicKeyInfo, verifyChains } from '../services/api/src/soc/evidence.ts';
+import { AuditWriter } from '../services/audit-writer/src/audit-writer.ts';
+import { newBaseline } from '../services/baselines/src/agent-baseline.ts';
 import {
   insertFindings,
   loadBaselines,
   loadEscalatedBaselines,
   saveBaselines,
-} from '@thoth/baselines/baseline-store';
-import { AvroCodec } from '@thoth/common/bus/avro-codec';
-import { MemoryBus } from '@thoth/common/bus/memory-bus';
-import { agentKey, topicNames, topicSpecs } from '@thoth/common/bus/topics';
-import type { FindingRecord } from '@thoth/common/records';
-import { SigningKey } from '@thoth/common/signing-key';
-import { Store } from '@thoth/common/store/store';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+} from '../services/baselines/src/baseline-store.ts';
 import { type SharedClickHouse, startSharedClickHouse } from './clickhouse-http/shared-clickhouse.ts';
 import { behavioralEvent, decisionEvent } from './fixtures.ts';
 import { quietLog, uniquePrefix, waitFor } from './helpers.ts';

@@ -1,13 +1,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AuditWriter } from '@thoth/audit-writer/audit-writer';
-import { AvroCodec } from '@thoth/common/bus/avro-codec';
-import { MemoryBus } from '@thoth/common/bus/memory-bus';
-import { agentKey, topicNames, topicSpecs } from '@thoth/common/bus/topics';
-import type { BehavioralEvent } from '@thoth/common/records';
-import { createRedactor, DEFAULT_REDACTION_GROUPS } from '@thoth/common/redaction';
-import { Store } from '@thoth/common/store/store';
+import type { BehavioralEvent } from '@thoth/contracts';
+import { agentKey, topicNames, topicSpecs } from '@thoth/contracts';
+import { AvroCodec, createRedactor, DEFAULT_REDACTION_GROUPS, MemoryBus, Store } from '@thoth/platform';
+import { AuditWriter } from '../services/audit-writer/src/audit-writer.ts';
 import { ADMIN_TOKEN, startTestApi, type TestApi } from './api-harness.ts';
 import { quietLog, uniquePrefix } from './helpers.ts';
 

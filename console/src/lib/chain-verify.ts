@@ -1,6 +1,6 @@
 /**
  * One agent's evidence chain recomputed in the browser, page by page, with progress: the rules of the server's
- * ChainVerifier (services/common/src/evidence-chain.ts) — chain_index 1, 2, 3… with no gap or duplicate, each
+ * ChainVerifier (services/contracts/src/evidence-chain.ts) — chain_index 1, 2, 3… with no gap or duplicate, each
  * previous_hash the hash before it (the genesis first), each hash the SHA-256 of the link's canonical JSON —
  * stopping at the first broken link. Pages come from `GET /console/api/evidence/links` (the stored columns a
  * link covers, and the chain's length). WebCrypto only: runs the same in Node (tests) and the browser.

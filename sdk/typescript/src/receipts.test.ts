@@ -1,11 +1,14 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { SignedDecision } from '@thoth/contracts';
 // The server's own code, to check that the SDK's port agrees with it (the SDK cannot depend on it).
-import { canonicalJson as serverCanonicalJson } from '@thoth/common/canonical-json';
-import { ReceiptMaker, type SignedDecision } from '@thoth/common/decision-receipt';
-import { merkleTree, leafHash as serverLeafHash } from '@thoth/common/merkle-tree';
-import { SigningKey } from '@thoth/common/signing-key';
+import {
+  merkleTree,
+  canonicalJson as serverCanonicalJson,
+  leafHash as serverLeafHash,
+} from '@thoth/contracts';
+import { ReceiptMaker, SigningKey } from '@thoth/platform';
 import { afterAll, describe, expect, it } from 'vitest';
 import { canonicalJson, leafHash, signedDecision, verifyInclusion, verifyReceipt } from './receipts.ts';
 

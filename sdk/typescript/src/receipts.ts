@@ -44,7 +44,7 @@ const asObject = (value: unknown): Json | undefined =>
   typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Json) : undefined;
 
 /**
- * Canonical JSON, as Thoth signs it (services/common/src/canonical-json.ts): object keys sorted by UTF-16 code
+ * Canonical JSON, as Thoth signs it (services/contracts/src/canonical-json.ts): object keys sorted by UTF-16 code
  * units at every depth, no whitespace, members whose value is `undefined` left out (`null` in arrays), numbers
  * and strings as `JSON.stringify` prints them. Non-finite numbers, bigints and cycles throw.
  */

@@ -1,13 +1,12 @@
-import type { AvroCodec } from '@thoth/common/bus/avro-codec';
-import type { Bus } from '@thoth/common/bus/bus';
-import type { Topics } from '@thoth/common/bus/topics';
-import type { Config } from '@thoth/common/config';
-import { ReceiptMaker } from '@thoth/common/decision-receipt';
-import type { Logger } from '@thoth/common/logger';
-import { approvalsPending, publisherPending } from '@thoth/common/metrics/thoth-metrics';
-import { configuredRedactor } from '@thoth/common/record-redaction';
-import { SigningKey } from '@thoth/common/signing-key';
-import type { Store } from '@thoth/common/store/store';
+import type { Topics } from '@thoth/contracts';
+import type { AvroCodec, Bus, Config, Logger, Store } from '@thoth/platform';
+import {
+  approvalsPending,
+  configuredRedactor,
+  publisherPending,
+  ReceiptMaker,
+  SigningKey,
+} from '@thoth/platform';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from './app.ts';
 import { BackgroundPublisher } from './background-publisher.ts';

@@ -1,9 +1,6 @@
-import { AvroCodec } from '@thoth/common/bus/avro-codec';
-import type { IncomingMessage, OutgoingMessage } from '@thoth/common/bus/bus';
-import { MemoryBus } from '@thoth/common/bus/memory-bus';
-import { createLogger } from '@thoth/common/logger';
-import { publisherDroppedTotal } from '@thoth/common/metrics/thoth-metrics';
-import type { DecisionEvent } from '@thoth/common/records';
+import type { DecisionEvent } from '@thoth/contracts';
+import type { IncomingMessage, OutgoingMessage } from '@thoth/platform';
+import { AvroCodec, createLogger, MemoryBus, publisherDroppedTotal } from '@thoth/platform';
 import { describe, expect, it } from 'vitest';
 import { callDecision } from '../../../test/fixtures.ts';
 import { BackgroundPublisher } from './background-publisher.ts';

@@ -1,8 +1,6 @@
-import { type AvroCodec, RECORD_COUNT_HEADER } from '@thoth/common/bus/avro-codec';
-import type { Bus, OutgoingMessage } from '@thoth/common/bus/bus';
-import type { Logger } from '@thoth/common/logger';
-import { publisherDroppedTotal } from '@thoth/common/metrics/thoth-metrics';
-import type { RecordTypes, SchemaName } from '@thoth/common/records';
+import type { RecordTypes, SchemaName } from '@thoth/contracts';
+import type { Bus, Logger, OutgoingMessage } from '@thoth/platform';
+import { type AvroCodec, publisherDroppedTotal, RECORD_COUNT_HEADER } from '@thoth/platform';
 
 /** A message ready for the bus, and how many records (events) it carries. */
 interface Encoded {

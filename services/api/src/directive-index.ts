@@ -1,7 +1,5 @@
-import type { AvroCodec } from '@thoth/common/bus/avro-codec';
-import type { Bus, CompactedView } from '@thoth/common/bus/bus';
-import type { Logger } from '@thoth/common/logger';
-import type { DirectiveRecord } from '@thoth/common/records';
+import type { DirectiveRecord } from '@thoth/contracts';
+import type { AvroCodec, Bus, CompactedView, Logger } from '@thoth/platform';
 import type { Directive } from './decision/index.ts';
 
 /**

@@ -1,10 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { setImmediate as nextLoopTurn } from 'node:timers/promises';
-import { AvroCodec } from '@thoth/common/bus/avro-codec';
-import { MemoryBus } from '@thoth/common/bus/memory-bus';
-import { createLogger } from '@thoth/common/logger';
-import { REDACTED_HEADER } from '@thoth/common/record-redaction';
-import { noRedaction } from '@thoth/common/redaction';
+import { AvroCodec, createLogger, MemoryBus, noRedaction, REDACTED_HEADER } from '@thoth/platform';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { behavioralEvent } from '../../../test/fixtures.ts';
 import {

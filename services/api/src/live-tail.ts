@@ -1,11 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import type { AvroCodec } from '@thoth/common/bus/avro-codec';
-import type { Batch, Bus, Subscription } from '@thoth/common/bus/bus';
-import { decodeRecords } from '@thoth/common/bus/record-consumer';
-import type { Logger } from '@thoth/common/logger';
-import type { BehavioralEvent, DecisionEvent } from '@thoth/common/records';
-import type { Redactor } from '@thoth/common/redaction';
+import type { BehavioralEvent, DecisionEvent } from '@thoth/contracts';
+import type { AvroCodec, Batch, Bus, Logger, Redactor, Subscription } from '@thoth/platform';
+import { decodeRecords } from '@thoth/platform';
 
 /** Open streams one API key may hold on one replica. */
 export const MAX_STREAMS_PER_KEY = 5;

@@ -1,4 +1,4 @@
-import { sessionKey } from '@thoth/common/bus/topics';
+import { sessionKey } from '@thoth/contracts';
 import type { SessionRisk } from './decision/index.ts';
 
 /** Where the enforcer reads a session's risk before a decision and stores it after (synchronously, in between). */

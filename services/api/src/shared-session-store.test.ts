@@ -1,6 +1,4 @@
-import { AvroCodec } from '@thoth/common/bus/avro-codec';
-import { MemoryBus } from '@thoth/common/bus/memory-bus';
-import { createLogger } from '@thoth/common/logger';
+import { AvroCodec, createLogger, MemoryBus } from '@thoth/platform';
 import { describe, expect, it } from 'vitest';
 import { BackgroundPublisher } from './background-publisher.ts';
 import { decideToolCall } from './decision/decide.ts';

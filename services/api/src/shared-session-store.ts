@@ -1,8 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { AvroCodec } from '@thoth/common/bus/avro-codec';
-import type { Bus, CompactedView } from '@thoth/common/bus/bus';
-import type { Logger } from '@thoth/common/logger';
-import type { SessionRiskRecord } from '@thoth/common/records';
+import type { SessionRiskRecord } from '@thoth/contracts';
+import type { AvroCodec, Bus, CompactedView, Logger } from '@thoth/platform';
 import type { BackgroundPublisher } from './background-publisher.ts';
 import { decayedSessionRisk, type SessionRisk, sumSessionRisk } from './decision/index.ts';
 import { type SessionRiskStore, SessionStore } from './session-store.ts';

@@ -1,5 +1,5 @@
-import { agentChainKey, type ChainHead } from '@thoth/common/evidence-chain';
-import type { Store } from '@thoth/common/store/store';
+import { agentChainKey, type ChainHead } from '@thoth/contracts';
+import type { Store } from '@thoth/platform';
 
 export type AuditStore = Pick<Store, 'select' | 'insertRows' | 'insertBody'>;
 

@@ -1,18 +1,15 @@
-import type { AvroCodec } from '@thoth/common/bus/avro-codec';
-import type { Bus, Subscription } from '@thoth/common/bus/bus';
-import { type DeadLetter, type DecodedRecord, subscribeRecords } from '@thoth/common/bus/record-consumer';
-import { agentChainKey, type ChainHead } from '@thoth/common/evidence-chain';
-import { ulid } from '@thoth/common/ids';
-import type { Logger } from '@thoth/common/logger';
+import { agentChainKey, type ChainHead, ulid } from '@thoth/contracts';
+import type { AvroCodec, Bus, Logger, Redactor, SigningKey, Subscription } from '@thoth/platform';
 import {
   auditFlushDurationSeconds,
   auditFlushFailuresTotal,
   auditFlushRowsTotal,
   chainCheckpointsTotal,
-} from '@thoth/common/metrics/thoth-metrics';
-import type { Redactor } from '@thoth/common/redaction';
-import type { SigningKey } from '@thoth/common/signing-key';
-import { clickhouseTime } from '@thoth/common/store/clickhouse-time';
+  clickhouseTime,
+  type DeadLetter,
+  type DecodedRecord,
+  subscribeRecords,
+} from '@thoth/platform';
 import { type AgentSpan, type AuditStore, storedState, TenantEventIds } from './audit-store.ts';
 import { BatchingInserter } from './batching-inserter.ts';
 import {

@@ -1,10 +1,4 @@
-import {
-  agentChainKey,
-  type ChainHead,
-  chainFieldsJson,
-  linkHash,
-  nextLink,
-} from '@thoth/common/evidence-chain';
+import { agentChainKey, type ChainHead, chainFieldsJson, linkHash, nextLink } from '@thoth/contracts';
 import { describe, expect, it } from 'vitest';
 import type { EventRow } from './event-rows.ts';
 

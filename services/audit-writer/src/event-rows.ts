@@ -1,4 +1,4 @@
-import type { ChainFields } from '@thoth/common/evidence-chain';
+import type { ChainFields } from '@thoth/contracts';
 import {
   ADMIN_AGENT_ID,
   type AdminEvent,
@@ -6,8 +6,8 @@ import {
   type DecisionEvent,
   type FindingRecord,
   type HoldRecord,
-} from '@thoth/common/records';
-import { payloadOf } from '@thoth/common/stored-record';
+  payloadOf,
+} from '@thoth/contracts';
 
 /** An event about to be stored: the columns the chain covers, plus when Thoth received it. */
 export interface EventRow extends ChainFields {

@@ -1,5 +1,5 @@
-import { agentChainKey, type ChainHead, ChainVerifier, GENESIS_HASH } from '@thoth/common/evidence-chain';
-import { clickhouseTime } from '@thoth/common/store/clickhouse-time';
+import { agentChainKey, type ChainHead, ChainVerifier, GENESIS_HASH } from '@thoth/contracts';
+import { clickhouseTime } from '@thoth/platform';
 import { describe, expect, it } from 'vitest';
 import type { EventRow } from './event-rows.ts';
 import { EVENTS_BODY_FORMAT, EventsBodyWriter, StoredTimes } from './events-body.ts';

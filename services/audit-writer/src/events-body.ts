@@ -1,6 +1,6 @@
-import { agentChainKey, type ChainHead, chainFieldsJson, nextLink } from '@thoth/common/evidence-chain';
-import type { InsertFormat } from '@thoth/common/store/analytics-store';
-import { clickhouseTime } from '@thoth/common/store/clickhouse-time';
+import { agentChainKey, type ChainHead, chainFieldsJson, nextLink } from '@thoth/contracts';
+import type { InsertFormat } from '@thoth/platform';
+import { clickhouseTime } from '@thoth/platform';
 import type { EventRow } from './event-rows.ts';
 
 /**

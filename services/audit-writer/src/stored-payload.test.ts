@@ -1,5 +1,5 @@
-import type { BehavioralEvent, DecisionEvent } from '@thoth/common/records';
-import { storedRecord } from '@thoth/common/stored-record';
+import type { BehavioralEvent, DecisionEvent } from '@thoth/contracts';
+import { storedRecord } from '@thoth/contracts';
 import { describe, expect, it } from 'vitest';
 import { approvalEventRow, behavioralEventRow, decisionEventRow } from './event-rows.ts';
 

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { ulid } from '@thoth/common/ids';
-import type { FindingRecord } from '@thoth/common/records';
+import type { FindingRecord } from '@thoth/contracts';
+import { ulid } from '@thoth/contracts';
 import {
   BLOCKED_BURST_WINDOW_MS,
   blockedBurst,
@@ -400,7 +400,7 @@ function findingRecord(call: CallObservation, d: Detection, learning: boolean): 
   };
 }
 
-/** The settings from the THOTH_BASELINE_* variables (services/common/src/config.ts). */
+/** The settings from the THOTH_BASELINE_* variables (services/platform/src/config.ts). */
 export function baselineSettings(config: {
   THOTH_BASELINE_LEARNING_CALLS: number;
   THOTH_BASELINE_LEARNING_SECONDS: number;

@@ -1,6 +1,6 @@
-import type { FindingRecord } from '@thoth/common/records';
-import { clickhouseTime } from '@thoth/common/store/clickhouse-time';
-import type { Store } from '@thoth/common/store/store';
+import type { FindingRecord } from '@thoth/contracts';
+import type { Store } from '@thoth/platform';
+import { clickhouseTime } from '@thoth/platform';
 import type { AgentBaseline } from './agent-baseline.ts';
 
 /** The baselines' tables (schemas/clickhouse/0004_baselines.sql): agent state and findings. */

@@ -1,10 +1,13 @@
-import type { AvroCodec } from '@thoth/common/bus/avro-codec';
-import type { Bus, OutgoingMessage, Subscription } from '@thoth/common/bus/bus';
-import { type DeadLetter, type DecodedRecord, subscribeRecords } from '@thoth/common/bus/record-consumer';
-import { agentKey, directiveKey } from '@thoth/common/bus/topics';
-import type { Logger } from '@thoth/common/logger';
-import { baselinesDirectivesTotal, baselinesFindingsTotal } from '@thoth/common/metrics/thoth-metrics';
-import type { DirectiveRecord, FindingRecord } from '@thoth/common/records';
+import type { DirectiveRecord, FindingRecord } from '@thoth/contracts';
+import { agentKey, directiveKey } from '@thoth/contracts';
+import type { AvroCodec, Bus, Logger, OutgoingMessage, Subscription } from '@thoth/platform';
+import {
+  baselinesDirectivesTotal,
+  baselinesFindingsTotal,
+  type DeadLetter,
+  type DecodedRecord,
+  subscribeRecords,
+} from '@thoth/platform';
 import {
   type AgentBaseline,
   alreadyApplied,

@@ -1,4 +1,4 @@
-import type { DirectiveRecord, FindingSeverity } from '@thoth/common/records';
+import type { DirectiveRecord, FindingSeverity } from '@thoth/contracts';
 import type { DetectorName } from './detectors.ts';
 
 /**

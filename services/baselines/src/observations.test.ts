@@ -1,5 +1,5 @@
-import type { DecodedRecord } from '@thoth/common/bus/record-consumer';
-import type { BehavioralEvent, DecisionEvent } from '@thoth/common/records';
+import type { BehavioralEvent, DecisionEvent } from '@thoth/contracts';
+import type { DecodedRecord } from '@thoth/platform';
 import { describe, expect, it } from 'vitest';
 import { callObservation, decidedWithDirectives, flattenArgs } from './observations.ts';
 

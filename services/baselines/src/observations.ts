@@ -1,5 +1,5 @@
-import type { DecodedRecord } from '@thoth/common/bus/record-consumer';
-import { argsView, isPlainObject } from '@thoth/common/tool-args';
+import { argsView, isPlainObject } from '@thoth/contracts';
+import type { DecodedRecord } from '@thoth/platform';
 
 /** An argument leaf as the baselines see it: `path` is dotted (`payee.iban`), values are numbers or text. */
 export interface ArgLeaf {

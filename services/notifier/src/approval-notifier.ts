@@ -1,8 +1,6 @@
-import type { AvroCodec } from '@thoth/common/bus/avro-codec';
-import type { Bus, Subscription } from '@thoth/common/bus/bus';
-import { type DeadLetter, subscribeRecords } from '@thoth/common/bus/record-consumer';
-import type { Logger } from '@thoth/common/logger';
-import type { HoldRecord } from '@thoth/common/records';
+import type { HoldRecord } from '@thoth/contracts';
+import type { AvroCodec, Bus, Logger, Subscription } from '@thoth/platform';
+import { type DeadLetter, subscribeRecords } from '@thoth/platform';
 import { deliveryId, eventType, signatureHeader, type WebhookFormat, webhookBody } from './webhook.ts';
 
 export interface ApprovalNotifierDeps {

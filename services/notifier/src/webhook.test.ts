@@ -1,4 +1,4 @@
-import type { HoldRecord } from '@thoth/common/records';
+import type { HoldRecord } from '@thoth/contracts';
 import { describe, expect, it } from 'vitest';
 import { deliveryId, signatureHeader, verifySignature, webhookBody } from './webhook.ts';
 

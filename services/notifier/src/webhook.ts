@@ -1,9 +1,9 @@
-import { approvalView } from '@thoth/common/approval-view';
-import type { HoldRecord } from '@thoth/common/records';
+import type { HoldRecord } from '@thoth/contracts';
+import { approvalView } from '@thoth/contracts';
 
 /**
  * Outbound approval webhooks, as pure functions: the message for a hold's state, and its signature
- * (the scheme every Thoth webhook shares, in @thoth/common/webhook-signature).
+ * (the scheme every Thoth webhook shares, in @thoth/contracts (webhook-signature.ts)).
  */
 
 export type WebhookFormat = 'json' | 'slack';
@@ -89,7 +89,7 @@ export function webhookBody(
   };
 }
 
-export { signatureHeader, verifySignature } from '@thoth/common/webhook-signature';
+export { signatureHeader, verifySignature } from '@thoth/contracts';
 
 /**
  * Text for Slack mrkdwn from a value an agent or a person chose (tool and agent names, reasons, comments): Slack

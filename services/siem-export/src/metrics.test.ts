@@ -1,4 +1,4 @@
-import { metricsRegistry } from '@thoth/common/metrics/metrics-registry';
+import { metricsRegistry } from '@thoth/platform';
 import { describe, expect, it } from 'vitest';
 import { exposeSinks, newCounters } from './metrics.ts';
 

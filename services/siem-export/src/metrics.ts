@@ -1,9 +1,9 @@
-import { type Sample, sampledCounter, sampledGauge } from '@thoth/common/metrics/metrics-registry';
+import { type Sample, sampledCounter, sampledGauge } from '@thoth/platform';
 
 /**
  * Per-sink delivery counters and their Prometheus families. A sink's worker counts into plain numbers
  * (SinkCounters, which tests read directly); the families read every running exporter's sinks when the
- * process's `GET /metrics` is scraped (services/common/src/metrics). Lag is read from the bus at that moment.
+ * process's `GET /metrics` is scraped (services/platform/src/metrics). Lag is read from the bus at that moment.
  */
 export interface SinkCounters {
   delivered: number;

@@ -1,4 +1,4 @@
-import type { DecisionEvent } from '@thoth/common/records';
+import type { DecisionEvent } from '@thoth/contracts';
 import { describe, expect, it } from 'vitest';
 import { decisionEvent } from '../../../test/fixtures.ts';
 import { backfillSink, type FeedEvent, recordOfFeedEvent } from './siem-backfill.ts';

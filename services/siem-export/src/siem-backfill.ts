@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { DecodedValue } from '@thoth/common/bus/avro-codec';
+import type { DecodedValue } from '@thoth/platform';
 import { formatEvent } from './formats/formats.ts';
 import { toSiemEvent } from './siem-event.ts';
 import { type SinkConfig, sinkFormat, sinkFormatOptions } from './sink-config.ts';

@@ -1,11 +1,5 @@
-import type { DecodedValue } from '@thoth/common/bus/avro-codec';
-import type {
-  AdminEvent,
-  BehavioralEvent,
-  DecisionEvent,
-  FindingRecord,
-  HoldRecord,
-} from '@thoth/common/records';
+import type { AdminEvent, BehavioralEvent, DecisionEvent, FindingRecord, HoldRecord } from '@thoth/contracts';
+import type { DecodedValue } from '@thoth/platform';
 
 /**
  * One view of everything on the events topic that a SIEM cares about, so each format maps one shape and the

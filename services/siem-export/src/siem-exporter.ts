@@ -1,9 +1,5 @@
-import type { AvroCodec } from '@thoth/common/bus/avro-codec';
-import type { Bus, Subscription } from '@thoth/common/bus/bus';
-import { type DeadLetter, type DecodedRecord, subscribeRecords } from '@thoth/common/bus/record-consumer';
-import { Signal } from '@thoth/common/bus/signal';
-import type { Logger } from '@thoth/common/logger';
-import type { Redactor } from '@thoth/common/redaction';
+import type { AvroCodec, Bus, Logger, Redactor, Subscription } from '@thoth/platform';
+import { type DeadLetter, type DecodedRecord, Signal, subscribeRecords } from '@thoth/platform';
 import { formatEvent } from './formats/formats.ts';
 import { exposeSinks, newCounters, type SinkCounters } from './metrics.ts';
 import { toSiemEvent } from './siem-event.ts';

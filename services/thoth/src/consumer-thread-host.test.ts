@@ -1,6 +1,4 @@
-import { MemoryBus } from '@thoth/common/bus/memory-bus';
-import { loadConfig } from '@thoth/common/config';
-import { createLogger } from '@thoth/common/logger';
+import { createLogger, loadConfig, MemoryBus } from '@thoth/platform';
 import { describe, expect, it } from 'vitest';
 import { startConsumerThread } from './consumer-thread-host.ts';
 

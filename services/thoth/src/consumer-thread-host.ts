@@ -1,12 +1,5 @@
-import type { Bus } from '@thoth/common/bus/bus';
-import type { Config } from '@thoth/common/config';
-import type { Logger } from '@thoth/common/logger';
-import { includeThreadMetrics } from '@thoth/common/metrics/thread-metrics';
-import type { AnalyticsStore } from '@thoth/common/store/analytics-store';
-import { serveBus } from '@thoth/common/thread-bridge/bus-bridge';
-import { startPureThread } from '@thoth/common/thread-bridge/pure-thread';
-import { RpcPort } from '@thoth/common/thread-bridge/rpc-port';
-import { serveStore } from '@thoth/common/thread-bridge/store-bridge';
+import type { AnalyticsStore, Bus, Config, Logger } from '@thoth/platform';
+import { includeThreadMetrics, RpcPort, serveBus, serveStore, startPureThread } from '@thoth/platform';
 import type { ConsumerName, Consumers } from './consumers.ts';
 import type { ConsumersThreadData } from './consumers-thread.ts';
 

@@ -1,11 +1,7 @@
 import { getPriority, setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
-import type { Config } from '@thoth/common/config';
-import { createLogger } from '@thoth/common/logger';
-import { serveThreadMetrics } from '@thoth/common/metrics/thread-metrics';
-import { BridgedBus } from '@thoth/common/thread-bridge/bus-bridge';
-import { RpcPort } from '@thoth/common/thread-bridge/rpc-port';
-import { BridgedStore } from '@thoth/common/thread-bridge/store-bridge';
+import type { Config } from '@thoth/platform';
+import { BridgedBus, BridgedStore, createLogger, RpcPort, serveThreadMetrics } from '@thoth/platform';
 import { type ConsumerName, type Consumers, startConsumers } from './consumers.ts';
 
 /**

@@ -1,17 +1,10 @@
-import { AuditWriter } from '@thoth/audit-writer/audit-writer';
-import { baselineSettings } from '@thoth/baselines/agent-baseline';
-import { BaselinesConsumer } from '@thoth/baselines/baselines-consumer';
-import { AvroCodec } from '@thoth/common/bus/avro-codec';
-import type { Bus } from '@thoth/common/bus/bus';
-import { topicNames } from '@thoth/common/bus/topics';
-import type { Config } from '@thoth/common/config';
-import type { Logger } from '@thoth/common/logger';
-import { configuredRedactor } from '@thoth/common/record-redaction';
-import { SigningKey } from '@thoth/common/signing-key';
-import type { AnalyticsStore } from '@thoth/common/store/analytics-store';
-import { ApprovalNotifier } from '@thoth/notifier/approval-notifier';
-import { SiemExporter } from '@thoth/siem-export/siem-exporter';
-import { loadSinkConfig } from '@thoth/siem-export/sink-config';
+import { AuditWriter } from '@thoth/audit-writer';
+import { BaselinesConsumer, baselineSettings } from '@thoth/baselines';
+import { topicNames } from '@thoth/contracts';
+import { ApprovalNotifier } from '@thoth/notifier';
+import type { AnalyticsStore, Bus, Config, Logger } from '@thoth/platform';
+import { AvroCodec, configuredRedactor, SigningKey } from '@thoth/platform';
+import { loadSinkConfig, SiemExporter } from '@thoth/siem-export';
 
 export const CONSUMER_SERVICES = ['audit-writer', 'approval-notifier', 'siem-export', 'baselines'] as const;
 export type ConsumerName = (typeof CONSUMER_SERVICES)[number];

@@ -1,5 +1,4 @@
-import { ConfigError, loadConfig } from '@thoth/common/config';
-import { createLogger } from '@thoth/common/logger';
+import { ConfigError, createLogger, loadConfig } from '@thoth/platform';
 import { startRuntime } from './runtime.ts';
 import { startSummary } from './start-summary.ts';
 

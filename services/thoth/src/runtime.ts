@@ -1,20 +1,19 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { type ApiService, startApiService } from '@thoth/api/api-service';
-import { AvroCodec } from '@thoth/common/bus/avro-codec';
-import type { Bus } from '@thoth/common/bus/bus';
-import { KafkaBus } from '@thoth/common/bus/kafka-bus';
-import { MemoryBus } from '@thoth/common/bus/memory-bus';
-import { topicNames, topicSpecs } from '@thoth/common/bus/topics';
-import type { Config } from '@thoth/common/config';
-import { urlSafeToken } from '@thoth/common/ids';
-import type { Logger } from '@thoth/common/logger';
-import { collectProcessMetrics } from '@thoth/common/metrics/metrics-registry';
-import { startMetricsServer } from '@thoth/common/metrics/metrics-server';
-import { consumerLag } from '@thoth/common/metrics/thoth-metrics';
-import { SigningKey } from '@thoth/common/signing-key';
-import { Store } from '@thoth/common/store/store';
-import { loadSinkConfig } from '@thoth/siem-export/sink-config';
+import { type ApiService, startApiService } from '@thoth/api';
+import { topicNames, topicSpecs, urlSafeToken } from '@thoth/contracts';
+import type { Bus, Config, Logger } from '@thoth/platform';
+import {
+  AvroCodec,
+  collectProcessMetrics,
+  consumerLag,
+  KafkaBus,
+  MemoryBus,
+  SigningKey,
+  Store,
+  startMetricsServer,
+} from '@thoth/platform';
+import { loadSinkConfig } from '@thoth/siem-export';
 import { startConsumerThread } from './consumer-thread-host.ts';
 import { CONSUMER_SERVICES, type Consumers, startConsumers } from './consumers.ts';
 import type { StartFacts } from './start-summary.ts';

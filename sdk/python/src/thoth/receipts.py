@@ -132,7 +132,7 @@ def _utf16_key(key: str) -> bytes:
 
 
 def canonical_json(value: Any) -> str:
-    """The canonical JSON text Thoth signs (services/common/src/canonical-json.ts): see the module doc."""
+    """The canonical JSON text Thoth signs (services/contracts/src/canonical-json.ts): see the module doc."""
     return _write(value, [])
 
 

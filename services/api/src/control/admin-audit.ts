@@ -1,6 +1,4 @@
-import { agentKey } from '@thoth/common/bus/topics';
-import { ulid } from '@thoth/common/ids';
-import { ADMIN_AGENT_ID, type AdminEvent } from '@thoth/common/records';
+import { ADMIN_AGENT_ID, type AdminEvent, agentKey, ulid } from '@thoth/contracts';
 import { type Principal, principalLabel, principalRecord } from '../http/principal.ts';
 
 /** Who made a change: a principal, or the operator's bare `admin-token` string. */

@@ -1,8 +1,6 @@
-import { AvroCodec } from '@thoth/common/bus/avro-codec';
-import type { Bus } from '@thoth/common/bus/bus';
-import { MemoryBus } from '@thoth/common/bus/memory-bus';
-import { createLogger } from '@thoth/common/logger';
-import type { AdminEvent } from '@thoth/common/records';
+import type { AdminEvent } from '@thoth/contracts';
+import type { Bus } from '@thoth/platform';
+import { AvroCodec, createLogger, MemoryBus } from '@thoth/platform';
 import { describe, expect, it } from 'vitest';
 import { OUTBOX_PREFIX } from './admin-outbox.ts';
 import { ControlState } from './control-state.ts';

@@ -1,8 +1,5 @@
-import type { AvroCodec } from '@thoth/common/bus/avro-codec';
-import type { Bus, OutgoingMessage } from '@thoth/common/bus/bus';
-import { agentKey } from '@thoth/common/bus/topics';
-import type { Logger } from '@thoth/common/logger';
-import { ADMIN_AGENT_ID, type AdminEvent } from '@thoth/common/records';
+import { ADMIN_AGENT_ID, type AdminEvent, agentKey } from '@thoth/contracts';
+import type { AvroCodec, Bus, Logger, OutgoingMessage } from '@thoth/platform';
 
 /** Control-topic keys of admin events not yet relayed to the events topic. */
 export const OUTBOX_PREFIX = 'admin-outbox/';

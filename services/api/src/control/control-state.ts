@@ -1,14 +1,12 @@
-import type { AvroCodec, Decoded } from '@thoth/common/bus/avro-codec';
-import type { Bus, CompactedView, OutgoingMessage } from '@thoth/common/bus/bus';
-import { ulid } from '@thoth/common/ids';
-import type { Logger } from '@thoth/common/logger';
 import type {
   ApiKeyRecord,
   PolicyVersionRecord,
   ReceiptKeyRecord,
   RecordTypes,
   TenantRecord,
-} from '@thoth/common/records';
+} from '@thoth/contracts';
+import { ulid } from '@thoth/contracts';
+import type { AvroCodec, Bus, CompactedView, Decoded, Logger, OutgoingMessage } from '@thoth/platform';
 import { principalLabel } from '../http/principal.ts';
 import { defaultPolicySet, type PolicySet } from '../policy-source.ts';
 import { type Actor, type AdminAction, type AdminChange, adminEvent } from './admin-audit.ts';

@@ -1,4 +1,4 @@
-import type { ApiKeyRecord, PolicyVersionRecord, TenantRecord } from '@thoth/common/records';
+import type { ApiKeyRecord, PolicyVersionRecord, TenantRecord } from '@thoth/contracts';
 import type { PolicyInForce } from './tenant-policies.ts';
 
 /**

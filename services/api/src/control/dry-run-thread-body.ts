@@ -1,6 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import type { DecisionEvent } from '@thoth/common/records';
-import { storedRecord } from '@thoth/common/stored-record';
+import type { DecisionEvent } from '@thoth/contracts';
+import { storedRecord } from '@thoth/contracts';
 import type { DryRunRequest, DryRunThreadAnswer, DryRunThreadMessage } from './dry-run-thread.ts';
 import { compilePortablePolicy, DryRunReplay } from './policy-dry-run.ts';
 

@@ -1,7 +1,8 @@
 import { once } from 'node:events';
-import type { ChainFields } from '@thoth/common/evidence-chain';
-import type { DecisionEvent } from '@thoth/common/records';
-import { startPureThread } from '@thoth/common/thread-bridge/pure-thread';
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
+import type { ChainFields, DecisionEvent } from '@thoth/contracts';
+import { startPureThread } from '@thoth/platform';
 import { describe, expect, it } from 'vitest';
 import { decisionEvent } from '../../../../test/fixtures.ts';
 import { compilePolicy } from '../decision/index.ts';
@@ -108,11 +109,11 @@ describe('runDryRunThread', () => {
 });
 
 describe('startPureThread', () => {
-  it('refuses to load a store (chDB) module on the thread', async () => {
-    const store = new URL('../../../common/src/store/store.ts', import.meta.url);
-    const importer = new URL(`data:text/javascript,import ${JSON.stringify(store.href)};`);
+  it('refuses to load chDB on the thread', async () => {
+    const chdb = pathToFileURL(createRequire(import.meta.url).resolve('chdb'));
+    const importer = new URL(`data:text/javascript,import ${JSON.stringify(chdb.href)};`);
     const worker = startPureThread(importer, null, 64);
     const [error] = (await once(worker, 'error')) as [Error];
-    expect(error.message).toMatch(/a pure thread may not load .*\/services\/common\/src\/store\/store\.ts/);
+    expect(error.message).toMatch(/a pure thread may not load .*\/node_modules\/chdb\//);
   });
 });

@@ -1,6 +1,6 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import type { ChainFields } from '@thoth/common/evidence-chain';
-import { startPureThread } from '@thoth/common/thread-bridge/pure-thread';
+import type { ChainFields } from '@thoth/contracts';
+import { startPureThread } from '@thoth/platform';
 import type { DryRunResult, PortablePolicy } from './policy-dry-run.ts';
 
 /**

@@ -1,4 +1,4 @@
-import type { DecisionEvent } from '@thoth/common/records';
+import type { DecisionEvent } from '@thoth/contracts';
 import { compileCondition } from '../decision/cel-condition.ts';
 import {
   type CompiledPolicy,

@@ -1,5 +1,5 @@
-import type { Logger } from '@thoth/common/logger';
-import type { PolicyVersionRecord } from '@thoth/common/records';
+import type { PolicyVersionRecord } from '@thoth/contracts';
+import type { Logger } from '@thoth/platform';
 import { type CompiledPolicy, compilePolicy } from '../decision/index.ts';
 import type { PolicyOrigin, PolicySet } from '../policy-source.ts';
 

@@ -1,5 +1,5 @@
 import { type CelInput, type CelMap, CelScalar, celList, celMap, mapType } from '@bufbuild/cel';
-import { argsView, isPlainObject } from '@thoth/common/tool-args';
+import { argsView, isPlainObject } from '@thoth/contracts';
 import type { SessionRisk, ToolCall } from './types.ts';
 
 /**

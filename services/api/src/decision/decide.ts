@@ -1,4 +1,4 @@
-import { applyArgsTransform } from '@thoth/common/tool-args';
+import { applyArgsTransform } from '@thoth/contracts';
 import { classifyAction } from './action-classification.ts';
 import { decisionStrength, effectDecision } from './decision-strength.ts';
 import { clampScore, type DirectiveSummary, summarizeDirectives } from './directives.ts';

@@ -1,4 +1,4 @@
-export { type ArgsTransform, applyArgsTransform, argsView, REDACTED } from '@thoth/common/tool-args';
+export { type ArgsTransform, applyArgsTransform, argsView, REDACTED } from '@thoth/contracts';
 export { type ActionClassification, classifyAction } from './action-classification.ts';
 export { CEL_VARIABLES, type CelActivation } from './cel-activation.ts';
 export { decideToolCall, SCOPE_VIOLATION_POINTS } from './decide.ts';

@@ -1,4 +1,4 @@
-import type { ArgsTransform } from '@thoth/common/tool-args';
+import type { ArgsTransform } from '@thoth/contracts';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { type CompiledCondition, type CompileOptions, compileCondition } from './cel-condition.ts';

@@ -1,4 +1,4 @@
-import { ADMIN_AGENT_ID } from '@thoth/common/records';
+import { ADMIN_AGENT_ID } from '@thoth/contracts';
 import { z } from 'zod';
 import { type EnforcementMode, normalizeScope, type ToolCall } from '../decision/index.ts';
 import { budgetedJson } from '../http/json-budget.ts';

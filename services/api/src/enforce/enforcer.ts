@@ -1,16 +1,15 @@
 import { createHash } from 'node:crypto';
-import { agentKey } from '@thoth/common/bus/topics';
-import { canonicalJson } from '@thoth/common/canonical-json';
+import type { DecisionEvent } from '@thoth/contracts';
 import {
+  agentKey,
+  canonicalJson,
   type Receipt,
-  type ReceiptMaker,
   type SignedDecision,
   sha256Hex,
-} from '@thoth/common/decision-receipt';
-import { ulid } from '@thoth/common/ids';
-import { decisionTally } from '@thoth/common/metrics/decision-tally';
-import type { DecisionEvent } from '@thoth/common/records';
-import type { Redactor } from '@thoth/common/redaction';
+  ulid,
+} from '@thoth/contracts';
+import type { ReceiptMaker, Redactor } from '@thoth/platform';
+import { decisionTally } from '@thoth/platform';
 import type { BackgroundPublisher } from '../background-publisher.ts';
 import { type DecisionOutcome, decideToolCall } from '../decision/index.ts';
 import type { DirectiveIndex } from '../directive-index.ts';

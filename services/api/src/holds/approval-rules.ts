@@ -1,4 +1,4 @@
-import type { ApprovalVote, HoldRecord, PrincipalRecord } from '@thoth/common/records';
+import type { ApprovalVote, HoldRecord, PrincipalRecord } from '@thoth/contracts';
 import { type Principal, principalIdentity, principalLabel, principalRecord } from '../http/principal.ts';
 
 /**

@@ -5,7 +5,7 @@
  * are cut; the whole preview is bounded. Pure. (Redaction before storage and export is the configurable
  * Redactor's; this is the approver's view.)
  */
-import { createRedactor, DEFAULT_REDACTION_GROUPS, isSecretFieldName } from '@thoth/common/redaction';
+import { createRedactor, DEFAULT_REDACTION_GROUPS, isSecretFieldName } from '@thoth/platform';
 
 export const REDACTED = '[REDACTED]';
 // Broader than the Redactor's secret names (card numbers, SSNs, PINs too): the approver's view is always strict.

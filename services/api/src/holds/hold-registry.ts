@@ -1,9 +1,6 @@
-import type { AvroCodec } from '@thoth/common/bus/avro-codec';
-import type { Bus, CompactedView } from '@thoth/common/bus/bus';
-import { agentKey } from '@thoth/common/bus/topics';
-import { urlSafeToken } from '@thoth/common/ids';
-import type { Logger } from '@thoth/common/logger';
-import type { ApprovalVote, HoldRecord } from '@thoth/common/records';
+import type { ApprovalVote, HoldRecord } from '@thoth/contracts';
+import { agentKey, urlSafeToken } from '@thoth/contracts';
+import type { AvroCodec, Bus, CompactedView, Logger } from '@thoth/platform';
 import type { BackgroundPublisher } from '../background-publisher.ts';
 import { type Principal, principalRecord } from '../http/principal.ts';
 import { addsOneVote, sameState, voteRefusal, votesOf, withVote } from './approval-rules.ts';

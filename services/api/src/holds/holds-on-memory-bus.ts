@@ -1,7 +1,5 @@
-import { AvroCodec } from '@thoth/common/bus/avro-codec';
-import { MemoryBus } from '@thoth/common/bus/memory-bus';
-import { createLogger } from '@thoth/common/logger';
-import type { HoldRecord } from '@thoth/common/records';
+import type { HoldRecord } from '@thoth/contracts';
+import { AvroCodec, createLogger, MemoryBus } from '@thoth/platform';
 import { BackgroundPublisher } from '../background-publisher.ts';
 import { HoldRegistry } from './hold-registry.ts';
 

@@ -1,4 +1,4 @@
-import { rateLimitedTotal } from '@thoth/common/metrics/thoth-metrics';
+import { rateLimitedTotal } from '@thoth/platform';
 import type { FastifyRequest } from 'fastify';
 import { credentialFrom, type Permission, secretsEqual } from '../control/api-keys.ts';
 import type { ApiKeyIdentity, ControlState } from '../control/control-state.ts';

@@ -1,4 +1,4 @@
-import type { PrincipalRecord } from '@thoth/common/records';
+import type { PrincipalRecord } from '@thoth/contracts';
 
 /** What a signed-in person may do in a tenant (docs/sso.md#roles); each role includes the ones before it. */
 export const ROLES = ['viewer', 'approver', 'admin'] as const;

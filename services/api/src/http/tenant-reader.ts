@@ -1,4 +1,4 @@
-import type { Store } from '@thoth/common/store/store';
+import type { Store } from '@thoth/platform';
 import type { ApiKeyIdentity } from '../control/control-state.ts';
 import { type Authenticator, assertReadScope } from './auth.ts';
 import { HttpError } from './http-error.ts';

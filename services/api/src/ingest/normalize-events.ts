@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { ADMIN_AGENT_ID, type BehavioralEvent } from '@thoth/common/records';
-import type { Redactor } from '@thoth/common/redaction';
+import { ADMIN_AGENT_ID, type BehavioralEvent } from '@thoth/contracts';
+import type { Redactor } from '@thoth/platform';
 import { z } from 'zod';
 import { budgetedJson } from '../http/json-budget.ts';
 

@@ -1,4 +1,4 @@
-import { approvalView } from '@thoth/common/approval-view';
+import { approvalView } from '@thoth/contracts';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import {

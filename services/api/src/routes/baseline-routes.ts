@@ -1,6 +1,6 @@
-import type { AgentBaseline } from '@thoth/baselines/agent-baseline';
-import { baselineState, baselineView } from '@thoth/baselines/profile-view';
-import type { Store } from '@thoth/common/store/store';
+import type { AgentBaseline } from '@thoth/baselines';
+import { baselineState, baselineView } from '@thoth/baselines';
+import type { Store } from '@thoth/platform';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { DirectiveIndex } from '../directive-index.ts';

@@ -1,4 +1,4 @@
-import type { Store } from '@thoth/common/store/store';
+import type { Store } from '@thoth/platform';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';

@@ -1,4 +1,4 @@
-import type { HoldRecord } from '@thoth/common/records';
+import type { HoldRecord } from '@thoth/contracts';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { enforceRequestSchema } from '../enforce/enforce-request.ts';

@@ -1,11 +1,8 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import type { AvroCodec } from '@thoth/common/bus/avro-codec';
-import type { Bus } from '@thoth/common/bus/bus';
-import { agentKey } from '@thoth/common/bus/topics';
-import type { Logger } from '@thoth/common/logger';
-import { REDACTED_HEADER } from '@thoth/common/record-redaction';
-import type { BehavioralEvent } from '@thoth/common/records';
-import type { Redactor } from '@thoth/common/redaction';
+import type { BehavioralEvent } from '@thoth/contracts';
+import { agentKey } from '@thoth/contracts';
+import type { AvroCodec, Bus, Logger, Redactor } from '@thoth/platform';
+import { REDACTED_HEADER } from '@thoth/platform';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { type Authenticator, assertSameTenant } from '../http/auth.ts';

@@ -1,4 +1,4 @@
-import type { SigningKey } from '@thoth/common/signing-key';
+import type { SigningKey } from '@thoth/platform';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { PERMISSIONS } from '../control/api-keys.ts';

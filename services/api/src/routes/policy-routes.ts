@@ -1,4 +1,4 @@
-import type { Store } from '@thoth/common/store/store';
+import type { Store } from '@thoth/platform';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ControlState } from '../control/control-state.ts';

@@ -1,5 +1,4 @@
-import type { SigningKey } from '@thoth/common/signing-key';
-import type { Store } from '@thoth/common/store/store';
+import type { SigningKey, Store } from '@thoth/platform';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { credentialFrom } from '../control/api-keys.ts';

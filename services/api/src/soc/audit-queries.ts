@@ -1,4 +1,4 @@
-import { storedRecord } from '@thoth/common/stored-record';
+import { storedRecord } from '@thoth/contracts';
 import { z } from 'zod';
 
 /**

@@ -1,8 +1,6 @@
 import { createPublicKey, verify } from 'node:crypto';
-import { canonicalJson } from '@thoth/common/canonical-json';
-import { type Breach, type ChainHead, ChainVerifier } from '@thoth/common/evidence-chain';
-import type { SigningKey } from '@thoth/common/signing-key';
-import type { Store } from '@thoth/common/store/store';
+import { type Breach, type ChainHead, ChainVerifier, canonicalJson } from '@thoth/contracts';
+import type { SigningKey, Store } from '@thoth/platform';
 import { chainFieldsOf, EVENT_COLUMNS, type StoredEvent } from './audit-queries.ts';
 
 type Reader = Pick<Store, 'select'>;

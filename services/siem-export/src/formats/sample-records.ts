@@ -1,11 +1,5 @@
-import type { DecodedRecord } from '@thoth/common/bus/record-consumer';
-import type {
-  AdminEvent,
-  BehavioralEvent,
-  DecisionEvent,
-  FindingRecord,
-  HoldRecord,
-} from '@thoth/common/records';
+import type { AdminEvent, BehavioralEvent, DecisionEvent, FindingRecord, HoldRecord } from '@thoth/contracts';
+import type { DecodedRecord } from '@thoth/platform';
 
 /**
  * Fixed records of every kind on the events topic, for the formats' golden-file tests. Values include the

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { signatureHeader } from '@thoth/common/webhook-signature';
+import { signatureHeader } from '@thoth/contracts';
 import { httpPost } from './http-post.ts';
 import { type DeliveryItem, type DeliveryResult, delivered, type Transport } from './transport.ts';
 

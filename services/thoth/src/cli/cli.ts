@@ -130,7 +130,7 @@ function joinRelativeTimes(argv: string[]): string[] {
 export async function runCli(argv: string[], io: CliIo = processIo): Promise<number> {
   // `mcp` has its own options (and passes a server command line through), so it is dispatched before parsing.
   if (argv[0] === 'mcp') {
-    const { runMcpCommand } = await import('@thoth/mcp-proxy/mcp-command');
+    const { runMcpCommand } = await import('@thoth/mcp-proxy');
     const bin = fileURLToPath(new URL('../../bin/thoth.mjs', import.meta.url));
     return runMcpCommand(argv.slice(1), { ...io, thothCommand: [process.execPath, bin] });
   }
@@ -552,10 +552,10 @@ async function siem(client: ThothClient, sub: string | undefined, values: Values
   );
   const sinkId = required(values.sink, '--sink');
   const from = required(values.from, '--from');
-  const { loadSinkConfig } = await import('@thoth/siem-export/sink-config');
-  const { backfillSink } = await import('@thoth/siem-export/siem-backfill');
-  const { createTransport } = await import('@thoth/siem-export/transports/create-transport');
-  const { sinkFormat } = await import('@thoth/siem-export/sink-config');
+  const { loadSinkConfig } = await import('@thoth/siem-export');
+  const { backfillSink } = await import('@thoth/siem-export');
+  const { createTransport } = await import('@thoth/siem-export');
+  const { sinkFormat } = await import('@thoth/siem-export');
   const sinks = loadSinkConfig(file, io.env);
   const sink = sinks.find((s) => s.id === sinkId);
   if (!sink)
@@ -564,7 +564,7 @@ async function siem(client: ThothClient, sub: string | undefined, values: Values
     throw new UsageError(`sink "${sinkId}" exports every tenant: name the one to backfill with --tenant`);
   const tenant = encodeURIComponent(sink.tenant === '*' ? values.tenant! : sink.tenant);
   // Relative times (-7d) are resolved once, here: every page must ask for the same window.
-  const { resolveTime, TIME_FORMS } = await import('@thoth/api/soc/audit-queries');
+  const { resolveTime, TIME_FORMS } = await import('@thoth/api');
   const now = Date.now();
   const window = (flag: string, text: string) => {
     const resolved = resolveTime(text, now);

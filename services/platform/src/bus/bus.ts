@@ -1,3 +1,4 @@
+import type { TopicSpec } from '@thoth/contracts';
 /**
  * The event bus: the one interface every service uses, with two adapters of the same semantics —
  * Apache Kafka (`kafka-bus.ts`, distributed mode) and an in-process log (`memory-bus.ts`, embedded mode).
@@ -42,14 +43,6 @@ export interface Batch {
 }
 
 export type BatchHandler = (batch: Batch) => Promise<void>;
-
-export interface TopicSpec {
-  name: string;
-  partitions?: number;
-  compacted?: boolean;
-  /** Records older than this are deleted, compacted or not (Kafka `retention.ms`); default: kept. */
-  retentionMs?: number;
-}
 
 export interface ViewOptions {
   /**

@@ -1,16 +1,16 @@
 import { mkdtempSync, rmSync, stat } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { canonicalJson } from './canonical-json.ts';
 import {
+  canonicalJson,
   leafText,
   type Receipt,
-  ReceiptMaker,
   type SignedDecision,
   sha256Hex,
   verifyReceipt,
-} from './decision-receipt.ts';
+} from '@thoth/contracts';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ReceiptMaker } from './receipt-maker.ts';
 import { SigningKey } from './signing-key.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'receipt-key-'));

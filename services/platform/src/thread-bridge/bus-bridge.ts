@@ -1,3 +1,4 @@
+import type { TopicSpec } from '@thoth/contracts';
 import {
   type Batch,
   type BatchHandler,
@@ -10,7 +11,6 @@ import {
   type OutgoingMessage,
   type SubscribeOptions,
   type Subscription,
-  type TopicSpec,
   type ViewOptions,
 } from '../bus/bus.ts';
 import { asBuffer, ownBytes, type RpcPort } from './rpc-port.ts';

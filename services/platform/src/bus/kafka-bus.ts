@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { TopicSpec } from '@thoth/contracts';
 import {
   type Admin,
   type Assignment,
@@ -21,7 +22,6 @@ import {
   type PartitionLag,
   type SubscribeOptions,
   type Subscription,
-  type TopicSpec,
   type ViewOptions,
 } from './bus.ts';
 import { busyStaysAssigner } from './kafka-assigner.ts';

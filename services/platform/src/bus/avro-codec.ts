@@ -1,8 +1,8 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { RecordTypes, SchemaName } from '@thoth/contracts';
 import avro from 'avsc';
-import type { RecordTypes, SchemaName } from '../records.ts';
 import type { Headers, IncomingMessage, OutgoingMessage } from './bus.ts';
 
 export const SCHEMA_HEADER = 'thoth-schema';

@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { TopicSpec } from '@thoth/contracts';
 import {
   type Batch,
   type Bus,
@@ -11,7 +12,6 @@ import {
   partitionForKey,
   type SubscribeOptions,
   type Subscription,
-  type TopicSpec,
   type ViewOptions,
 } from './bus.ts';
 import { PartitionLane } from './partition-lane.ts';

@@ -8,7 +8,7 @@ import {
 } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { canonicalJson } from './canonical-json.ts';
+import { canonicalJson } from '@thoth/contracts';
 import { SigningThread } from './signing-thread.ts';
 
 export interface Signature {

@@ -1,9 +1,9 @@
+import type { RecordTypes, SchemaName } from '@thoth/contracts';
+import { dlqTopic } from '@thoth/contracts';
 import { redactedRecord } from '../record-redaction.ts';
-import type { RecordTypes, SchemaName } from '../records.ts';
 import type { Redactor } from '../redaction.ts';
 import { type AvroCodec, SCHEMA_HEADER } from './avro-codec.ts';
 import type { Batch, Bus, IncomingMessage, Subscription } from './bus.ts';
-import { dlqTopic } from './topics.ts';
 
 /** A record, the message it came in, and its place in that message (0 but in a batch message). */
 export type DecodedRecord = {

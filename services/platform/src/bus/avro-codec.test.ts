@@ -1,9 +1,9 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { RecordTypes, SchemaName } from '@thoth/contracts';
 import avro from 'avsc';
 import { describe, expect, it } from 'vitest';
-import type { RecordTypes, SchemaName } from '../records.ts';
 import {
   AvroCodec,
   FINGERPRINT_HEADER,

@@ -1,6 +1,6 @@
+import type { BehavioralEvent, DecisionEvent } from '@thoth/contracts';
 import type { DecodedRecord } from './bus/record-consumer.ts';
 import type { Config } from './config.ts';
-import type { BehavioralEvent, DecisionEvent } from './records.ts';
 import { createRedactor, type Redactor } from './redaction.ts';
 
 /**

@@ -1,5 +1,13 @@
-import type { DirectiveRecord } from '../records.ts';
-import type { TopicSpec } from './bus.ts';
+import type { DirectiveRecord } from './records.ts';
+
+/** A topic as the bus creates it. */
+export interface TopicSpec {
+  name: string;
+  partitions?: number;
+  compacted?: boolean;
+  /** Records older than this are deleted, compacted or not (Kafka `retention.ms`); default: kept. */
+  retentionMs?: number;
+}
 
 /** Every topic Thoth uses, named under one prefix (THOTH_TOPIC_PREFIX). */
 export interface Topics {

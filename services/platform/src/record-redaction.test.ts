@@ -1,8 +1,8 @@
+import type { BehavioralEvent, DecisionEvent } from '@thoth/contracts';
 import { describe, expect, it } from 'vitest';
 import { decisionEvent } from '../../../test/fixtures.ts';
 import type { DecodedRecord } from './bus/record-consumer.ts';
 import { REDACTED_HEADER, redactedRecord } from './record-redaction.ts';
-import type { BehavioralEvent, DecisionEvent } from './records.ts';
 import { createRedactor, DEFAULT_REDACTION_GROUPS } from './redaction.ts';
 
 const redactor = createRedactor({ groups: DEFAULT_REDACTION_GROUPS });
