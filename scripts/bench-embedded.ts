@@ -26,7 +26,7 @@ import { type ChildProcess, fork } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Store } from '@thoth/common/store/store';
+import { Store } from '@thoth/platform';
 import { benchReporter, round, stopChild, targetsVerdict } from './bench-support.ts';
 import { BODY_TEMPLATE, POLICY, SESSIONS_PER_THREAD, TENANT } from './enforce-load.ts';
 import { startProduct, type Target } from './product-server.ts';

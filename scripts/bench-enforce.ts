@@ -89,7 +89,7 @@ async function thothChild(): Promise<void> {
 
 async function bareChild(signed: boolean): Promise<void> {
   const { default: Fastify } = await import('fastify');
-  const { SigningKey } = await import('@thoth/common/signing-key');
+  const { SigningKey } = await import('@thoth/platform');
   const keyDir = mkdtempSync(join(tmpdir(), 'thoth-bench-key-'));
   const signer = SigningKey.loadOrCreate(SigningKey.pathIn(keyDir));
   rmSync(keyDir, { recursive: true, force: true });

@@ -26,7 +26,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { clickhouseTime } from '@thoth/common/store/clickhouse-time';
+import { clickhouseTime } from '@thoth/platform';
 import { benchReporter, freePort, http, percentile, prng, round, sleep, stopChild } from './bench-support.ts';
 
 const SELF = import.meta.filename;
@@ -252,8 +252,8 @@ type ChildMessage =
   | { timed: { p50: number; p99: number; meanTotal: number } };
 
 async function loaderChild(plan: Plan, dataDir: string, queries: number): Promise<void> {
-  const { Store } = await import('@thoth/common/store/store');
-  const { feedFilterSchema, feedQueries } = await import('@thoth/api/soc/audit-queries');
+  const { Store } = await import('@thoth/platform');
+  const { feedFilterSchema, feedQueries } = await import('../services/api/src/soc/audit-queries.ts');
   const store = await Store.open({ database: 'thoth', dataDir });
   await store.migrate();
   const chunk = envInt('BENCH_CHUNK_ROWS', 100_000, 1_000);

@@ -21,9 +21,8 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig } from '@thoth/common/config';
-import { createLogger } from '@thoth/common/logger';
-import { startRuntime } from '@thoth/thoth/runtime';
+import { createLogger, loadConfig } from '@thoth/platform';
+import { startRuntime } from '../services/thoth/src/runtime.ts';
 import { benchReporter, freePort, percentile, round, sleep } from './bench-support.ts';
 
 const TENANT = 'bench-corp';

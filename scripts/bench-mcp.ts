@@ -17,8 +17,8 @@ import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { ThothApiClient } from '@thoth/mcp-proxy/thoth-api-client';
-import { wireToolArgs } from '@thoth/mcp-proxy/tool-call-events';
+import { ThothApiClient } from '../services/mcp-proxy/src/thoth-api-client.ts';
+import { wireToolArgs } from '../services/mcp-proxy/src/tool-call-events.ts';
 import { benchReporter, percentile, round, stopChild } from './bench-support.ts';
 import { startIsolatedApi } from './isolated-api.ts';
 

@@ -4,8 +4,8 @@
  * children doing the same (a histogram observe and a counter inc). Run: `npx tsx scripts/bench-metrics.ts`.
  */
 
+import { DecisionTally } from '@thoth/platform';
 import { Counter, Histogram, Registry } from 'prom-client';
-import { DecisionTally } from '../services/common/src/metrics/decision-tally.ts';
 
 const N = 1_000_000;
 const DECISIONS = ['ALLOW', 'ALLOW', 'ALLOW', 'BLOCK', 'STEP_UP'];

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ApiService } from '@thoth/api/api-service';
+import type { ApiService } from '../services/api/src/api-service.ts';
 import { TENANT } from './enforce-load.ts';
 
 export interface IsolatedApi {
@@ -24,13 +24,13 @@ export async function startIsolatedApi(options: {
   /** More settings (config.ts names), e.g. THOTH_MODE=distributed to measure what sharing session risk costs. */
   settings?: Record<string, string>;
 }): Promise<IsolatedApi> {
-  const { startApiService } = await import('@thoth/api/api-service');
-  const { policySetFrom } = await import('@thoth/api/policy-source');
-  const { AvroCodec } = await import('@thoth/common/bus/avro-codec');
-  const { MemoryBus } = await import('@thoth/common/bus/memory-bus');
-  const { topicNames, topicSpecs } = await import('@thoth/common/bus/topics');
-  const { loadConfig } = await import('@thoth/common/config');
-  const { createLogger } = await import('@thoth/common/logger');
+  const { startApiService } = await import('../services/api/src/api-service.ts');
+  const { policySetFrom } = await import('../services/api/src/policy-source.ts');
+  const { AvroCodec } = await import('@thoth/platform');
+  const { MemoryBus } = await import('@thoth/platform');
+  const { topicNames, topicSpecs } = await import('@thoth/contracts');
+  const { loadConfig } = await import('@thoth/platform');
+  const { createLogger } = await import('@thoth/platform');
 
   const dataDir = mkdtempSync(join(tmpdir(), `thoth-${options.prefix}-`));
   const config = loadConfig({
