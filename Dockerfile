@@ -47,19 +47,17 @@ RUN --mount=type=secret,id=npmrc,target=/root/.npmrc \
     --mount=type=secret,id=npm_ca,target=/run/secrets/npm_ca \
     --mount=type=cache,target=/root/.npm,sharing=shared \
     npm ci --ignore-scripts --no-audit --no-fund
-COPY tsconfig.json ./
+# Every package compiled to its dist/ (`tsc -b`), then the console (Vite): `npm run build`, as `npm ci` runs it
+# through `prepare` on a fresh clone.
+COPY tsconfig.json tsconfig.build.json tsconfig.build-base.json ./
 COPY console/ console/
-RUN npm run build --workspace console
-# The services' sources pass through this stage, and the runtime takes them from here: when package.json gains
-# a `build` script (tsc -b, output in services/*/dist), it runs here and its output reaches the image with no
-# other change. Until then this step does nothing and the runtime runs the TypeScript through tsx.
 COPY schemas/ schemas/
 COPY services/ services/
-RUN npm run build --if-present
+RUN npm run build
 
 # --- deps: what the service needs at run time -----------------------------------------------------------------
-# No dev dependencies (vitest, TypeScript, Biome, testcontainers, the MCP test servers) and not the console's
-# build chain (Vite, React, Playwright): only the services' workspaces and the root's `dependencies` (tsx).
+# No dev dependencies (vitest, TypeScript, tsx, Biome, testcontainers, the MCP test servers) and not the console's
+# build chain (Vite, React, Playwright): only the services' workspaces. The image runs compiled JavaScript.
 FROM manifests AS deps
 RUN --mount=type=secret,id=npmrc,target=/root/.npmrc \
     --mount=type=secret,id=npm_ca,target=/run/secrets/npm_ca \
@@ -102,7 +100,7 @@ ENV NODE_ENV=production \
 # (`-v thoth-data:/var/lib/thoth`; a new named volume copies this ownership).
 COPY --from=deps-selected /app/node_modules ./node_modules
 COPY --from=build /app/console/dist ./console/dist
-COPY --from=build /app/package.json /app/tsconfig.json ./
+COPY --from=build /app/package.json ./
 COPY --from=build /app/schemas ./schemas
 COPY --from=build /app/services ./services
 # The `thoth` CLI on PATH (`docker exec <container> thoth --help`): npm links workspace bins only on a full install.
@@ -122,7 +120,5 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/healthz').then((r)=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 
 # One node process (no npm, no shell), so `docker stop`'s SIGTERM reaches Thoth, which drains (up to 30 s).
-# The same entry as `npm start`. When the project builds to JavaScript (`tsc -b`, output in services/*/dist, run by
-# the build stage above), this is the one line to change:
-#   CMD ["node", "--max-semi-space-size=64", "services/thoth/dist/main.js"]
-CMD ["node", "--max-semi-space-size=64", "--import", "tsx", "services/thoth/src/main.ts"]
+# The same entry as `npm start`: the compiled JavaScript.
+CMD ["node", "--max-semi-space-size=64", "services/thoth/dist/main.js"]

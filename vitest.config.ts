@@ -1,11 +1,19 @@
+import { defaultServerConditions } from 'vite';
 import { defineConfig } from 'vitest/config';
+
+// Tests run the sources: Thoth's packages resolve to their src/ (the `thoth-source` export condition), not to the
+// compiled dist/ that `npm start` runs. Every project extends this root config for it.
+const sources = { conditions: ['thoth-source', ...defaultServerConditions] };
 
 // chDB segfaults when a worker thread that loaded it exits, so every project runs in the `forks` pool.
 export default defineConfig({
+  resolve: sources,
+  ssr: { resolve: { conditions: sources.conditions, externalConditions: ['thoth-source'] } },
   test: {
     pool: 'forks',
     projects: [
       {
+        extends: true,
         test: {
           name: 'unit',
           pool: 'forks',
@@ -19,6 +27,7 @@ export default defineConfig({
         },
       },
       {
+        extends: true,
         test: {
           name: 'integration',
           pool: 'forks',
@@ -38,6 +47,7 @@ export default defineConfig({
         },
       },
       {
+        extends: true,
         // The browser run measures frame timing (no long task while 100,000 rows scroll): it runs after the other
         // projects, alone, so their load on the two cores is not measured as the console's.
         test: {
@@ -52,6 +62,7 @@ export default defineConfig({
         },
       },
       {
+        extends: true,
         // Seven processes at once (two API replicas, four consumers, the shared ClickHouse): run last and alone,
         // so the timing-sensitive tests of the other projects (stall guards, frame timing) never share the two
         // cores with them. It uses the broker the integration project started.

@@ -10,7 +10,7 @@
  *    DEFER, MODIFY) with reason codes and risk scores, content and the full JSON record in `payload`. Chain indexes
  *    are sequential per agent; hashes are zeros (the feed does not read them). The child then times the feed's two
  *    queries in process (`feedQueries` + `store.select`, rows and total in parallel as the route does) and exits.
- * 2. Thoth itself (`services/thoth/src/main.ts`, embedded mode) starts on that data directory; the bench creates an
+ * 2. Thoth itself (`services/thoth/dist/main.js`, embedded mode) starts on that data directory; the bench creates an
  *    API key and times `GET /{tenant}/thoth/governance/feed?agent_id=…&from=…&to=…` (one hour, default page of 50,
  *    newest first) over loopback, one request at a time, for random agents and random hours (after a warm-up), and
  *    checks every answer (200, rows of that agent inside the hour, rows ≤ total).
@@ -370,7 +370,7 @@ async function main(): Promise<void> {
 
     // ------------------------------------------------------------------ 2. Thoth on that data directory
     const port = await freePort();
-    const thoth = spawn(process.execPath, ['--import', 'tsx', 'services/thoth/src/main.ts'], {
+    const thoth = spawn(process.execPath, ['services/thoth/dist/main.js'], {
       cwd: ROOT,
       env: {
         ...process.env,

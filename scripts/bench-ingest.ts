@@ -295,7 +295,7 @@ async function main(): Promise<void> {
     } else progress(`using KAFKA_BROKERS=${brokers}`);
 
     // The node flags of `npm start` (package.json): a young generation large enough for a flush's records.
-    const execArgv = ['--max-semi-space-size=64', '--import', 'tsx'];
+    const execArgv = ['--max-semi-space-size=64'];
     if (profileDir) execArgv.push('--cpu-prof', `--cpu-prof-dir=${profileDir}`);
     // Diagnostics: extra node flags for the Thoth process (e.g. `--import ./my-timing-hooks.mjs`).
     execArgv.push(...(process.env.BENCH_THOTH_NODE_ARGS ?? '').split(' ').filter(Boolean));
@@ -306,7 +306,7 @@ async function main(): Promise<void> {
       progress(
         `starting Thoth "${name}" (THOTH_SERVICES=${services}, distributed) on 127.0.0.1:${port}, data ${dir}`,
       );
-      const child = spawn(process.execPath, [...execArgv, 'services/thoth/src/main.ts'], {
+      const child = spawn(process.execPath, [...execArgv, 'services/thoth/dist/main.js'], {
         cwd: ROOT,
         env: {
           ...process.env,

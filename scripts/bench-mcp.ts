@@ -54,7 +54,7 @@ async function main(): Promise<void> {
   const calls = envInt('BENCH_CALLS', 600, 10);
   const block = envInt('BENCH_BLOCK', 100, 1);
   const child = fork(SELF, ['--child=thoth'], {
-    execArgv: ['--import', 'tsx'],
+    execArgv: ['--conditions=thoth-source', '--import', 'tsx'],
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
   const { port, key } = await new Promise<{ port: number; key: string }>((done) =>

@@ -1,7 +1,7 @@
 /**
  * What the enforce path's instrumentation costs per decision: one `decisionTally.record` (the only metrics call
  * on that path, routes/enforce-routes.ts), timed over 1e6 calls after a warm-up, against prom-client's own bound
- * children doing the same (a histogram observe and a counter inc). Run: `npx tsx scripts/bench-metrics.ts`.
+ * children doing the same (a histogram observe and a counter inc). Run: `npx tsx --conditions=thoth-source scripts/bench-metrics.ts`.
  */
 
 import { DecisionTally } from '@thoth/platform';

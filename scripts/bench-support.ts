@@ -16,7 +16,7 @@ function exitWithUsageOnHelp(): void {
     .map((line) => line.replace(/^\s*\* ?/, ''))
     .join('\n')
     .trim();
-  process.stdout.write(`${text || `usage: npx tsx ${script}`}\n`);
+  process.stdout.write(`${text || `usage: npx tsx --conditions=thoth-source ${script}`}\n`);
   process.exit(0);
 }
 exitWithUsageOnHelp();

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Proves the Docker image works: builds the base image if it is missing (scripts/docker-base.sh, no registry
 # needed) and the image (scripts/docker-build.sh), runs one embedded-mode container on the host network, and checks
-#   /healthz answers 200, the console is served, the container runs as a non-root user,
+#   /healthz answers 200, the console is served, the container runs compiled JavaScript (no tsx) as a non-root user,
 #   an admin token (generated into the data directory) creates an API key, an API policy is applied,
 #   POST /v1/enforce gives one ALLOW and one BLOCK (by that policy's rule),
 #   Docker's HEALTHCHECK reports healthy, and `docker stop` ends Thoth cleanly (exit code 0 after its drain).
@@ -110,6 +110,10 @@ uid=$(docker exec "$NAME" awk '/^Uid:/ {print $2}' /proc/1/status)
 log "ok: Thoth runs as uid $uid ($(docker exec "$NAME" id -un)), not root"
 
 docker exec "$NAME" thoth --help >/dev/null 2>&1 || fail "the thoth CLI does not run in the container (thoth --help)"
+cmd=$(docker exec "$NAME" sh -c 'tr "\0" " " </proc/1/cmdline')
+[[ "$cmd" == *"services/thoth/dist/main.js"* && "$cmd" != *tsx* ]] || fail "pid 1 is '$cmd', expected node on the compiled services/thoth/dist/main.js"
+docker exec "$NAME" test ! -e node_modules/tsx || fail "the image carries tsx: production runs compiled JavaScript only"
+log "ok: pid 1 runs the compiled JavaScript ($cmd), no tsx in the image"
 log "ok: the thoth CLI runs in the container"
 
 code=$(curl -s -o /dev/null -w '%{http_code}' "$URL/console/")

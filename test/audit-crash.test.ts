@@ -78,7 +78,7 @@ function startWriter(n: number): Writer {
     LOG_LEVEL: process.env.CRASH_WRITER_LOG_LEVEL ?? 'warn',
   };
   delete env.CLICKHOUSE_URL;
-  const child = spawn(process.execPath, ['--import', 'tsx', 'services/thoth/src/main.ts'], {
+  const child = spawn(process.execPath, ['services/thoth/dist/main.js'], {
     cwd: ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -131,11 +131,15 @@ async function probeTrail(): Promise<{ rows: number; ids: number; gapped: number
     await store.close();
     process.stdout.write(JSON.stringify(r));
     process.exit(0);`;
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
-    cwd: ROOT,
-    env: { ...process.env, PROBE_DIR: dataDir },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--conditions=thoth-source', '--import', 'tsx', '--input-type=module', '-e', code],
+    {
+      cwd: ROOT,
+      env: { ...process.env, PROBE_DIR: dataDir },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   live.add(child);
   let out = '';
   let err = '';

@@ -65,7 +65,7 @@ function run(
   args: string[],
   extraEnv: Record<string, string>,
 ): { child: ChildProcess; exited: Promise<number | null>; out: () => string } {
-  const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
+  const child = spawn(process.execPath, ['--conditions=thoth-source', '--import', 'tsx', ...args], {
     cwd: ROOT,
     env: { ...process.env, ...extraEnv, CLICKHOUSE_URL: '' },
     stdio: ['ignore', 'pipe', 'pipe'],

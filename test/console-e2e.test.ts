@@ -55,7 +55,7 @@ beforeAll(async () => {
   ).toBe(true);
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
-  thoth = spawn(process.execPath, ['--import', 'tsx', 'services/thoth/src/main.ts'], {
+  thoth = spawn(process.execPath, ['services/thoth/dist/main.js'], {
     cwd: ROOT,
     env: {
       ...process.env,

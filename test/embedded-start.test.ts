@@ -19,7 +19,7 @@ afterAll(() => {
 async function start(
   port: number,
 ): Promise<{ child: ChildProcess; output: () => string; exited: Promise<number | null> }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'services/thoth/src/main.ts'], {
+  const child = spawn(process.execPath, ['services/thoth/dist/main.js'], {
     cwd: ROOT,
     env: {
       ...process.env,

@@ -58,7 +58,17 @@ describe('--help everywhere', () => {
       ...scripts.map((f) =>
         f.endsWith('.mjs')
           ? { name: f, run: () => run(process.execPath, [join('scripts', f), '--help']) }
-          : { name: f, run: () => run(process.execPath, ['--import', 'tsx', join('scripts', f), '--help']) },
+          : {
+              name: f,
+              run: () =>
+                run(process.execPath, [
+                  '--conditions=thoth-source',
+                  '--import',
+                  'tsx',
+                  join('scripts', f),
+                  '--help',
+                ]),
+            },
       ),
       { name: 'kafka.sh', run: () => run('bash', ['scripts/kafka.sh', '--help']) },
     ];

@@ -255,7 +255,7 @@ describe('README quickstart, literally', () => {
   it('configuration errors name the variable and the expected form, ports in use included', async () => {
     const start = (env: Record<string, string>) =>
       new Promise<{ code: number | null; stderr: string }>((done) => {
-        const child = spawn(process.execPath, ['--import', 'tsx', 'services/thoth/src/main.ts'], {
+        const child = spawn(process.execPath, ['services/thoth/dist/main.js'], {
           cwd: ROOT,
           env: {
             ...process.env,

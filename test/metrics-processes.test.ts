@@ -116,7 +116,7 @@ describe('GET /metrics in every process shape', () => {
       sinks,
       `sinks:\n  - id: local-ocsf\n    tenant: "*"\n    type: file\n    format: ocsf\n    dir: ${join(work, 'siem')}\n`,
     );
-    const child = spawn(process.execPath, ['--import', 'tsx', 'services/thoth/src/main.ts'], {
+    const child = spawn(process.execPath, ['services/thoth/dist/main.js'], {
       cwd: ROOT,
       env: {
         ...process.env,

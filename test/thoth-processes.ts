@@ -20,7 +20,7 @@ export interface ThothProcess {
 }
 
 /**
- * Real Thoth processes (`services/thoth/src/main.ts`) in distributed mode on the test broker, as replicas
+ * Real Thoth processes (`services/thoth/dist/main.js`, compiled as `npm start` runs it) in distributed mode on the test broker, as replicas
  * behind a load balancer would run: each with its own ports and data directory under one work directory.
  */
 export class ThothProcesses {
@@ -50,7 +50,7 @@ export class ThothProcesses {
       throw new Error(`${name} is already running`);
     const port = previous ? Number(new URL(previous.url).port) : await freePort();
     const metricsPort = previous ? Number(new URL(previous.metricsUrl).port) : await freePort();
-    const child = spawn(process.execPath, ['--import', 'tsx', 'services/thoth/src/main.ts'], {
+    const child = spawn(process.execPath, ['services/thoth/dist/main.js'], {
       cwd: ROOT,
       env: {
         ...process.env,

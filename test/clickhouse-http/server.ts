@@ -3,7 +3,7 @@
  * Thoth processes (and the store's HTTP code path) can be tested against one shared store on a machine without
  * a ClickHouse server. See README.md next to this file.
  *
- *   node --import tsx test/clickhouse-http/server.ts --path DIR [--port N] [--host H] [--user U] [--password P]
+ *   node --conditions=thoth-source --import tsx test/clickhouse-http/server.ts --path DIR [--port N] [--host H] [--user U] [--password P]
  *                                                     [--parent-pid PID] [--temporary]
  *
  * Prints its base URL (`http://host:port`) on one line of stdout once it answers; stops on SIGTERM or SIGINT,

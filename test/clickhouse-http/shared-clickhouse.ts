@@ -47,7 +47,7 @@ export async function startSharedClickHouse(
     String(process.pid),
     '--temporary',
   ];
-  const child = spawn(process.execPath, ['--import', 'tsx', SERVER, ...args], {
+  const child = spawn(process.execPath, ['--conditions=thoth-source', '--import', 'tsx', SERVER, ...args], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'inherit'],
   });

@@ -1,7 +1,7 @@
 """Test harness: one embedded Thoth server for the whole session, plus a scriptable stub enforcer.
 
 The real server is started from the repository root exactly as `npm start` does
-(`node --import tsx services/thoth/src/main.ts`), on a free port with a fresh data dir and a policy file
+(`node services/thoth/dist/main.js`, compiled by `npm ci`), on a free port with a fresh data dir and a policy file
 written here, so every decision type can be provoked by tool name.
 """
 
@@ -193,7 +193,7 @@ def thoth_server() -> Iterator[ThothServer]:
     log_path = tmp / "server.log"
     log = open(log_path, "wb")
     process = subprocess.Popen(
-        ["node", "--import", "tsx", "services/thoth/src/main.ts"],
+        ["node", "services/thoth/dist/main.js"],
         cwd=REPO_ROOT,
         env=env,
         stdout=log,

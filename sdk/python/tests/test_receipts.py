@@ -79,7 +79,7 @@ def _start_thoth(receipts: str) -> tuple[ThothServer, Any, Path]:
     log_path = tmp / "server.log"
     log = open(log_path, "wb")
     process = subprocess.Popen(
-        ["node", "--import", "tsx", "services/thoth/src/main.ts"],
+        ["node", "services/thoth/dist/main.js"],
         cwd=REPO_ROOT,
         env=env,
         stdout=log,

@@ -1,9 +1,16 @@
 import type { AnalyticsStore, Bus, Config, Logger } from '@thoth/platform';
-import { includeThreadMetrics, RpcPort, serveBus, serveStore, startPureThread } from '@thoth/platform';
+import {
+  includeThreadMetrics,
+  RpcPort,
+  serveBus,
+  serveStore,
+  siblingModule,
+  startPureThread,
+} from '@thoth/platform';
 import type { ConsumerName, Consumers } from './consumers.ts';
 import type { ConsumersThreadData } from './consumers-thread.ts';
 
-const THREAD_MODULE = new URL('./consumers-thread.ts', import.meta.url);
+const THREAD_MODULE = siblingModule(import.meta.url, 'consumers-thread');
 
 /**
  * Starts the consumers on a thread of their own, serving them this thread's bus and store. The enforce path

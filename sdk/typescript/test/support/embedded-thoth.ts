@@ -36,7 +36,7 @@ export async function startEmbeddedThoth(
   const policyFile = join(dataDir, 'policy.yaml');
   writeFileSync(policyFile, policyYaml);
   const port = await freePort();
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'services/thoth/src/main.ts'], {
+  const child: ChildProcess = spawn(process.execPath, ['services/thoth/dist/main.js'], {
     cwd: ROOT,
     env: {
       ...process.env,

@@ -1,6 +1,6 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { ChainFields } from '@thoth/contracts';
-import { startPureThread } from '@thoth/platform';
+import { siblingModule, startPureThread } from '@thoth/platform';
 import type { DryRunResult, PortablePolicy } from './policy-dry-run.ts';
 
 /**
@@ -18,7 +18,7 @@ const CHARACTERS_PER_MESSAGE = 1_000_000;
 /** The thread's heap: 20,000 stored decisions and their replay take well under 100 MB. */
 const MAX_HEAP_MB = 512;
 
-const BODY = new URL('./dry-run-thread-body.ts', import.meta.url);
+const BODY = siblingModule(import.meta.url, 'dry-run-thread-body');
 
 /** What the dry-run thread is started with. */
 export interface DryRunRequest {

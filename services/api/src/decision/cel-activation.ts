@@ -1,4 +1,12 @@
-import { type CelInput, type CelMap, CelScalar, celList, celMap, mapType } from '@bufbuild/cel';
+import {
+  type CelInput,
+  type CelMap,
+  type CelMapType,
+  CelScalar,
+  celList,
+  celMap,
+  mapType,
+} from '@bufbuild/cel';
 import { argsView, isPlainObject } from '@thoth/contracts';
 import type { SessionRisk, ToolCall } from './types.ts';
 
@@ -29,7 +37,17 @@ import type { SessionRisk, ToolCall } from './types.ts';
  * Reading a key that is absent is an error (the rule then does not match): guard it with `has(args.key)`.
  * The string extension functions (`lowerAscii`, `split`, `indexOf`, …) are available besides standard CEL.
  */
-export const CEL_VARIABLES = {
+export const CEL_VARIABLES: {
+  tool: typeof CelScalar.STRING;
+  args: CelMapType<typeof CelScalar.STRING, typeof CelScalar.DYN>;
+  agent: typeof CelScalar.STRING;
+  user: typeof CelScalar.STRING;
+  session: CelMapType<typeof CelScalar.STRING, typeof CelScalar.DYN>;
+  purpose: typeof CelScalar.STRING;
+  data_classification: typeof CelScalar.STRING;
+  environment: typeof CelScalar.STRING;
+  time: CelMapType<typeof CelScalar.STRING, typeof CelScalar.INT>;
+} = {
   tool: CelScalar.STRING,
   args: mapType(CelScalar.STRING, CelScalar.DYN),
   agent: CelScalar.STRING,
