@@ -17,12 +17,13 @@ export default defineConfig({
         test: {
           name: 'unit',
           pool: 'forks',
-          // doc-links and import-boundaries read files only: they need no broker.
+          // doc-links, import-boundaries and record-types read files only: they need no broker.
           include: [
             'services/**/*.test.ts',
             'sdk/typescript/src/**/*.test.ts',
             'test/doc-links.test.ts',
             'test/import-boundaries.test.ts',
+            'test/record-types.test.ts',
           ],
         },
       },
@@ -37,6 +38,7 @@ export default defineConfig({
             'test/console-sso-e2e.test.ts',
             'test/doc-links.test.ts',
             'test/import-boundaries.test.ts',
+            'test/record-types.test.ts',
             'test/topology.test.ts',
           ],
           globalSetup: ['test/setup/broker.ts'],

@@ -69,6 +69,8 @@ export function decisionEvent(overrides: Partial<DecisionEvent> = {}): DecisionE
     request_id: null,
     purpose: null,
     data_classification: null,
+    replay_json: null,
+    receipt_json: null,
     occurred_at: Date.now(),
     ...overrides,
   };

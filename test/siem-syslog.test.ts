@@ -54,6 +54,8 @@ function decision(i: number): DecisionEvent {
     receipt_signature: 's',
     receipt_key_id: 'k',
     request_id: null,
+    replay_json: null,
+    receipt_json: null,
     purpose: null,
     data_classification: null,
     occurred_at: Date.now(),

@@ -17,6 +17,9 @@ const fields: NewHold = {
   violation_id: 'v-1',
   enforcement_trace_id: 't-1',
   finding_ids: [],
+  approvers: [],
+  approvals_required: 1,
+  policy_version: 0,
 };
 
 const t = new HoldsOnMemoryBus();

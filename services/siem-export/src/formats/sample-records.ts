@@ -47,6 +47,8 @@ const decision: DecisionEvent = {
   request_id: 'req-1',
   purpose: null,
   data_classification: null,
+  replay_json: null,
+  receipt_json: null,
   occurred_at: at,
 };
 
@@ -96,6 +98,10 @@ const hold: HoldRecord = {
   violation_id: 'viol-8',
   enforcement_trace_id: 'trace-def',
   finding_ids: [],
+  approvers: [],
+  approvals_required: 1,
+  policy_version: 0,
+  votes: [],
   status: 'pending',
   created_at: at,
   expires_at: at + 900_000,
@@ -130,6 +136,7 @@ const admin: AdminEvent = {
   target_id: 'key_01JHREVOKED',
   before_json: '{"status":"active"}',
   after_json: '{"status":"revoked"}',
+  principal: null,
   occurred_at: at,
 };
 
