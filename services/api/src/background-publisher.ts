@@ -1,6 +1,6 @@
 import type { RecordTypes, SchemaName } from '@thoth/contracts';
 import type { Bus, Logger, OutgoingMessage } from '@thoth/platform';
-import { type AvroCodec, publisherDroppedTotal, RECORD_COUNT_HEADER } from '@thoth/platform';
+import { type AvroCodec, backoffMs, publisherDroppedTotal, RECORD_COUNT_HEADER } from '@thoth/platform';
 
 /** A message ready for the bus, and how many records (events) it carries. */
 interface Encoded {
@@ -128,7 +128,7 @@ export class BackgroundPublisher {
   }
 
   private backoffMs(): number {
-    return this.failures === 0 ? (this.deps.intervalMs ?? 20) : Math.min(5_000, 100 * 2 ** this.failures);
+    return this.failures === 0 ? (this.deps.intervalMs ?? 20) : backoffMs(this.failures, 100, 5_000);
   }
 
   /** The queue as messages, in order per key: each run of a key's records becomes batch messages. */

@@ -1,6 +1,6 @@
 import type { HoldRecord } from '@thoth/contracts';
 import type { AvroCodec, Bus, Logger, Subscription } from '@thoth/platform';
-import { type DeadLetter, subscribeRecords } from '@thoth/platform';
+import { backoffMs, type DeadLetter, subscribeRecords } from '@thoth/platform';
 import { deliveryId, eventType, signatureHeader, type WebhookFormat, webhookBody } from './webhook.ts';
 
 export interface ApprovalNotifierDeps {
@@ -101,9 +101,7 @@ export class ApprovalNotifier {
       );
       if (this.stopping) throw new Error(`stopping with ${deliveryId(hold)} undelivered`); // redelivered later
       if (attempt < this.deps.maxAttempts)
-        await new Promise((r) =>
-          setTimeout(r, Math.min(30_000, (this.deps.backoffMs ?? 500) * 2 ** (attempt - 1))),
-        );
+        await new Promise((r) => setTimeout(r, backoffMs(attempt - 1, this.deps.backoffMs ?? 500, 30_000)));
     }
     return `webhook ${deliveryId(hold)} failed ${this.deps.maxAttempts} times; last: ${last}`;
   }

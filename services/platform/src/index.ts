@@ -18,6 +18,7 @@ export * from './metrics/thread-metrics.ts';
 export * from './receipt-maker.ts';
 export * from './record-redaction.ts';
 export * from './redaction.ts';
+export * from './retry.ts';
 export * from './signing-key.ts';
 export * from './signing-thread.ts';
 export * from './store/analytics-store.ts';

@@ -1,5 +1,5 @@
 import type { AvroCodec, Bus, Logger, Redactor, Subscription } from '@thoth/platform';
-import { type DeadLetter, type DecodedRecord, Signal, subscribeRecords } from '@thoth/platform';
+import { backoffMs, type DeadLetter, type DecodedRecord, Signal, subscribeRecords } from '@thoth/platform';
 import { formatEvent } from './formats/formats.ts';
 import { exposeSinks, newCounters, type SinkCounters } from './metrics.ts';
 import { toSiemEvent } from './siem-event.ts';
@@ -175,9 +175,4 @@ class SinkWorker {
       }
     }
   }
-}
-
-/** Capped exponential backoff: initial, doubling, at most max. */
-export function backoffMs(attempt: number, initialMs: number, maxMs: number): number {
-  return Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 20));
 }

@@ -1,5 +1,6 @@
 import { ADMIN_AGENT_ID, type AdminEvent, agentKey } from '@thoth/contracts';
 import type { AvroCodec, Bus, Logger, OutgoingMessage } from '@thoth/platform';
+import { backoffMs } from '@thoth/platform';
 
 /** Control-topic keys of admin events not yet relayed to the events topic. */
 export const OUTBOX_PREFIX = 'admin-outbox/';
@@ -69,7 +70,7 @@ export class AdminOutbox {
       this.relaying.delete(key);
     } catch (error) {
       // Still in the outbox: retried here, and by any replica that starts meanwhile.
-      const delayMs = Math.min(30_000, 250 * 2 ** Math.min(attempt, 10));
+      const delayMs = backoffMs(attempt, 250, 30_000);
       this.deps.log.error(
         { err: error, event_id: event.event_id, attempt },
         'admin event not relayed; retrying',

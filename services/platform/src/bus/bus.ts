@@ -1,4 +1,5 @@
 import type { TopicSpec } from '@thoth/contracts';
+import { backoffMs } from '../retry.ts';
 /**
  * The event bus: the one interface every service uses, with two adapters of the same semantics —
  * Apache Kafka (`kafka-bus.ts`, distributed mode) and an in-process log (`memory-bus.ts`, embedded mode).
@@ -131,7 +132,7 @@ export function mapView(map: Map<string, Buffer>, close: () => Promise<void>): C
 
 /** Backoff for a batch whose handler threw: 100 ms doubling up to 5 s. */
 export function redeliveryDelayMs(attempt: number): number {
-  return Math.min(5_000, 100 * 2 ** Math.min(attempt, 6));
+  return backoffMs(attempt, 100, 5_000);
 }
 
 /** Kafka's default partitioner (murmur2, positive, modulo) so both adapters place a key identically. */

@@ -11,6 +11,7 @@ import {
   Partitioners,
   type Producer,
 } from 'kafkajs';
+import { backoffMs } from '../retry.ts';
 import {
   type Bus,
   type ChangeListener,
@@ -505,7 +506,7 @@ async function retryRetriable<T>(call: () => Promise<T>): Promise<T> {
     } catch (error) {
       const retriable = (error as { retriable?: boolean }).retriable === true;
       if (!retriable || Date.now() > deadline) throw error;
-      await new Promise((r) => setTimeout(r, Math.min(1_000, 50 * 2 ** attempt)));
+      await new Promise((r) => setTimeout(r, backoffMs(attempt, 50, 1_000)));
     }
   }
 }
