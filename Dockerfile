@@ -58,6 +58,8 @@ RUN npm run build
 # --- deps: what the service needs at run time -----------------------------------------------------------------
 # No dev dependencies (vitest, TypeScript, tsx, Biome, testcontainers, the MCP test servers) and not the console's
 # build chain (Vite, React, Playwright): only the services' workspaces. The image runs compiled JavaScript.
+# tsx is in the lockfile as "devOptional" (an optional peer of the console's Vite), which --omit=dev keeps: it is
+# removed (scripts/docker-smoke.sh checks that it is absent).
 FROM manifests AS deps
 RUN --mount=type=secret,id=npmrc,target=/root/.npmrc \
     --mount=type=secret,id=npm_ca,target=/run/secrets/npm_ca \
@@ -65,7 +67,8 @@ RUN --mount=type=secret,id=npmrc,target=/root/.npmrc \
     npm ci --omit=dev --ignore-scripts --no-audit --no-fund --include-workspace-root \
       --workspace services/api --workspace services/audit-writer --workspace services/baselines \
       --workspace services/contracts --workspace services/platform --workspace services/mcp-proxy --workspace services/notifier \
-      --workspace services/siem-export --workspace services/thoth
+      --workspace services/siem-export --workspace services/thoth \
+    && rm -rf node_modules/tsx node_modules/.bin/tsx
 
 FROM deps AS deps-embedded
 
