@@ -38,8 +38,8 @@ COPY sdk/typescript/package.json sdk/typescript/
 COPY console/package.json console/
 
 # --- build: every dependency (dev included), then the console ------------------------------------------------
-# --ignore-scripts: the root `prepare` (which builds the console) would run before the console's sources are
-# here; it is run explicitly below. No dependency needs its install script (chDB's is a no-op, esbuild's only
+# --ignore-scripts: the root `prepare` (`npm run build`: the services, then the console) would run before the
+# sources are here; it is run explicitly below. No dependency needs its install script (chDB's is a no-op, esbuild's only
 # checks the binary its optional dependency installed).
 # The secrets are the host's npm settings (scripts/docker-build.sh); absent, npm uses its defaults.
 FROM manifests AS build
@@ -53,13 +53,16 @@ COPY tsconfig.json tsconfig.build.json tsconfig.build-base.json ./
 COPY console/ console/
 COPY schemas/ schemas/
 COPY services/ services/
-RUN npm run build
+# The runtime takes services/ from here: only what runs (each package's package.json and dist/, the CLI's bin/).
+RUN npm run build \
+    && rm -rf services/*/src services/*/tsconfig.build.json \
+    && find services -name '*.tsbuildinfo' -delete
 
 # --- deps: what the service needs at run time -----------------------------------------------------------------
 # No dev dependencies (vitest, TypeScript, tsx, Biome, testcontainers, the MCP test servers) and not the console's
 # build chain (Vite, React, Playwright): only the services' workspaces. The image runs compiled JavaScript.
-# tsx is in the lockfile as "devOptional" (an optional peer of the console's Vite), which --omit=dev keeps: it is
-# removed (scripts/docker-smoke.sh checks that it is absent).
+# tsx (and its esbuild) are in the lockfile as "devOptional" (an optional peer of the console's Vite), which
+# --omit=dev keeps: they are removed (scripts/docker-smoke.sh checks that tsx is absent).
 FROM manifests AS deps
 RUN --mount=type=secret,id=npmrc,target=/root/.npmrc \
     --mount=type=secret,id=npm_ca,target=/run/secrets/npm_ca \
@@ -68,7 +71,7 @@ RUN --mount=type=secret,id=npmrc,target=/root/.npmrc \
       --workspace services/api --workspace services/audit-writer --workspace services/baselines \
       --workspace services/contracts --workspace services/platform --workspace services/mcp-proxy --workspace services/notifier \
       --workspace services/siem-export --workspace services/thoth \
-    && rm -rf node_modules/tsx node_modules/.bin/tsx
+    && rm -rf node_modules/tsx node_modules/.bin/tsx node_modules/esbuild node_modules/@esbuild node_modules/.bin/esbuild
 
 FROM deps AS deps-embedded
 

@@ -93,12 +93,23 @@ ${map}
 `;
 }
 
+const USAGE = `usage: node scripts/gen-record-types.mjs [--check]
+
+Generates services/contracts/src/avro-records.ts from schemas/avro/*.avsc (npm run gen:records).
+  --check   change nothing; exit 1 when the file is not what the schemas generate
+`;
+
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const text = generate();
-  if (process.argv.includes('--check')) {
-    if (readFileSync(OUTPUT, 'utf8') !== text) {
+  const args = process.argv.slice(2);
+  if (args.includes('-h') || args.includes('--help')) {
+    process.stdout.write(USAGE);
+  } else if (args.some((a) => a !== '--check')) {
+    process.stderr.write(`unknown argument: ${args.find((a) => a !== '--check')}\n${USAGE}`);
+    process.exitCode = 2;
+  } else if (args.includes('--check')) {
+    if (readFileSync(OUTPUT, 'utf8') !== generate()) {
       console.error(`${OUTPUT} is stale: run npm run gen:records`);
-      process.exit(1);
+      process.exitCode = 1;
     }
-  } else writeFileSync(OUTPUT, text);
+  } else writeFileSync(OUTPUT, generate());
 }

@@ -27,6 +27,18 @@ describe('the import-boundary lint (scripts/check-imports.mjs)', () => {
       /outside its package/,
     );
     expect(check('api', "import { ulid } from '@thoth/contracts';\nimport { a } from './y.ts';")).toEqual([]);
+    expect(
+      check('api', "const body = new URL('../../../audit-writer/src/x.ts', import.meta.url);")[0],
+    ).toMatch(/outside its package/);
+    expect(check('api', "import { z } from 'zod';")[0]).toMatch(/'zod' without declaring it/);
+    const npm = { own: ['zod'], root: ['vitest'] };
+    const withNpm = (file: string, text: string) => violationsOf('api', pkgDir, file, text, declared, npm);
+    expect(withNpm('src/x.ts', "import { z } from 'zod';\nimport { readFileSync } from 'node:fs';")).toEqual(
+      [],
+    );
+    expect(withNpm('src/x.ts', "import { it } from 'vitest';")[0]).toMatch(/'vitest' without declaring/);
+    expect(withNpm('src/x.test.ts', "import { it } from 'vitest';")).toEqual([]);
+    expect(withNpm('src/x.ts', "// text from 'somewhere' in a comment\nconst s = 'from \"x\"';")).toEqual([]);
   });
 
   it('lets a unit test use the shared fixtures of test/, and nothing else outside its package', () => {

@@ -7,5 +7,6 @@ describe('backoffMs', () => {
     expect(backoffMs(6, 100, 5_000)).toBe(5_000);
     expect(backoffMs(10_000, 250, 30_000)).toBe(30_000);
     expect(backoffMs(-1, 50, 1_000)).toBe(50);
+    expect(backoffMs(40, 1_000, 2 ** 40)).toBe(2 ** 31 - 1);
   });
 });
