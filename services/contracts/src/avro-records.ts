@@ -310,3 +310,19 @@ export interface RecordTypes {
   'thoth.v1.SessionRisk': SessionRiskRecord;
   'thoth.v1.Tenant': TenantRecord;
 }
+
+/**
+ * The top-level fields that have a default, with it: what a reader fills in for a record written before the
+ * field existed (and what a stored row's JSON written then lacks).
+ */
+export const RECORD_DEFAULTS: { readonly [S in keyof RecordTypes]?: Partial<RecordTypes[S]> } = {
+  'thoth.v1.AdminEvent': { before_json: null, after_json: null, principal: null },
+  'thoth.v1.ApiKey': { agent_id: null, expires_at: null, revoked_at: null },
+  'thoth.v1.BehavioralEvent': { user_id: 'system', source_type: 'agent_tool_call', tool_name: '', content: null, metadata_json: '{}', approved_scope: [], enforcement_mode: null, session_tool_calls: [], ttl: null, violation_id: null, purpose: null, data_classification: null, task_context_json: null, endpoint_id: null, hostname: null, enforcement_trace_id: null, chain_index: null, hash: null, previous_hash: null, signature: null },
+  'thoth.v1.DecisionEvent': { top_contributors_json: '[]', decision_evidence_json: '{}', tool_args_json: null, modified_tool_args_json: null, hold_token: null, policy_version: 0, request_id: null, purpose: null, data_classification: null, replay_json: null, receipt_json: null },
+  'thoth.v1.Directive': { session_id: null, tool_name: null, finding_ids: [], contributions: [], signals: [] },
+  'thoth.v1.Finding': { event_ids: [], learning: false },
+  'thoth.v1.Hold': { args_preview_json: '{}', finding_ids: [], resolved_at: null, resolved_by: null, comment: null, approvers: [], approvals_required: 1, policy_version: 0, votes: [] },
+  'thoth.v1.PolicyVersion': { deleted: false, comment: null },
+  'thoth.v1.Tenant': { display_name: null, rate_limit_per_second: null, disabled: false },
+};

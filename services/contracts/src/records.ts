@@ -4,7 +4,7 @@
  */
 import type { FindingRecord, HoldRecord, RecordTypes } from './avro-records.ts';
 
-export type * from './avro-records.ts';
+export * from './avro-records.ts';
 
 export type FindingSeverity = FindingRecord['severity'];
 export type HoldStatus = HoldRecord['status'];

@@ -1,3 +1,4 @@
+import { RECORD_DEFAULTS, type RecordTypes } from './avro-records.ts';
 import type { ChainFields } from './evidence-chain.ts';
 
 /**
@@ -51,7 +52,20 @@ export function payloadOf(record: object, row: ChainFields): string {
   return JSON.stringify(rest);
 }
 
-/** The full record of a stored row (`null` when its payload is not a JSON object). */
+/** The schema of each row kind's record (event-rows.ts in the audit writer). */
+const SCHEMA_OF_KIND: Readonly<Record<string, keyof RecordTypes>> = {
+  behavioral: 'thoth.v1.BehavioralEvent',
+  decision: 'thoth.v1.DecisionEvent',
+  approval: 'thoth.v1.Hold',
+  admin: 'thoth.v1.AdminEvent',
+  finding: 'thoth.v1.Finding',
+};
+
+/**
+ * The full record of a stored row (`null` when its payload is not a JSON object). A row written before a field
+ * of its schema existed gets that field's default, as a bus reader would: the record has every field its type
+ * says.
+ */
 export function storedRecord(row: ChainFields): Record<string, unknown> | null {
   let record: unknown;
   try {
@@ -63,6 +77,10 @@ export function storedRecord(row: ChainFields): Record<string, unknown> | null {
   const fields = record as Record<string, unknown>;
   for (const [field, column] of COLUMN_OF[row.kind] ?? []) {
     if (!Object.hasOwn(fields, field)) fields[field] = row[column];
+  }
+  const schema = SCHEMA_OF_KIND[row.kind];
+  for (const [field, value] of Object.entries((schema && RECORD_DEFAULTS[schema]) ?? {})) {
+    if (!Object.hasOwn(fields, field)) fields[field] = Array.isArray(value) ? [...value] : value;
   }
   return fields;
 }
