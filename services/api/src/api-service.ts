@@ -8,7 +8,7 @@ import {
   SigningKey,
 } from '@thoth/platform';
 import type { FastifyInstance } from 'fastify';
-import { buildApp } from './app.ts';
+import { type AppDeps, buildApp } from './app.ts';
 import { BackgroundPublisher } from './background-publisher.ts';
 import { OidcSignIn } from './console/oidc-sign-in.ts';
 import { loadSsoConfig } from './console/sso-config.ts';
@@ -47,6 +47,8 @@ export interface ApiServiceDeps {
   /** Signs receipts and evidence bundles; default: the key in THOTH_DATA_DIR. */
   signingKey?: SigningKey;
   isReady: () => boolean;
+  /** Tests only: every response checked against its route's declared schemas (see AppDeps). */
+  onResponseMismatch?: AppDeps['onResponseMismatch'];
 }
 
 /** Builds the API's in-memory state from the bus (control, holds, directives), then the HTTP app. */
@@ -147,6 +149,7 @@ export async function startApiService(deps: ApiServiceDeps): Promise<ApiService>
     dryRunMaxEvents: config.THOTH_DRY_RUN_MAX_EVENTS,
     directives,
     baselineHalfLifeMs: config.THOTH_BASELINE_DECAY_HALF_LIFE_SECONDS * 1_000,
+    onResponseMismatch: deps.onResponseMismatch,
   });
   // Read when /metrics is scraped (docs/metrics.md): the queue's length, and each tenant's pending holds (one
   // pass over the holds, whatever the number of tenants).

@@ -1,16 +1,28 @@
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
+import {
+  type ErrorBody,
+  errorResponses,
+  healthReadySchema,
+  healthStartingSchema,
+  openApiDocumentSchema,
+} from '@thoth/contracts';
 import type { Logger } from '@thoth/platform';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifySchema,
+  LogController,
+} from 'fastify';
 import {
   hasZodFastifySchemaValidationErrors,
   jsonSchemaTransform,
-  serializerCompiler,
   validatorCompiler,
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
-import { clientErrorCode, type ErrorBody, HttpError } from './http/http-error.ts';
+import { clientErrorCode, HttpError } from './http/http-error.ts';
 import { parseJsonBody } from './http/json-body.ts';
+import { type ResponseMismatch, validateResponses } from './http/response-validation.ts';
 import { type ApprovalRouteDeps, approvalRoutes } from './routes/approval-routes.ts';
 import { type BaselineRouteDeps, baselineRoutes } from './routes/baseline-routes.ts';
 import { type ConsoleRouteDeps, consoleRoutes } from './routes/console-routes.ts';
@@ -38,11 +50,18 @@ export interface AppDeps
   trustProxy?: boolean | string[];
   /** /healthz answers 200 only once this is true (migrations ran, consumers subscribed). */
   isReady: () => boolean;
+  /**
+   * Tests only: check every response against its route's declared schemas (http/response-validation.ts); a
+   * mismatch is reported here and answered as a 500.
+   */
+  onResponseMismatch?: (mismatch: ResponseMismatch) => void;
 }
 
 export interface RouteEntry {
   method: string;
   url: string;
+  /** As declared: request and response schemas (tests check that every route declares its answers). */
+  schema: FastifySchema | undefined;
 }
 const routeTables = new WeakMap<FastifyInstance, RouteEntry[]>();
 
@@ -50,6 +69,9 @@ const routeTables = new WeakMap<FastifyInstance, RouteEntry[]>();
 export function registeredRoutes(app: FastifyInstance): readonly RouteEntry[] {
   return routeTables.get(app) ?? [];
 }
+
+/** The documentation UI's own routes (@fastify/swagger-ui): not ours, and not in the document. */
+export const isDocumentationRoute = (url: string) => url === '/docs' || url.startsWith('/docs/');
 
 /**
  * The HTTP API as one Fastify instance; `services/thoth` starts it. Tests build it and use `inject()`.
@@ -84,11 +106,19 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const routes: RouteEntry[] = [];
   routeTables.set(app as unknown as FastifyInstance, routes);
   app.addHook('onRoute', (route) => {
-    for (const method of [route.method].flat()) routes.push({ method, url: route.url });
+    for (const method of [route.method].flat()) routes.push({ method, url: route.url, schema: route.schema });
   });
 
   app.setValidatorCompiler(validatorCompiler);
-  app.setSerializerCompiler(serializerCompiler);
+  // The response schemas document the API (/docs/json) and tests check every answer against them
+  // (onResponseMismatch). Answers are written as before they were declared, with JSON.stringify: the zod
+  // serializer would validate each one first, which costs the enforce path more than the stringify itself.
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
+  if (deps.onResponseMismatch)
+    validateResponses(app as unknown as FastifyInstance, {
+      onMismatch: deps.onResponseMismatch,
+      skip: isDocumentationRoute,
+    });
 
   // One JSON parser for every body (bounded depth, finite numbers). Be liberal in what we accept: a JSON body
   // sent without, or with another, content type is still JSON.
@@ -165,11 +195,35 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
-  app.get('/healthz', { schema: { hide: true } }, async (_request, reply) => {
-    if (!deps.isReady()) return reply.code(503).send({ status: 'starting' });
-    return { status: 'ok' };
-  });
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  app.get(
+    '/healthz',
+    {
+      schema: {
+        summary: 'Readiness: 200 once migrations ran and consumers subscribed, 503 before',
+        tags: ['health'],
+        security: [],
+        response: {
+          200: healthReadySchema.describe('ready'),
+          503: healthStartingSchema,
+          ...errorResponses(500),
+        },
+      },
+    },
+    async (_request, reply) => {
+      if (!deps.isReady()) return reply.code(503).send({ status: 'starting' });
+      return { status: 'ok' as const };
+    },
+  );
+  app.get(
+    '/openapi.json',
+    {
+      schema: {
+        hide: true,
+        response: { 200: openApiDocumentSchema.describe('this document'), ...errorResponses(500) },
+      },
+    },
+    async () => app.swagger() as unknown as Record<string, unknown>,
+  );
 
   // First: its hook lets a console session cookie authenticate every route registered after it.
   await app.register(consoleRoutes(deps));

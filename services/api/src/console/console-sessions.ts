@@ -1,4 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Permission } from '@thoth/contracts';
 import type { PersonPrincipal } from '../http/principal.ts';
 
 /**
@@ -21,7 +22,7 @@ export interface ConsolePrincipal {
   label: string;
   tenantId: string;
   /** The key's permissions; the admin token holds every one. */
-  permissions: readonly string[];
+  permissions: readonly Permission[];
   /** Set for a key scoped to one agent. */
   agentId: string | null;
   /** A key minted for this session alone (admin token, SSO): revoked at sign-out, expires with it. */

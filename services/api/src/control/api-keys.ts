@@ -1,8 +1,5 @@
 import { createHash, hash, randomBytes, timingSafeEqual } from 'node:crypto';
 
-export const PERMISSIONS = ['execute', 'write', 'read', 'admin'] as const;
-export type Permission = (typeof PERMISSIONS)[number];
-
 /** `thoth_live_<43 base64url chars>`: 32 bytes of randomness; `test` keys are for non-production use. */
 export function generateApiKey(kind: 'live' | 'test' = 'live'): string {
   return `thoth_${kind}_${randomBytes(32).toString('base64url')}`;

@@ -1,5 +1,6 @@
 import type {
   ApiKeyRecord,
+  Permission,
   PolicyVersionRecord,
   ReceiptKeyRecord,
   RecordTypes,
@@ -11,7 +12,7 @@ import { principalLabel } from '../http/principal.ts';
 import { defaultPolicySet, type PolicySet } from '../policy-source.ts';
 import { type Actor, type AdminAction, type AdminChange, adminEvent } from './admin-audit.ts';
 import { AdminOutbox, OUTBOX_PREFIX } from './admin-outbox.ts';
-import { generateApiKey, hashApiKey, keyPrefix, type Permission } from './api-keys.ts';
+import { generateApiKey, hashApiKey, keyPrefix } from './api-keys.ts';
 import { apiKeyView, policyVersionView, tenantView } from './control-views.ts';
 import { TenantPolicies } from './tenant-policies.ts';
 

@@ -1,4 +1,13 @@
-import type { ApiKeyRecord, PolicyVersionRecord, TenantRecord } from '@thoth/contracts';
+import type {
+  ApiKeyRecord,
+  ApiKeyView,
+  Permission,
+  PolicyInForceView,
+  PolicyVersionRecord,
+  PolicyVersionView,
+  TenantRecord,
+  TenantView,
+} from '@thoth/contracts';
 import type { PolicyInForce } from './tenant-policies.ts';
 
 /**
@@ -6,8 +15,9 @@ import type { PolicyInForce } from './tenant-policies.ts';
  * Pure. A key's view never holds its plaintext or its hash: only the short visible prefix.
  */
 
-const iso = (ms: number | null | undefined): string | null =>
-  ms === null || ms === undefined ? null : new Date(ms).toISOString();
+const iso = (ms: number): string => new Date(ms).toISOString();
+const isoOrNull = (ms: number | null | undefined): string | null =>
+  ms === null || ms === undefined ? null : iso(ms);
 
 export function apiKeyStatus(record: ApiKeyRecord, now: number): 'active' | 'revoked' | 'expired' {
   if (record.revoked_at !== null && record.revoked_at <= now) return 'revoked';
@@ -15,24 +25,25 @@ export function apiKeyStatus(record: ApiKeyRecord, now: number): 'active' | 'rev
   return 'active';
 }
 
-export function apiKeyView(record: ApiKeyRecord, lastUsedAt: number | undefined, now: number) {
+export function apiKeyView(record: ApiKeyRecord, lastUsedAt: number | undefined, now: number): ApiKeyView {
   return {
     key_id: record.key_id,
     tenant_id: record.tenant_id,
     name: record.name,
     key_prefix: record.key_prefix,
-    permissions: record.permissions,
+    // Keys are created with PERMISSIONS only (the create body's enum).
+    permissions: record.permissions as Permission[],
     agent_id: record.agent_id,
     status: apiKeyStatus(record, now),
     created_at: iso(record.created_at),
     created_by: record.created_by,
-    expires_at: iso(record.expires_at),
-    revoked_at: iso(record.revoked_at),
-    last_used_at: iso(lastUsedAt),
+    expires_at: isoOrNull(record.expires_at),
+    revoked_at: isoOrNull(record.revoked_at),
+    last_used_at: isoOrNull(lastUsedAt),
   };
 }
 
-export function tenantView(record: TenantRecord) {
+export function tenantView(record: TenantRecord): TenantView {
   return {
     tenant_id: record.tenant_id,
     display_name: record.display_name,
@@ -43,7 +54,7 @@ export function tenantView(record: TenantRecord) {
   };
 }
 
-export function policyVersionView(record: PolicyVersionRecord, withDocument: boolean) {
+export function policyVersionView(record: PolicyVersionRecord, withDocument: boolean): PolicyVersionView {
   const document = JSON.parse(record.document_json) as { rules?: unknown[] };
   return {
     tenant_id: record.tenant_id,
@@ -61,7 +72,7 @@ export function policyVersionView(record: PolicyVersionRecord, withDocument: boo
  * The rules decisions use now, as written (id, effect, tools, CEL condition, reason), with where they come from:
  * an API version, or the policy file by path and SHA-256, or the built-in default.
  */
-export function policyInForceView(inForce: PolicyInForce) {
+export function policyInForceView(inForce: PolicyInForce): PolicyInForceView {
   const { compiled, origin } = inForce;
   return {
     version: compiled.version,

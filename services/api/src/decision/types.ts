@@ -1,3 +1,5 @@
+import type { ActionClassification } from './action-classification.ts';
+
 export type Decision = 'ALLOW' | 'BLOCK' | 'STEP_UP' | 'MODIFY' | 'DEFER';
 export type EnforcementMode = 'observe' | 'progressive' | 'step_up' | 'block';
 /** What a policy rule does when it matches. FLAG only adds risk points (which may escalate the call). */
@@ -64,8 +66,8 @@ export interface DecisionOutcome {
   wouldBe: Decision;
   reason: string;
   reasonCode: string;
-  /** read | write | execute | delete | unknown, from tool-name heuristics. */
-  actionClassification: string;
+  /** From tool-name heuristics. */
+  actionClassification: ActionClassification;
   /** Integer 0..100: the session's accumulated risk after this call (never below this call's own risk). */
   riskScore: number;
   matchedRuleIds: string[];

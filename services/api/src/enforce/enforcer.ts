@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { DecisionEvent } from '@thoth/contracts';
+import type { DecisionEvent, EnforceRequest, EnforceResponse } from '@thoth/contracts';
 import {
   agentKey,
   canonicalJson,
@@ -18,7 +18,7 @@ import type { HoldRegistry } from '../holds/hold-registry.ts';
 import type { PolicySet } from '../policy-source.ts';
 import { type SessionRiskStore, SessionStore } from '../session-store.ts';
 import { decisionReplayJson } from './decision-replay.ts';
-import { type EnforceRequest, toToolCall } from './enforce-request.ts';
+import { toToolCall } from './enforce-request.ts';
 
 export const DECISION_ENVELOPE_VERSION = '1';
 
@@ -54,7 +54,7 @@ export class Enforcer {
    * Decides one call. `detail`: answer a plain ALLOW with its explanation too (`score_components`,
    * `top_contributors`, `decision_evidence`), which the SDKs do not read and the decision event keeps anyway.
    */
-  async enforce(body: EnforceRequest, detail = false): Promise<Record<string, unknown>> {
+  async enforce(body: EnforceRequest, detail = false): Promise<EnforceResponse> {
     const started = process.hrtime.bigint();
     const now = this.deps.now?.() ?? Date.now();
     const call = toToolCall(body, now);
@@ -228,7 +228,7 @@ export function envelope(
     /** Explain a plain ALLOW too (see `Enforcer.enforce`); every other answer always carries its explanation. */
     detail?: boolean;
   },
-): Record<string, unknown> {
+): EnforceResponse {
   const d = outcome.decision;
   const ruleErrors = outcome.decisionEvidence.rule_errors;
   const explained =
@@ -237,7 +237,7 @@ export function envelope(
     outcome.wouldBe !== 'ALLOW' ||
     !!outcome.warning ||
     (Array.isArray(ruleErrors) && ruleErrors.length > 0);
-  const body: Record<string, unknown> = {
+  const body: EnforceResponse = {
     decision: d,
     authorization_decision: d,
     reason: outcome.reason,

@@ -1,6 +1,7 @@
+import type { Permission } from '@thoth/contracts';
 import { rateLimitedTotal } from '@thoth/platform';
 import type { FastifyRequest } from 'fastify';
-import { credentialFrom, type Permission, secretsEqual } from '../control/api-keys.ts';
+import { credentialFrom, secretsEqual } from '../control/api-keys.ts';
 import type { ApiKeyIdentity, ControlState } from '../control/control-state.ts';
 import type { RateLimiter } from '../rate-limiter.ts';
 import { HttpError } from './http-error.ts';

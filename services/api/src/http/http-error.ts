@@ -10,11 +10,6 @@ export class HttpError extends Error {
   }
 }
 
-export interface ErrorBody {
-  error: string;
-  message: string;
-}
-
 /** Fastify's own client errors, as stable codes. */
 const FASTIFY_CODES: Record<string, string> = {
   FST_ERR_CTP_BODY_TOO_LARGE: 'body_too_large',

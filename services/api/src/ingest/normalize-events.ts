@@ -1,8 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { ADMIN_AGENT_ID, type BehavioralEvent } from '@thoth/contracts';
+import { type BehavioralEvent, type RejectedEvent, wireEventSchema } from '@thoth/contracts';
 import type { Redactor } from '@thoth/platform';
-import { z } from 'zod';
-import { budgetedJson } from '../http/json-budget.ts';
 
 /**
  * The three ingest dialects (docs/protocol.md §Ingest dialects) — a bare JSON array (Python),
@@ -32,46 +30,6 @@ const CAMEL_TO_SNAKE: ReadonlyMap<string, string> = new Map(
   }),
 );
 
-const text = z.string().max(1_000_000);
-const shortText = z.string().max(512);
-const EVENT_TYPES = ['TOOL_CALL_PRE', 'TOOL_CALL_POST', 'TOOL_CALL_BLOCK', 'LLM_INVOCATION'] as const;
-
-const wireEventSchema = z.object({
-  event_id: shortText.min(1).optional(),
-  tenant_id: shortText.min(1),
-  agent_id: shortText.min(1).refine((id) => id !== ADMIN_AGENT_ID, `"${ADMIN_AGENT_ID}" is reserved`),
-  session_id: shortText.min(1),
-  user_id: shortText.nullish(),
-  source_type: shortText.nullish(),
-  event_type: z
-    .string()
-    .transform((t) => t.toUpperCase())
-    .pipe(z.enum(EVENT_TYPES)),
-  tool_name: shortText.nullish(),
-  content: budgetedJson()
-    .pipe(z.union([text, z.record(z.string(), z.unknown()), z.array(z.unknown())]))
-    .nullish(),
-  metadata: budgetedJson().pipe(z.record(z.string(), z.unknown())).nullish(),
-  approved_scope: z.array(shortText).max(10_000).nullish(),
-  enforcement_mode: shortText.nullish(),
-  session_tool_calls: z.array(shortText).max(10_000).nullish(),
-  occurred_at: z.union([z.string().max(64), z.number()]).nullish(),
-  ttl: z.union([shortText, z.number()]).nullish(),
-  violation_id: shortText.nullish(),
-  purpose: shortText.nullish(),
-  data_classification: shortText.nullish(),
-  task_context: budgetedJson().pipe(z.record(z.string(), z.unknown())).nullish(),
-  endpoint_id: shortText.nullish(),
-  hostname: shortText.nullish(),
-});
-
-export interface RejectedEvent {
-  index: number;
-  event_id?: string;
-  field: string;
-  message: string;
-}
-
 export type IngestBody = { ok: true; events: unknown[] } | { ok: false; message: string };
 
 /** Which dialect: a bare array, or an object with an `events` array. */
@@ -83,7 +41,7 @@ export function eventsOf(body: unknown): IngestBody {
 }
 
 function snakeCase(raw: Record<string, unknown>): Record<string, unknown> {
-  // Most SDKs send snake_case: then there is nothing to rename (the schema below never mutates its input).
+  // Most SDKs send snake_case: then there is nothing to rename (wireEventSchema never mutates its input).
   if (!Object.keys(raw).some((key) => CAMEL_TO_SNAKE.has(key))) return raw;
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(raw)) {

@@ -1,6 +1,17 @@
-import { approvalView } from '@thoth/contracts';
+import {
+  type ApprovalView,
+  approvalListSchema,
+  approvalParamsSchema,
+  approvalsQuerySchema,
+  approvalView,
+  approvalViewSchema,
+  errorResponse,
+  errorResponses,
+  type HoldRecord,
+  resolveApprovalBodySchema,
+  tenantParamsSchema,
+} from '@thoth/contracts';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { z } from 'zod';
 import {
   HoldConflictError,
   type HoldRegistry,
@@ -9,15 +20,16 @@ import {
 } from '../holds/hold-registry.ts';
 import { type Authenticator, assertReadScope, personOf } from '../http/auth.ts';
 import { HttpError } from '../http/http-error.ts';
-import { TENANT_ID } from './key-routes.ts';
 
 export interface ApprovalRouteDeps {
   auth: Authenticator;
   holds: HoldRegistry;
 }
 
-const tenantParams = z.object({ tenant: TENANT_ID });
-const approvalParams = tenantParams.extend({ id: z.string().min(1).max(128) });
+/** An approval as the API answers it (approvalView's shape is approvalViewSchema; tests check every answer). */
+const approvalOf = (hold: HoldRecord) => approvalView(hold) as ApprovalView;
+
+const noApproval = errorResponse('not_found: no such approval in this tenant');
 
 export const approvalRoutes =
   (deps: ApprovalRouteDeps): FastifyPluginAsyncZod =>
@@ -42,19 +54,19 @@ export const approvalRoutes =
         schema: {
           summary: 'Step-up approvals of the tenant, newest first',
           tags: ['approvals'],
-          params: tenantParams,
-          querystring: z.object({
-            status: z.enum(['pending', 'approved', 'denied', 'expired']).optional(),
-            page: z.coerce.number().int().min(1).max(100_000).default(1),
-            per_page: z.coerce.number().int().min(1).max(500).default(50),
-          }),
+          params: tenantParamsSchema,
+          querystring: approvalsQuerySchema,
+          response: {
+            200: approvalListSchema.describe('the approvals, newest first'),
+            ...errorResponses(400, 401, 403, 429, 500),
+          },
         },
       },
       async (request) => {
         requireReader(request, request.params.tenant);
         const { status, page, per_page } = request.query;
         const { data, total } = deps.holds.list(request.params.tenant, status, page, per_page);
-        return { data: data.map(approvalView), total, page, per_page };
+        return { data: data.map(approvalOf), total, page, per_page };
       },
     );
 
@@ -64,7 +76,12 @@ export const approvalRoutes =
         schema: {
           summary: 'One step-up approval, with its rules (approvers, approvals_required) and votes so far',
           tags: ['approvals'],
-          params: approvalParams,
+          params: approvalParamsSchema,
+          response: {
+            200: approvalViewSchema.describe('the approval, with its rules and votes'),
+            ...errorResponses(400, 401, 403, 429, 500),
+            404: noApproval,
+          },
         },
       },
       async (request) => {
@@ -72,7 +89,7 @@ export const approvalRoutes =
         const hold = deps.holds.byApprovalId(request.params.id);
         if (!hold || hold.tenant_id !== request.params.tenant)
           throw new HttpError(404, 'not_found', `no approval ${request.params.id}`);
-        return approvalView(hold);
+        return approvalOf(hold);
       },
     );
 
@@ -84,11 +101,22 @@ export const approvalRoutes =
             'Vote to approve or deny a pending step-up (a person with the approver role, an "admin" key or the ' +
             'admin token); the hold resolves at its required approvals or the first denial',
           tags: ['approvals'],
-          params: approvalParams,
-          body: z.object({
-            decision: z.enum(['approve', 'deny']),
-            comment: z.string().trim().max(2_000).nullish(),
-          }),
+          params: approvalParamsSchema,
+          body: resolveApprovalBodySchema,
+          response: {
+            200: approvalViewSchema.describe('the approval as it stands after this vote'),
+            ...errorResponses(400, 401, 413, 415, 429, 500),
+            403: errorResponse(
+              'forbidden: this principal may not vote on this approval (a viewer, not in its approvers, the ' +
+                'person the call was made for, a second vote, a key with execute or write, a key where people ' +
+                'must approve); tenant_mismatch, agent_mismatch; csrf_failed',
+            ),
+            404: noApproval,
+            409: errorResponse('conflict: the approval is already resolved, or being resolved'),
+            503: errorResponse(
+              'unconfirmed: the resolution could not be confirmed; read the approval to see which one stands',
+            ),
+          },
         },
       },
       async (request) => {
@@ -103,7 +131,7 @@ export const approvalRoutes =
             decision: request.body.decision,
             comment: request.body.comment || null,
           });
-          return approvalView(after);
+          return approvalOf(after);
         } catch (error) {
           // Separation of duties, approver groups, one person once: this principal may not vote on this one.
           if (error instanceof HoldVoteRefusedError) throw new HttpError(403, 'forbidden', error.message);

@@ -1,14 +1,27 @@
 import type { AgentBaseline } from '@thoth/baselines';
 import { baselineState, baselineView } from '@thoth/baselines';
+import {
+  type AgentBaselineView,
+  type AgentList,
+  agentBaselineSchema,
+  agentListSchema,
+  agentsQuerySchema,
+  errorResponse,
+  errorResponses,
+  type Finding,
+  type FindingsFilter,
+  findingsFilterSchema,
+  findingsPageSchema,
+  tenantParamsSchema,
+  tenantSubjectParamsSchema,
+} from '@thoth/contracts';
 import type { Store } from '@thoth/platform';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { z } from 'zod';
 import type { DirectiveIndex } from '../directive-index.ts';
 import type { Authenticator } from '../http/auth.ts';
 import { HttpError } from '../http/http-error.ts';
 import { requireStore, tenantReader } from '../http/tenant-reader.ts';
-import { isoTime, whereOccurredBetween } from '../soc/audit-queries.ts';
-import { TENANT_ID } from './key-routes.ts';
+import { whereOccurredBetween } from '../soc/audit-queries.ts';
 
 export interface BaselineRouteDeps {
   auth: Authenticator;
@@ -17,36 +30,6 @@ export interface BaselineRouteDeps {
   /** THOTH_BASELINE_DECAY_HALF_LIFE_SECONDS in ms: the profile shows the anomaly score as of now. */
   baselineHalfLifeMs: number;
 }
-
-const tenantParams = z.object({ tenant: TENANT_ID });
-const idParam = z.string().min(1).max(512);
-
-export const findingsFilterSchema = z.object({
-  agent_id: idParam.optional(),
-  detector: z
-    .enum([
-      'first_seen_tool',
-      'rare_tool',
-      'rate_spike',
-      'numeric_outlier',
-      'novel_arg_key',
-      'novel_arg_value',
-      'unusual_transition',
-      'off_hours',
-      'blocked_burst',
-    ])
-    .optional(),
-  severity: z.enum(['info', 'low', 'medium', 'high', 'critical']).optional(),
-  session_id: idParam.optional(),
-  tool_name: idParam.optional(),
-  learning: z.enum(['true', 'false']).optional(),
-  min_score: z.coerce.number().int().min(0).max(100).optional(),
-  from: isoTime.optional(),
-  to: isoTime.optional(),
-  page: z.coerce.number().int().min(1).max(100_000).default(1),
-  per_page: z.coerce.number().int().min(1).max(500).default(50),
-});
-type FindingsFilter = z.infer<typeof findingsFilterSchema>;
 
 interface StoredFinding {
   finding_id: string;
@@ -64,37 +47,17 @@ interface StoredFinding {
   occurred_at_ms: number | string;
 }
 
-export const agentsQuerySchema = z.object({
-  /** An agent-scoped key must name its agent (as on every SOC route). */
-  agent_id: idParam.optional(),
-  limit: z.coerce.number().int().min(1).max(1_000).default(500),
-});
-
+/** Weakest first: the order that ranks an agent's directives. */
 const ESCALATION_LEVELS = ['warn', 'step_up', 'block'] as const;
 type EscalationLevel = (typeof ESCALATION_LEVELS)[number];
 
-/** GET /{tenant}/thoth/agents: every agent with a baseline, most recently seen first. */
-export const agentListSchema = z.object({
-  data: z.array(
-    z.object({
-      agent_id: z.string(),
-      baseline_state: z.enum(['learning', 'active']),
-      calls: z.number().int().nonnegative(),
-      /** The strongest unexpired directive the enforce API holds for the agent (null: none). */
-      escalation_level: z.enum(ESCALATION_LEVELS).nullable(),
-      escalation_score: z.number().nullable(),
-      last_seen_at: z.string().nullable(),
-      findings_24h: z.number().int().nonnegative(),
-      last_finding_at: z.string().nullable(),
-    }),
-  ),
-  /** Agents of the tenant (or of the named agent) with a baseline; `data` holds at most `limit` of them. */
-  total: z.number().int().nonnegative(),
-  limit: z.number().int(),
-});
-export type AgentList = z.infer<typeof agentListSchema>;
-
 const FINDINGS_WINDOW_MS = 24 * 60 * 60 * 1000;
+
+/** The errors of every baselines read: a `read` key of the tenant (or of the agent it names), and a store. */
+const readErrors = {
+  ...errorResponses(400, 401, 403, 429, 500),
+  503: errorResponse('store_unavailable: this process has no audit-trail store'),
+};
 
 /** The agent's current escalation: its strongest unexpired directive, by level then score. */
 function currentEscalation(
@@ -142,7 +105,7 @@ export function findingsQueries(tenantId: string, f: FindingsFilter) {
   };
 }
 
-function toApiFinding(r: StoredFinding): Record<string, unknown> {
+function toApiFinding(r: StoredFinding): Finding {
   const parse = (text: string) => {
     try {
       return JSON.parse(text) as unknown;
@@ -180,7 +143,12 @@ export const baselineRoutes =
         schema: {
           summary: 'An agent’s learned behavioral baseline and its current escalation (docs/baselines.md)',
           tags: ['baselines'],
-          params: tenantParams.extend({ id: idParam }),
+          params: tenantSubjectParamsSchema,
+          response: {
+            200: agentBaselineSchema.describe('the agent’s learned profile and current escalation'),
+            ...readErrors,
+            404: errorResponse('not_found: the agent has no baseline'),
+          },
         },
       },
       async (request) => {
@@ -208,8 +176,10 @@ export const baselineRoutes =
             signals: d.signals,
             expires_at: new Date(d.expiresAtMs).toISOString(),
           }));
+        // baselineView's shape is agentBaselineSchema's (less the directives): tests check every answer.
+        const profile = baselineView(JSON.parse(row.state) as AgentBaseline, now, deps.baselineHalfLifeMs);
         return {
-          ...baselineView(JSON.parse(row.state) as AgentBaseline, now, deps.baselineHalfLifeMs),
+          ...(profile as Omit<AgentBaselineView, 'enforced_directives'>),
           // What the enforce API applies right now (the directives it holds in memory).
           enforced_directives: directives,
         };
@@ -223,9 +193,12 @@ export const baselineRoutes =
           summary:
             'Agents with a behavioral baseline: state, current escalation, last seen, findings in the last 24 h',
           tags: ['baselines'],
-          params: tenantParams,
+          params: tenantParamsSchema,
           querystring: agentsQuerySchema,
-          response: { 200: agentListSchema },
+          response: {
+            200: agentListSchema.describe('agents with a baseline, most recently seen first'),
+            ...readErrors,
+          },
         },
       },
       async (request): Promise<AgentList> => {
@@ -286,8 +259,9 @@ export const baselineRoutes =
         schema: {
           summary: 'Behavioral-baseline findings, newest first, with filters and pagination',
           tags: ['baselines'],
-          params: tenantParams,
+          params: tenantParamsSchema,
           querystring: findingsFilterSchema,
+          response: { 200: findingsPageSchema.describe('findings, newest first'), ...readErrors },
         },
       },
       async (request) => {

@@ -1,8 +1,26 @@
+import {
+  type ConsoleSessionView,
+  cliSessionSchema,
+  consoleFileParamsSchema,
+  consoleFileSchema,
+  consoleSessionSchema,
+  consoleSessionStateSchema,
+  errorResponse,
+  errorResponses,
+  evidenceLinksQuerySchema,
+  evidenceLinksSchema,
+  idTokenBodySchema,
+  noBody,
+  type Permission,
+  signInBodySchema,
+  ssoCliParametersSchema,
+  ssoEnabledSchema,
+  ssoTenantQuerySchema,
+} from '@thoth/contracts';
 import type { Store } from '@thoth/platform';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { z } from 'zod';
 import {
   CONSOLE_CSP,
   type ConsoleAsset,
@@ -22,14 +40,12 @@ import {
 } from '../console/console-sessions.ts';
 import type { OidcSignIn } from '../console/oidc-sign-in.ts';
 import { SignInLimiter } from '../console/sign-in-limiter.ts';
-import type { Permission } from '../control/api-keys.ts';
 import type { ControlState } from '../control/control-state.ts';
 import { ADMIN_TOKEN_ACTOR, type Authenticator, actAsPerson, keyRefusal } from '../http/auth.ts';
 import { HttpError } from '../http/http-error.ts';
 import type { PersonPrincipal, Role } from '../http/principal.ts';
 import { requireStore, tenantReader } from '../http/tenant-reader.ts';
 import { chainFieldsOf, EVENT_COLUMNS, type StoredEvent } from '../soc/audit-queries.ts';
-import { TENANT_ID } from './key-routes.ts';
 
 export interface ConsoleRouteDeps {
   auth: Authenticator;
@@ -73,8 +89,8 @@ const ssoStateCookie = (value: string, maxAgeSeconds: number, secure: boolean) =
   ].join('; ');
 
 /** What the console learns about its session: never the credential. */
-const sessionView = (session: ConsoleSession) => ({
-  signed_in: true as const,
+const sessionView = (session: ConsoleSession): ConsoleSessionView => ({
+  signed_in: true,
   tenant_id: session.principal.tenantId,
   method: session.principal.method,
   label: session.principal.label,
@@ -93,6 +109,15 @@ const sessionView = (session: ConsoleSession) => ({
   csrf_token: session.csrfToken,
   expires_at: new Date(session.expiresAt).toISOString(),
 });
+
+/** The single sign-on errors of a route that talks to the tenant's identity provider. */
+const ssoErrors = {
+  ...errorResponses(502),
+  404: errorResponse('not_found: single sign-on is not configured, or not for this tenant'),
+};
+/** A sign-in's answer to a non-JSON body: a form on another site cannot sign a browser in. */
+const jsonOnly = errorResponse('unsupported_media_type: sign-in takes an application/json body');
+const redirect = (to: string) => noBody(`a redirect (Location) to ${to}`);
 
 const isConsoleUrl = (url: string) =>
   url === '/console' || url.startsWith('/console/') || url.startsWith('/console?');
@@ -237,6 +262,11 @@ export const consoleRoutes = (deps: ConsoleRouteDeps) =>
           schema: {
             summary: 'Whether single sign-on is configured (the console offers it then)',
             tags: ['console'],
+            security: [],
+            response: {
+              200: ssoEnabledSchema.describe('whether single sign-on is configured'),
+              ...errorResponses(500),
+            },
           },
         },
         async () => ({ enabled: deps.sso !== undefined }),
@@ -249,7 +279,13 @@ export const consoleRoutes = (deps: ConsoleRouteDeps) =>
             summary:
               'Single sign-on: redirects the browser to the tenant’s identity provider (code flow with PKCE)',
             tags: ['console'],
-            querystring: z.object({ tenant: TENANT_ID }),
+            security: [],
+            querystring: ssoTenantQuerySchema,
+            response: {
+              302: redirect('the identity provider'),
+              ...errorResponses(400, 500),
+              ...ssoErrors,
+            },
           },
         },
         async (request, reply) => {
@@ -270,6 +306,15 @@ export const consoleRoutes = (deps: ConsoleRouteDeps) =>
               'keys, issuer, audience, expiry, nonce), maps the groups claim to a role in the tenant, and sets the ' +
               'session cookie. The browser never sees a token.',
             tags: ['console'],
+            security: [],
+            response: {
+              302: redirect('the console, signed in'),
+              ...errorResponses(500),
+              400: errorResponse('invalid_request: unknown, expired or not this browser’s sign-in (state)'),
+              401: errorResponse('unauthorized: the identity provider refused the sign-in, or its tokens'),
+              403: errorResponse('forbidden: none of the person’s groups has a role in the tenant'),
+              ...ssoErrors,
+            },
           },
         },
         async (request, reply) => {
@@ -296,7 +341,15 @@ export const consoleRoutes = (deps: ConsoleRouteDeps) =>
           schema: {
             summary: 'Single sign-on for the CLI: the IdP and public client `thoth login` uses (device code)',
             tags: ['console'],
-            querystring: z.object({ tenant: TENANT_ID }),
+            security: [],
+            querystring: ssoTenantQuerySchema,
+            response: {
+              200: ssoCliParametersSchema.describe('the identity provider and public client of the CLI'),
+              ...errorResponses(400, 500),
+              404: errorResponse(
+                'not_found: single sign-on is not configured for this tenant, or no CLI client',
+              ),
+            },
           },
         },
         async (request) => requireSso().cliParameters(request.query.tenant),
@@ -311,7 +364,16 @@ export const consoleRoutes = (deps: ConsoleRouteDeps) =>
               'The ID token must be signed by the tenant’s IdP, for the console’s or the CLI’s client, unexpired ' +
               'and at most five minutes old. Answers the session with `session_token` (the cookie value) for the CLI.',
             tags: ['console'],
-            body: z.object({ tenant: TENANT_ID, id_token: z.string().min(1).max(16_384) }),
+            security: [],
+            body: idTokenBodySchema,
+            response: {
+              200: cliSessionSchema.describe('a console session, and its token for the CLI'),
+              ...errorResponses(400, 413, 500),
+              401: errorResponse('unauthorized: the ID token is refused (signature, issuer, audience, age)'),
+              403: errorResponse('forbidden: none of the person’s groups has a role in the tenant'),
+              415: jsonOnly,
+              ...ssoErrors,
+            },
           },
         },
         async (request, reply) => {
@@ -333,10 +395,17 @@ export const consoleRoutes = (deps: ConsoleRouteDeps) =>
               'The credential stays on the server; the browser gets an HttpOnly, SameSite=Strict cookie (Secure ' +
               'on TLS) and a CSRF token to send as X-CSRF-Token on mutations. The admin token names a tenant.',
             tags: ['console'],
-            body: z.object({
-              credential: z.string().trim().min(1).max(4_096),
-              tenant: TENANT_ID.optional(),
-            }),
+            security: [],
+            body: signInBodySchema,
+            response: {
+              200: consoleSessionSchema.describe('signed in: the session (its cookie is set)'),
+              ...errorResponses(400, 413, 500),
+              401: errorResponse('unauthorized: the credential is no working API key or admin token'),
+              403: errorResponse('tenant_mismatch: the key belongs to another tenant'),
+              404: errorResponse('not_found: the admin token names a tenant that does not exist'),
+              415: jsonOnly,
+              429: errorResponse('rate_limited: too many failed sign-ins from this address or for this key'),
+            },
           },
         },
         async (request, reply) => {
@@ -377,6 +446,11 @@ export const consoleRoutes = (deps: ConsoleRouteDeps) =>
           schema: {
             summary: 'The console session of this browser (`signed_in: false` without one)',
             tags: ['console'],
+            security: [],
+            response: {
+              200: consoleSessionStateSchema.describe('this browser’s session, or signed_in: false'),
+              ...errorResponses(500),
+            },
           },
         },
         async (request, reply) => {
@@ -384,10 +458,10 @@ export const consoleRoutes = (deps: ConsoleRouteDeps) =>
           // A key revoked (or a tenant disabled) since sign-in ends the session too.
           reply.header('cache-control', 'no-store');
           // 200 either way: the console asks this on every load, and a 401 there would only be browser noise.
-          if (!session) return { signed_in: false };
+          if (!session) return { signed_in: false as const };
           if (keyRefusal(deps.control, session.principal.credential, Date.now())) {
             sessions.end(session.id);
-            return { signed_in: false, reason: 'the key of this console session no longer works' };
+            return { signed_in: false as const, reason: 'the key of this console session no longer works' };
           }
           return sessionView(session);
         },
@@ -395,7 +469,18 @@ export const consoleRoutes = (deps: ConsoleRouteDeps) =>
 
       app.delete(
         '/console/api/session',
-        { schema: { summary: 'Console sign-out: ends the server session', tags: ['console'] } },
+        {
+          schema: {
+            summary: 'Console sign-out: ends the server session',
+            tags: ['console'],
+            security: [],
+            response: {
+              204: noBody('signed out (the cookie is cleared)'),
+              ...errorResponses(400, 413, 415, 500),
+              403: errorResponse('csrf_failed: sign-out needs the session’s X-CSRF-Token'),
+            },
+          },
+        },
         async (request, reply) => {
           const session = sessionOf(request);
           if (session) {
@@ -418,12 +503,12 @@ export const consoleRoutes = (deps: ConsoleRouteDeps) =>
               'number, with the chain’s length (`total`) so the console can show verification progress. Reads ' +
               'as the session’s key (or a key of its own): the same tenant and agent scope as every read.',
             tags: ['console'],
-            querystring: z.object({
-              tenant: TENANT_ID,
-              agent_id: z.string().min(1).max(512),
-              from_sequence: z.coerce.number().int().min(1).default(1),
-              limit: z.coerce.number().int().min(1).max(5_000).default(1_000),
-            }),
+            querystring: evidenceLinksQuerySchema,
+            response: {
+              200: evidenceLinksSchema.describe('the agent’s chain links from from_sequence'),
+              ...errorResponses(400, 401, 403, 429, 500),
+              503: errorResponse('store_unavailable: this process has no audit-trail store'),
+            },
           },
         },
         async (request, reply) => {
@@ -480,10 +565,27 @@ export const consoleRoutes = (deps: ConsoleRouteDeps) =>
         return reply.send(asset.body);
       };
 
-      app.get('/console', { schema: { hide: true } }, async (_request, reply) => reply.redirect('/console/'));
+      app.get(
+        '/console',
+        { schema: { hide: true, response: { 302: redirect('/console/'), ...errorResponses(500) } } },
+        async (_request, reply) => reply.redirect('/console/'),
+      );
       app.get(
         '/console/*',
-        { schema: { hide: true, params: z.object({ '*': z.string().max(1_024) }) } },
+        {
+          schema: {
+            hide: true,
+            params: consoleFileParamsSchema,
+            response: {
+              200: { description: 'a console file', content: { '*/*': { schema: consoleFileSchema } } },
+              304: noBody('not modified (If-None-Match)'),
+              ...errorResponses(400, 500),
+              404: errorResponse(
+                'not_found: no such console file; console_not_built: the console is not built',
+              ),
+            },
+          },
+        },
         async (request, reply) => {
           if (!assets)
             // A 404, not a 5xx: the process is healthy, the optional console is just absent.

@@ -1,7 +1,14 @@
-import type { HoldRecord } from '@thoth/contracts';
+import {
+  enforceRequestSchema,
+  enforceResponseSchema,
+  errorResponse,
+  errorResponses,
+  type HoldPollAnswer,
+  type HoldRecord,
+  holdParamsSchema,
+  holdPollAnswerSchema,
+} from '@thoth/contracts';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { z } from 'zod';
-import { enforceRequestSchema } from '../enforce/enforce-request.ts';
 import type { Enforcer } from '../enforce/enforcer.ts';
 import type { HoldRegistry } from '../holds/hold-registry.ts';
 import { type Authenticator, assertSameTenant } from '../http/auth.ts';
@@ -23,6 +30,10 @@ export const enforceRoutes =
           summary: 'Decide one tool call: ALLOW, BLOCK, STEP_UP, MODIFY or DEFER',
           tags: ['data plane'],
           body: enforceRequestSchema,
+          response: {
+            200: enforceResponseSchema.describe('the decision, its explanation and its signed receipt'),
+            ...errorResponses(400, 401, 403, 413, 415, 429, 500),
+          },
         },
       },
       async (request) => {
@@ -40,7 +51,12 @@ export const enforceRoutes =
         schema: {
           summary: 'Poll a STEP_UP hold',
           tags: ['data plane'],
-          params: z.object({ token: z.string().min(1).max(256) }),
+          params: holdParamsSchema,
+          response: {
+            200: holdPollAnswerSchema.describe('the hold as it stands'),
+            ...errorResponses(400, 401, 403, 429, 500),
+            404: errorResponse('not_found: no such hold for this key (another tenant’s or agent’s included)'),
+          },
         },
       },
       async (request) => {
@@ -59,7 +75,7 @@ export const enforceRoutes =
   };
 
 /** The poll shapes every SDK family understands (docs/protocol.md §Poll answers). Never MODIFY/DEFER, never STEP_UP once resolved. */
-export function pollAnswer(hold: HoldRecord): Record<string, unknown> {
+export function pollAnswer(hold: HoldRecord): HoldPollAnswer {
   const base = {
     token: hold.token,
     violation_id: hold.violation_id,

@@ -1,10 +1,17 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { BehavioralEvent } from '@thoth/contracts';
-import { agentKey } from '@thoth/contracts';
+import {
+  agentKey,
+  errorResponse,
+  errorResponses,
+  ingestAcceptedSchema,
+  ingestBodySchema,
+  ingestInvalidSchema,
+  MAX_EVENTS_PER_REQUEST,
+} from '@thoth/contracts';
 import type { AvroCodec, Bus, Logger, Redactor } from '@thoth/platform';
 import { REDACTED_HEADER } from '@thoth/platform';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { z } from 'zod';
 import { type Authenticator, assertSameTenant } from '../http/auth.ts';
 import { HttpError } from '../http/http-error.ts';
 import { eventsOf, normalizeBatch } from '../ingest/normalize-events.ts';
@@ -27,8 +34,26 @@ export const ingestRoutes =
         schema: {
           summary: 'Ingest behavioral events (bare array, {events} snake_case or {events} camelCase)',
           tags: ['data plane'],
-          body: z.unknown(),
+          body: ingestBodySchema,
+          response: {
+            202: ingestAcceptedSchema.describe(
+              'the valid events are on the event bus; each invalid one is listed',
+            ),
+            400: ingestInvalidSchema,
+            ...errorResponses(401, 403, 415, 429, 500),
+            413: errorResponse(
+              `too_many_events: over ${MAX_EVENTS_PER_REQUEST} events (split the batch); body_too_large, ` +
+                'payload_too_large: over the byte, member or value limits',
+            ),
+            503: errorResponse(
+              'bus_unavailable: the event bus did not accept the events; nothing was accepted, send the ' +
+                'batch again after Retry-After (5 s)',
+            ),
+          },
         },
+        // The body schema documents the dialects; the handler validates each event alone (normalize-events.ts),
+        // so that an invalid event is rejected by itself instead of refusing the batch.
+        validatorCompiler: () => (body) => ({ value: body }),
       },
       async (request, reply) => {
         const identity = deps.auth.require(request, 'write');
@@ -76,8 +101,6 @@ export const ingestRoutes =
     );
   };
 
-/** Fifty times an SDK's default batch (100): larger requests are refused with 413, not parsed for seconds. */
-export const MAX_EVENTS_PER_REQUEST = 5_000;
 /** Events normalized (validated, redacted) between two turns of the event loop: a few milliseconds' work. */
 const EVENTS_PER_SLICE = 100;
 

@@ -1,15 +1,24 @@
+import {
+  apiKeyListSchema,
+  apiKeyParamsSchema,
+  apiKeyViewSchema,
+  createApiKeyBodySchema,
+  createdApiKeySchema,
+  createTenantBodySchema,
+  errorResponse,
+  errorResponses,
+  receiptKeysSchema,
+  tenantListSchema,
+  tenantParamsSchema,
+  tenantViewSchema,
+  updateTenantBodySchema,
+} from '@thoth/contracts';
 import type { SigningKey } from '@thoth/platform';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { z } from 'zod';
-import { PERMISSIONS } from '../control/api-keys.ts';
 import { ControlConflict, type ControlState } from '../control/control-state.ts';
 import { apiKeyView, tenantView } from '../control/control-views.ts';
 import type { Authenticator } from '../http/auth.ts';
 import { HttpError } from '../http/http-error.ts';
-
-export const TENANT_ID = z
-  .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'letters, digits, dot, underscore and dash; at most 128');
 
 export interface KeyRouteDeps {
   auth: Authenticator;
@@ -17,7 +26,10 @@ export interface KeyRouteDeps {
   signer: SigningKey;
 }
 
-const tenantParams = z.object({ tenant: TENANT_ID });
+/** Operator routes take the admin token only: no key, so no rate limit and no permission to lack. */
+const operatorUnauthorized = errorResponse(
+  'unauthorized: this route needs the admin token (THOTH_ADMIN_TOKEN)',
+);
 
 /** A refused control change as the client's error: 404 for what does not exist, 409 for a conflict. */
 export function controlError(error: unknown): never {
@@ -50,19 +62,12 @@ export const keyRoutes =
           summary:
             'Create an API key (admin token, or a key with "admin" on the tenant); creates the tenant if needed',
           tags: ['control plane'],
-          params: tenantParams,
-          body: z
-            .object({
-              name: z.string().trim().min(1).max(200),
-              permissions: z.array(z.enum(PERMISSIONS)).min(1).default(['execute', 'write', 'read']),
-              agent_id: z.string().min(1).max(512).nullish(),
-              expires_at: z.iso.datetime({ offset: true }).nullish(),
-              kind: z.enum(['live', 'test']).default('live'),
-            })
-            .refine((b) => !(b.agent_id && b.permissions.includes('admin')), {
-              path: ['permissions'],
-              message: '"admin" acts on the whole tenant: it cannot be given to a key scoped to one agent',
-            }),
+          params: tenantParamsSchema,
+          body: createApiKeyBodySchema,
+          response: {
+            201: createdApiKeySchema.describe('the key, its plaintext shown this once'),
+            ...errorResponses(400, 401, 403, 413, 415, 429, 500),
+          },
         },
       },
       async (request, reply) => {
@@ -92,7 +97,11 @@ export const keyRoutes =
         schema: {
           summary: 'The tenant’s API keys, newest first, without secrets (admin)',
           tags: ['control plane'],
-          params: tenantParams,
+          params: tenantParamsSchema,
+          response: {
+            200: apiKeyListSchema.describe('the tenant’s keys, newest first'),
+            ...errorResponses(400, 401, 403, 429, 500),
+          },
         },
       },
       async (request) => {
@@ -107,7 +116,12 @@ export const keyRoutes =
         schema: {
           summary: 'Revoke an API key (admin); every replica refuses it within a second',
           tags: ['control plane'],
-          params: tenantParams.extend({ key_id: z.string().min(1).max(128) }),
+          params: apiKeyParamsSchema,
+          response: {
+            200: apiKeyViewSchema.describe('the key, revoked'),
+            ...errorResponses(400, 401, 403, 413, 415, 429, 500),
+            404: errorResponse('not_found: no such key in this tenant'),
+          },
         },
       },
       async (request) => {
@@ -125,11 +139,13 @@ export const keyRoutes =
         schema: {
           summary: 'Create a tenant (admin token)',
           tags: ['control plane'],
-          body: z.object({
-            tenant_id: TENANT_ID,
-            display_name: z.string().trim().min(1).max(200).nullish(),
-            rate_limit_per_second: z.number().int().min(1).max(10_000_000).nullish(),
-          }),
+          body: createTenantBodySchema,
+          response: {
+            201: tenantViewSchema.describe('the tenant'),
+            ...errorResponses(400, 403, 413, 415, 500),
+            401: operatorUnauthorized,
+            409: errorResponse('conflict: the tenant exists'),
+          },
         },
       },
       async (request, reply) => {
@@ -149,7 +165,17 @@ export const keyRoutes =
 
     app.get(
       '/thoth/tenants',
-      { schema: { summary: 'Every tenant (admin token)', tags: ['control plane'] } },
+      {
+        schema: {
+          summary: 'Every tenant (admin token)',
+          tags: ['control plane'],
+          response: {
+            200: tenantListSchema.describe('every tenant'),
+            401: operatorUnauthorized,
+            ...errorResponses(500),
+          },
+        },
+      },
       async (request) => {
         operatorOnly(request);
         return { tenants: deps.control.tenantList().map(tenantView) };
@@ -162,15 +188,14 @@ export const keyRoutes =
         schema: {
           summary: 'Change a tenant: display name, rate limit, disabled (admin token)',
           tags: ['control plane'],
-          params: tenantParams,
-          body: z
-            .object({
-              display_name: z.string().trim().min(1).max(200).nullable(),
-              rate_limit_per_second: z.number().int().min(1).max(10_000_000).nullable(),
-              disabled: z.boolean(),
-            })
-            .partial()
-            .refine((patch) => Object.keys(patch).length > 0, 'nothing to change'),
+          params: tenantParamsSchema,
+          body: updateTenantBodySchema,
+          response: {
+            200: tenantViewSchema.describe('the tenant, changed'),
+            ...errorResponses(400, 403, 413, 415, 500),
+            401: operatorUnauthorized,
+            404: errorResponse('not_found: no such tenant'),
+          },
         },
       },
       async (request) => {
@@ -184,7 +209,14 @@ export const keyRoutes =
 
     app.get(
       '/v1/keys/receipt',
-      { schema: { summary: 'Public keys that sign decision receipts (Ed25519)', tags: ['data plane'] } },
+      {
+        schema: {
+          summary: 'Public keys that sign decision receipts (Ed25519)',
+          tags: ['data plane'],
+          security: [],
+          response: { 200: receiptKeysSchema.describe('the public keys'), ...errorResponses(500) },
+        },
+      },
       async () => {
         const known = deps.control.receiptKeyList();
         const keys = known.some((k) => k.key_id === deps.signer.keyId)
@@ -194,11 +226,11 @@ export const keyRoutes =
               { key_id: deps.signer.keyId, public_key_pem: deps.signer.publicKeyPem, created_at: Date.now() },
             ];
         return {
-          signing_algorithm: 'ed25519',
+          signing_algorithm: 'ed25519' as const,
           current_key_id: deps.signer.keyId,
           keys: keys.map((k) => ({
             key_id: k.key_id,
-            algorithm: 'ed25519',
+            algorithm: 'ed25519' as const,
             public_key_pem: k.public_key_pem,
           })),
         };

@@ -1,6 +1,17 @@
+import {
+  dryRunBodySchema,
+  dryRunResultSchema,
+  errorResponse,
+  errorResponses,
+  type PolicyInput,
+  policyListSchema,
+  policyVersionParamsSchema,
+  policyVersionViewSchema,
+  putPolicyBodySchema,
+  tenantParamsSchema,
+} from '@thoth/contracts';
 import type { Store } from '@thoth/platform';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { z } from 'zod';
 import type { ControlState } from '../control/control-state.ts';
 import { policyInForceView, policyVersionView } from '../control/control-views.ts';
 import { DryRunLimiter } from '../control/dry-run-limiter.ts';
@@ -12,11 +23,10 @@ import { HttpError } from '../http/http-error.ts';
 import {
   chainFieldsOf,
   EVENT_COLUMNS,
-  isoTime,
   type StoredEvent,
   whereOccurredBetween,
 } from '../soc/audit-queries.ts';
-import { controlError, TENANT_ID } from './key-routes.ts';
+import { controlError } from './key-routes.ts';
 
 export interface PolicyRouteDeps {
   auth: Authenticator;
@@ -26,15 +36,12 @@ export interface PolicyRouteDeps {
   dryRunMaxEvents: number;
 }
 
-const tenantParams = z.object({ tenant: TENANT_ID });
-/** A policy document (docs/policies.md) as JSON, or its YAML/JSON text. */
-const policyInput = z.union([z.string().min(1).max(1_000_000), z.record(z.string(), z.unknown())]);
 const READERS = ['read', 'admin'] as const;
 /** Recorded decisions a dry run reads per query (see the dry-run route). */
 const DRY_RUN_PAGE_ROWS = 2_000;
 
 /** Validates and compiles a policy from the request; a bad one is a 400 naming the rule and the field. */
-function compiledFrom(input: z.infer<typeof policyInput>): {
+function compiledFrom(input: PolicyInput): {
   document: Record<string, unknown>;
   compiled: CompiledPolicy;
 } {
@@ -69,7 +76,11 @@ export const policyRoutes =
           summary:
             'The rules decisions use now (`in_force`: version, source — api, file with path and SHA-256, or default — and rules) and the API-managed versions, oldest first',
           tags: ['policies'],
-          params: tenantParams,
+          params: tenantParamsSchema,
+          response: {
+            200: policyListSchema.describe('the rules in force and the API-managed versions'),
+            ...errorResponses(400, 401, 403, 429, 500),
+          },
         },
       },
       async (request) => {
@@ -78,7 +89,10 @@ export const policyRoutes =
         const versions = deps.control.policies.versions(tenant);
         return {
           current_version: deps.control.policies.forTenant(tenant).version,
-          source: versions.length === 0 || versions[versions.length - 1]!.deleted ? 'file' : 'api',
+          source:
+            versions.length === 0 || versions[versions.length - 1]!.deleted
+              ? ('file' as const)
+              : ('api' as const),
           data: versions.map((v) => policyVersionView(v, false)),
           in_force: policyInForceView(deps.control.policies.inForce(tenant)),
         };
@@ -91,7 +105,12 @@ export const policyRoutes =
         schema: {
           summary: 'One version of the tenant’s policy, with its document',
           tags: ['policies'],
-          params: tenantParams.extend({ version: z.coerce.number().int().min(1) }),
+          params: policyVersionParamsSchema,
+          response: {
+            200: policyVersionViewSchema.describe('the version, with its document'),
+            ...errorResponses(400, 401, 403, 429, 500),
+            404: errorResponse('not_found: no such version'),
+          },
         },
       },
       async (request) => {
@@ -108,14 +127,22 @@ export const policyRoutes =
       schema: {
         summary: 'Create or update the tenant’s policy: a new version, applied by every replica within 1 s',
         tags: ['policies'],
-        params: tenantParams,
-        body: z.object({ policy: policyInput, comment: z.string().trim().max(2_000).nullish() }),
+        params: tenantParamsSchema,
+        body: putPolicyBodySchema,
+        response: {
+          201: policyVersionViewSchema.describe('the new version, with its document'),
+          ...errorResponses(401, 403, 413, 415, 429, 500),
+          400: errorResponse(
+            'invalid_policy: the policy is invalid (the message names the rule and the field, or the cost ' +
+              'limit a condition is over); invalid_request, invalid_json',
+          ),
+        },
       },
     };
     const putHandler = async (
       request: Parameters<Authenticator['isAdminToken']>[0] & {
         params: { tenant: string };
-        body: { policy: z.infer<typeof policyInput>; comment?: string | null | undefined };
+        body: { policy: PolicyInput; comment?: string | null | undefined };
       },
       reply: { code(status: number): unknown },
     ) => {
@@ -140,7 +167,12 @@ export const policyRoutes =
           summary:
             'Delete the tenant’s API-managed policy (a new version: back to THOTH_POLICY_FILE or the default)',
           tags: ['policies'],
-          params: tenantParams,
+          params: tenantParamsSchema,
+          response: {
+            200: policyVersionViewSchema.describe('the deletion, a version of its own'),
+            ...errorResponses(400, 401, 403, 413, 415, 429, 500),
+            404: errorResponse('not_found: the tenant has no policy managed through the API'),
+          },
         },
       },
       async (request) => {
@@ -159,15 +191,20 @@ export const policyRoutes =
           summary:
             'Evaluate a rule set (default: the current policy) against recorded decisions: counts per decision and samples',
           tags: ['policies'],
-          params: tenantParams,
-          body: z.object({
-            policy: policyInput.optional(),
-            agent_id: z.string().min(1).max(512).optional(),
-            from: isoTime.optional(),
-            to: isoTime.optional(),
-            limit: z.number().int().min(1).max(10_000_000).optional(),
-            samples: z.number().int().min(0).max(1_000).default(20),
-          }),
+          params: tenantParamsSchema,
+          body: dryRunBodySchema,
+          response: {
+            200: dryRunResultSchema.describe('what the rule set decides for the recorded calls'),
+            ...errorResponses(401, 403, 413, 415, 500),
+            400: errorResponse('invalid_policy: the rule set is invalid; invalid_request, invalid_json'),
+            429: errorResponse(
+              'rate_limited; dry_run_in_progress: a dry run of this tenant is running (Retry-After)',
+            ),
+            503: errorResponse(
+              'store_unavailable: no audit-trail store in this process; dry_run_busy: every dry-run thread is ' +
+                'in use (Retry-After); dry_run_timeout: the replay did not finish in time (narrow it)',
+            ),
+          },
         },
       },
       async (request) => {
@@ -227,7 +264,7 @@ export const policyRoutes =
             ...outcome.result,
             truncated: outcome.truncated,
             limits: { max_events: deps.dryRunMaxEvents, deadline_ms: DRY_RUN_DEADLINE_MS },
-            source: policy === undefined ? 'current' : 'request',
+            source: policy === undefined ? ('current' as const) : ('request' as const),
             window: { from: from ?? null, to: to ?? null, agent_id: agent_id ?? null },
           };
         } finally {

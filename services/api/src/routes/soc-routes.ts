@@ -1,6 +1,21 @@
+import {
+  agentFilterQuerySchema,
+  agentForensicsSchema,
+  chainVerificationSchema,
+  errorResponse,
+  errorResponses,
+  evidenceBundleSchema,
+  evidenceChainPageSchema,
+  evidenceChainQuerySchema,
+  feedFilterSchema,
+  feedPageSchema,
+  liveTailStreamSchema,
+  sessionForensicsSchema,
+  tenantParamsSchema,
+  tenantSubjectParamsSchema,
+} from '@thoth/contracts';
 import type { SigningKey, Store } from '@thoth/platform';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { z } from 'zod';
 import { credentialFrom } from '../control/api-keys.ts';
 import type { ControlState } from '../control/control-state.ts';
 import { type Authenticator, assertReadScope, keyRefusal } from '../http/auth.ts';
@@ -14,7 +29,6 @@ import {
 } from '../live-tail.ts';
 import {
   EVENT_COLUMNS,
-  feedFilterSchema,
   feedPage,
   feedQueries,
   type StoredEvent,
@@ -22,7 +36,6 @@ import {
   toApiEvent,
 } from '../soc/audit-queries.ts';
 import { evidenceBundle, type PublicKeyInfo, verifyChains } from '../soc/evidence.ts';
-import { TENANT_ID } from './key-routes.ts';
 
 export interface SocRouteDeps {
   auth: Authenticator;
@@ -32,9 +45,14 @@ export interface SocRouteDeps {
   liveTail: LiveTail | undefined;
 }
 
-const tenantParams = z.object({ tenant: TENANT_ID });
-const idParam = z.string().min(1).max(512);
 const TIMELINE_LIMIT = 10_000;
+
+/** The errors of every trail read: a `read` key of the tenant (or of the agent it names), and a store. */
+const readErrors = {
+  ...errorResponses(400, 401, 403, 429, 500),
+  503: errorResponse('store_unavailable: this process has no audit-trail store'),
+};
+const noEvents = errorResponse('not_found: no events for this session or agent');
 
 export const socRoutes =
   (deps: SocRouteDeps): FastifyPluginAsyncZod =>
@@ -62,8 +80,9 @@ export const socRoutes =
         schema: {
           summary: 'Search the audit trail',
           tags: ['SOC'],
-          params: tenantParams,
+          params: tenantParamsSchema,
           querystring: feedFilterSchema,
+          response: { 200: feedPageSchema.describe('a page of the audit trail'), ...readErrors },
         },
       },
       async (request) => {
@@ -83,7 +102,12 @@ export const socRoutes =
         schema: {
           summary: 'A session’s ordered timeline and summary',
           tags: ['SOC'],
-          params: tenantParams.extend({ id: idParam }),
+          params: tenantSubjectParamsSchema,
+          response: {
+            200: sessionForensicsSchema.describe('the session’s timeline and summary'),
+            ...readErrors,
+            404: noEvents,
+          },
         },
       },
       async (request) => {
@@ -103,7 +127,12 @@ export const socRoutes =
         schema: {
           summary: 'Forensics of an agent’s most recent session',
           tags: ['SOC'],
-          params: tenantParams.extend({ id: idParam }),
+          params: tenantSubjectParamsSchema,
+          response: {
+            200: agentForensicsSchema.describe('the agent’s latest session: timeline and summary'),
+            ...readErrors,
+            404: noEvents,
+          },
         },
       },
       async (request) => {
@@ -137,12 +166,12 @@ export const socRoutes =
         schema: {
           summary: 'An agent’s evidence chain from a sequence number (cursor: next_sequence)',
           tags: ['SOC'],
-          params: tenantParams,
-          querystring: z.object({
-            agent_id: idParam,
-            from_sequence: z.coerce.number().int().min(1).default(1),
-            limit: z.coerce.number().int().min(1).max(1_000).default(100),
-          }),
+          params: tenantParamsSchema,
+          querystring: evidenceChainQuerySchema,
+          response: {
+            200: evidenceChainPageSchema.describe('the chain’s links from from_sequence'),
+            ...readErrors,
+          },
         },
       },
       async (request) => {
@@ -169,8 +198,16 @@ export const socRoutes =
       schema: {
         summary: 'Recompute the evidence chain and report the first broken link',
         tags: ['SOC'],
-        params: tenantParams,
-        querystring: z.object({ agent_id: idParam.optional() }),
+        params: tenantParamsSchema,
+        querystring: agentFilterQuerySchema,
+        response: { 200: chainVerificationSchema.describe('the verification'), ...readErrors },
+      },
+    };
+    // POST reads no body, but one sent is parsed (400 invalid_json, 413).
+    const verifyPostRoute = {
+      schema: {
+        ...verifyRoute.schema,
+        response: { ...verifyRoute.schema.response, ...errorResponses(413, 415) },
       },
     };
     const verifyHandler = async (
@@ -183,7 +220,7 @@ export const socRoutes =
       return verifyChains(store(), request.params.tenant, signingKeys(), request.query.agent_id);
     };
     app.get('/:tenant/governance/evidence/verify-chain', verifyRoute, verifyHandler);
-    app.post('/:tenant/governance/evidence/verify-chain', verifyRoute, verifyHandler);
+    app.post('/:tenant/governance/evidence/verify-chain', verifyPostRoute, verifyHandler);
 
     app.get(
       '/:tenant/thoth/sessions/:id/evidence-bundle',
@@ -192,7 +229,8 @@ export const socRoutes =
           summary:
             'A signed, self-contained evidence bundle of a session (verify offline: scripts/verify-bundle.mjs)',
           tags: ['SOC'],
-          params: tenantParams.extend({ id: idParam }),
+          params: tenantSubjectParamsSchema,
+          response: { 200: evidenceBundleSchema.describe('the signed bundle'), ...readErrors, 404: noEvents },
         },
       },
       async (request) => {
@@ -220,7 +258,19 @@ export const socRoutes =
             'dropped; a stream ends within a second of its key’s revocation. Either way its last line is a ' +
             'comment `: closed: <reason>`.',
           tags: ['SOC'],
-          querystring: z.object({ agent_id: idParam.optional() }),
+          querystring: agentFilterQuerySchema,
+          response: {
+            200: {
+              description: 'the stream (Server-Sent Events)',
+              content: { 'text/event-stream': { schema: liveTailStreamSchema } },
+            },
+            ...errorResponses(400, 401, 403, 500),
+            429: errorResponse(
+              `rate_limited; too_many_streams: over ${MAX_STREAMS_PER_KEY} open streams for this key or ` +
+                `${MAX_STREAMS_PER_TENANT} for its tenant`,
+            ),
+            503: errorResponse('stream_unavailable: this process has no live tail'),
+          },
         },
       },
       async (request, reply) => {

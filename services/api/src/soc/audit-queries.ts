@@ -1,69 +1,19 @@
-import { storedRecord } from '@thoth/contracts';
-import { z } from 'zod';
+import {
+  type ApiEvent,
+  type FeedFilter,
+  type FeedPage,
+  type SessionSummary,
+  storedRecord,
+} from '@thoth/contracts';
 
 /**
  * SQL for the SOC reads of the audit trail, as pure functions of validated filters. Every query filters by the
  * tenant of the API key, and every user value is a query parameter (never spliced into the SQL).
  */
 
-export const SORT_COLUMNS = [
-  'occurred_at',
-  'risk_score',
-  'tool_name',
-  'agent_id',
-  'decision',
-  'chain_index',
-] as const;
-
-const isoDateTime = z.iso.datetime({ offset: true }).or(z.iso.date());
-const RELATIVE_TIME = /^-(\d{1,6})(s|m|h|d|w)$/;
-const UNIT_MS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
-export const TIME_FORMS =
-  'an ISO 8601 time (2026-01-31, 2026-01-31T08:00:00Z, 2026-01-31T09:00:00+01:00) or a relative one ' +
-  '(now, -30s, -15m, -1h, -7d, -2w)';
-
-/**
- * A time filter (`from`, `to`) as an ISO 8601 string: ISO 8601 as given, or a time relative to now (`now`,
- * `-15m`, `-1h`, `-7d`), resolved when the request is read. A person at a terminal types `-1h` far more
- * readily than a timestamp; the error lists both forms.
- */
-export function resolveTime(text: string, now: number): string | undefined {
-  const trimmed = text.trim();
-  if (trimmed === 'now') return new Date(now).toISOString();
-  const relative = RELATIVE_TIME.exec(trimmed);
-  if (relative) return new Date(now - Number(relative[1]) * UNIT_MS[relative[2]!]!).toISOString();
-  return isoDateTime.safeParse(trimmed).success ? trimmed : undefined;
-}
-
-export const isoTime = z.string().transform((text, ctx) => {
-  const resolved = resolveTime(text, Date.now());
-  if (resolved !== undefined) return resolved;
-  ctx.addIssue({ code: 'custom', message: `expected ${TIME_FORMS}; got "${text.slice(0, 64)}"` });
-  return z.NEVER;
-});
-
-export const feedFilterSchema = z.object({
-  agent_id: z.string().max(512).optional(),
-  tool_name: z.string().max(512).optional(),
-  decision: z
-    .string()
-    .transform((d) => d.toUpperCase())
-    .pipe(z.enum(['ALLOW', 'BLOCK', 'STEP_UP', 'MODIFY', 'DEFER']))
-    .optional(),
-  reason_code: z.string().max(128).optional(),
-  session_id: z.string().max(512).optional(),
-  event_type: z.string().max(64).optional(),
-  from: isoTime.optional(),
-  to: isoTime.optional(),
-  search: z.string().trim().min(1).max(512).optional(),
-  sort_by: z.enum(SORT_COLUMNS).default('occurred_at'),
-  sort_dir: z.enum(['asc', 'desc']).default('desc'),
-  page: z.coerce.number().int().min(1).max(100_000).default(1),
-  per_page: z.coerce.number().int().min(1).max(500).default(50),
-  /** Rows to skip instead of `page`: where a page cut short by its byte budget says to go on (`next_offset`). */
-  offset: z.coerce.number().int().min(0).max(50_000_000).optional(),
-});
-export type FeedFilter = z.infer<typeof feedFilterSchema>;
+// The feed's filters are a wire schema (@thoth/contracts); scripts/bench-feed.ts and test/store-parity.test.ts
+// build them from here, next to the queries.
+export { type FeedFilter, feedFilterSchema } from '@thoth/contracts';
 
 /**
  * A feed page's budget for its encoded body: rows (each up to a megabyte of content) stop being added before
@@ -199,14 +149,6 @@ export function feedQueries(tenantId: string, f: FeedFilter): { rows: SqlQuery; 
   };
 }
 
-export interface FeedPage {
-  data: Array<Record<string, unknown>>;
-  total: number;
-  page: number;
-  per_page: number;
-  next_offset: number | null;
-}
-
 /**
  * One feed page: the rows `feedQueries` read, as API events, as many as fit FEED_PAGE_BYTES (at least one, so
  * a client always moves on), and `next_offset`, the `offset` of the next page while more rows match (else null).
@@ -218,7 +160,7 @@ export function feedPage(
   f: FeedFilter,
   budgetBytes = FEED_PAGE_BYTES,
 ): FeedPage {
-  const data: Array<Record<string, unknown>> = [];
+  const data: ApiEvent[] = [];
   let bytes = FEED_ENVELOPE_BYTES;
   for (const row of rows) {
     const event = toApiEvent(row);
@@ -236,7 +178,7 @@ export function feedPage(
  * A stored row as the API shows it: ISO times, numbers as numbers, and the event's full record (payload and
  * columns) except the fields whose value is the row's `content`: content (up to a megabyte) appears once a row.
  */
-export function toApiEvent(r: StoredEvent): Record<string, unknown> {
+export function toApiEvent(r: StoredEvent): ApiEvent {
   const record = storedRecord(chainFieldsOf(r));
   if (record !== null && r.content !== '') {
     // Behavioral `content`, a decision's `reason`, a finding's `explanation`: the same text as the column.
@@ -296,7 +238,7 @@ export function chainFieldsOf(r: StoredEvent) {
 }
 
 /** Summary of a session's timeline for forensics. */
-export function sessionSummary(events: Array<ReturnType<typeof toApiEvent>>): Record<string, unknown> {
+export function sessionSummary(events: readonly ApiEvent[]): SessionSummary {
   const decisions: Record<string, number> = {};
   const tools: Record<string, number> = {};
   const violations: string[] = [];

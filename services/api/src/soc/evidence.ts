@@ -1,5 +1,12 @@
 import { createPublicKey, verify } from 'node:crypto';
-import { type Breach, type ChainHead, ChainVerifier, canonicalJson } from '@thoth/contracts';
+import {
+  type Breach,
+  type ChainHead,
+  type ChainVerification,
+  ChainVerifier,
+  canonicalJson,
+  type EvidenceBundle,
+} from '@thoth/contracts';
 import type { SigningKey, Store } from '@thoth/platform';
 import { chainFieldsOf, EVENT_COLUMNS, type StoredEvent } from './audit-queries.ts';
 
@@ -20,15 +27,6 @@ interface CheckpointRow {
 
 const PAGE = 20_000;
 
-export interface VerifyResult {
-  verified: boolean;
-  records_checked: number;
-  agents_checked: number;
-  chain_head: Record<string, { chain_index: number; hash: string }>;
-  breach_detail: Breach | null;
-  checkpoint: Record<string, unknown> | null;
-}
-
 /**
  * Recomputes every link of the tenant's chains (or one agent's) from the stored columns, in pages, and reports
  * the first broken link. Also checks the latest signed checkpoint: its signature, and that each head it signed
@@ -39,11 +37,11 @@ export async function verifyChains(
   tenantId: string,
   keys: PublicKeyInfo[],
   agentId?: string,
-): Promise<VerifyResult> {
+): Promise<ChainVerification> {
   const checkpoint = await latestCheckpoint(store, tenantId);
   const signed = checkpoint ? checkpointHeads(checkpoint) : new Map<string, ChainHead>();
   const seenAtCheckpoint = new Map<string, string>();
-  const heads: VerifyResult['chain_head'] = {};
+  const heads: ChainVerification['chain_head'] = {};
   let verifier: ChainVerifier | undefined;
   let breach: Breach | undefined;
   let checked = 0;
@@ -81,7 +79,7 @@ export async function verifyChains(
   }
   finish();
 
-  let checkpointReport: Record<string, unknown> | null = null;
+  let checkpointReport: ChainVerification['checkpoint'] = null;
   if (checkpoint) {
     const signatureValid = checkpointSignatureValid(checkpoint, keys);
     const contradicted = [...signed].filter(
@@ -124,7 +122,7 @@ function checkpointHeads(c: CheckpointRow): Map<string, ChainHead> {
 }
 
 /** The checkpoint as it was signed (see AuditWriter.checkpoint). */
-export function checkpointBody(c: CheckpointRow): Record<string, unknown> {
+export function checkpointBody(c: CheckpointRow) {
   return {
     checkpoint_id: c.checkpoint_id,
     tenant_id: c.tenant_id,
@@ -155,7 +153,7 @@ export async function evidenceBundle(
   sessionId: string,
   signer: SigningKey,
   keys: PublicKeyInfo[],
-): Promise<Record<string, unknown> | undefined> {
+): Promise<EvidenceBundle | undefined> {
   const rows = await store.select<StoredEvent>(
     `SELECT ${EVENT_COLUMNS} FROM events WHERE tenant_id = {tenant:String} AND session_id = {session:String}
      ORDER BY agent_id, chain_index LIMIT 100000`,
@@ -164,8 +162,8 @@ export async function evidenceBundle(
   if (rows.length === 0) return undefined;
   const checkpoint = await latestCheckpoint(store, tenantId);
   const unsigned = {
-    bundle_version: 1,
-    chain_version: 1,
+    bundle_version: 1 as const,
+    chain_version: 1 as const,
     tenant_id: tenantId,
     session_id: sessionId,
     generated_at: new Date().toISOString(),
@@ -175,7 +173,7 @@ export async function evidenceBundle(
       : null,
     public_keys: keys.map((k) => ({
       key_id: k.key_id,
-      algorithm: 'ed25519',
+      algorithm: 'ed25519' as const,
       public_key_pem: k.public_key_pem,
     })),
   };
