@@ -5,6 +5,7 @@ import { type Topics, topicNames, topicSpecs } from '@thoth/contracts';
 import type { Bus, IncomingMessage, Store } from '@thoth/platform';
 import { AvroCodec, type DecodedValue, loadConfig, MemoryBus } from '@thoth/platform';
 import { type ApiService, startApiService } from '../services/api/src/api-service.ts';
+import { describeMismatch, type ResponseMismatch } from '../services/api/src/http/response-validation.ts';
 import { policySetFrom } from '../services/api/src/policy-source.ts';
 import { quietLog, uniquePrefix } from './helpers.ts';
 
@@ -22,10 +23,18 @@ export interface TestApi {
   /** Every record of those messages, decoded (an ingest batch message holds many). */
   records(): DecodedValue[];
   inject: ApiService['app']['inject'];
+  /**
+   * Responses that broke their route's declared schemas (each was answered as a 500 `response_mismatch`);
+   * `close()` fails when there is any.
+   */
+  responseMismatches: ResponseMismatch[];
   close(): Promise<void>;
 }
 
-/** An API service on an in-memory bus (or the given one), with a tenant policy and a ready key. */
+/**
+ * An API service on an in-memory bus (or the given one), with a tenant policy and a ready key. Every response is
+ * checked against the schemas its route declares (the OpenAPI document's): see `responseMismatches`.
+ */
 export async function startTestApi(
   options: { policy?: unknown; env?: Record<string, string>; bus?: Bus; prefix?: string; store?: Store } = {},
 ): Promise<TestApi> {
@@ -35,6 +44,7 @@ export async function startTestApi(
   const topics = topicNames(options.prefix ?? uniquePrefix('api'));
   await bus.ensureTopics(topicSpecs(topics, 3));
   const codec = new AvroCodec();
+  const responseMismatches: ResponseMismatch[] = [];
   const service = await startApiService({
     config,
     log: quietLog,
@@ -45,6 +55,7 @@ export async function startTestApi(
     policies: options.policy ? policySetFrom(options.policy) : undefined,
     store: options.store,
     isReady: () => true,
+    onResponseMismatch: (mismatch) => responseMismatches.push(mismatch),
   });
   const { apiKey } = await service.control.createApiKey({
     tenantId: 'acme-corp',
@@ -72,11 +83,18 @@ export async function startTestApi(
         return decoded.records;
       }),
     inject: service.app.inject.bind(service.app),
+    responseMismatches,
     close: async () => {
       await subscription.stop();
       await service.stop();
       if (!options.bus) await bus.close();
       rmSync(dataDir, { recursive: true, force: true });
+      if (responseMismatches.length > 0)
+        throw new Error(
+          `responses that break their route's declared schemas (docs at /docs/json):\n${responseMismatches
+            .map(describeMismatch)
+            .join('\n')}`,
+        );
     },
   };
 }
