@@ -46,6 +46,7 @@ function responseDeclarationProblems(routes: readonly RouteEntry[]): string[] {
     const needs = (status: number, why: string) => needed.set(status, [...(needed.get(status) ?? []), why]);
     needs(500, 'any route can fault');
     if (schema?.params || schema?.querystring || schema?.body) needs(400, 'it validates its request');
+    if (url.includes('/:')) needs(414, 'a path parameter can be over the router’s limit');
     if (WITH_BODY.has(method)) {
       needs(400, 'it parses a body');
       needs(413, 'it parses a body');

@@ -58,7 +58,7 @@ export const approvalRoutes =
           querystring: approvalsQuerySchema,
           response: {
             200: approvalListSchema.describe('the approvals, newest first'),
-            ...errorResponses(400, 401, 403, 429, 500),
+            ...errorResponses(400, 401, 403, 414, 429, 500),
           },
         },
       },
@@ -79,7 +79,7 @@ export const approvalRoutes =
           params: approvalParamsSchema,
           response: {
             200: approvalViewSchema.describe('the approval, with its rules and votes'),
-            ...errorResponses(400, 401, 403, 429, 500),
+            ...errorResponses(400, 401, 403, 414, 429, 500),
             404: noApproval,
           },
         },
@@ -105,7 +105,7 @@ export const approvalRoutes =
           body: resolveApprovalBodySchema,
           response: {
             200: approvalViewSchema.describe('the approval as it stands after this vote'),
-            ...errorResponses(400, 401, 413, 415, 429, 500),
+            ...errorResponses(400, 401, 413, 414, 415, 429, 500),
             403: errorResponse(
               'forbidden: this principal may not vote on this approval (a viewer, not in its approvers, the ' +
                 'person the call was made for, a second vote, a key with execute or write, a key where people ' +

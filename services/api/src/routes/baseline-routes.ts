@@ -55,7 +55,7 @@ const FINDINGS_WINDOW_MS = 24 * 60 * 60 * 1000;
 
 /** The errors of every baselines read: a `read` key of the tenant (or of the agent it names), and a store. */
 const readErrors = {
-  ...errorResponses(400, 401, 403, 429, 500),
+  ...errorResponses(400, 401, 403, 414, 429, 500),
   503: errorResponse('store_unavailable: this process has no audit-trail store'),
 };
 

@@ -54,7 +54,7 @@ export const enforceRoutes =
           params: holdParamsSchema,
           response: {
             200: holdPollAnswerSchema.describe('the hold as it stands'),
-            ...errorResponses(400, 401, 403, 429, 500),
+            ...errorResponses(400, 401, 403, 414, 429, 500),
             404: errorResponse('not_found: no such hold for this key (another tenant’s or agent’s included)'),
           },
         },

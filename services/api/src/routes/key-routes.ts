@@ -66,7 +66,7 @@ export const keyRoutes =
           body: createApiKeyBodySchema,
           response: {
             201: createdApiKeySchema.describe('the key, its plaintext shown this once'),
-            ...errorResponses(400, 401, 403, 413, 415, 429, 500),
+            ...errorResponses(400, 401, 403, 413, 414, 415, 429, 500),
           },
         },
       },
@@ -100,7 +100,7 @@ export const keyRoutes =
           params: tenantParamsSchema,
           response: {
             200: apiKeyListSchema.describe('the tenant’s keys, newest first'),
-            ...errorResponses(400, 401, 403, 429, 500),
+            ...errorResponses(400, 401, 403, 414, 429, 500),
           },
         },
       },
@@ -119,7 +119,7 @@ export const keyRoutes =
           params: apiKeyParamsSchema,
           response: {
             200: apiKeyViewSchema.describe('the key, revoked'),
-            ...errorResponses(400, 401, 403, 413, 415, 429, 500),
+            ...errorResponses(400, 401, 403, 413, 414, 415, 429, 500),
             404: errorResponse('not_found: no such key in this tenant'),
           },
         },
@@ -192,7 +192,7 @@ export const keyRoutes =
           body: updateTenantBodySchema,
           response: {
             200: tenantViewSchema.describe('the tenant, changed'),
-            ...errorResponses(400, 403, 413, 415, 500),
+            ...errorResponses(400, 403, 413, 414, 415, 500),
             401: operatorUnauthorized,
             404: errorResponse('not_found: no such tenant'),
           },

@@ -79,7 +79,7 @@ export const policyRoutes =
           params: tenantParamsSchema,
           response: {
             200: policyListSchema.describe('the rules in force and the API-managed versions'),
-            ...errorResponses(400, 401, 403, 429, 500),
+            ...errorResponses(400, 401, 403, 414, 429, 500),
           },
         },
       },
@@ -108,7 +108,7 @@ export const policyRoutes =
           params: policyVersionParamsSchema,
           response: {
             200: policyVersionViewSchema.describe('the version, with its document'),
-            ...errorResponses(400, 401, 403, 429, 500),
+            ...errorResponses(400, 401, 403, 414, 429, 500),
             404: errorResponse('not_found: no such version'),
           },
         },
@@ -131,7 +131,7 @@ export const policyRoutes =
         body: putPolicyBodySchema,
         response: {
           201: policyVersionViewSchema.describe('the new version, with its document'),
-          ...errorResponses(401, 403, 413, 415, 429, 500),
+          ...errorResponses(401, 403, 413, 414, 415, 429, 500),
           400: errorResponse(
             'invalid_policy: the policy is invalid (the message names the rule and the field, or the cost ' +
               'limit a condition is over); invalid_request, invalid_json',
@@ -170,7 +170,7 @@ export const policyRoutes =
           params: tenantParamsSchema,
           response: {
             200: policyVersionViewSchema.describe('the deletion, a version of its own'),
-            ...errorResponses(400, 401, 403, 413, 415, 429, 500),
+            ...errorResponses(400, 401, 403, 413, 414, 415, 429, 500),
             404: errorResponse('not_found: the tenant has no policy managed through the API'),
           },
         },
@@ -195,7 +195,7 @@ export const policyRoutes =
           body: dryRunBodySchema,
           response: {
             200: dryRunResultSchema.describe('what the rule set decides for the recorded calls'),
-            ...errorResponses(401, 403, 413, 415, 500),
+            ...errorResponses(401, 403, 413, 414, 415, 500),
             400: errorResponse('invalid_policy: the rule set is invalid; invalid_request, invalid_json'),
             429: errorResponse(
               'rate_limited; dry_run_in_progress: a dry run of this tenant is running (Retry-After)',

@@ -49,7 +49,7 @@ const TIMELINE_LIMIT = 10_000;
 
 /** The errors of every trail read: a `read` key of the tenant (or of the agent it names), and a store. */
 const readErrors = {
-  ...errorResponses(400, 401, 403, 429, 500),
+  ...errorResponses(400, 401, 403, 414, 429, 500),
   503: errorResponse('store_unavailable: this process has no audit-trail store'),
 };
 const noEvents = errorResponse('not_found: no events for this session or agent');

@@ -19,7 +19,8 @@ export function errorResponse(description: string) {
 const ERROR_DESCRIPTIONS = {
   400:
     'invalid_request: the body, query or path fails validation (the message names each failing field); ' +
-    'invalid_json: the body is not JSON, is nested too deep, or holds a number too large to represent',
+    'invalid_json: the body is not JSON, is nested too deep, or holds a number too large to represent; ' +
+    'bad_request: a malformed URL',
   401: 'unauthorized: the API key is missing, unknown, expired or revoked, or its tenant is disabled',
   403:
     'forbidden: the key lacks the permission; tenant_mismatch / agent_mismatch: it names another tenant or ' +
@@ -27,6 +28,7 @@ const ERROR_DESCRIPTIONS = {
   404: 'not_found',
   409: 'conflict',
   413: 'body_too_large: the body is over THOTH_BODY_LIMIT_BYTES; payload_too_large: over the member or value limits',
+  414: 'bad_request: a path parameter is over 512 characters (refused before the route runs)',
   415: 'unsupported_media_type: the Content-Type header does not parse as one media type (empty, `;;;`, a list)',
   429: 'rate_limited: the key’s or its tenant’s rate limit is exhausted; Retry-After gives the seconds to wait',
   500: 'internal: a server fault (logged; never caused by input)',
