@@ -51,7 +51,7 @@ const config = loadConfig({
 });
 const runtime = await startRuntime(config, createLogger('silent'));
 const api = runtime.api!;
-const { apiKey } = await api.control.createApiKey({
+const { apiKey } = await api.control.commands.createApiKey({
   tenantId: TENANT,
   name: 'bench',
   permissions: ['execute', 'read'],

@@ -59,7 +59,7 @@ export async function startIsolatedApi(options: {
     policies: options.policy === undefined ? undefined : policySetFrom(options.policy),
     isReady: () => true,
   });
-  const { apiKey } = await service.control.createApiKey({
+  const { apiKey } = await service.control.commands.createApiKey({
     tenantId: TENANT,
     name: 'bench',
     permissions: ['execute', 'write', 'read'],

@@ -169,14 +169,14 @@ describe('GET /{tenant}/thoth/agents', () => {
   });
 
   it('needs read permission on the tenant; an agent-scoped key sees its own agent only', async () => {
-    const { apiKey: executeOnly } = await api.service.control.createApiKey({
+    const { apiKey: executeOnly } = await api.service.control.commands.createApiKey({
       tenantId: tenant,
       name: 'execute-only',
       permissions: ['execute'],
       createdBy: 'test',
     });
     expect((await get(`/${tenant}/thoth/agents`, executeOnly)).status).toBe(403);
-    const { apiKey: otherTenant } = await api.service.control.createApiKey({
+    const { apiKey: otherTenant } = await api.service.control.commands.createApiKey({
       tenantId: 'beta-corp',
       name: 'beta-reader',
       permissions: ['read'],
@@ -187,7 +187,7 @@ describe('GET /{tenant}/thoth/agents', () => {
     expect(JSON.stringify(refused.body)).not.toContain('veteran');
     const own = await get('/beta-corp/thoth/agents', otherTenant);
     expect((own.body.data as Json[]).map((a) => a.agent_id)).toEqual(['other-tenant-agent']);
-    const { apiKey: scoped } = await api.service.control.createApiKey({
+    const { apiKey: scoped } = await api.service.control.commands.createApiKey({
       tenantId: tenant,
       name: 'learner-reader',
       permissions: ['read'],

@@ -25,7 +25,7 @@ let api: TestApi;
 let adminKey: string;
 beforeAll(async () => {
   api = await startTestApi({ policy: POLICY });
-  const created = await api.service.control.createApiKey({
+  const created = await api.service.control.commands.createApiKey({
     tenantId: 'acme-corp',
     name: 'alice',
     permissions: ['read', 'admin'],
@@ -143,7 +143,7 @@ describe('step-up approvals', () => {
       (a) => a.violation_id === hold.violation_id,
     )!.id as string;
     expect((await resolve(id, 'approve', api.key)).status).toBe(403);
-    const other = await api.service.control.createApiKey({
+    const other = await api.service.control.commands.createApiKey({
       tenantId: 'globex',
       name: 'g',
       permissions: ['read', 'admin'],
@@ -155,7 +155,7 @@ describe('step-up approvals', () => {
       ['execute', 'admin'],
       ['write', 'read', 'admin'],
     ] as const) {
-      const agentAdmin = await api.service.control.createApiKey({
+      const agentAdmin = await api.service.control.commands.createApiKey({
         tenantId: 'acme-corp',
         name: `agent-admin-${permissions.join('-')}`,
         permissions: [...permissions],

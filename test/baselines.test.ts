@@ -257,7 +257,7 @@ describe('behavioral baselines on the real pipeline', () => {
     const bad = await get(`/${tenant}/thoth/findings?detector=nope`);
     expect(bad.status).toBe(400);
     expect(bad.body.message).toMatch(/querystring\.detector/);
-    const other = await api.service.control.createApiKey({
+    const other = await api.service.control.commands.createApiKey({
       tenantId: 'other-corp',
       name: 'other',
       permissions: ['read'],

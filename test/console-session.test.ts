@@ -15,7 +15,7 @@ beforeAll(async () => {
   api = await startTestApi({
     policy: { rules: [{ id: 'hold-wire', condition: 'tool == "wire"', effect: 'STEP_UP', reason: 'wire' }] },
   });
-  const created = await api.service.control.createApiKey({
+  const created = await api.service.control.commands.createApiKey({
     tenantId: 'acme-corp',
     name: 'analyst-read',
     permissions: ['read'],
@@ -150,7 +150,9 @@ describe('console sign-in', () => {
     expect(created.statusCode).toBe(201);
     // The session acts with a key minted for it (the trail's reads need a tenant key): sign-out revokes it.
     const minted = () =>
-      api.service.control.apiKeyList('acme-corp').filter((k) => k.name === 'console session (admin token)');
+      api.service.control.projection
+        .apiKeyList('acme-corp')
+        .filter((k) => k.name === 'console session (admin token)');
     expect(minted().map((k) => k.revoked_at)).toEqual([null]);
     const feed = await api.inject({ method: 'GET', url: '/acme-corp/thoth/approvals', headers: { cookie } });
     expect(feed.statusCode).toBe(200);
@@ -181,7 +183,7 @@ describe('console sign-in', () => {
     expect(after.statusCode).toBe(401);
 
     const reader = await signIn(readKey);
-    await api.service.control.revokeApiKey('acme-corp', readKeyId, 'test');
+    await api.service.control.commands.revokeApiKey('acme-corp', readKeyId, 'test');
     const gone = await api.inject({
       method: 'GET',
       url: '/console/api/session',

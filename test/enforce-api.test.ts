@@ -116,7 +116,7 @@ describe('authentication (both headers, flat errors)', () => {
   });
 
   it('answers 403 for a key without the needed permission', async () => {
-    const { apiKey } = await api.service.control.createApiKey({
+    const { apiKey } = await api.service.control.commands.createApiKey({
       tenantId: 'acme-corp',
       name: 'reader',
       permissions: ['read'],
@@ -329,7 +329,7 @@ describe('holds', () => {
   it('an unknown token, or another tenant’s token, is 404', async () => {
     expect((await poll('no-such-token')).status).toBe(404);
     const token = await stepUp();
-    const { apiKey } = await api.service.control.createApiKey({
+    const { apiKey } = await api.service.control.commands.createApiKey({
       tenantId: 'globex',
       name: 'other',
       permissions: ['execute'],

@@ -1153,7 +1153,14 @@ describe('data-plane fuzz', () => {
       isReady: () => true,
     });
     const create = async (tenantId: string, permissions: Array<'execute' | 'write' | 'read'>) =>
-      (await service.control.createApiKey({ tenantId, name: 'fuzz', permissions, createdBy: 'test' })).apiKey;
+      (
+        await service.control.commands.createApiKey({
+          tenantId,
+          name: 'fuzz',
+          permissions,
+          createdBy: 'test',
+        })
+      ).apiKey;
     keys = {
       valid: await create(TENANT, ['execute', 'write', 'read']),
       readOnly: await create(TENANT, ['read']),

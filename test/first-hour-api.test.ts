@@ -121,7 +121,7 @@ describe('decision events record what a replay needs', () => {
       session_before: expect.objectContaining({ calls: 1 }),
     });
 
-    const active = api.service.control.policies.forTenant('acme-corp');
+    const active = api.service.control.projection.policies.forTenant('acme-corp');
     const replay = dryRunPolicy(active, recorded, 20);
     expect(replay).toMatchObject({ evaluated: calls.length, changed: 0 });
     expect(replay.not_replayable).toMatchObject({

@@ -64,7 +64,7 @@ const dryRun = (payload: object, credential = readKey) =>
 
 beforeAll(async () => {
   api = await startTestApi({ store });
-  const created = await api.service.control.createApiKey({
+  const created = await api.service.control.commands.createApiKey({
     tenantId: 'acme-corp',
     name: 'auditor',
     permissions: ['read'],

@@ -281,7 +281,7 @@ describe('an agent-scoped key polls its own agent’s holds only', () => {
   it('answers another agent’s hold like an unknown one (404), its own agent’s normally', async () => {
     const scopedKey = async (agentId: string) =>
       (
-        await api.service.control.createApiKey({
+        await api.service.control.commands.createApiKey({
           tenantId: 'acme-corp',
           name: agentId,
           permissions: ['execute'],

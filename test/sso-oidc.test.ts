@@ -257,7 +257,7 @@ describe('single sign-on (OpenID Connect, code flow with PKCE) against a real Op
 
     // An admin key is no person: a two-person rule needs people.
     const adminKey = (
-      await thoth.api.service.control.createApiKey({
+      await thoth.api.service.control.commands.createApiKey({
         tenantId: TENANT,
         name: 'ops',
         permissions: ['admin', 'read'],

@@ -85,7 +85,7 @@ export async function startApiService(deps: ApiServiceDeps): Promise<ApiService>
           codec,
           publisher,
           topic: topics.sessions,
-          halfLifeMs: (tenantId) => control.policies.forTenant(tenantId).halfLifeMs,
+          halfLifeMs: (tenantId) => control.projection.policies.forTenant(tenantId).halfLifeMs,
           log,
         })
       : new SessionStore();
@@ -104,14 +104,14 @@ export async function startApiService(deps: ApiServiceDeps): Promise<ApiService>
   ]);
 
   const signer = deps.signingKey ?? SigningKey.loadOrCreate(SigningKey.pathIn(config.THOTH_DATA_DIR));
-  await control.publishReceiptKey({
+  await control.commands.publishReceiptKey({
     key_id: signer.keyId,
     public_key_pem: signer.publicKeyPem,
     created_at: Date.now(),
   });
 
   const enforcer = new Enforcer({
-    policies: control.policies,
+    policies: control.projection.policies,
     redactor,
     sessions,
     directives,
@@ -157,7 +157,7 @@ export async function startApiService(deps: ApiServiceDeps): Promise<ApiService>
     publisherPending.sources.add(() => [{ labels: {}, value: publisher.pending }]),
     approvalsPending.sources.add(() => {
       const pending = holds.pendingCounts();
-      return control.tenantList().map((tenant) => ({
+      return control.projection.tenantList().map((tenant) => ({
         labels: { tenant: tenant.tenant_id },
         value: pending.get(tenant.tenant_id) ?? 0,
       }));

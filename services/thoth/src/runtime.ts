@@ -167,7 +167,7 @@ export async function startRuntime(config: Config, log: Logger): Promise<Runtime
       (name !== 'approval-notifier' || config.THOTH_WEBHOOK_URL !== undefined) &&
       (name !== 'siem-export' || config.THOTH_SIEM_CONFIG !== undefined),
   );
-  const fallbackPolicy = api?.control.policies.fallbackOrigin();
+  const fallbackPolicy = api?.control.projection.policies.fallbackOrigin();
   const facts: StartFacts = {
     mode: config.THOTH_MODE,
     services: running,
@@ -184,7 +184,7 @@ export async function startRuntime(config: Config, log: Logger): Promise<Runtime
               ? { path: fallbackPolicy.path, sha256: fallbackPolicy.sha256 }
               : {}),
             // A policy for every tenant, or the `*` entry of a per-tenant file.
-            ruleCount: api.control.policies.inForce('*').compiled.rules.length,
+            ruleCount: api.control.projection.policies.inForce('*').compiled.rules.length,
           }
         : undefined,
     // Parsed once more here (the consumers' thread already validated the file) only to name the sinks.

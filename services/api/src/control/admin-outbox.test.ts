@@ -71,7 +71,7 @@ describe('the admin-audit outbox', () => {
     const trail = await trailReader(bus);
     const control = new ControlState({ bus, codec, topic: CONTROL, eventsTopic: EVENTS, log });
     await control.start();
-    await control.createTenant({ tenantId: 'acme', actor: 'admin-token' });
+    await control.commands.createTenant({ tenantId: 'acme', actor: 'admin-token' });
     await until(async () => (await trail()).events.length > 0 && (await trail()).outbox.length === 0);
     const { events, outbox } = await trail();
     expect(events.map((e) => `${e.tenant_id}:${e.action}`)).toEqual(['acme:tenant.create']);
@@ -91,7 +91,7 @@ describe('the admin-audit outbox', () => {
     });
     await crashed.start();
     // Acknowledged: the change and its event are on the control topic, though the events topic refused it.
-    await crashed.createTenant({ tenantId: 'acme', actor: 'admin-token' });
+    await crashed.commands.createTenant({ tenantId: 'acme', actor: 'admin-token' });
     await crashed.stop(); // the process is gone, its retries with it
     const before = await trail();
     expect(before.events).toEqual([]);
@@ -99,7 +99,7 @@ describe('the admin-audit outbox', () => {
 
     const next = new ControlState({ bus, codec, topic: CONTROL, eventsTopic: EVENTS, log });
     await next.start();
-    expect(next.hasTenant('acme')).toBe(true);
+    expect(next.projection.hasTenant('acme')).toBe(true);
     await until(async () => (await trail()).events.length > 0 && (await trail()).outbox.length === 0);
     const after = await trail();
     expect(after.events.map((e) => `${e.tenant_id}:${e.action}`)).toEqual(['acme:tenant.create']);

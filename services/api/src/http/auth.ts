@@ -2,7 +2,8 @@ import type { Permission } from '@thoth/contracts';
 import { rateLimitedTotal } from '@thoth/platform';
 import type { FastifyRequest } from 'fastify';
 import { credentialFrom, secretsEqual } from '../control/api-keys.ts';
-import type { ApiKeyIdentity, ControlState } from '../control/control-state.ts';
+import type { ApiKeyIdentity } from '../control/control-projection.ts';
+import type { ControlState } from '../control/control-state.ts';
 import type { RateLimiter } from '../rate-limiter.ts';
 import { HttpError } from './http-error.ts';
 import {
@@ -64,28 +65,28 @@ export interface Authenticator {
  * The door of every request, and the re-check of long-lived ones (an open live-tail stream).
  */
 export function keyRefusal(
-  control: Pick<ControlState, 'identify' | 'tenant'>,
+  control: Pick<ControlState, 'projection'>,
   apiKey: string,
   now: number,
 ): string | undefined {
-  return identityRefusal(control, control.identify(apiKey), now);
+  return identityRefusal(control, control.projection.identify(apiKey), now);
 }
 
 /** `keyRefusal` for a key already looked up (each lookup hashes the key: the door does it once). */
 function identityRefusal(
-  control: Pick<ControlState, 'tenant'>,
+  control: Pick<ControlState, 'projection'>,
   identity: ApiKeyIdentity | undefined,
   now: number,
 ): string | undefined {
   if (!identity) return 'unknown API key: no tenant has this key (check for a typo or a stale copy)';
   if (identity.revokedAt !== null && identity.revokedAt <= now) return 'API key revoked';
   if (identity.expiresAt !== null && identity.expiresAt <= now) return 'API key expired';
-  if (control.tenant(identity.tenantId)?.disabled) return 'tenant disabled';
+  if (control.projection.tenant(identity.tenantId)?.disabled) return 'tenant disabled';
   return undefined;
 }
 
 export function createAuthenticator(deps: {
-  control: Pick<ControlState, 'identify' | 'tenant' | 'markUsed'>;
+  control: Pick<ControlState, 'projection' | 'usage'>;
   rateLimiter: RateLimiter;
   adminToken: string;
   perKeyRate: number;
@@ -101,7 +102,7 @@ export function createAuthenticator(deps: {
           'unauthorized',
           'missing API key: send Authorization: Bearer <key> or X-Api-Key',
         );
-      const identity = deps.control.identify(key);
+      const identity = deps.control.projection.identify(key);
       // The admin token is not an API key: say so, or a first user thinks the token is wrong. Checked only
       // for a credential no key matches, so a known key pays no second hash.
       if (!identity && secretsEqual(key, deps.adminToken))
@@ -114,7 +115,7 @@ export function createAuthenticator(deps: {
       const now = deps.now?.() ?? Date.now();
       const refused = identityRefusal(deps.control, identity, now);
       if (refused || !identity) throw new HttpError(401, 'unauthorized', refused ?? 'unknown API key');
-      const tenant = deps.control.tenant(identity.tenantId);
+      const tenant = deps.control.projection.tenant(identity.tenantId);
       const wanted: readonly Permission[] = typeof permission === 'string' ? [permission] : permission;
       if (!wanted.some((p) => identity.permissions.has(p)))
         throw new HttpError(
@@ -135,7 +136,7 @@ export function createAuthenticator(deps: {
           'retry-after': String(wait),
         });
       }
-      deps.control.markUsed(identity, now);
+      deps.control.usage.markUsed(identity, now);
       return identity;
     },
     isAdminToken(request) {
@@ -176,7 +177,7 @@ export function createAuthenticator(deps: {
       // Approving is a person's act: a key that can also call tools or send events (an agent's) must never
       // release a held call — its own, possibly.
       const key = principal.kind === 'key' ? credentialFrom(request.headers) : undefined;
-      const identity = key === undefined ? undefined : deps.control.identify(key);
+      const identity = key === undefined ? undefined : deps.control.projection.identify(key);
       if (identity && (identity.permissions.has('execute') || identity.permissions.has('write')))
         throw new HttpError(
           403,

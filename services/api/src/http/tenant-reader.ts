@@ -1,5 +1,5 @@
 import type { Store } from '@thoth/platform';
-import type { ApiKeyIdentity } from '../control/control-state.ts';
+import type { ApiKeyIdentity } from '../control/control-projection.ts';
 import { type Authenticator, assertReadScope } from './auth.ts';
 import { HttpError } from './http-error.ts';
 

@@ -148,7 +148,7 @@ export const consoleRoutes = (deps: ConsoleRouteDeps) =>
         sessions.end(id);
         const minted = session?.principal.mintedKeyId;
         if (session && minted)
-          await deps.control.revokeApiKey(
+          await deps.control.commands.revokeApiKey(
             session.principal.tenantId,
             minted,
             session.principal.person ?? ADMIN_TOKEN_ACTOR,
@@ -158,7 +158,7 @@ export const consoleRoutes = (deps: ConsoleRouteDeps) =>
       /** A session for a person the IdP signed in, with a key minted for it carrying the role's permissions. */
       const personSession = async (request: FastifyRequest, person: PersonPrincipal) => {
         const ttl = deps.sso?.config.sessionTtlMs ?? sessions.ttl;
-        const minted = await deps.control.createApiKey({
+        const minted = await deps.control.commands.createApiKey({
           tenantId: person.tenantId,
           name: `console session (${person.email ?? person.subject})`,
           permissions: PERMISSIONS_OF_ROLE[person.role],
@@ -197,11 +197,12 @@ export const consoleRoutes = (deps: ConsoleRouteDeps) =>
         if (deps.auth.isAdminCredential(credential)) {
           if (!tenant)
             throw new HttpError(400, 'invalid_request', 'tenant: the admin token signs in to a tenant');
-          if (!deps.control.hasTenant(tenant)) throw new HttpError(404, 'not_found', `no tenant ${tenant}`);
+          if (!deps.control.projection.hasTenant(tenant))
+            throw new HttpError(404, 'not_found', `no tenant ${tenant}`);
           // The token is no tenant key (the trail's reads take one): the session gets its own, recorded in the
           // admin audit, expiring with the session and revoked at sign-out. Read and admin only: a key that can
           // also execute or write may not approve (an agent's key could release its own calls).
-          const minted = await deps.control.createApiKey({
+          const minted = await deps.control.commands.createApiKey({
             tenantId: tenant,
             name: 'console session (admin token)',
             permissions: [...OPERATOR_PERMISSIONS],
@@ -219,7 +220,7 @@ export const consoleRoutes = (deps: ConsoleRouteDeps) =>
           };
         } else {
           const refused = keyRefusal(deps.control, credential, Date.now());
-          const identity = deps.control.identify(credential);
+          const identity = deps.control.projection.identify(credential);
           if (refused || !identity) throw new HttpError(401, 'unauthorized', refused ?? 'unknown API key');
           if (tenant !== undefined && tenant !== identity.tenantId)
             throw new HttpError(403, 'tenant_mismatch', 'this API key belongs to another tenant');

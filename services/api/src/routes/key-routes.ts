@@ -15,7 +15,8 @@ import {
 } from '@thoth/contracts';
 import type { SigningKey } from '@thoth/platform';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { ControlConflict, type ControlState } from '../control/control-state.ts';
+import { ControlConflict } from '../control/control-commands.ts';
+import type { ControlState } from '../control/control-state.ts';
 import { apiKeyView, tenantView } from '../control/control-views.ts';
 import type { Authenticator } from '../http/auth.ts';
 import { HttpError } from '../http/http-error.ts';
@@ -73,7 +74,7 @@ export const keyRoutes =
       async (request, reply) => {
         const tenantId = request.params.tenant;
         const actor = deps.auth.requireAdmin(request, tenantId);
-        const { apiKey, record } = await deps.control.createApiKey({
+        const { apiKey, record } = await deps.control.commands.createApiKey({
           tenantId,
           name: request.body.name,
           permissions: request.body.permissions,
@@ -106,7 +107,7 @@ export const keyRoutes =
       },
       async (request) => {
         deps.auth.requireAdmin(request, request.params.tenant);
-        return { api_keys: deps.control.apiKeyList(request.params.tenant) };
+        return { api_keys: deps.control.projection.apiKeyList(request.params.tenant) };
       },
     );
 
@@ -126,7 +127,7 @@ export const keyRoutes =
       },
       async (request) => {
         const actor = deps.auth.requireAdmin(request, request.params.tenant);
-        const record = await deps.control
+        const record = await deps.control.commands
           .revokeApiKey(request.params.tenant, request.params.key_id, actor)
           .catch(controlError);
         return apiKeyView(record, undefined, Date.now());
@@ -150,7 +151,7 @@ export const keyRoutes =
       },
       async (request, reply) => {
         const actor = operatorOnly(request);
-        const record = await deps.control
+        const record = await deps.control.commands
           .createTenant({
             tenantId: request.body.tenant_id,
             displayName: request.body.display_name,
@@ -178,7 +179,7 @@ export const keyRoutes =
       },
       async (request) => {
         operatorOnly(request);
-        return { tenants: deps.control.tenantList().map(tenantView) };
+        return { tenants: deps.control.projection.tenantList().map(tenantView) };
       },
     );
 
@@ -200,7 +201,7 @@ export const keyRoutes =
       },
       async (request) => {
         const actor = operatorOnly(request);
-        const record = await deps.control
+        const record = await deps.control.commands
           .updateTenant(request.params.tenant, request.body, actor)
           .catch(controlError);
         return tenantView(record);
@@ -218,7 +219,7 @@ export const keyRoutes =
         },
       },
       async () => {
-        const known = deps.control.receiptKeyList();
+        const known = deps.control.projection.receiptKeyList();
         const keys = known.some((k) => k.key_id === deps.signer.keyId)
           ? known
           : [

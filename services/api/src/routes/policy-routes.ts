@@ -86,15 +86,15 @@ export const policyRoutes =
       async (request) => {
         const tenant = request.params.tenant;
         reader(request, tenant);
-        const versions = deps.control.policies.versions(tenant);
+        const versions = deps.control.projection.policies.versions(tenant);
         return {
-          current_version: deps.control.policies.forTenant(tenant).version,
+          current_version: deps.control.projection.policies.forTenant(tenant).version,
           source:
             versions.length === 0 || versions[versions.length - 1]!.deleted
               ? ('file' as const)
               : ('api' as const),
           data: versions.map((v) => policyVersionView(v, false)),
-          in_force: policyInForceView(deps.control.policies.inForce(tenant)),
+          in_force: policyInForceView(deps.control.projection.policies.inForce(tenant)),
         };
       },
     );
@@ -115,7 +115,7 @@ export const policyRoutes =
       },
       async (request) => {
         reader(request, request.params.tenant);
-        const found = deps.control.policies
+        const found = deps.control.projection.policies
           .versions(request.params.tenant)
           .find((v) => v.version === request.params.version);
         if (!found) throw new HttpError(404, 'not_found', `no policy version ${request.params.version}`);
@@ -148,7 +148,7 @@ export const policyRoutes =
     ) => {
       const actor = deps.auth.requireAdmin(request, request.params.tenant);
       const { document } = compiledFrom(request.body.policy);
-      const record = await deps.control.putPolicyVersion({
+      const record = await deps.control.commands.putPolicyVersion({
         tenantId: request.params.tenant,
         document,
         actor,
@@ -177,7 +177,7 @@ export const policyRoutes =
       },
       async (request) => {
         const actor = deps.auth.requireAdmin(request, request.params.tenant);
-        const record = await deps.control
+        const record = await deps.control.commands
           .putPolicyVersion({ tenantId: request.params.tenant, document: null, actor })
           .catch(controlError);
         return policyVersionView(record, false);
@@ -214,7 +214,9 @@ export const policyRoutes =
           throw new HttpError(503, 'store_unavailable', 'this process has no audit-trail store');
         const { policy, agent_id, from, to, samples } = request.body;
         const compiled =
-          policy === undefined ? deps.control.policies.forTenant(tenant) : compiledFrom(policy).compiled;
+          policy === undefined
+            ? deps.control.projection.policies.forTenant(tenant)
+            : compiledFrom(policy).compiled;
         const slot = dryRuns.acquire(tenant);
         if (!slot.ok)
           throw new HttpError(slot.status, slot.code, slot.message, {

@@ -60,7 +60,7 @@ export const socRoutes =
     const reader = tenantReader(deps.auth);
     const store = () => requireStore(deps.store);
     const signingKeys = (): PublicKeyInfo[] => {
-      const keys = deps.control.receiptKeyList();
+      const keys = deps.control.projection.receiptKeyList();
       return keys.some((k) => k.key_id === deps.signer.keyId)
         ? keys
         : [...keys, { key_id: deps.signer.keyId, public_key_pem: deps.signer.publicKeyPem }];

@@ -1,0 +1,123 @@
+import type { ApiKeyRecord, ReceiptKeyRecord, TenantRecord } from '@thoth/contracts';
+import type { Decoded, Logger } from '@thoth/platform';
+import type { PolicySet } from '../policy-source.ts';
+import { hashApiKey } from './api-keys.ts';
+import { apiKeyView } from './control-views.ts';
+import { TenantPolicies } from './tenant-policies.ts';
+
+export interface ApiKeyIdentity {
+  keyId: string;
+  tenantId: string;
+  name: string;
+  permissions: ReadonlySet<string>;
+  agentId: string | null;
+  expiresAt: number | null;
+  revokedAt: number | null;
+}
+
+/**
+ * The reads of the control state: tenants, API keys (by hash and by id), policy versions, key usage and receipt
+ * public keys, as the compacted control topic last said them. Only `apply` and `forget` change it, from the
+ * topic's records (ControlState feeds them; ControlCommands applies its own writes at once too). Auth on the hot
+ * path is a map lookup here.
+ */
+export class ControlProjection {
+  private readonly keysByHash = new Map<string, ApiKeyIdentity>();
+  private readonly keysById = new Map<string, ApiKeyRecord>();
+  private readonly tenants = new Map<string, TenantRecord>();
+  private readonly receiptKeys = new Map<string, ReceiptKeyRecord>();
+  private readonly lastUsed = new Map<string, number>();
+  readonly policies: TenantPolicies;
+
+  constructor(
+    fallbackPolicies: PolicySet,
+    private readonly log: Logger,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.policies = new TenantPolicies(fallbackPolicies, log);
+  }
+
+  /** The identity of a presented key, if it exists (expiry and revocation are the caller's to check). */
+  identify(apiKey: string): ApiKeyIdentity | undefined {
+    return this.keysByHash.get(hashApiKey(apiKey));
+  }
+
+  hasTenant(tenantId: string): boolean {
+    return this.tenants.has(tenantId);
+  }
+
+  tenant(tenantId: string): TenantRecord | undefined {
+    return this.tenants.get(tenantId);
+  }
+
+  tenantList(): TenantRecord[] {
+    return [...this.tenants.values()].sort((a, b) => a.tenant_id.localeCompare(b.tenant_id));
+  }
+
+  apiKey(keyId: string): ApiKeyRecord | undefined {
+    return this.keysById.get(keyId);
+  }
+
+  /** The tenant's keys, newest first, without secrets. */
+  apiKeyList(tenantId: string): ReturnType<typeof apiKeyView>[] {
+    const now = this.now();
+    return [...this.keysById.values()]
+      .filter((k) => k.tenant_id === tenantId)
+      .sort((a, b) => b.created_at - a.created_at || b.key_id.localeCompare(a.key_id))
+      .map((k) => apiKeyView(k, this.lastUsed.get(k.key_id), now));
+  }
+
+  lastUsedAt(keyId: string): number | undefined {
+    return this.lastUsed.get(keyId);
+  }
+
+  receiptKey(keyId: string): ReceiptKeyRecord | undefined {
+    return this.receiptKeys.get(keyId);
+  }
+
+  receiptKeyList(): ReceiptKeyRecord[] {
+    return [...this.receiptKeys.values()];
+  }
+
+  /** A key's use seen on this replica or published by another: the latest time wins. */
+  noteUsed(keyId: string, at: number): void {
+    if ((this.lastUsed.get(keyId) ?? 0) < at) this.lastUsed.set(keyId, at);
+  }
+
+  apply(record: Exclude<Decoded, { ok: false }>): void {
+    if (record.schema === 'thoth.v1.ApiKey') this.applyKey(record.value);
+    else if (record.schema === 'thoth.v1.Tenant') this.tenants.set(record.value.tenant_id, record.value);
+    else if (record.schema === 'thoth.v1.ReceiptKey') this.receiptKeys.set(record.value.key_id, record.value);
+    else if (record.schema === 'thoth.v1.PolicyVersion') this.policies.apply(record.value);
+    else if (record.schema === 'thoth.v1.KeyUsage')
+      this.noteUsed(record.value.key_id, record.value.last_used_at);
+    else this.log.warn({ schema: record.schema }, 'unexpected record on the control topic');
+  }
+
+  /** A tombstone on the control topic: the record under `key` is gone. */
+  forget(key: string): void {
+    if (key.startsWith('apikey/')) {
+      const record = this.keysById.get(key.slice('apikey/'.length));
+      if (record) {
+        this.keysById.delete(record.key_id);
+        this.keysByHash.delete(record.key_hash);
+      }
+    } else if (key.startsWith('tenant/')) this.tenants.delete(key.slice('tenant/'.length));
+    else if (key.startsWith('receipt-key/')) this.receiptKeys.delete(key.slice('receipt-key/'.length));
+  }
+
+  private applyKey(record: ApiKeyRecord): void {
+    const previous = this.keysById.get(record.key_id);
+    if (previous) this.keysByHash.delete(previous.key_hash);
+    this.keysById.set(record.key_id, record);
+    this.keysByHash.set(record.key_hash, {
+      keyId: record.key_id,
+      tenantId: record.tenant_id,
+      name: record.name,
+      permissions: new Set(record.permissions),
+      agentId: record.agent_id,
+      expiresAt: record.expires_at,
+      revokedAt: record.revoked_at,
+    });
+  }
+}
