@@ -7,6 +7,7 @@ import { AvroCodec, loadConfig, MemoryBus } from '@thoth/platform';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ApiService, startApiService } from '../services/api/src/api-service.ts';
+import { describeMismatch, type ResponseMismatch } from '../services/api/src/http/response-validation.ts';
 import { policySetFrom } from '../services/api/src/policy-source.ts';
 
 /**
@@ -1108,6 +1109,8 @@ const log = pino(
 
 describe('data-plane fuzz', () => {
   let service: ApiService;
+  /** Answers that broke their route's declared schemas (http/response-validation.ts): there must be none. */
+  const responseMismatches: ResponseMismatch[] = [];
   let dataDir: string;
   let keys: Keys;
   const holdTokens: string[] = [];
@@ -1151,6 +1154,7 @@ describe('data-plane fuzz', () => {
       adminToken: ADMIN_TOKEN,
       policies: policySetFrom(POLICY),
       isReady: () => true,
+      onResponseMismatch: (mismatch) => responseMismatches.push(mismatch),
     });
     const create = async (tenantId: string, permissions: Array<'execute' | 'write' | 'read'>) =>
       (
@@ -1196,6 +1200,8 @@ describe('data-plane fuzz', () => {
 
   afterAll(async () => {
     await service?.stop();
+    // Every fuzzed answer, 4xx included, is one its route declares (a mismatch is also answered as a 500).
+    expect(responseMismatches.map(describeMismatch)).toEqual([]);
     if (dataDir) rmSync(dataDir, { recursive: true, force: true });
   });
 
