@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { isDocumentationRoute, type RouteEntry, registeredRoutes } from '../services/api/src/app.ts';
 import { startTestApi, type TestApi } from './api-harness.ts';
 
@@ -96,6 +97,28 @@ describe('declared responses', () => {
       'POST /v1/half: does not declare 413 (it parses a body)',
       'POST /v1/half: does not declare 415 (it parses a body)',
     ]);
+  });
+
+  it('the harness really checks: an answer that breaks its declaration is a 500 and a recorded mismatch', async () => {
+    const other = await startTestApi();
+    const health = registeredRoutes(other.service.app).find(
+      (r) => r.method === 'GET' && r.url === '/healthz',
+    );
+    const response = health?.schema?.response as Record<number, unknown>;
+    const declared = response[200];
+    // The hook reads the route's schema at request time: a declaration the real answer breaks.
+    response[200] = z.object({ status: z.literal('nope') });
+    try {
+      const answer = await other.inject({ method: 'GET', url: '/healthz' });
+      expect(answer.statusCode).toBe(500);
+      expect(answer.json()).toMatchObject({ error: 'response_mismatch' });
+      expect(other.responseMismatches).toHaveLength(1);
+      expect(other.responseMismatches[0]).toMatchObject({ method: 'GET', route: '/healthz', status: 200 });
+    } finally {
+      response[200] = declared;
+      other.responseMismatches.length = 0;
+      await other.close();
+    }
   });
 
   it('the harness fails the run when an answer broke its declaration', async () => {

@@ -17,9 +17,9 @@ export interface ApiKeyIdentity {
 
 /**
  * The reads of the control state: tenants, API keys (by hash and by id), policy versions, key usage and receipt
- * public keys, as the compacted control topic last said them. Only `apply` and `forget` change it, from the
- * topic's records (ControlState feeds them; ControlCommands applies its own writes at once too). Auth on the hot
- * path is a map lookup here.
+ * public keys, as the compacted control topic last said them. `apply` and `forget` change it from the topic's
+ * records (ControlState feeds them; ControlCommands applies its own writes at once too), and `noteUsed` from
+ * this replica's authentications (KeyUsage). Auth on the hot path is a map lookup here.
  */
 export class ControlProjection {
   private readonly keysByHash = new Map<string, ApiKeyIdentity>();
@@ -79,7 +79,10 @@ export class ControlProjection {
     return [...this.receiptKeys.values()];
   }
 
-  /** A key's use seen on this replica or published by another: the latest time wins. */
+  /**
+   * A key's use seen on this replica or published by another: the latest time wins, so neither a replica's
+   * older record nor a request stamped a little earlier moves `last_used_at` back.
+   */
   noteUsed(keyId: string, at: number): void {
     if ((this.lastUsed.get(keyId) ?? 0) < at) this.lastUsed.set(keyId, at);
   }

@@ -19,7 +19,7 @@ export const DETECTORS = [
 ] as const;
 
 /** GET /{tenant}/thoth/findings */
-export const findingsFilterSchema = pageQuerySchema.extend({
+export const findingsFilterSchema = z.object({
   agent_id: idParam.optional(),
   detector: z.enum(DETECTORS).optional(),
   severity: z.enum(['info', 'low', 'medium', 'high', 'critical']).optional(),
@@ -29,6 +29,7 @@ export const findingsFilterSchema = pageQuerySchema.extend({
   min_score: z.coerce.number().int().min(0).max(100).optional(),
   from: isoTime.optional(),
   to: isoTime.optional(),
+  ...pageQuerySchema.shape,
 });
 export type FindingsFilter = z.infer<typeof findingsFilterSchema>;
 

@@ -29,7 +29,10 @@ export type HoldPollAnswer = z.infer<typeof holdPollAnswerSchema>;
 export const approvalParamsSchema = tenantParamsSchema.extend({ id: z.string().min(1).max(128) });
 
 /** GET /{tenant}/thoth/approvals */
-export const approvalsQuerySchema = pageQuerySchema.extend({ status: z.enum(HOLD_STATUSES).optional() });
+export const approvalsQuerySchema = z.object({
+  status: z.enum(HOLD_STATUSES).optional(),
+  ...pageQuerySchema.shape,
+});
 
 /** POST /{tenant}/thoth/approvals/{id}/resolve: one vote. */
 export const resolveApprovalBodySchema = z.object({
