@@ -50,7 +50,6 @@ export function responseMismatch(
     return `status ${status} is not declared (declared: ${Object.keys(declared).join(', ')})`;
   const empty = payload === undefined || payload === null || payload === '';
   const mediaType = mediaTypeOf(contentType);
-  let schema: z.ZodType;
   if (isContentMap(forStatus)) {
     const range = Object.keys(forStatus.content).find((r) => mediaType && mediaMatches(r, mediaType));
     if (range === undefined)
@@ -58,7 +57,7 @@ export function responseMismatch(
     // A file or a stream (a console file may well be JSON): its type is what the declaration can say about it.
     return undefined;
   }
-  schema = forStatus;
+  const schema: z.ZodType = forStatus;
   if (!empty && mediaType !== 'application/json')
     return `a ${mediaType ?? 'untyped'} body where status ${status} declares JSON`;
   if (!empty && typeof payload !== 'string' && !Buffer.isBuffer(payload)) return undefined; // a stream
