@@ -1,5 +1,13 @@
-import { agentChainKey, type ChainHead, ulid } from '@thoth/contracts';
-import type { AvroCodec, Bus, Logger, Redactor, SigningKey, Subscription } from '@thoth/platform';
+import { agentChainKey, type ChainFieldsJson, type ChainHead, chainFieldsJson, ulid } from '@thoth/contracts';
+import type {
+  AvroCodec,
+  Bus,
+  IncomingMessage,
+  Logger,
+  Redactor,
+  SigningKey,
+  Subscription,
+} from '@thoth/platform';
 import {
   auditFlushDurationSeconds,
   auditFlushFailuresTotal,
@@ -8,9 +16,17 @@ import {
   clickhouseTime,
   type DeadLetter,
   type DecodedRecord,
+  decodeRecords,
   subscribeRecords,
 } from '@thoth/platform';
-import { type AgentSpan, type AuditStore, storedState, TenantEventIds } from './audit-store.ts';
+import {
+  type AgentSpan,
+  type AuditStore,
+  type EventIdentity,
+  EventOwners,
+  storedState,
+  TenantEventIds,
+} from './audit-store.ts';
 import { BatchingInserter } from './batching-inserter.ts';
 import {
   adminEventRow,
@@ -20,7 +36,7 @@ import {
   type EventRow,
   findingEventRow,
 } from './event-rows.ts';
-import { EVENTS_BODY_FORMAT, EventsBodyWriter } from './events-body.ts';
+import { BODY_BYTES_PER_ROW, BodyBuffers, EVENTS_BODY_FORMAT, EventsBodyWriter } from './events-body.ts';
 
 export interface AuditWriterDeps {
   bus: Bus;
@@ -49,44 +65,78 @@ export interface AuditWriterDeps {
  * row nor a second link; another tenant's event with the same id is another event.
  * One agent's events are on one partition, delivered in order and stored flush after flush in that order, which
  * keeps each chain sequential. Flushes are pipelined: the bus hands over a partition's next batch while the last
- * one is stored (two in flight), and the next flush is prepared (looked up, linked, encoded) meanwhile.
+ * one is stored (two in flight), and the next flush is prepared (looked up, checked) meanwhile.
+ *
+ * Rows are linked and encoded as they arrive, on top of every row before them (stored or not), into their flush's
+ * body: a row is garbage as soon as its line is written, instead of living (and being moved by the garbage
+ * collector) until its flush is prepared. The lookup before the insert then only confirms that nothing moved: in
+ * steady state no event of the flush is stored yet and no other writer linked onto its agents. When something
+ * did move (a redelivery, a rebalance), the flush is built again from its messages on what the store holds.
  */
 export class AuditWriter {
   private subscription: Subscription | undefined;
-  private readonly inserter: BatchingInserter<EventRow, PreparedFlush>;
+  private readonly inserter: BatchingInserter<GatheringFlush, PreparedFlush>;
+  private readonly bodies: BodyBuffers;
   private readonly touchedTenants = new Set<string>();
   /** Chain heads this writer stored (a hint: every batch still asks the store for anything past them). */
   private readonly heads = new Map<string, ChainHead>();
   /**
-   * What the flushes prepared but not stored yet will add: the next flush links on from their heads and skips
-   * their events. Forgotten when a flush fails (every flush behind it is dropped, see BatchingInserter).
+   * What the flushes prepared but not stored yet will add: the next flush links on from their heads. Forgotten
+   * when a flush fails (every flush behind it is dropped, see BatchingInserter).
    */
   private readonly projectedHeads = new Map<string, ChainHead>();
-  /** The events of each flush prepared but not stored yet (one set a flush: a stored flush drops its set whole). */
-  private unstoredFlushes: TenantEventIds[] = [];
+  /**
+   * The chain heads after every row linked so far, stored, prepared or gathering: an arriving row links on from
+   * here. An agent is missing while its head is not known (its first flush after a start or a failure, or after a
+   * lookup moved it): its rows then wait, unlinked, until the flush before them is prepared.
+   */
+  private readonly arrivalHeads = new Map<string, ChainHead>();
+  /** Flushes gathering, prepared or being stored, oldest first. */
+  private openFlushes: GatheringFlush[] = [];
+  /** The events those flushes hold, each by the flush that holds it: an arriving copy of one is skipped. */
+  private readonly unstoredEvents = new EventOwners<GatheringFlush>();
+  private flushSeq = 0;
   /** Bumped by every reset: a prepare that was running across one does not project its flush. */
   private generation = 0;
   private checkpointTimer: NodeJS.Timeout | undefined;
   private checkpointing: Promise<void> = Promise.resolve();
 
   constructor(private readonly deps: AuditWriterDeps) {
+    // A flush ends at the first batch that reaches flushRows: it may hold one batch more.
+    this.bodies = new BodyBuffers((this.flushRows + this.maxBatchSize) * BODY_BYTES_PER_ROW);
     // Partition batches meet in one flush: one lookup (stored ids, chain heads) and one insert for all of
     // them, instead of two lookups per partition batch queuing on the store in front of the inserts. Under
     // load, a flush gathers what arrives while the one before it is stored; the wait only matters at low load,
     // where a longer one only adds to every event's latency.
-    this.inserter = new BatchingInserter<EventRow, PreparedFlush>(
+    this.inserter = new BatchingInserter<GatheringFlush, PreparedFlush>(
       {
-        prepare: (rows) => this.prepare(rows),
+        open: () => {
+          const flush = new GatheringFlush(++this.flushSeq, new EventsBodyWriter(this.bodies.take()));
+          this.openFlushes.push(flush);
+          return flush;
+        },
+        prepare: (flush) => this.prepare(flush),
         store: (flush) => this.store(flush),
         reset: () => {
           this.generation++;
           this.projectedHeads.clear();
-          this.unstoredFlushes = [];
+          this.arrivalHeads.clear();
+          // Their body buffers are not given back: a prepare running across the reset may still write into one.
+          this.openFlushes = [];
+          this.unstoredEvents.clear();
         },
       },
-      deps.flushRows ?? 20_000,
+      this.flushRows,
       deps.flushMs ?? 20,
     );
+  }
+
+  private get flushRows(): number {
+    return this.deps.flushRows ?? 20_000;
+  }
+
+  private get maxBatchSize(): number {
+    return this.deps.maxBatchSize ?? Math.min(5_000, this.flushRows);
   }
 
   async start(): Promise<void> {
@@ -97,7 +147,7 @@ export class AuditWriter {
       group: this.deps.group ?? `${this.deps.eventsTopic}.audit-writer`,
       topics: [this.deps.eventsTopic],
       // No partition batch larger than one flush: a batch is stored (and committed) in one piece.
-      maxBatchSize: this.deps.maxBatchSize ?? Math.min(5_000, this.deps.flushRows ?? 20_000),
+      maxBatchSize: this.maxBatchSize,
       // The next batches arrive while the last ones are stored: they are prepared meanwhile (BatchingInserter).
       maxInFlightBatches: 2,
       redactor: this.deps.redactor,
@@ -136,115 +186,146 @@ export class AuditWriter {
     if (this.deps.signingKey) await this.checkpoint().catch(() => undefined);
   }
 
-  private async write(records: DecodedRecord[]): Promise<DeadLetter[]> {
-    const rows: EventRow[] = [];
+  private write(records: DecodedRecord[]): Promise<DeadLetter[]> {
     const dead: DeadLetter[] = [];
-    for (const record of records) {
-      let row: EventRow;
-      if (record.schema === 'thoth.v1.BehavioralEvent') row = behavioralEventRow(record.value);
-      else if (record.schema === 'thoth.v1.DecisionEvent') row = decisionEventRow(record.value);
-      else if (record.schema === 'thoth.v1.Hold') row = approvalEventRow(record.value);
-      else if (record.schema === 'thoth.v1.AdminEvent') row = adminEventRow(record.value);
-      else if (record.schema === 'thoth.v1.Finding') row = findingEventRow(record.value);
-      else {
-        dead.push({ message: record.message, reason: `unexpected ${record.schema} on the events topic` });
-        continue;
-      }
-      // A row the store refuses would fail its whole flush, redelivered forever: its partition would stall.
-      const unstorable = unstorableTime(row);
-      if (unstorable) dead.push({ message: record.message, reason: unstorable });
-      else rows.push(row);
-    }
-    await this.inserter.add(rows);
-    return dead;
+    return this.inserter.add(this.gatherer(records, dead)).then(() => dead);
   }
 
   /**
-   * Dedups and links one flush into the chains, continuing from the stored heads, or from the heads of the flush
-   * still being stored before it (as if stored: if that one fails, this one is dropped with it). Rows arrive in
-   * partition order and one agent lives on one partition, so each chain is linked in its events' order.
+   * The batch's gathering, in a scope of its own: a closure made in `write` would keep `records` (every decoded
+   * record of the batch) alive until the flush is stored, which is what gathering rows as they arrive avoids.
    */
-  private async prepare(rows: EventRow[]): Promise<PreparedFlush> {
+  private gatherer(records: DecodedRecord[], dead: DeadLetter[]): (flush: GatheringFlush) => number {
+    return (flush) => this.gather(flush, records, dead);
+  }
+
+  /** Adds a batch's records to the gathering flush, each linked and encoded now when its agent's head is known. */
+  private gather(flush: GatheringFlush, records: DecodedRecord[], dead: DeadLetter[]): number {
+    let added = 0;
+    for (const record of records) {
+      if (flush.messages[flush.messages.length - 1] !== record.message) flush.messages.push(record.message);
+      const encoded = encodedRow(record);
+      if (typeof encoded === 'string') {
+        dead.push({ message: record.message, reason: encoded });
+        continue;
+      }
+      const { row } = encoded;
+      if (this.unstoredEvents.get(row.tenant_id, row.event_id)) continue;
+      this.unstoredEvents.set(row.tenant_id, row.event_id, flush);
+      flush.events.push({ tenant_id: row.tenant_id, event_id: row.event_id });
+      flush.note(row, encoded.key);
+      added++;
+      if (this.arrivalHeads.has(encoded.key)) flush.link(encoded, this.arrivalHeads);
+      else flush.wait(encoded);
+    }
+    return added;
+  }
+
+  /**
+   * Checks a flush against the store before it is inserted: which of its events the trail holds already, and
+   * whether its agents' chains still end where its rows linked on from (the heads the flushes before it end on,
+   * stored or not: if one of those fails, this one is dropped with it). Rows whose agent's head was unknown on
+   * arrival are linked now, on the store's heads; so are the rows of those agents that later flushes hold.
+   */
+  private async prepare(flush: GatheringFlush): Promise<PreparedFlush> {
     const generation = this.generation;
-    const seen = new TenantEventIds();
-    const candidates: EventRow[] = [];
-    for (const row of rows) {
-      if (!this.unstored(row.tenant_id, row.event_id) && seen.add(row.tenant_id, row.event_id))
-        candidates.push(row);
-    }
-    if (candidates.length === 0) return { chunks: [], heads: new Map(), rows: 0, events: seen, tenants: [] };
-    const tenants = [...new Set(candidates.map((r) => r.tenant_id))];
-    const spans = new Map<string, AgentSpan>();
-    for (const r of candidates) {
-      const key = agentChainKey(r.tenant_id, r.agent_id);
-      const span = spans.get(key) ?? {
-        tenantId: r.tenant_id,
-        agentId: r.agent_id,
-        fromMs: r.occurred_at_ms,
-        toMs: r.occurred_at_ms,
-      };
-      span.fromMs = Math.min(span.fromMs, r.occurred_at_ms);
-      span.toMs = Math.max(span.toMs, r.occurred_at_ms);
-      spans.set(key, span);
-    }
+    if (flush.events.length === 0) return { chunks: [], heads: new Map(), rows: 0, flush };
     const cache = new Map<string, ChainHead>();
-    for (const key of spans.keys()) {
+    for (const key of flush.spans.keys()) {
       const head = this.projectedHeads.get(key) ?? this.heads.get(key);
       if (head) cache.set(key, head);
     }
-    const lookup = storedState(this.deps.store, [...spans.values()], candidates, cache);
-    // Awaited below; a rejection during the build must not count as unhandled meanwhile.
-    lookup.catch(() => {});
-    // While chDB answers the lookup, build the insert on the heads this writer already knows. In steady state
-    // the lookup changes nothing (no event stored before, no head moved by another writer) and that build is
-    // the one stored; otherwise it is discarded and built again from its answer. One yield first, so the
-    // query is on its way to chDB before the build takes the event loop.
-    let built: BuiltInsert | undefined;
-    if (cache.size === spans.size) {
-      await new Promise((resolve) => setImmediate(resolve));
-      built = buildInsert(candidates, NOTHING_STORED, new Map(cache));
-    }
-    const stored = await lookup;
+    const stored = await storedState(this.deps.store, [...flush.spans.values()], flush.events, cache);
     const moved = [...cache.keys()].filter((key) => !sameHead(stored.heads.get(key), cache.get(key)));
     // Another writer linked onto a chain whose flush of ours is not stored yet (a rebalance in progress):
     // linking on from the store would fork it. Fail: this flush and those behind it come again.
     if (moved.some((key) => this.projectedHeads.has(key)))
       throw new Error('an evidence chain moved under a flush not yet stored; the batch will be redelivered');
-    if (!built || !stored.events.empty || moved.length > 0)
-      built = buildInsert(candidates, stored.events, stored.heads);
-    if (generation === this.generation) {
-      for (const [key, head] of built.heads) this.projectedHeads.set(key, head);
-      // Events of this flush the store held already stay in its set: skipping them again is right too.
-      this.unstoredFlushes.push(seen);
+    const linkedOnHeads = [...flush.linkedFrom].every(([key, from]) => sameHead(from, cache.get(key)));
+    let heads: Map<string, ChainHead>;
+    if (linkedOnHeads && stored.events.empty && moved.length === 0) {
+      // Steady state: the rows linked on arrival stand.
+      heads = new Map(stored.heads);
+      for (const [key, head] of flush.linkedHeads) heads.set(key, head);
+      for (const rows of flush.waiting.values())
+        for (const { row, j, key } of rows) flush.body.appendJson(row, j, key, heads);
+    } else {
+      flush.body.clear();
+      heads = new Map(stored.heads);
+      for (const { row, j, key } of this.rowsAgain(flush))
+        if (!stored.events.has(row.tenant_id, row.event_id)) flush.body.appendJson(row, j, key, heads);
     }
-    return { ...built, events: seen, tenants };
+    flush.waiting.clear();
+    const chunks = flush.body.rows > 0 ? [flush.body.sharedBody()] : [];
+    const rows = flush.body.rows;
+    this.bodies.give(flush.body.buffer);
+    if (generation === this.generation) {
+      for (const [key, head] of heads) {
+        this.projectedHeads.set(key, head);
+        const linked = flush.linkedHeads.get(key);
+        // Rows that arrived after this flush's rows linked on from where those ended on arrival. If the lookup
+        // moved that, they are wrong: their flushes are built again at their turn, and the agent's next rows wait.
+        if (linked && !sameHead(head, linked)) this.arrivalHeads.delete(key);
+        else if (!this.arrivalHeads.has(key)) this.catchUp(key, head, flush);
+      }
+    }
+    return { chunks, heads, rows, flush };
   }
 
-  /** Whether a flush prepared but not stored yet holds this event. */
-  private unstored(tenantId: string, eventId: string): boolean {
-    for (let i = 0; i < this.unstoredFlushes.length; i++)
-      if (this.unstoredFlushes[i]!.has(tenantId, eventId)) return true;
-    return false;
+  /**
+   * Links the rows of `key` that flushes after `flush` hold unlinked on from `head` (the end of the agent's
+   * chain once `flush` is stored), in order; the agent's next rows then link on arrival.
+   */
+  private catchUp(key: string, head: ChainHead, flush: GatheringFlush): void {
+    const heads = new Map([[key, head]]);
+    for (const later of this.openFlushes) {
+      const rows = later.seq > flush.seq ? later.waiting.get(key) : undefined;
+      if (!rows) continue;
+      later.waiting.delete(key);
+      for (const row of rows) later.link(row, heads);
+    }
+    this.arrivalHeads.set(key, heads.get(key)!);
   }
 
-  private async store(flush: PreparedFlush): Promise<void> {
+  /** The flush's rows decoded again from its messages, as they were taken on arrival: the same rows, in order. */
+  private rowsAgain(flush: GatheringFlush): EncodedRow[] {
+    const rows: EncodedRow[] = [];
+    const taken = new TenantEventIds();
+    for (const message of flush.messages) {
+      const decoded = decodeRecords(this.deps.codec, message, this.deps.redactor);
+      if (!decoded.ok) continue;
+      for (const record of decoded.records) {
+        const encoded = encodedRow(record);
+        if (typeof encoded === 'string') continue;
+        const { tenant_id, event_id } = encoded.row;
+        if (this.unstoredEvents.get(tenant_id, event_id) === flush && taken.add(tenant_id, event_id))
+          rows.push(encoded);
+      }
+    }
+    return rows;
+  }
+
+  private async store(prepared: PreparedFlush): Promise<void> {
     const flushTimer = auditFlushDurationSeconds.startTimer();
     await this.deps.store
-      .insertBody('events', flush.chunks, EVENTS_INSERT_SETTINGS, EVENTS_BODY_FORMAT)
+      .insertBody('events', prepared.chunks, EVENTS_INSERT_SETTINGS, EVENTS_BODY_FORMAT)
       .catch((error: unknown) => {
         auditFlushFailuresTotal.inc();
         throw error;
       });
     flushTimer();
-    auditFlushRowsTotal.inc(flush.rows);
+    auditFlushRowsTotal.inc(prepared.rows);
     // Only stored links advance the cache: a failed insert leaves it as it was, and the next flush re-checks
     // the store for anything past it anyway.
-    for (const [key, head] of flush.heads) {
+    for (const [key, head] of prepared.heads) {
       this.heads.set(key, head);
       // A flush prepared behind this one may have projected a later head already: keep that one.
       if (this.projectedHeads.get(key) === head) this.projectedHeads.delete(key);
     }
-    this.unstoredFlushes = this.unstoredFlushes.filter((ids) => ids !== flush.events);
+    const { flush } = prepared;
+    this.openFlushes = this.openFlushes.filter((open) => open !== flush);
+    for (const { tenant_id, event_id } of flush.events)
+      this.unstoredEvents.release(tenant_id, event_id, flush);
     for (const t of flush.tenants) this.touchedTenants.add(t);
   }
 
@@ -293,21 +374,95 @@ export class AuditWriter {
   }
 }
 
-interface BuiltInsert {
+interface PreparedFlush {
   chunks: Buffer[];
   /** The chain heads after these rows. */
   heads: Map<string, ChainHead>;
   /** How many rows the chunks hold. */
   rows: number;
+  flush: GatheringFlush;
 }
 
-interface PreparedFlush extends BuiltInsert {
-  /** The flush's events, stored before or by this insert. */
-  events: TenantEventIds;
-  tenants: string[];
+/** A row on its way into a body: its fields escaped once (`chainFieldsJson`), and its agent's chain key. */
+interface EncodedRow {
+  row: EventRow;
+  j: ChainFieldsJson;
+  key: string;
 }
 
-const NOTHING_STORED = new TenantEventIds();
+/** One flush while rows arrive, and until it is stored. */
+class GatheringFlush {
+  /** Its events (each once, an event no other open flush holds): the lookup asks for them. */
+  readonly events: EventIdentity[] = [];
+  readonly spans = new Map<string, AgentSpan>();
+  readonly tenants = new Set<string>();
+  /** The head each agent's rows of this flush linked on from on arrival, and the head they ended on. */
+  readonly linkedFrom = new Map<string, ChainHead>();
+  readonly linkedHeads = new Map<string, ChainHead>();
+  /** Rows whose agent's head was unknown on arrival, by agent: linked once the flush before them is prepared. */
+  readonly waiting = new Map<string, EncodedRow[]>();
+  /** The messages its rows came in, in order, to build it again from when the lookup moved something. */
+  readonly messages: IncomingMessage[] = [];
+
+  constructor(
+    readonly seq: number,
+    readonly body: EventsBodyWriter,
+  ) {}
+
+  /** Links `row` on from its agent's head in `heads` (which it advances) into the body. */
+  link(encoded: EncodedRow, heads: Map<string, ChainHead>): void {
+    const { row, j, key } = encoded;
+    if (!this.linkedFrom.has(key)) this.linkedFrom.set(key, heads.get(key)!);
+    this.body.appendJson(row, j, key, heads);
+    this.linkedHeads.set(key, heads.get(key)!);
+  }
+
+  /** Keeps `row` for later: its agent's head is not known yet. */
+  wait(encoded: EncodedRow): void {
+    const rows = this.waiting.get(encoded.key);
+    if (rows) rows.push(encoded);
+    else this.waiting.set(encoded.key, [encoded]);
+  }
+
+  /** A row joins: its agent's span of occurred_at and its tenant. */
+  note(row: EventRow, key: string): void {
+    const span = this.spans.get(key);
+    if (span) {
+      if (row.occurred_at_ms < span.fromMs) span.fromMs = row.occurred_at_ms;
+      if (row.occurred_at_ms > span.toMs) span.toMs = row.occurred_at_ms;
+    } else
+      this.spans.set(key, {
+        tenantId: row.tenant_id,
+        agentId: row.agent_id,
+        fromMs: row.occurred_at_ms,
+        toMs: row.occurred_at_ms,
+      });
+    this.tenants.add(row.tenant_id);
+  }
+}
+
+/**
+ * The row a record becomes, its fields escaped; or why it cannot be stored (a row the store refuses would fail
+ * its whole flush, redelivered forever: its partition would stall).
+ */
+function encodedRow(record: DecodedRecord): EncodedRow | string {
+  let row: EventRow;
+  if (record.schema === 'thoth.v1.BehavioralEvent') row = behavioralEventRow(record.value);
+  else if (record.schema === 'thoth.v1.DecisionEvent') row = decisionEventRow(record.value);
+  else if (record.schema === 'thoth.v1.Hold') row = approvalEventRow(record.value);
+  else if (record.schema === 'thoth.v1.AdminEvent') row = adminEventRow(record.value);
+  else if (record.schema === 'thoth.v1.Finding') row = findingEventRow(record.value);
+  else return `unexpected ${record.schema} on the events topic`;
+  const unstorable = unstorableTime(row);
+  if (unstorable) return unstorable;
+  let j: ChainFieldsJson;
+  try {
+    j = chainFieldsJson(row);
+  } catch (error) {
+    return `unstorable: ${(error as Error).message}`;
+  }
+  return { row, j, key: agentChainKey(row.tenant_id, row.agent_id) };
+}
 
 /**
  * The engine's work on a flush's insert runs in the writer's process (chDB), so its settings are the cheapest
@@ -321,22 +476,6 @@ const EVENTS_INSERT_SETTINGS = {
   input_format_parallel_parsing: 0,
   optimize_on_insert: 0,
 } as const;
-
-/** The rows not `stored` yet, linked on from `heads` (which it advances: pass a map of your own), as one body. */
-function buildInsert(
-  rows: readonly EventRow[],
-  stored: TenantEventIds,
-  heads: Map<string, ChainHead>,
-): BuiltInsert {
-  const body = new EventsBodyWriter(rows.length);
-  let written = 0;
-  for (const row of rows) {
-    if (stored.has(row.tenant_id, row.event_id)) continue;
-    body.append(row, heads);
-    written++;
-  }
-  return { chunks: written > 0 ? [body.body()] : [], heads, rows: written };
-}
 
 function sameHead(a: ChainHead | undefined, b: ChainHead | undefined): boolean {
   return a !== undefined && b !== undefined && a.chainIndex === b.chainIndex && a.hash === b.hash;
@@ -352,13 +491,16 @@ const LAST_STORABLE_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
 
 /** Why a row's times cannot be stored, or undefined. */
 function unstorableTime(row: EventRow): string | undefined {
-  for (const [field, ms] of [
-    ['occurred_at', row.occurred_at_ms],
-    ['ingested_at', row.ingested_at_ms],
-  ] as const) {
-    if (Number.isFinite(ms) && ms >= FIRST_STORABLE_MS && ms <= LAST_STORABLE_MS) continue;
-    const shown = Number.isFinite(ms) && Math.abs(ms) <= 8.64e15 ? new Date(ms).toISOString() : String(ms);
-    return `${field} ${shown} is outside 1970-01-01 … 9999-12-31, the times the audit trail stores`;
-  }
+  if (!storable(row.occurred_at_ms)) return outsideStorable('occurred_at', row.occurred_at_ms);
+  if (!storable(row.ingested_at_ms)) return outsideStorable('ingested_at', row.ingested_at_ms);
   return undefined;
+}
+
+function storable(ms: number): boolean {
+  return Number.isFinite(ms) && ms >= FIRST_STORABLE_MS && ms <= LAST_STORABLE_MS;
+}
+
+function outsideStorable(field: string, ms: number): string {
+  const shown = Number.isFinite(ms) && Math.abs(ms) <= 8.64e15 ? new Date(ms).toISOString() : String(ms);
+  return `${field} ${shown} is outside 1970-01-01 … 9999-12-31, the times the audit trail stores`;
 }

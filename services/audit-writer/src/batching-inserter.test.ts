@@ -5,7 +5,8 @@ import { BatchingInserter, type FlushStages } from './batching-inserter.ts';
 function recordingStages() {
   const log: string[] = [];
   const gates: Array<{ open: () => void; fail: (e: Error) => void }> = [];
-  const stages: FlushStages<number, number[]> = {
+  const stages: FlushStages<number[], number[]> = {
+    open: () => [],
     prepare: async (rows) => {
       log.push(`prepare ${rows.join(',')}`);
       return rows;
@@ -29,13 +30,20 @@ function recordingStages() {
 
 const tick = () => new Promise((r) => setTimeout(r, 5));
 
+/** Gathers `rows` into the inserter's flush, as a writer does with a batch's rows. */
+const add = (inserter: BatchingInserter<number[], number[]>, rows: number[]) =>
+  inserter.add((flush) => {
+    flush.push(...rows);
+    return rows.length;
+  });
+
 describe('BatchingInserter', () => {
   it('prepares the next flush while the one before it is stored, and stores them in order', async () => {
     const { log, gates, stages } = recordingStages();
     const inserter = new BatchingInserter(stages, 2, 1_000);
-    const first = inserter.add([1, 2]);
+    const first = add(inserter, [1, 2]);
     await tick();
-    const second = inserter.add([3, 4]);
+    const second = add(inserter, [3, 4]);
     await tick();
     // The second flush is prepared while the first is stored; its store waits for the first one.
     expect(log).toEqual(['prepare 1,2', 'store 1,2', 'prepare 3,4']);
@@ -50,16 +58,16 @@ describe('BatchingInserter', () => {
   it('gathers rows while the stages are busy: a flush takes what arrived during the store before it', async () => {
     const { log, gates, stages } = recordingStages();
     const inserter = new BatchingInserter(stages, 100, 5);
-    const adds = [inserter.add([1])];
+    const adds = [add(inserter, [1])];
     await tick();
     await tick();
-    adds.push(inserter.add([2]));
+    adds.push(add(inserter, [2]));
     await tick();
     await tick();
     // [2] was prepared while [1] is stored; [3] and [4] wait their turn together, past their own wait.
-    adds.push(inserter.add([3]));
+    adds.push(add(inserter, [3]));
     await tick();
-    adds.push(inserter.add([4]));
+    adds.push(add(inserter, [4]));
     await tick();
     await tick();
     expect(log).toEqual(['prepare 1', 'store 1', 'prepare 2']);
@@ -76,10 +84,10 @@ describe('BatchingInserter', () => {
   it('a failed store fails the flushes prepared and gathering behind it, unstored; later rows start afresh', async () => {
     const { log, gates, stages } = recordingStages();
     const inserter = new BatchingInserter(stages, 2, 1_000);
-    const first = inserter.add([1, 2]);
+    const first = add(inserter, [1, 2]);
     await tick();
-    const second = inserter.add([3, 4]);
-    const gathering = inserter.add([5]);
+    const second = add(inserter, [3, 4]);
+    const gathering = add(inserter, [5]);
     await tick();
     gates[0]!.fail(new Error('insert failed'));
     await expect(first).rejects.toThrow('insert failed');
@@ -87,7 +95,7 @@ describe('BatchingInserter', () => {
     await expect(gathering).rejects.toThrow('insert failed');
     expect(log).toEqual(['prepare 1,2', 'store 1,2', 'prepare 3,4', 'reset']);
     // The bus delivers the failed rows again: they are prepared and stored as new.
-    const again = inserter.add([1, 2]);
+    const again = add(inserter, [1, 2]);
     await tick();
     gates[1]!.open();
     await again;
@@ -97,7 +105,7 @@ describe('BatchingInserter', () => {
   it('a failed prepare fails its flush after the store before it finished', async () => {
     const { log, gates, stages } = recordingStages();
     let failPrepare = false;
-    const inserter = new BatchingInserter<number, number[]>(
+    const inserter = new BatchingInserter<number[], number[]>(
       {
         ...stages,
         prepare: async (rows) => {
@@ -108,10 +116,10 @@ describe('BatchingInserter', () => {
       2,
       1_000,
     );
-    const first = inserter.add([1, 2]);
+    const first = add(inserter, [1, 2]);
     await tick();
     failPrepare = true;
-    const second = inserter.add([3, 4]);
+    const second = add(inserter, [3, 4]);
     await tick();
     let secondDone = false;
     second.catch(() => {}).finally(() => (secondDone = true));

@@ -1,11 +1,14 @@
 /**
- * The two stages of storing one flush. `prepare` of a flush runs while the flush before it is being stored
- * (it builds on that flush as if stored: see AuditWriter); `store` runs one flush at a time, in order.
+ * The stages of storing one flush. Rows are gathered into a flush that `open` made (the caller writes into it
+ * as they arrive); `prepare` of a flush runs while the flush before it is being stored (it builds on that flush
+ * as if stored: see AuditWriter); `store` runs one flush at a time, in order.
  */
-export interface FlushStages<T, P> {
-  prepare(rows: T[]): Promise<P>;
+export interface FlushStages<G, P> {
+  /** A new, empty flush to gather rows into. */
+  open(): G;
+  prepare(flush: G): Promise<P>;
   store(prepared: P): Promise<void>;
-  /** A flush failed: every flush behind it is dropped too, so forget what was prepared on top of it. */
+  /** A flush failed: every flush behind it is dropped too, so forget what was gathered or prepared on top of it. */
   reset(): void;
 }
 
@@ -19,9 +22,9 @@ export interface FlushStages<T, P> {
  * rows come after its rows in their partitions, which the bus delivers again from the failed batch on. Rows
  * added after the failure start afresh.
  */
-export class BatchingInserter<T, P> {
-  private gathering: Flush<T> = newFlush(0);
-  private readonly queue: Array<Flush<T>> = [];
+export class BatchingInserter<G, P> {
+  private gathering: Flush<G> | undefined;
+  private readonly queue: Array<Flush<G>> = [];
   private timer: NodeJS.Timeout | undefined;
   /** The gathering flush waited `maxWaitMs`: it goes as soon as the stages can take it. */
   private due = false;
@@ -33,19 +36,24 @@ export class BatchingInserter<T, P> {
   private lastError: unknown;
 
   constructor(
-    private readonly stages: FlushStages<T, P>,
+    private readonly stages: FlushStages<G, P>,
     private readonly maxRows = 20_000,
     private readonly maxWaitMs = 100,
   ) {}
 
-  add(rows: T[]): Promise<void> {
-    if (rows.length === 0) return Promise.resolve();
+  /**
+   * Lets `gather` write one batch's rows into the gathering flush (it answers how many it added), and resolves
+   * once that flush is stored. A batch that added none still waits for its flush: rows it skipped as duplicates
+   * of a flush not stored yet are durable only once that flush is, and flushes are stored in order.
+   */
+  add(gather: (flush: G) => number): Promise<void> {
+    this.gathering ??= { epoch: this.epoch, content: this.stages.open(), rows: 0, waiters: [] };
+    const flush = this.gathering;
+    flush.rows += gather(flush.content!);
     return new Promise((resolve, reject) => {
-      const flush = this.gathering;
-      flush.rows.push(...rows);
       flush.waiters.push({ resolve, reject });
-      if (flush.rows.length >= this.maxRows) {
-        this.queue.push(this.cut());
+      if (flush.rows >= this.maxRows) {
+        this.queue.push(this.cut()!);
         this.pump();
       } else {
         this.timer ??= setTimeout(() => {
@@ -62,12 +70,12 @@ export class BatchingInserter<T, P> {
   }
 
   /** Ends the gathering flush. */
-  private cut(): Flush<T> {
+  private cut(): Flush<G> | undefined {
     clearTimeout(this.timer);
     this.timer = undefined;
     this.due = false;
     const flush = this.gathering;
-    this.gathering = newFlush(this.epoch);
+    this.gathering = undefined;
     return flush;
   }
 
@@ -75,9 +83,9 @@ export class BatchingInserter<T, P> {
    * The next flush to prepare: a full one, or the one gathering once its wait is over. Rows gather on while
    * the stages are busy, so under load a flush holds what arrived during the store before it.
    */
-  private next(): Flush<T> | undefined {
+  private next(): Flush<G> | undefined {
     if (this.queue.length > 0) return this.queue.shift();
-    if (this.due && this.gathering.waiters.length > 0) return this.cut();
+    if (this.due && this.gathering) return this.cut();
     return undefined;
   }
 
@@ -88,10 +96,10 @@ export class BatchingInserter<T, P> {
       if (this.dropIfStale(flush)) continue;
       let prepared: P;
       try {
-        prepared = await this.stages.prepare(flush.rows);
-        // The prepared flush is all its store needs: the rows need not live (and be moved by the garbage
-        // collector) until it is stored.
-        flush.rows = [];
+        prepared = await this.stages.prepare(flush.content!);
+        // The prepared flush is all its store needs: what was gathered need not live (and be moved by the
+        // garbage collector) until it is stored.
+        flush.content = undefined;
       } catch (error) {
         await this.storing;
         // Dropped already if the store before it failed meanwhile: that failure stands for both.
@@ -117,28 +125,26 @@ export class BatchingInserter<T, P> {
     this.preparing = false;
   }
 
-  private dropIfStale(flush: Flush<T>): boolean {
+  private dropIfStale(flush: Flush<G>): boolean {
     if (flush.epoch === this.epoch) return false;
     for (const w of flush.waiters) w.reject(this.lastError);
     return true;
   }
 
-  private fail(flush: Flush<T>, error: unknown): void {
+  private fail(flush: Flush<G>, error: unknown): void {
     this.epoch++;
     this.lastError = error;
     this.stages.reset();
     for (const w of flush.waiters) w.reject(error);
     // Rows still gathering were added before the failure: behind it in their partitions.
-    for (const w of this.cut().waiters) w.reject(error);
+    for (const w of this.cut()?.waiters ?? []) w.reject(error);
   }
 }
 
-interface Flush<T> {
+interface Flush<G> {
   epoch: number;
-  rows: T[];
+  /** What was gathered; let go once prepared. */
+  content: G | undefined;
+  rows: number;
   waiters: Array<{ resolve: () => void; reject: (error: unknown) => void }>;
-}
-
-function newFlush<T>(epoch: number): Flush<T> {
-  return { epoch, rows: [], waiters: [] };
 }

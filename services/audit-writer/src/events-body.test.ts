@@ -45,7 +45,7 @@ describe('EventsBodyWriter', () => {
     const heads = new Map<string, ChainHead>();
     const rows = [row(0), row(1, 'b'), row(2), row(3, 'b'), row(4)];
     // Small, so the buffer must grow on the way.
-    const writer = new EventsBodyWriter(0);
+    const writer = new EventsBodyWriter(Buffer.alloc(16));
     for (const r of rows) writer.append(r, heads);
     const stored = parseBody(writer.body());
     expect(stored).toHaveLength(rows.length);
@@ -73,13 +73,32 @@ describe('EventsBodyWriter', () => {
   });
 
   it('grows past its first buffer without losing a byte', () => {
-    const writer = new EventsBodyWriter(1);
+    const writer = new EventsBodyWriter(Buffer.alloc(1));
     const heads = new Map<string, ChainHead>();
     const big = { ...row(1), payload: JSON.stringify({ blob: 'é'.repeat(100_000) }) };
     for (let i = 0; i < 3; i++) writer.append({ ...big, event_id: `big-${i}` }, heads);
     const stored = parseBody(writer.body());
     expect(stored.map((s) => s.event_id)).toEqual(['big-0', 'big-1', 'big-2']);
     expect(stored.every((s) => s.payload === big.payload)).toBe(true);
+  });
+});
+
+describe('EventsBodyWriter.sharedBody', () => {
+  it('copies the rows into shared memory of their own, so the writer can reuse its buffer at once', () => {
+    const writer = new EventsBodyWriter(Buffer.alloc(64 * 1024));
+    const heads = new Map<string, ChainHead>();
+    writer.append(row(0), heads);
+    writer.append(row(1), heads);
+    const shared = writer.sharedBody();
+    expect(shared.buffer).toBeInstanceOf(SharedArrayBuffer);
+    // The whole of its memory: a thread bridge passes it on without a copy (see BridgedStore and ownBytes).
+    expect(shared.byteOffset).toBe(0);
+    expect(shared.byteLength).toBe(shared.buffer.byteLength);
+    const written = Buffer.from(writer.body());
+    writer.clear();
+    writer.append(row(2), heads);
+    expect(Buffer.compare(shared, written)).toBe(0);
+    expect(parseBody(shared).map((s) => s.event_id)).toEqual(['e-0', 'e-1']);
   });
 });
 

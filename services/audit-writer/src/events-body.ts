@@ -1,4 +1,10 @@
-import { agentChainKey, type ChainHead, chainFieldsJson, nextLink } from '@thoth/contracts';
+import {
+  agentChainKey,
+  type ChainFieldsJson,
+  type ChainHead,
+  chainFieldsJson,
+  nextLink,
+} from '@thoth/contracts';
 import type { InsertFormat } from '@thoth/platform';
 import { clickhouseTime } from '@thoth/platform';
 import type { EventRow } from './event-rows.ts';
@@ -34,8 +40,32 @@ export const EVENTS_BODY_FORMAT: InsertFormat = {
   ],
 };
 
-/** The first buffer's bytes per row expected (the bench's rows take about 700); it grows when short. */
-const BYTES_PER_ROW = 1_024;
+/** Bytes a row of the bench's takes in a body is about 1,000 (content and payload make most of it). */
+export const BODY_BYTES_PER_ROW = 1_200;
+/** Body buffers kept for reuse: one gathering, one being prepared, one queued. */
+const KEPT_BODY_BUFFERS = 3;
+
+/**
+ * Body buffers used again flush after flush. Memory the process has not touched yet costs far more than memory
+ * it reuses: the kernel hands out each new page zeroed (on this project's 2-core VM about 2 µs a page, 20 times
+ * the cost of writing it), so a 20 MB buffer allocated per flush cost more CPU than writing the rows into it.
+ * A buffer is allocated at the size a full flush needs, so it never grows by copying; pages it never writes
+ * are never touched (a short flush costs what it writes).
+ */
+export class BodyBuffers {
+  private readonly free: Buffer[] = [];
+
+  constructor(private readonly firstBytes: number) {}
+
+  take(): Buffer {
+    return this.free.pop() ?? Buffer.allocUnsafeSlow(this.firstBytes);
+  }
+
+  /** A buffer nothing reads any more (its insert is done). */
+  give(buffer: Buffer): void {
+    if (this.free.length < KEPT_BODY_BUFFERS) this.free.push(buffer);
+  }
+}
 
 /**
  * The insert body of one audit-writer flush: each row linked into its agent's chain and written as one line of
@@ -47,18 +77,21 @@ const BYTES_PER_ROW = 1_024;
  * - every string is escaped once (`chainFieldsJson`), for the link's hash and the stored row alike.
  */
 export class EventsBodyWriter {
-  private bytes: Buffer;
   private length = 0;
   private readonly times = new StoredTimes();
+  /** Rows written since the last `clear`. */
+  rows = 0;
 
-  constructor(expectedRows: number) {
-    this.bytes = Buffer.allocUnsafeSlow(Math.max(64 * 1_024, expectedRows * BYTES_PER_ROW));
-  }
+  constructor(private bytes: Buffer) {}
 
   /** Links `row` on from its agent's head in `heads` (which it advances) and writes it. */
   append(row: EventRow, heads: Map<string, ChainHead>): void {
-    const j = chainFieldsJson(row);
-    const link = nextLink(j, agentChainKey(row.tenant_id, row.agent_id), heads);
+    this.appendJson(row, chainFieldsJson(row), agentChainKey(row.tenant_id, row.agent_id), heads);
+  }
+
+  /** `append` for a row whose fields are escaped already (`chainFieldsJson`) and whose chain key is known. */
+  appendJson(row: EventRow, j: ChainFieldsJson, key: string, heads: Map<string, ChainHead>): void {
+    const link = nextLink(j, key, heads);
     const line =
       `[${j.tenant_id},${j.agent_id},"${this.times.of(row.occurred_at_ms)}",${j.event_id},${j.kind}` +
       `,${j.event_type},${j.session_id},${j.user_id},${j.tool_name},${j.decision},${j.reason_code}` +
@@ -68,11 +101,35 @@ export class EventsBodyWriter {
     // A UTF-16 code unit takes at most 3 bytes of UTF-8.
     this.reserve(line.length * 3);
     this.length += this.bytes.write(line, this.length);
+    this.rows++;
   }
 
-  /** The rows written so far, in a buffer of their own (a view of a larger one would be copied to cross threads). */
+  /** The rows written so far: a view of the buffer, valid until the next `clear` or `append`. */
   body(): Buffer {
-    return this.length === this.bytes.length ? this.bytes : Buffer.from(this.bytes.subarray(0, this.length));
+    return this.bytes.subarray(0, this.length);
+  }
+
+  /**
+   * The rows written so far, copied into memory of their own that is shared (a SharedArrayBuffer): the insert may
+   * run on another thread (the consumers' thread hands it to the main thread's store, BridgedStore), and a
+   * structured clone shares shared memory where it copies an ArrayBuffer twice, into the message and out of it,
+   * each time into memory never touched before (see BodyBuffers). Once copied, this writer's buffer is free.
+   */
+  sharedBody(): Buffer {
+    const shared = Buffer.from(new SharedArrayBuffer(this.length));
+    this.bytes.copy(shared, 0, 0, this.length);
+    return shared;
+  }
+
+  /** Forgets the rows written, keeping the buffer. */
+  clear(): void {
+    this.length = 0;
+    this.rows = 0;
+  }
+
+  /** The buffer, to be used again once nothing reads `body()` any more. */
+  get buffer(): Buffer {
+    return this.bytes;
   }
 
   private reserve(needed: number): void {

@@ -49,7 +49,7 @@ export interface RecordSubscriptionOptions {
  * so nothing is lost.
  */
 export function subscribeRecords(options: RecordSubscriptionOptions): Promise<Subscription> {
-  const { bus, codec } = options;
+  const { bus } = options;
   return bus.subscribe({
     group: options.group,
     topics: options.topics,
@@ -57,16 +57,8 @@ export function subscribeRecords(options: RecordSubscriptionOptions): Promise<Su
     maxBatchSize: options.maxBatchSize,
     maxInFlightBatches: options.maxInFlightBatches,
     handler: async (batch) => {
-      const records: DecodedRecord[] = [];
-      const dead: DeadLetter[] = [];
-      for (const message of batch.messages) {
-        if (options.schemas && !options.schemas.includes(message.headers[SCHEMA_HEADER] as SchemaName))
-          continue;
-        const decoded = decodeRecords(codec, message, options.redactor);
-        if (decoded.ok) records.push(...decoded.records);
-        else dead.push({ message, reason: decoded.reason });
-      }
-      if (records.length > 0) dead.push(...onePerMessage((await options.handler(records, batch)) ?? []));
+      const { dead, handled } = handOver(options, batch);
+      dead.push(...onePerMessage((await handled) ?? []));
       if (dead.length > 0) {
         await bus.publish(
           dlqTopic(batch.topic),
@@ -88,6 +80,27 @@ export function subscribeRecords(options: RecordSubscriptionOptions): Promise<Su
       }
     },
   });
+}
+
+/**
+ * Decodes a batch and hands its records to the handler. A function of its own, so that the decoded records are
+ * the handler's alone: held in the caller's frame across the `await`, every record of the batch would live until
+ * the batch is handled (for the audit writer, until its flush is stored), however early the handler is done with
+ * them.
+ */
+function handOver(
+  options: RecordSubscriptionOptions,
+  batch: Batch,
+): { dead: DeadLetter[]; handled: Promise<DeadLetter[] | undefined> } {
+  const records: DecodedRecord[] = [];
+  const dead: DeadLetter[] = [];
+  for (const message of batch.messages) {
+    if (options.schemas && !options.schemas.includes(message.headers[SCHEMA_HEADER] as SchemaName)) continue;
+    const decoded = decodeRecords(options.codec, message, options.redactor);
+    if (decoded.ok) records.push(...decoded.records);
+    else dead.push({ message, reason: decoded.reason });
+  }
+  return { dead, handled: records.length > 0 ? options.handler(records, batch) : Promise.resolve([]) };
 }
 
 /**
