@@ -21,12 +21,20 @@ export type RecordBatchHandler = (
   batch: Batch,
 ) => Promise<DeadLetter[] | undefined>;
 
-export interface RecordSubscriptionOptions {
+/**
+ * A handler that iterates the batch's records, each decoded when it is reached (see BatchRecords). It iterates
+ * them all, or throws: a batch whose records were not all reached fails.
+ */
+export type RecordStreamHandler = (
+  records: Iterable<DecodedRecord>,
+  batch: Batch,
+) => Promise<DeadLetter[] | undefined>;
+
+interface RecordSubscriptionBase {
   bus: Bus;
   codec: AvroCodec;
   group: string;
   topics: string[];
-  handler: RecordBatchHandler;
   fromBeginning?: boolean;
   maxBatchSize?: number;
   /** See SubscribeOptions.maxInFlightBatches. */
@@ -41,6 +49,14 @@ export interface RecordSubscriptionOptions {
   schemas?: readonly SchemaName[];
 }
 
+export interface RecordSubscriptionOptions extends RecordSubscriptionBase {
+  handler: RecordBatchHandler;
+}
+
+export interface RecordStreamOptions extends RecordSubscriptionBase {
+  handler: RecordStreamHandler;
+}
+
 /**
  * Subscribes a group to Avro records: the handler gets every record of the batch's messages (a batch message,
  * `AvroCodec.encodeBatch`, holds many), each with the message it came in. A message that cannot be decoded, or
@@ -49,6 +65,22 @@ export interface RecordSubscriptionOptions {
  * so nothing is lost.
  */
 export function subscribeRecords(options: RecordSubscriptionOptions): Promise<Subscription> {
+  return subscribeRecordStream({
+    ...options,
+    handler: (records, batch) => {
+      const all = [...records];
+      return all.length > 0 ? options.handler(all, batch) : Promise.resolve(undefined);
+    },
+  });
+}
+
+/**
+ * `subscribeRecords` for a handler that is done with each record as soon as it reached it (the audit writer
+ * encodes it into its flush): the records are decoded a message at a time as the handler iterates them, so at
+ * most one message's records are alive at once instead of the batch's thousands, which a garbage collection
+ * in the middle of the batch would otherwise copy.
+ */
+export function subscribeRecordStream(options: RecordStreamOptions): Promise<Subscription> {
   const { bus } = options;
   return bus.subscribe({
     group: options.group,
@@ -57,8 +89,11 @@ export function subscribeRecords(options: RecordSubscriptionOptions): Promise<Su
     maxBatchSize: options.maxBatchSize,
     maxInFlightBatches: options.maxInFlightBatches,
     handler: async (batch) => {
-      const { dead, handled } = handOver(options, batch);
-      dead.push(...onePerMessage((await handled) ?? []));
+      const records = new BatchRecords(options, batch);
+      const refused = await options.handler(records, batch);
+      if (!records.done)
+        throw new Error(`the handler of group ${options.group} left records of the batch unread`);
+      const dead = [...records.dead, ...onePerMessage(refused ?? [])];
       if (dead.length > 0) {
         await bus.publish(
           dlqTopic(batch.topic),
@@ -83,24 +118,32 @@ export function subscribeRecords(options: RecordSubscriptionOptions): Promise<Su
 }
 
 /**
- * Decodes a batch and hands its records to the handler. A function of its own, so that the decoded records are
- * the handler's alone: held in the caller's frame across the `await`, every record of the batch would live until
- * the batch is handled (for the audit writer, until its flush is stored), however early the handler is done with
- * them.
+ * A batch's records, decoded a message at a time as they are iterated (once). The messages that cannot be
+ * decoded are noted in `dead`. Holds no decoded record itself: what the handler lets go of is garbage at once.
  */
-function handOver(
-  options: RecordSubscriptionOptions,
-  batch: Batch,
-): { dead: DeadLetter[]; handled: Promise<DeadLetter[] | undefined> } {
-  const records: DecodedRecord[] = [];
-  const dead: DeadLetter[] = [];
-  for (const message of batch.messages) {
-    if (options.schemas && !options.schemas.includes(message.headers[SCHEMA_HEADER] as SchemaName)) continue;
-    const decoded = decodeRecords(options.codec, message, options.redactor);
-    if (decoded.ok) records.push(...decoded.records);
-    else dead.push({ message, reason: decoded.reason });
+class BatchRecords implements Iterable<DecodedRecord> {
+  readonly dead: DeadLetter[] = [];
+  /** Every message was reached. */
+  done = false;
+  private started = false;
+
+  constructor(
+    private readonly options: RecordSubscriptionBase,
+    private readonly batch: Batch,
+  ) {}
+
+  *[Symbol.iterator](): Iterator<DecodedRecord> {
+    if (this.started) throw new Error("a batch's records are iterated once");
+    this.started = true;
+    const { codec, redactor, schemas } = this.options;
+    for (const message of this.batch.messages) {
+      if (schemas && !schemas.includes(message.headers[SCHEMA_HEADER] as SchemaName)) continue;
+      const decoded = decodeRecords(codec, message, redactor);
+      if (decoded.ok) yield* decoded.records;
+      else this.dead.push({ message, reason: decoded.reason });
+    }
+    this.done = true;
   }
-  return { dead, handled: records.length > 0 ? options.handler(records, batch) : Promise.resolve([]) };
 }
 
 /**
