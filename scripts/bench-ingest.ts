@@ -77,7 +77,7 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -169,6 +169,52 @@ function cpuSeconds(pid: number | undefined, thread = false): number | undefined
   } catch {
     return undefined;
   }
+}
+
+/**
+ * CPU seconds of each of a process's threads so far, summed by thread name (the main thread as `main`), user and
+ * system apart. Node names its own threads "node" (the consumers' thread, V8's collector helpers, libuv's pool,
+ * where chDB's inserts and queries run); chDB names its own (QueryPipelineEx, MergeMutate, …). System time is
+ * mostly the kernel zeroing pages the process touches for the first time.
+ */
+function threadCpu(pid: number): Map<string, { user: number; system: number }> {
+  const byName = new Map<string, { user: number; system: number }>();
+  let tids: string[] = [];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return byName;
+  }
+  for (const tid of tids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = tid === String(pid) ? 'main' : stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const sum = byName.get(name) ?? { user: 0, system: 0 };
+      sum.user += Number(fields[11]) / CLOCK_TICKS;
+      sum.system += Number(fields[12]) / CLOCK_TICKS;
+      byName.set(name, sum);
+    } catch {
+      // The thread ended meanwhile.
+    }
+  }
+  return byName;
+}
+
+/** What each thread name used between two `threadCpu` readings, largest first, as one line. */
+function threadCpuLine(
+  before: Map<string, { user: number; system: number }>,
+  after: Map<string, { user: number; system: number }>,
+): string {
+  return [...after]
+    .map(([name, t]) => {
+      const b = before.get(name) ?? { user: 0, system: 0 };
+      return { name, user: t.user - b.user, system: t.system - b.system };
+    })
+    .filter((t) => t.user + t.system >= 0.01)
+    .sort((a, b) => b.user + b.system - (a.user + a.system))
+    .map((t) => `${t.name} ${round(t.user + t.system, 2)} (sys ${round(t.system, 2)})`)
+    .join(', ');
 }
 
 /** CPU seconds the whole machine spent busy so far (all cores, from /proc/stat). */
@@ -731,6 +777,7 @@ async function main(): Promise<void> {
       cleanups.push(() => lagProbe.close());
       const writerGroup = `${topicNames(prefix).events}.audit-writer`;
       const cpu0 = { all: cpuSeconds(writerPid) ?? 0, main: cpuSeconds(writerPid, true) ?? 0 };
+      const threads0 = threadCpu(writerPid);
       const drainStart = Date.now();
       resume();
       while ((await lagProbe.lag(writerGroup, topicNames(prefix).events)) > 0) {
@@ -743,6 +790,7 @@ async function main(): Promise<void> {
       const drainMs = Date.now() - drainStart;
       const cpuS = (cpuSeconds(writerPid) ?? 0) - cpu0.all;
       const mainCpuS = (cpuSeconds(writerPid, true) ?? 0) - cpu0.main;
+      const threads = threadCpuLine(threads0, threadCpu(writerPid));
       const stored = await storedTotal();
       writerBacklog = { events: stored - storedBefore, cpuS, mainCpuS, drainMs };
       progress(
@@ -750,6 +798,7 @@ async function main(): Promise<void> {
           `of the writer process (main thread ${round(writerBacklog.mainCpuS, 2)}): ` +
           `${Math.round(writerBacklog.events / writerBacklog.cpuS)} events per CPU-second`,
       );
+      progress(`backlog: the writer's threads, CPU-s: ${threads}`);
       await sleep(1_000);
       storedFinal = await storedTotal();
       if (storedFinal !== acceptedTotal)
