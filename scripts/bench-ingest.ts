@@ -177,8 +177,8 @@ function cpuSeconds(pid: number | undefined, thread = false): number | undefined
  * where chDB's inserts and queries run); chDB names its own (QueryPipelineEx, MergeMutate, …). System time is
  * mostly the kernel zeroing pages the process touches for the first time.
  */
-function threadCpu(pid: number): Map<string, { user: number; system: number }> {
-  const byName = new Map<string, { user: number; system: number }>();
+function threadCpu(pid: number): Map<string, ThreadCpu> {
+  const byName = new Map<string, ThreadCpu>();
   let tids: string[] = [];
   try {
     tids = readdirSync(`/proc/${pid}/task`);
@@ -190,7 +190,9 @@ function threadCpu(pid: number): Map<string, { user: number; system: number }> {
       const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
       const name = tid === String(pid) ? 'main' : stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const sum = byName.get(name) ?? { user: 0, system: 0 };
+      const sum = byName.get(name) ?? { user: 0, system: 0, faults: 0 };
+      // minflt, utime, stime: fields 10, 14 and 15 of stat.
+      sum.faults += Number(fields[7]);
       sum.user += Number(fields[11]) / CLOCK_TICKS;
       sum.system += Number(fields[12]) / CLOCK_TICKS;
       byName.set(name, sum);
@@ -201,19 +203,34 @@ function threadCpu(pid: number): Map<string, { user: number; system: number }> {
   return byName;
 }
 
-/** What each thread name used between two `threadCpu` readings, largest first, as one line. */
-function threadCpuLine(
-  before: Map<string, { user: number; system: number }>,
-  after: Map<string, { user: number; system: number }>,
-): string {
-  return [...after]
-    .map(([name, t]) => {
-      const b = before.get(name) ?? { user: 0, system: 0 };
-      return { name, user: t.user - b.user, system: t.system - b.system };
-    })
-    .filter((t) => t.user + t.system >= 0.01)
-    .sort((a, b) => b.user + b.system - (a.user + a.system))
-    .map((t) => `${t.name} ${round(t.user + t.system, 2)} (sys ${round(t.system, 2)})`)
+interface ThreadCpu {
+  user: number;
+  system: number;
+  /** Minor page faults: pages touched for the first time. */
+  faults: number;
+}
+
+/** What each thread name used between two `threadCpu` readings, largest first. */
+function threadCpuDelta(
+  before: Map<string, ThreadCpu>,
+  after: Map<string, ThreadCpu>,
+): Map<string, ThreadCpu> {
+  return new Map(
+    [...after]
+      .map(([name, t]): [string, ThreadCpu] => {
+        const b = before.get(name) ?? { user: 0, system: 0, faults: 0 };
+        return [name, { user: t.user - b.user, system: t.system - b.system, faults: t.faults - b.faults }];
+      })
+      .filter(([, t]) => t.user + t.system >= 0.01)
+      .sort(([, a], [, b]) => b.user + b.system - (a.user + a.system)),
+  );
+}
+
+function threadsLine(threads: Map<string, ThreadCpu>): string {
+  return [...threads]
+    .map(
+      ([name, t]) => `${name} ${round(t.user + t.system, 2)} (sys ${round(t.system, 2)}, ${t.faults} faults)`,
+    )
     .join(', ');
 }
 
@@ -655,6 +672,7 @@ async function main(): Promise<void> {
     cpuThoth0.at = windowStart;
     cpuThoth0.thoth = thothCpu();
     const processCpu0 = processCpu();
+    const writerThreads0 = split ? threadCpu(store.child.pid!) : undefined;
     cpuThoth0.thothMain = thothCpu(true);
     cpuThoth0.broker = brokerCpu();
     cpuThoth0.self = process.cpuUsage();
@@ -692,6 +710,7 @@ async function main(): Promise<void> {
       })(),
       machine: cpuThoth0.machine === undefined ? undefined : (machineBusySeconds() ?? 0) - cpuThoth0.machine,
     };
+    const writerThreadsWindow = writerThreads0 && threadCpuDelta(writerThreads0, threadCpu(store.child.pid!));
     const processCpuWindow = processCpu().map((end, i) => ({
       name: thoths[i]!.name,
       all: end.all - processCpu0[i]!.all,
@@ -703,6 +722,8 @@ async function main(): Promise<void> {
         ? undefined
         : Math.max(0, cpu.machine - cpu.thoth - (cpu.broker ?? 0) - cpu.self);
     await Promise.all(workers);
+    if (writerThreadsWindow)
+      progress(`window: the writer's threads, CPU-s: ${threadsLine(writerThreadsWindow)}`);
     progress(`load stopped after ${windowS.toFixed(1)} s; waiting for the samples and the drain`);
 
     const drainCpu0 = { thoth: thothCpu(), thothMain: thothCpu(true) };
@@ -740,7 +761,16 @@ async function main(): Promise<void> {
       errors.push(`stored ${storedFinal} events but ${acceptedTotal} were accepted (lost or duplicated)`);
 
     // ----------------------------------------------------------------- writer CPU per event (see the header)
-    let writerBacklog: { events: number; cpuS: number; mainCpuS: number; drainMs: number } | undefined;
+    let writerBacklog:
+      | {
+          events: number;
+          cpuS: number;
+          mainCpuS: number;
+          systemCpuS: number;
+          faults: number;
+          drainMs: number;
+        }
+      | undefined;
     if (backlogEvents > 0 && split && errors.length === 0) {
       const writerPid = store.child.pid!;
       const storedBefore = storedFinal;
@@ -790,15 +820,23 @@ async function main(): Promise<void> {
       const drainMs = Date.now() - drainStart;
       const cpuS = (cpuSeconds(writerPid) ?? 0) - cpu0.all;
       const mainCpuS = (cpuSeconds(writerPid, true) ?? 0) - cpu0.main;
-      const threads = threadCpuLine(threads0, threadCpu(writerPid));
+      const threads = threadCpuDelta(threads0, threadCpu(writerPid));
       const stored = await storedTotal();
-      writerBacklog = { events: stored - storedBefore, cpuS, mainCpuS, drainMs };
+      const all = [...threads.values()];
+      writerBacklog = {
+        events: stored - storedBefore,
+        cpuS,
+        mainCpuS,
+        systemCpuS: all.reduce((sum, t) => sum + t.system, 0),
+        faults: all.reduce((sum, t) => sum + t.faults, 0),
+        drainMs,
+      };
       progress(
         `backlog: ${writerBacklog.events} events drained in ${drainMs} ms using ${round(writerBacklog.cpuS, 2)} CPU-s ` +
           `of the writer process (main thread ${round(writerBacklog.mainCpuS, 2)}): ` +
           `${Math.round(writerBacklog.events / writerBacklog.cpuS)} events per CPU-second`,
       );
-      progress(`backlog: the writer's threads, CPU-s: ${threads}`);
+      progress(`backlog: the writer's threads, CPU-s: ${threadsLine(threads)}`);
       await sleep(1_000);
       storedFinal = await storedTotal();
       if (storedFinal !== acceptedTotal)
@@ -872,6 +910,10 @@ async function main(): Promise<void> {
         writer_backlog_events: writerBacklog?.events ?? null,
         writer_backlog_cpu_s: writerBacklog ? round(writerBacklog.cpuS, 2) : null,
         writer_backlog_main_thread_cpu_s: writerBacklog ? round(writerBacklog.mainCpuS, 2) : null,
+        writer_backlog_system_cpu_s: writerBacklog ? round(writerBacklog.systemCpuS, 2) : null,
+        writer_backlog_faults_per_event: writerBacklog
+          ? round(writerBacklog.faults / writerBacklog.events, 2)
+          : null,
         writer_backlog_drain_events_per_s: writerBacklog
           ? Math.round(writerBacklog.events / (writerBacklog.drainMs / 1_000))
           : null,
