@@ -102,8 +102,9 @@ export class AuditWriter {
   private checkpointing: Promise<void> = Promise.resolve();
 
   constructor(private readonly deps: AuditWriterDeps) {
-    // A flush ends at the first batch that reaches flushRows: it may hold one batch more.
-    this.bodies = new BodyBuffers((this.flushRows + this.maxBatchSize) * BODY_BYTES_PER_ROW);
+    // A flush ends at the first batch that reaches flushRows, and batches hold thousands of rows (a partition's
+    // fetch): flushes of half as many again are common. Pages of a buffer never written cost nothing.
+    this.bodies = new BodyBuffers(2 * this.flushRows * BODY_BYTES_PER_ROW);
     // Partition batches meet in one flush: one lookup (stored ids, chain heads) and one insert for all of
     // them, instead of two lookups per partition batch queuing on the store in front of the inserts. Under
     // load, a flush gathers what arrives while the one before it is stored; the wait only matters at low load,
