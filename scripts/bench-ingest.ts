@@ -55,7 +55,10 @@
  * writer's own store for its count 4 times a second, as the bench did before, cost the writer about 45 ms of CPU a
  * reading on a trail of a million rows (the feed's page and total), a sixth of what the span measured.
  * CPU-seconds per event hold up on a shared machine far better than wall-clock rates, which move with whatever
- * else runs. Split shape only
+ * else runs; they still move from run to run, mostly with the system time (`writer_backlog_system_cpu_s`: the
+ * kernel handing out zeroed pages, `writer_backlog_faults_per_event` of them, whose cost on this VM varies several
+ * times over between runs) and with the background merges that fall in the span. A progress line splits the
+ * writer's CPU by thread name, for the window and the backlog. Split shape only
  * (BENCH_SPLIT=0 shares the process with the API: null); BENCH_BACKLOG=0 skips the phase.
  * `writer_window_events_per_cpu_s` is the steady-state counterpart: events stored in the measured window divided
  * by the writer process's CPU-seconds over the window (at the paced rate, which also includes the probe's reads).

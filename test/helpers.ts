@@ -76,14 +76,13 @@ export async function waitFor(
   }
 }
 
-export { freePort } from '../scripts/bench-support.ts';
-
 /**
- * A free loopback port BELOW the kernel's ephemeral range, for a receiver a test stops and restarts on the same
- * port: a port from the ephemeral range can be taken meanwhile as the source port of any outgoing connection on
- * the machine, and the restart then fails to bind.
+ * A free loopback port BELOW the kernel's ephemeral range, picked at random, for a process a test starts on it
+ * (or stops and restarts on it). A port from the ephemeral range can be taken, between the pick and the bind, as
+ * the source port of any outgoing connection on the machine (CI once failed a start that way); a random pick
+ * also keeps tests that run in parallel apart.
  */
-export async function freeStablePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   const [low] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')
     .trim()
     .split(/\s+/)

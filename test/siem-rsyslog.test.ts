@@ -11,7 +11,7 @@ import { TRUNCATION_MARKER } from '../services/siem-export/src/formats/text.ts';
 import { SiemExporter } from '../services/siem-export/src/siem-exporter.ts';
 import { parseSinkConfig } from '../services/siem-export/src/sink-config.ts';
 import { hostileRecords } from './fixtures/siem/hostile-records.ts';
-import { freeStablePort, quietLog, uniquePrefix, waitFor } from './helpers.ts';
+import { freePort, quietLog, uniquePrefix, waitFor } from './helpers.ts';
 import { makeTestCa, Rsyslog } from './rsyslog.ts';
 
 /**
@@ -59,7 +59,7 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'thoth-siem-rsyslog-'));
   const ca = makeTestCa(join(dir, 'tls'));
   // Each record as one line: its structured data, then its MSG. No maxMessageSize: rsyslog's default.
-  rsyslog = new Rsyslog(join(dir, 'rsyslog'), await freeStablePort(), ca, {
+  rsyslog = new Rsyslog(join(dir, 'rsyslog'), await freePort(), ca, {
     template: '%structured-data% %msg%',
   });
   await rsyslog.start();

@@ -9,7 +9,7 @@ import { AvroCodec, type MetricsServer, startMetricsServer } from '@thoth/platfo
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SiemExporter } from '../services/siem-export/src/siem-exporter.ts';
 import { parseSinkConfig } from '../services/siem-export/src/sink-config.ts';
-import { adapters, freeStablePort, quietLog, uniquePrefix, waitFor } from './helpers.ts';
+import { adapters, freePort, quietLog, uniquePrefix, waitFor } from './helpers.ts';
 import { makeTestCa, Rsyslog } from './rsyslog.ts';
 
 const TOTAL = 10_000;
@@ -81,7 +81,7 @@ async function metrics(port: number): Promise<string> {
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'thoth-siem-syslog-'));
   const ca = makeTestCa(join(dir, 'tls'));
-  rsyslog = new Rsyslog(join(dir, 'rsyslog'), await freeStablePort(), ca);
+  rsyslog = new Rsyslog(join(dir, 'rsyslog'), await freePort(), ca);
   await rsyslog.start();
   bus = adapters.find((a) => a.name === 'kafka')!.create();
   await bus.ensureTopics(topicSpecs(topics, 3));

@@ -35,6 +35,25 @@ export async function startEmbeddedThoth(
   const dataDir = mkdtempSync(join(tmpdir(), 'thoth-sdk-'));
   const policyFile = join(dataDir, 'policy.yaml');
   writeFileSync(policyFile, policyYaml);
+  // A port picked free can still be taken before Thoth binds it (a test running alongside): Thoth then exits
+  // at start saying so, and the next try picks another port.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnFreePort(dataDir, policyFile, extraEnv);
+    } catch (error) {
+      if (attempt === 3 || !(error as Error).message.includes('is already in use')) {
+        rmSync(dataDir, { recursive: true, force: true });
+        throw error;
+      }
+    }
+  }
+}
+
+async function startOnFreePort(
+  dataDir: string,
+  policyFile: string,
+  extraEnv: Record<string, string>,
+): Promise<EmbeddedThoth> {
   const port = await freePort();
   const child: ChildProcess = spawn(process.execPath, ['services/thoth/dist/main.js'], {
     cwd: ROOT,
@@ -54,7 +73,8 @@ export async function startEmbeddedThoth(
   let output = '';
   child.stdout?.on('data', (d) => (output += d));
   child.stderr?.on('data', (d) => (output += d));
-  const exited = new Promise<void>((res) => child.once('exit', () => res()));
+  // 'close': exited and its output read to the end (a failed start's reason is its last line).
+  const exited = new Promise<void>((res) => child.once('close', () => res()));
   const url = `http://127.0.0.1:${port}`;
 
   const stop = async () => {
@@ -66,6 +86,7 @@ export async function startEmbeddedThoth(
     await healthy(url, 30_000, () => child.exitCode !== null);
   } catch (error) {
     child.kill('SIGKILL');
+    await exited;
     throw new Error(`${(error as Error).message}\n${output}`);
   }
   const agentKey = await createKey(url, 'sdk-agent', ['execute', 'write', 'read']);
