@@ -1,9 +1,11 @@
 import { ConfigError, createLogger, loadConfig } from '@thoth/platform';
+import { quietKnownWarnings } from './process-warnings.ts';
 import { startRuntime } from './runtime.ts';
 import { startSummary } from './start-summary.ts';
 
 /** `npm start`: Thoth as one process (embedded default) or the services of THOTH_SERVICES (distributed). */
 async function main(): Promise<void> {
+  quietKnownWarnings();
   let config: ReturnType<typeof loadConfig>;
   try {
     config = loadConfig();
