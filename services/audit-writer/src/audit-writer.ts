@@ -251,9 +251,10 @@ export class AuditWriter {
         if (!stored.events.has(row.tenant_id, row.event_id)) flush.body.appendJson(row, j, key, heads);
     }
     flush.waiting.clear();
-    const chunks = flush.body.rows > 0 ? [flush.body.sharedBody()] : [];
+    // The body goes to the store as a view of the flush's buffer, which comes back once the insert is done.
     const rows = flush.body.rows;
-    this.bodies.give(flush.body.buffer);
+    const chunks = rows > 0 ? [flush.body.body()] : [];
+    if (rows === 0) this.bodies.give(flush.body.buffer);
     if (generation === this.generation) {
       for (const [key, head] of heads) {
         this.projectedHeads.set(key, head);
@@ -302,12 +303,15 @@ export class AuditWriter {
 
   private async store(prepared: PreparedFlush): Promise<void> {
     const flushTimer = auditFlushDurationSeconds.startTimer();
-    await this.deps.store
-      .insertBody('events', prepared.chunks, EVENTS_INSERT_SETTINGS, EVENTS_BODY_FORMAT)
-      .catch((error: unknown) => {
-        auditFlushFailuresTotal.inc();
-        throw error;
-      });
+    try {
+      await this.deps.store.insertBody('events', prepared.chunks, EVENTS_INSERT_SETTINGS, EVENTS_BODY_FORMAT);
+    } catch (error) {
+      auditFlushFailuresTotal.inc();
+      throw error;
+    } finally {
+      // Settled, failed or not: the store reads the body no more.
+      if (prepared.rows > 0) this.bodies.give(prepared.flush.body.buffer);
+    }
     flushTimer();
     auditFlushRowsTotal.inc(prepared.rows);
     // Only stored links advance the cache: a failed insert leaves it as it was, and the next flush re-checks

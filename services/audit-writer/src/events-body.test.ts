@@ -1,8 +1,8 @@
 import { agentChainKey, type ChainHead, ChainVerifier, GENESIS_HASH } from '@thoth/contracts';
-import { clickhouseTime } from '@thoth/platform';
+import { clickhouseTime, ownBytes } from '@thoth/platform';
 import { describe, expect, it } from 'vitest';
 import type { EventRow } from './event-rows.ts';
-import { EVENTS_BODY_FORMAT, EventsBodyWriter, StoredTimes } from './events-body.ts';
+import { BodyBuffers, EVENTS_BODY_FORMAT, EventsBodyWriter, StoredTimes } from './events-body.ts';
 
 const row = (n: number, agent = 'agent "quoted" \\ back'): EventRow => ({
   tenant_id: 'acme',
@@ -83,22 +83,29 @@ describe('EventsBodyWriter', () => {
   });
 });
 
-describe('EventsBodyWriter.sharedBody', () => {
-  it('copies the rows into shared memory of their own, so the writer can reuse its buffer at once', () => {
-    const writer = new EventsBodyWriter(Buffer.alloc(64 * 1024));
+describe('BodyBuffers', () => {
+  it('hands out shared memory, grown as shared memory too, and the same buffer again once given back', () => {
+    const buffers = new BodyBuffers(64 * 1_024);
+    const first = buffers.take();
+    expect(first.buffer).toBeInstanceOf(SharedArrayBuffer);
+    const writer = new EventsBodyWriter(first);
     const heads = new Map<string, ChainHead>();
     writer.append(row(0), heads);
     writer.append(row(1), heads);
-    const shared = writer.sharedBody();
-    expect(shared.buffer).toBeInstanceOf(SharedArrayBuffer);
-    // The whole of its memory: a thread bridge passes it on without a copy (see BridgedStore and ownBytes).
-    expect(shared.byteOffset).toBe(0);
-    expect(shared.byteLength).toBe(shared.buffer.byteLength);
-    const written = Buffer.from(writer.body());
-    writer.clear();
-    writer.append(row(2), heads);
-    expect(Buffer.compare(shared, written)).toBe(0);
-    expect(parseBody(shared).map((s) => s.event_id)).toEqual(['e-0', 'e-1']);
+    // A body is a view of the buffer: it crosses to the store's thread as it is (see BridgedStore and ownBytes).
+    const body = writer.body();
+    expect(body.buffer).toBe(first.buffer);
+    expect(ownBytes(body)).toBe(body);
+    expect(parseBody(body).map((s) => s.event_id)).toEqual(['e-0', 'e-1']);
+    // Rows beyond a buffer grow it into shared memory of its own.
+    const small = new EventsBodyWriter(new BodyBuffers(16).take());
+    small.append(row(0), heads);
+    expect(small.buffer.buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect(small.buffer.length).toBeGreaterThan(16);
+    expect(parseBody(small.body())).toHaveLength(1);
+    buffers.give(writer.buffer);
+    expect(buffers.take()).toBe(writer.buffer);
+    expect(buffers.take()).not.toBe(writer.buffer);
   });
 });
 

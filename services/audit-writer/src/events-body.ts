@@ -42,7 +42,7 @@ export const EVENTS_BODY_FORMAT: InsertFormat = {
 
 /** Bytes a row of the bench's takes in a body is about 1,000 (content and payload make most of it). */
 export const BODY_BYTES_PER_ROW = 1_200;
-/** Body buffers kept for reuse: one gathering, one being prepared, one queued. */
+/** Body buffers kept for reuse: one gathering, one being prepared, one being stored. */
 const KEPT_BODY_BUFFERS = 3;
 
 /**
@@ -51,6 +51,12 @@ const KEPT_BODY_BUFFERS = 3;
  * the cost of writing it), so a 20 MB buffer allocated per flush cost more CPU than writing the rows into it.
  * A buffer is allocated at the size a full flush needs, so it never grows by copying; pages it never writes
  * are never touched (a short flush costs what it writes).
+ *
+ * The buffers are shared memory (a SharedArrayBuffer): the insert may run on another thread (the consumers'
+ * thread hands it to the main thread's store, BridgedStore), and a view of shared memory crosses threads as it
+ * is, where an ArrayBuffer would be copied twice, into the message and out of it, each time into memory never
+ * touched before. So a flush's body goes to the store as a view of its buffer, and the buffer comes back here
+ * once its insert is done.
  */
 export class BodyBuffers {
   private readonly free: Buffer[] = [];
@@ -58,13 +64,17 @@ export class BodyBuffers {
   constructor(private readonly firstBytes: number) {}
 
   take(): Buffer {
-    return this.free.pop() ?? Buffer.allocUnsafeSlow(this.firstBytes);
+    return this.free.pop() ?? sharedBuffer(this.firstBytes);
   }
 
   /** A buffer nothing reads any more (its insert is done). */
   give(buffer: Buffer): void {
     if (this.free.length < KEPT_BODY_BUFFERS) this.free.push(buffer);
   }
+}
+
+function sharedBuffer(bytes: number): Buffer {
+  return Buffer.from(new SharedArrayBuffer(bytes));
 }
 
 /**
@@ -104,21 +114,12 @@ export class EventsBodyWriter {
     this.rows++;
   }
 
-  /** The rows written so far: a view of the buffer, valid until the next `clear` or `append`. */
+  /**
+   * The rows written so far: a view of the buffer (shared memory when it came from BodyBuffers), valid until
+   * the next `clear` or `append`, and as long as the buffer is not written again.
+   */
   body(): Buffer {
     return this.bytes.subarray(0, this.length);
-  }
-
-  /**
-   * The rows written so far, copied into memory of their own that is shared (a SharedArrayBuffer): the insert may
-   * run on another thread (the consumers' thread hands it to the main thread's store, BridgedStore), and a
-   * structured clone shares shared memory where it copies an ArrayBuffer twice, into the message and out of it,
-   * each time into memory never touched before (see BodyBuffers). Once copied, this writer's buffer is free.
-   */
-  sharedBody(): Buffer {
-    const shared = Buffer.from(new SharedArrayBuffer(this.length));
-    this.bytes.copy(shared, 0, 0, this.length);
-    return shared;
   }
 
   /** Forgets the rows written, keeping the buffer. */
@@ -134,7 +135,7 @@ export class EventsBodyWriter {
 
   private reserve(needed: number): void {
     if (this.length + needed <= this.bytes.length) return;
-    const larger = Buffer.allocUnsafeSlow(Math.max(this.bytes.length * 2, this.length + needed));
+    const larger = sharedBuffer(Math.max(this.bytes.length * 2, this.length + needed));
     this.bytes.copy(larger, 0, 0, this.length);
     this.bytes = larger;
   }

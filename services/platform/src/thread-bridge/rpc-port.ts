@@ -120,10 +120,12 @@ export function asBuffer(bytes: Uint8Array): Buffer {
 
 /**
  * Bytes ready to cross a thread: structured clone copies a view's whole ArrayBuffer, and a Buffer is often a
- * small slice of a large one (Node's pool, a file read at once), so a slice is copied into its own first.
+ * small slice of a large one (Node's pool, a file read at once), so a slice is copied into its own first. A
+ * view of shared memory (a SharedArrayBuffer) crosses as it is: the other thread sees the same memory.
  */
 export function ownBytes(bytes: Uint8Array): Uint8Array {
-  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
+  return bytes.buffer instanceof SharedArrayBuffer ||
+    (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength)
     ? bytes
     : new Uint8Array(bytes);
 }
