@@ -45,6 +45,9 @@ describe('RpcPort', () => {
     expect([...own]).toEqual([...slice]);
     const whole = new Uint8Array(4);
     expect(ownBytes(whole)).toBe(whole);
+    // Shared memory crosses as it is (the other thread sees the same bytes): a slice of it is not copied.
+    const shared = Buffer.from(new SharedArrayBuffer(1_000)).subarray(10, 20);
+    expect(ownBytes(shared)).toBe(shared);
   });
 });
 
