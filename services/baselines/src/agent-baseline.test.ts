@@ -6,6 +6,7 @@ import {
   hourOfDay,
   markApplied,
   newBaseline,
+  SESSION_IDLE_MS,
 } from './agent-baseline.ts';
 import type { CallObservation } from './observations.ts';
 
@@ -227,5 +228,66 @@ describe('bounded state', () => {
     const tool = b.tools['tool-0']!;
     expect(Object.keys(tool.numeric).length + Object.keys(tool.categorical).length).toBeLessThanOrEqual(200);
     expect(Object.keys(b.tools['tool-1099'] ?? {})).toHaveLength(0);
+  });
+});
+
+describe('open sessions', () => {
+  /**
+   * The rule as written (a pass over every open session on every call): a session idle for SESSION_IDLE_MS
+   * ends, and past 500 open sessions the oldest end too; an ended session's length is learned.
+   */
+  function everyCallModel(
+    open: Map<string, { calls: number; last: number }>,
+    ended: number[],
+    c: CallObservation,
+  ) {
+    const session = open.get(c.sessionId);
+    if (session) {
+      session.calls += 1;
+      session.last = Math.max(session.last, c.atMs);
+    } else open.set(c.sessionId, { calls: 1, last: c.atMs });
+    const byAge = [...open].sort((a, b) => a[1].last - b[1].last);
+    const overflow = Math.max(0, open.size - 500);
+    byAge.forEach(([id, s], index) => {
+      if (index < overflow || c.atMs - s.last >= SESSION_IDLE_MS) {
+        ended.push(s.calls);
+        open.delete(id);
+      }
+    });
+  }
+
+  it('end at the same calls as a pass over them on every call, whatever the order of times', () => {
+    // A fixed linear congruential sequence in [0, 1): the same run every time.
+    let state = 7;
+    const random = () => {
+      state = (state * 1_103_515_245 + 12_345) % 2_147_483_648;
+      return state / 2_147_483_648;
+    };
+    const b = newBaseline('acme', 'agent-1', T0);
+    const open = new Map<string, { calls: number; last: number }>();
+    const ended: number[] = [];
+    let at = T0;
+    for (let i = 0; i < 6_000; i++) {
+      // Mostly seconds apart, sometimes back in time, sometimes past the idle time; bursts of new sessions
+      // push the count past 500.
+      const r = random();
+      at +=
+        r < 0.02
+          ? SESSION_IDLE_MS / 2 + random() * SESSION_IDLE_MS
+          : r < 0.1
+            ? -random() * 60_000
+            : random() * 2_000;
+      const burst = i % 2_000 >= 1_000 && i % 2_000 < 1_600;
+      const sessionId = burst ? `burst-${i}` : `s-${Math.floor(random() ** 2 * 40)}`;
+      const c = call({ sessionId, atMs: at, toolName: `tool-${i % 3}` });
+      analyzeCall(b, c, settings);
+      everyCallModel(open, ended, c);
+      expect(Object.keys(b.sessions).sort()).toEqual([...open.keys()].sort());
+      expect(b.session_length.count).toBe(ended.length);
+    }
+    // The sequence did exercise both ways a session ends.
+    expect(ended.length).toBeGreaterThan(1_000);
+    expect(Math.max(...ended)).toBeGreaterThan(1);
+    expect(Object.keys(b.sessions).length).toBeLessThanOrEqual(500);
   });
 });
