@@ -104,6 +104,49 @@ const MAX_TRANSITIONS_PER_TOOL = 200;
 /** How far a new window moves the usual rate (after the first windows, which are a plain mean). */
 const RATE_ALPHA = 0.1;
 
+/**
+ * A record keyed by names a caller chose (session ids, tool names, argument names and values): without a
+ * prototype, so that `__proto__`, `constructor` or `toString` are names like any other. On an ordinary object,
+ * `tools['__proto__']` is Object.prototype: a tool named so made the consumer throw on every delivery of its
+ * batch (its partition stalled), and a session named so wrote into Object.prototype.
+ */
+function names<T>(): Record<string, T> {
+  return Object.create(null) as Record<string, T>;
+}
+
+/** `names()` holding `record`'s own entries (a record parsed from JSON has Object.prototype). */
+function namesFrom<T>(record: Record<string, T> | undefined): Record<string, T> {
+  return Object.assign(names<T>(), record);
+}
+
+function emptyToolProfile(): ToolProfile {
+  return { calls: 0, keys: names(), numeric: names(), categorical: names(), next: names() };
+}
+
+/** A baseline read back from its JSON (baseline-store.ts): every record keyed by names without a prototype. */
+export function restoredBaseline(parsed: AgentBaseline): AgentBaseline {
+  const tools = names<ToolProfile>();
+  for (const [name, tool] of Object.entries(parsed.tools ?? {})) {
+    const categorical = names<ToolProfile['categorical'][string]>();
+    for (const [path, category] of Object.entries(tool.categorical ?? {}))
+      categorical[path] = { ...category, values: namesFrom(category.values) };
+    tools[name] = {
+      ...tool,
+      keys: namesFrom(tool.keys),
+      numeric: namesFrom(tool.numeric),
+      categorical,
+      next: namesFrom(tool.next),
+    };
+  }
+  return {
+    ...parsed,
+    tools,
+    sessions: namesFrom(parsed.sessions),
+    cooldowns: namesFrom(parsed.cooldowns),
+    positions: namesFrom(parsed.positions),
+  };
+}
+
 export function newBaseline(tenantId: string, agentId: string, atMs: number): AgentBaseline {
   return {
     tenant_id: tenantId,
@@ -113,18 +156,18 @@ export function newBaseline(tenantId: string, agentId: string, atMs: number): Ag
     last_seen_at: atMs,
     learning_ended_at: null,
     enforces: false,
-    tools: {},
+    tools: names(),
     hours: Array.from({ length: 24 }, () => 0),
     rate: { window_start: 0, window_count: 0, window_spiking: false, mean: 0, variance: 0, windows: 0 },
-    sessions: {},
+    sessions: names(),
     session_length: emptySketch(),
     blocked_at: [],
     escalation: [],
     published_level: null,
     published_finding_ids: [],
-    cooldowns: {},
+    cooldowns: names(),
     recent_event_ids: [],
-    positions: {},
+    positions: names(),
     version: 0,
   };
 }
@@ -238,7 +281,7 @@ function learnCall(
   baseline.hours[hour] = (baseline.hours[hour] ?? 0) + 1;
   const known = baseline.tools[call.toolName];
   if (known || Object.keys(baseline.tools).length < MAX_TOOLS) {
-    const tool = known ?? { calls: 0, keys: {}, numeric: {}, categorical: {}, next: {} };
+    const tool = known ?? emptyToolProfile();
     baseline.tools[call.toolName] = tool;
     learnToolCall(tool, call, outliers);
   }
@@ -288,13 +331,13 @@ function learnToolCall(
       addToSketch(sketch, leaf.value);
       continue;
     }
-    const category = tool.categorical[leaf.path] ?? { values: {}, overflow: false };
+    const category = tool.categorical[leaf.path] ?? { values: names(), overflow: false };
     tool.categorical[leaf.path] = category;
     if (category.overflow) continue;
     category.values[leaf.value] = (category.values[leaf.value] ?? 0) + 1;
     if (Object.keys(category.values).length > MAX_CATEGORIES) {
       category.overflow = true;
-      category.values = {};
+      category.values = names();
     }
   }
 }

@@ -1,7 +1,7 @@
 import type { FindingRecord } from '@thoth/contracts';
 import type { Store } from '@thoth/platform';
 import { clickhouseTime } from '@thoth/platform';
-import type { AgentBaseline } from './agent-baseline.ts';
+import { type AgentBaseline, restoredBaseline } from './agent-baseline.ts';
 
 /** The baselines' tables (schemas/clickhouse/0004_baselines.sql): agent state and findings. */
 export type BaselineStore = Pick<Store, 'select' | 'insertRows'>;
@@ -17,7 +17,7 @@ export async function loadBaselines(store: BaselineStore, keys: string[]): Promi
      GROUP BY tenant_id, agent_id`,
     { keys },
   );
-  return rows.map((r) => JSON.parse(r.state) as AgentBaseline);
+  return rows.map((r) => restoredBaseline(JSON.parse(r.state) as AgentBaseline));
 }
 
 /** Agents whose newest state has a published directive: the decay timer must see them after a restart. */
@@ -28,7 +28,7 @@ export async function loadEscalatedBaselines(store: BaselineStore): Promise<Agen
        FROM baseline_state GROUP BY tenant_id, agent_id
      ) WHERE level != ''`,
   );
-  return rows.map((r) => JSON.parse(r.state) as AgentBaseline);
+  return rows.map((r) => restoredBaseline(JSON.parse(r.state) as AgentBaseline));
 }
 
 /** Saves each state as a new version (the caller bumps `version`). */
