@@ -259,4 +259,13 @@ describe('secrets the redactor used to miss', () => {
     expect(customPatternsProblem(['ok', '(a+)+'])).toMatch(/"\(a\+\)\+" is refused/);
     expect(() => createRedactor({ groups: [], custom: ['(a+)+'] })).toThrow(/"\(a\+\)\+" is refused/);
   });
+
+  it('keeps a member named __proto__ a member, redacted like any other', () => {
+    const redactor = createRedactor({ groups: DEFAULT_REDACTION_GROUPS });
+    const args = JSON.parse('{"__proto__":{"password":"hunter2","q":"x"},"constructor":"c"}');
+    expect(JSON.parse(redactor.json(args)!)).toEqual({
+      ['__proto__']: { password: '[REDACTED:secret_field]', q: 'x' },
+      constructor: 'c',
+    });
+  });
 });

@@ -252,7 +252,9 @@ export function createRedactor(config: RedactionConfig): Redactor {
     // Deeper than any real payload: drop it rather than store what was not inspected.
     if (depth >= MAX_DEPTH) return redactedMark('too_deep');
     if (Array.isArray(input)) return input.map((v) => walk(v, depth + 1));
-    const out: Record<string, unknown> = {};
+    // No prototype: a member named `__proto__` (JSON.parse makes it an own member) stays a member instead of
+    // becoming the copy's prototype, and dropping out of what is stored.
+    const out: Record<string, unknown> = Object.create(null);
     // The whole value under a secret name, arrays and objects included; null and '' say there is none.
     for (const [key, v] of Object.entries(input))
       out[key] =

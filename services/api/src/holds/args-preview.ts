@@ -35,7 +35,8 @@ function walk(value: unknown, depth: number): unknown {
     const items = value.slice(0, MAX_ITEMS).map((v) => walk(v, depth + 1));
     return value.length > MAX_ITEMS ? [...items, `… ${value.length - MAX_ITEMS} more`] : items;
   }
-  const out: Record<string, unknown> = {};
+  // No prototype: a member named `__proto__` stays a member (see the redactor's walk).
+  const out: Record<string, unknown> = Object.create(null);
   // The whole value under a secret key, arrays and objects included.
   for (const [key, v] of Object.entries(value).slice(0, MAX_ITEMS))
     out[key] = v !== null && isSecretKey(key) ? REDACTED : walk(v, depth + 1);

@@ -43,7 +43,9 @@ export function eventsOf(body: unknown): IngestBody {
 function snakeCase(raw: Record<string, unknown>): Record<string, unknown> {
   // Most SDKs send snake_case: then there is nothing to rename (wireEventSchema never mutates its input).
   if (!Object.keys(raw).some((key) => CAMEL_TO_SNAKE.has(key))) return raw;
-  const out: Record<string, unknown> = {};
+  // No prototype: a member named `__proto__` must not become the event's prototype, whose members the
+  // schema would then read as the event's own.
+  const out: Record<string, unknown> = Object.create(null);
   for (const [key, value] of Object.entries(raw)) {
     const snake = CAMEL_TO_SNAKE.get(key);
     // snake_case wins when both spellings arrive.

@@ -239,8 +239,9 @@ export function chainFieldsOf(r: StoredEvent) {
 
 /** Summary of a session's timeline for forensics. */
 export function sessionSummary(events: readonly ApiEvent[]): SessionSummary {
-  const decisions: Record<string, number> = {};
-  const tools: Record<string, number> = {};
+  // Keyed by names an agent chose: no prototype, so a tool named `__proto__` is counted like any other.
+  const decisions: Record<string, number> = Object.create(null);
+  const tools: Record<string, number> = Object.create(null);
   const violations: string[] = [];
   let maxRisk = 0;
   for (const e of events) {
