@@ -13,6 +13,7 @@ import {
   type SubscribeOptions,
 } from '@thoth/platform';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { behavioralEvent } from '../../../test/fixtures.ts';
 import type { AuditStore } from './audit-store.ts';
 import { AuditWriter } from './audit-writer.ts';
 
@@ -43,35 +44,19 @@ afterAll(async () => {
 let nextOffset = 0;
 
 function event(agent: string, id: string, at: number): BehavioralEvent {
-  return {
+  return behavioralEvent({
     event_id: id,
     tenant_id: TENANT,
     agent_id: agent,
     session_id: 's-1',
     user_id: 'alice',
-    source_type: 'agent_tool_call',
-    event_type: 'TOOL_CALL_PRE',
-    tool_name: 'search_docs',
+    // Quotes and a JSON object: both are escaped in the link text and the stored row.
     content: `find "${id}"`,
     metadata_json: JSON.stringify({ authorization_decision: 'ALLOW', n: id }),
-    approved_scope: ['search_docs'],
-    enforcement_mode: 'progressive',
     session_tool_calls: [],
     occurred_at: at,
     ingested_at: at,
-    ttl: null,
-    violation_id: null,
-    purpose: null,
-    data_classification: null,
-    task_context_json: null,
-    endpoint_id: null,
-    hostname: null,
-    enforcement_trace_id: null,
-    chain_index: null,
-    hash: null,
-    previous_hash: null,
-    signature: null,
-  };
+  });
 }
 
 const T0 = Date.UTC(2026, 10, 24, 9, 0, 0);

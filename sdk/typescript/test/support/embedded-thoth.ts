@@ -35,25 +35,6 @@ export async function startEmbeddedThoth(
   const dataDir = mkdtempSync(join(tmpdir(), 'thoth-sdk-'));
   const policyFile = join(dataDir, 'policy.yaml');
   writeFileSync(policyFile, policyYaml);
-  // A port picked free can still be taken before Thoth binds it (a test running alongside): Thoth then exits
-  // at start saying so, and the next try picks another port.
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await startOnFreePort(dataDir, policyFile, extraEnv);
-    } catch (error) {
-      if (attempt === 3 || !(error as Error).message.includes('is already in use')) {
-        rmSync(dataDir, { recursive: true, force: true });
-        throw error;
-      }
-    }
-  }
-}
-
-async function startOnFreePort(
-  dataDir: string,
-  policyFile: string,
-  extraEnv: Record<string, string>,
-): Promise<EmbeddedThoth> {
   const port = await freePort();
   const child: ChildProcess = spawn(process.execPath, ['services/thoth/dist/main.js'], {
     cwd: ROOT,
