@@ -67,9 +67,9 @@ function redactText(text: string, redactor: Redactor): string {
   if (first === '{' || first === '[') {
     try {
       const value: unknown = JSON.parse(text);
-      const before = JSON.stringify(value);
-      const after = JSON.stringify(redactor.value(value));
-      return after === before ? text : after;
+      const redacted = redactor.value(value);
+      // The same value back when nothing in it was redacted (copy on write).
+      return redacted === value ? text : JSON.stringify(redacted);
     } catch {
       // Not JSON after all: plain text.
     }

@@ -88,6 +88,34 @@ describe('createRedactor', () => {
     expect(JSON.parse(redactor.json(args)!)).toEqual(redactor.value(args));
   });
 
+  it('copies only what it redacts: a clean value comes back as it is, clean parts are shared', () => {
+    const clean = {
+      query: 'quarterly report',
+      limit: 10,
+      tags: ['a', 'b'],
+      nested: { ok: [1, { x: null }] },
+    };
+    expect(redactor.value(clean)).toBe(clean);
+    const mixed = {
+      first: 'plain',
+      clean,
+      list: ['x', 'password=hunter2', 'y'],
+      count: 1,
+      later: { fine: true },
+    };
+    const redacted = redactor.value(mixed);
+    expect(redacted).not.toBe(mixed);
+    expect(redacted.clean).toBe(clean);
+    expect(redacted.later).toBe(mixed.later);
+    expect(redacted.list).toEqual(['x', `password=${redactedMark('secret_field')}`, 'y']);
+    expect(Object.keys(redacted)).toEqual(Object.keys(mixed));
+    // A member named __proto__ before the first redacted one is copied as a member.
+    const hostile = JSON.parse('{"__proto__":{"a":1},"token":"abc"}');
+    const copied = redactor.value(hostile);
+    expect(Object.keys(copied)).toEqual(['__proto__', 'token']);
+    expect(JSON.stringify(copied)).toBe(`{"__proto__":{"a":1},"token":"${redactedMark('secret_field')}"}`);
+  });
+
   it('e-mails only when asked; custom patterns; configurable groups', () => {
     expect(redactor.text('mail bob@example.com')).toBe('mail bob@example.com');
     const strict = createRedactor({ groups: ['emails'], custom: ['ACME-\\d{6}'] });

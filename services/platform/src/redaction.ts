@@ -84,7 +84,11 @@ export function isSecretFieldName(name: string): boolean {
   return secret;
 }
 
+/** Upper case or a separator other than `_`: a name that nameWords changes. */
+const NOT_SNAKE_CASE = /[A-Z\-.\s]/;
+
 function nameWords(name: string): string {
+  if (!NOT_SNAKE_CASE.test(name)) return name;
   return (
     name
       // camelCase and acronyms (`APIKey`) to snake_case; one character of context each, so a long key stays linear.
@@ -110,18 +114,34 @@ const TEXT_PATTERNS: Record<RedactionGroup, TextPattern[]> = {
   // Key prefixes distinctive enough to be found glued to whatever precedes them (`xsk_live_…`, `%20AKIA…`); the
   // body after the prefix has no terminator, so the greedy run ends in a match or fails within its minimum.
   api_keys: [
-    { name: 'api_key', regex: /thoth_(?:live|test|admin)_[A-Za-z0-9_-]{16,}/g, minLength: 27 },
+    {
+      name: 'api_key',
+      regex: /thoth_(?:live|test|admin)_[A-Za-z0-9_-]{16,}/g,
+      minLength: 27,
+      contains: ['thoth_'],
+    },
     {
       name: 'api_key',
       regex: new RegExp(`${NOT_MID_WORD}sk-(?:ant-|proj-)?[A-Za-z0-9_-]{20,}`, 'g'),
       minLength: 23,
+      contains: ['sk-'],
     },
-    { name: 'api_key', regex: /(?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]{8,}/g, minLength: 16 },
+    {
+      name: 'api_key',
+      regex: /(?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]{8,}/g,
+      minLength: 16,
+      contains: ['_live_', '_test_'],
+    },
     // Exactly 20 characters: not the middle of a longer upper-case run (base32 data).
-    { name: 'api_key', regex: /(?:AKIA|ASIA)[0-9A-Z]{16}(?![0-9A-Z])/g, minLength: 20 },
-    { name: 'api_key', regex: /gh[pousr]_[A-Za-z0-9]{30,}/g, minLength: 34 },
-    { name: 'api_key', regex: /xox[abprs]-[A-Za-z0-9-]{10,}/g, minLength: 15 },
-    { name: 'api_key', regex: /AIza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])/g, minLength: 39 },
+    {
+      name: 'api_key',
+      regex: /(?:AKIA|ASIA)[0-9A-Z]{16}(?![0-9A-Z])/g,
+      minLength: 20,
+      contains: ['AKIA', 'ASIA'],
+    },
+    { name: 'api_key', regex: /gh[pousr]_[A-Za-z0-9]{30,}/g, minLength: 34, contains: ['gh'] },
+    { name: 'api_key', regex: /xox[abprs]-[A-Za-z0-9-]{10,}/g, minLength: 15, contains: ['xox'] },
+    { name: 'api_key', regex: /AIza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])/g, minLength: 39, contains: ['AIza'] },
   ],
   bearer_tokens: [
     // `\b` kept: `Token` also ends identifiers (`access_token`, `max_token`) that ordinary words follow.
@@ -162,6 +182,7 @@ const TEXT_PATTERNS: Record<RedactionGroup, TextPattern[]> = {
       regex:
         /-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z0-9 ]{0,40}PRIVATE KEY-----|$)/g,
       minLength: 27,
+      contains: ['-----BEGIN '],
     },
   ],
   // `password=…`, `"api_key": "…"`, `Authorization: Bearer …`, `?access_token=…`: a secret name, `=` or `:`, and
@@ -198,6 +219,24 @@ const TEXT_PATTERNS: Record<RedactionGroup, TextPattern[]> = {
   ],
 };
 
+/**
+ * A copy of the members before `key` (in their order). No prototype: a member named `__proto__` (JSON.parse makes
+ * it an own member) stays a member instead of becoming the copy's prototype, and dropping out of what is stored.
+ */
+function copyUntil(members: Record<string, unknown>, key: string): Record<string, unknown> {
+  const copy: Record<string, unknown> = Object.create(null);
+  for (const k of Object.keys(members)) {
+    if (k === key) break;
+    copy[k] = members[k];
+  }
+  return copy;
+}
+
+function containsAny(text: string, literals: readonly string[]): boolean {
+  for (const literal of literals) if (text.includes(literal)) return true;
+  return false;
+}
+
 /** A value that is already redacted (`[REDACTED:x]`, quoted or after an auth scheme). */
 function isMarkedValue(value: string): boolean {
   const bare = value.replace(/^["']|["']$/g, '').replace(/^(?:Bearer|Basic|Token|Digest) +/i, '');
@@ -215,7 +254,10 @@ export interface RedactionConfig {
 export interface Redactor {
   /** The text with every match replaced by a [REDACTED:<what>] mark. */
   text(value: string): string;
-  /** A deep copy with secret strings, card numbers sent as numbers, and secret fields' values redacted. */
+  /**
+   * Secret strings, card numbers sent as numbers, and secret fields' values redacted: the parts that hold one are
+   * copied, the rest is shared with the input (the input itself when nothing is redacted). Never mutates it.
+   */
   value<T>(value: T): T;
   /** JSON text of `value`, redacted; null stays null. */
   json(value: unknown): string | null;
@@ -236,7 +278,7 @@ export function createRedactor(config: RedactionConfig): Redactor {
     let out = input;
     for (const p of patterns) {
       if (out.length < p.minLength) continue;
-      if (p.contains && !p.contains.some((c) => out.includes(c))) continue;
+      if (p.contains && !containsAny(out, p.contains)) continue;
       p.regex.lastIndex = 0;
       if (!p.regex.test(out)) continue;
       p.regex.lastIndex = 0;
@@ -251,17 +293,30 @@ export function createRedactor(config: RedactionConfig): Redactor {
     if (input === null || typeof input !== 'object') return input;
     // Deeper than any real payload: drop it rather than store what was not inspected.
     if (depth >= MAX_DEPTH) return redactedMark('too_deep');
-    if (Array.isArray(input)) return input.map((v) => walk(v, depth + 1));
-    // No prototype: a member named `__proto__` (JSON.parse makes it an own member) stays a member instead of
-    // becoming the copy's prototype, and dropping out of what is stored.
-    const out: Record<string, unknown> = Object.create(null);
-    // The whole value under a secret name, arrays and objects included; null and '' say there is none.
-    for (const [key, v] of Object.entries(input))
-      out[key] =
+    // Copy on write: a part with nothing to redact is returned as it is (most arguments have no secret), so the
+    // common case allocates nothing and the caller can tell by identity that nothing changed.
+    if (Array.isArray(input)) {
+      let out: unknown[] | undefined;
+      for (const [i, item] of input.entries()) {
+        const redacted = walk(item, depth + 1);
+        if (out === undefined && redacted !== item) out = input.slice(0, i);
+        out?.push(redacted);
+      }
+      return out ?? input;
+    }
+    const members = input as Record<string, unknown>;
+    let out: Record<string, unknown> | undefined;
+    for (const key of Object.keys(members)) {
+      const v = members[key];
+      // The whole value under a secret name, arrays and objects included; null and '' say there is none.
+      const redacted =
         fields && isSecretFieldName(key) && v !== null && v !== '' && !isMark(v)
           ? redactedMark('secret_field')
           : walk(v, depth + 1);
-    return out;
+      if (out === undefined && redacted !== v) out = copyUntil(members, key);
+      if (out !== undefined) out[key] = redacted;
+    }
+    return out ?? input;
   };
 
   return {

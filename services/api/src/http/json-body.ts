@@ -17,14 +17,28 @@ export const MAX_BODY_MEMBERS = 100_000;
 export const MAX_BODY_VALUES = 250_000;
 
 /**
- * Parses a request body as JSON and refuses what the rest of the server must never see: nesting deeper than
- * MAX_JSON_DEPTH, more than MAX_BODY_MEMBERS keys, and numbers JSON.parse turns into ±Infinity (e.g. 1e309).
- * One pass over the text decides all three before JSON.parse runs (constant work per character: nothing
- * here can be made to backtrack). Throws an HttpError (400, or 413 for too many members).
+ * Characters scanned in one turn of the event loop. A 5 MB body is scanned in about 20 slices with the loop free
+ * between them; each slice takes a millisecond or two. Bodies up to this size (every ordinary request) are scanned
+ * in the turn they arrive, with no extra hop.
  */
-export function parseJsonBody(text: string): unknown {
+export const SCAN_SLICE_CHARS = 256 * 1024;
+
+/**
+ * Parses a request body as JSON and refuses what the rest of the server must never see: nesting deeper than
+ * MAX_JSON_DEPTH, more than MAX_BODY_MEMBERS keys or MAX_BODY_VALUES values, and numbers JSON.parse turns into
+ * ±Infinity (e.g. 1e309). One pass over the text decides all of them before JSON.parse runs (constant work per
+ * character: nothing here can be made to backtrack), in slices that give the event loop back between them, and
+ * stops as soon as a limit is passed. Rejects with an HttpError (400, or 413 for too many members or values).
+ */
+export async function parseJsonBody(text: string): Promise<unknown> {
   if (text.trim() === '') return undefined;
-  const shape = scanJsonText(text);
+  const scanner = new JsonTextScanner(text);
+  scanner.scan(SCAN_SLICE_CHARS);
+  while (!scanner.done()) {
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    scanner.scan(SCAN_SLICE_CHARS);
+  }
+  const shape = scanner.shape();
   if (shape.tooDeep)
     throw new HttpError(400, 'invalid_json', `the body is nested deeper than ${MAX_JSON_DEPTH} levels`);
   if (shape.members > MAX_BODY_MEMBERS)
@@ -63,59 +77,114 @@ export interface JsonTextShape {
   maybeHugeNumber: boolean;
 }
 
-/** One pass over JSON text, strings skipped (escapes included). Invalid JSON is left to JSON.parse. */
-export function scanJsonText(text: string): JsonTextShape {
-  let depth = 0;
-  let tooDeep = false;
-  let members = 0;
-  let values = 0;
-  let maybeHugeNumber = false;
-  let digits = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 92)
-        i++; // backslash: the next character is escaped
-      else if (c === 34) inString = false;
-      continue;
-    }
-    if (c >= 48 && c <= 57) {
-      if (++digits >= 309) maybeHugeNumber = true;
-      continue;
-    }
-    digits = 0;
-    switch (c) {
-      case 34: // "
-        inString = true;
+/**
+ * The whole text at once (counts stop growing once a limit is passed). `sliceChars` scans it in slices of that
+ * size, as parseJsonBody does between turns of the event loop: the shape is the same for every slice size.
+ */
+export function scanJsonText(text: string, sliceChars = text.length): JsonTextShape {
+  const scanner = new JsonTextScanner(text);
+  do scanner.scan(Math.max(1, sliceChars));
+  while (!scanner.done());
+  return scanner.shape();
+}
+
+/**
+ * One pass over JSON text, strings skipped (escapes included), that can stop after any number of characters and
+ * go on later. It stops for good at the first limit passed: the answer is known then. Invalid JSON is left to
+ * JSON.parse.
+ */
+class JsonTextScanner {
+  private position = 0;
+  private depth = 0;
+  private tooDeep = false;
+  private members = 0;
+  private values = 0;
+  private maybeHugeNumber = false;
+  private digits = 0;
+  private inString = false;
+
+  constructor(private readonly text: string) {}
+
+  done(): boolean {
+    return (
+      this.position >= this.text.length ||
+      this.tooDeep ||
+      this.members > MAX_BODY_MEMBERS ||
+      this.values > MAX_BODY_VALUES
+    );
+  }
+
+  shape(): JsonTextShape {
+    return {
+      tooDeep: this.tooDeep,
+      members: this.members,
+      values: this.values,
+      maybeHugeNumber: this.maybeHugeNumber,
+    };
+  }
+
+  /** Scans up to `chars` more characters. Locals in the loop: this is the hot part of every request. */
+  scan(chars: number): void {
+    const text = this.text;
+    const end = Math.min(text.length, this.position + chars);
+    let { depth, tooDeep, members, values, maybeHugeNumber, digits, inString } = this;
+    let i = this.position;
+    for (; i < end; i++) {
+      const c = text.charCodeAt(i);
+      if (inString) {
+        if (c === 92)
+          i++; // backslash: the next character is escaped (it may be the first of the next slice)
+        else if (c === 34) inString = false;
+        continue;
+      }
+      if (c >= 48 && c <= 57) {
+        if (++digits >= 309) maybeHugeNumber = true;
+        continue;
+      }
+      digits = 0;
+      switch (c) {
+        case 34: // "
+          inString = true;
+          break;
+        case 123: // {
+        case 91: // [
+          values++;
+          if (++depth > MAX_JSON_DEPTH) tooDeep = true;
+          break;
+        case 44: // ,
+          values++;
+          break;
+        case 125: // }
+        case 93: // ]
+          depth--;
+          break;
+        case 58: // :
+          members++;
+          break;
+        case 101: // e
+        case 69: {
+          // E: an exponent when a digit follows (after an optional sign); `true` and `false` never have one.
+          // The look-ahead may read past this slice: the whole text is at hand.
+          let j = i + 1;
+          const sign = text.charCodeAt(j);
+          if (sign === 43 || sign === 45) j++;
+          if (isDigit(text.charCodeAt(j))) maybeHugeNumber = true;
+        }
+      }
+      if (tooDeep || members > MAX_BODY_MEMBERS || values > MAX_BODY_VALUES) {
+        i++;
         break;
-      case 123: // {
-      case 91: // [
-        values++;
-        if (++depth > MAX_JSON_DEPTH) tooDeep = true;
-        break;
-      case 44: // ,
-        values++;
-        break;
-      case 125: // }
-      case 93: // ]
-        depth--;
-        break;
-      case 58: // :
-        members++;
-        break;
-      case 101: // e
-      case 69: {
-        // E: an exponent when a digit follows (after an optional sign); `true` and `false` never have one
-        let j = i + 1;
-        const sign = text.charCodeAt(j);
-        if (sign === 43 || sign === 45) j++;
-        if (isDigit(text.charCodeAt(j))) maybeHugeNumber = true;
       }
     }
-    if (tooDeep) break;
+    this.position = i;
+    this.depth = depth;
+    this.tooDeep = tooDeep;
+    this.members = members;
+    this.values = values;
+    this.maybeHugeNumber = maybeHugeNumber;
+    this.digits = digits;
+    this.inString = inString;
   }
-  return { tooDeep, members, values, maybeHugeNumber };
 }
 
 function isDigit(c: number): boolean {

@@ -9,7 +9,7 @@ import {
   ingestInvalidSchema,
   MAX_EVENTS_PER_REQUEST,
 } from '@thoth/contracts';
-import type { AvroCodec, Bus, Logger, Redactor } from '@thoth/platform';
+import type { AvroCodec, Bus, Logger, OutgoingMessage, Redactor } from '@thoth/platform';
 import { REDACTED_HEADER } from '@thoth/platform';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { type Authenticator, assertSameTenant } from '../http/auth.ts';
@@ -75,14 +75,8 @@ export const ingestRoutes =
             { rejected },
           );
         }
-        await yieldToLoop();
+        const messages = await encodeInSlices(events, deps.codec);
         try {
-          // One batch message per agent (keyed as one event would be, so the agent's order holds), not one
-          // message per event: the Kafka client's cost is per message. Redacted by normalizeEvent: consumers
-          // need not redact again (record-redaction.ts).
-          const messages = [...byAgent(events)].flatMap(([key, agentEvents]) =>
-            deps.codec.encodeBatch('thoth.v1.BehavioralEvent', key, agentEvents, { [REDACTED_HEADER]: '1' }),
-          );
           await deps.bus.publish(deps.eventsTopic, messages);
         } catch (error) {
           deps.log.error({ err: error }, 'ingest: the bus did not accept the events');
@@ -124,6 +118,29 @@ async function normalizeInSlices(
     all.rejected.push(...rejected);
   }
   return all;
+}
+
+/** Events encoded between two turns of the event loop: a millisecond or two. */
+const EVENTS_ENCODED_PER_SLICE = 250;
+
+/**
+ * Batch messages of the events, keyed by agent (as one event would be, so each agent's order holds), not one
+ * message per event: the Kafka client's cost is per message. Encoded a slice at a time with the event loop free
+ * in between (Avro encoding costs a few microseconds per event). Redacted by normalizeEvent: consumers need not
+ * redact again (record-redaction.ts).
+ */
+async function encodeInSlices(
+  events: readonly BehavioralEvent[],
+  codec: AvroCodec,
+): Promise<OutgoingMessage[]> {
+  const messages: OutgoingMessage[] = [];
+  for (const [key, agentEvents] of byAgent(events))
+    for (let start = 0; start < agentEvents.length; start += EVENTS_ENCODED_PER_SLICE) {
+      await yieldToLoop();
+      const slice = agentEvents.slice(start, start + EVENTS_ENCODED_PER_SLICE);
+      messages.push(...codec.encodeBatch('thoth.v1.BehavioralEvent', key, slice, { [REDACTED_HEADER]: '1' }));
+    }
+  return messages;
 }
 
 /** The events of each agent (bus key), in their order. */
