@@ -91,6 +91,16 @@ describe('the compile-time limit', () => {
     expect(tried.status).toBe(400);
     expect(tried.body.message).toMatch(/rule 'nested-sum'/);
   });
+
+  it("refuses a policy of rules each under it that a call would evaluate together over the call's limit", async () => {
+    const rules = ['a', 'b', 'c'].map((id) => rule(id, JUST_UNDER));
+    const put = await call('PUT', '/acme-corp/thoth/policies', ADMIN_TOKEN, { policy: { rules } });
+    expect(put.status).toBe(400);
+    expect(put.body).toMatchObject({ error: 'invalid_policy' });
+    expect(put.body.message).toMatch(
+      /^policy: conditions too costly together: a call evaluates an estimated 25\d,\d{3} units of them, over the limit of 200,000 per call/,
+    );
+  });
 });
 
 describe('a rule just under the limit, against hostile input', () => {

@@ -4,6 +4,7 @@ import { CEL_VARIABLE_NAMES, CEL_VARIABLES, type CelActivation } from './cel-act
 import {
   CEL_COST_LIMIT,
   CelCostError,
+  DECISION_COST_LIMIT,
   estimateCost,
   meterComprehensions,
   PLANNER_OPERATORS,
@@ -15,6 +16,7 @@ const LIBRARY = celEnv({ funcs: strings });
 const CEL_ENV = celEnv({ variables: CEL_VARIABLES, funcs: meteredFunctions(LIBRARY.funcs) });
 
 const LIMIT_TEXT = CEL_COST_LIMIT.toLocaleString('en-US');
+const DECISION_LIMIT_TEXT = DECISION_COST_LIMIT.toLocaleString('en-US');
 
 /** `true`/`false`, or why the condition could not be evaluated for this call (the rule then does not match). */
 export type ConditionResult = boolean | { error: string };
@@ -23,7 +25,20 @@ export interface CompiledCondition {
   source: string;
   /** The compile-time estimate of one evaluation, in cost units (cel-cost.ts). */
   estimatedCost: number;
-  evaluate(activation: CelActivation): ConditionResult;
+  /**
+   * Evaluates the condition, spending at most CEL_COST_LIMIT units, and at most what is left of `budget` (the
+   * units the call's other conditions left: DECISION_COST_LIMIT in all), which it then reduces by what it spent.
+   */
+  evaluate(activation: CelActivation, budget?: DecisionBudget): ConditionResult;
+}
+
+/** The units the conditions evaluated for one call may still spend (cel-cost.ts, DECISION_COST_LIMIT). */
+export interface DecisionBudget {
+  remaining: number;
+}
+
+export function decisionBudget(): DecisionBudget {
+  return { remaining: DECISION_COST_LIMIT };
 }
 
 export interface CompileOptions {
@@ -55,14 +70,18 @@ export function compileCondition(source: string, options: CompileOptions = {}): 
   return {
     source,
     estimatedCost,
-    evaluate(activation) {
-      const meter = new CostMeter();
+    evaluate(activation, budget) {
+      const byBudget = budget !== undefined && budget.remaining < CEL_COST_LIMIT;
+      const meter = new CostMeter(byBudget ? budget.remaining : CEL_COST_LIMIT);
       try {
         const result = withMeter(meter, () => run(activation));
         // The error the meter raised, whatever the evaluation made of it (`x || error` can still be true).
         if (meter.exceeded)
           return {
-            error: `cost limit exceeded: evaluating the condition needed more than ${LIMIT_TEXT} units`,
+            error: byBudget
+              ? `cost limit exceeded: the call's conditions together may spend ${DECISION_LIMIT_TEXT} units, ` +
+                'and the ones before this one left too few'
+              : `cost limit exceeded: evaluating the condition needed more than ${LIMIT_TEXT} units`,
           };
         if (isCelError(result)) return { error: result.message };
         if (typeof result !== 'boolean')
@@ -71,6 +90,8 @@ export function compileCondition(source: string, options: CompileOptions = {}): 
       } catch (error) {
         // @bufbuild/cel returns errors as values; this guards the hot path against a library bug all the same.
         return { error: error instanceof Error ? error.message : String(error) };
+      } finally {
+        if (budget !== undefined) budget.remaining = Math.max(0, budget.remaining - meter.spent);
       }
     },
   };

@@ -2,8 +2,16 @@ import { CelScalar, celEnv, parse, plan } from '@bufbuild/cel';
 import { strings } from '@bufbuild/cel/ext';
 import { describe, expect, it } from 'vitest';
 import { buildCelActivation } from './cel-activation.ts';
-import { compileCondition } from './cel-condition.ts';
-import { ASSUMED_LIST_SIZE, CEL_COST_LIMIT, CelCostError, estimateCost } from './cel-cost.ts';
+import { compileCondition, decisionBudget } from './cel-condition.ts';
+import {
+  ASSUMED_LIST_SIZE,
+  CEL_COST_LIMIT,
+  CelCostError,
+  DECISION_COST_LIMIT,
+  estimateCost,
+} from './cel-cost.ts';
+import { compilePolicy } from './policy.ts';
+import { evaluateRules } from './rule-evaluation.ts';
 import type { ToolCall } from './types.ts';
 
 const call = (toolArgs: unknown): ToolCall => ({
@@ -150,6 +158,58 @@ describe('evaluation: the run-time bound', () => {
     expect(condition.evaluate(big)).toEqual(COST_EXCEEDED);
     expect(condition.evaluate(small)).toBe(true);
     expect(condition.evaluate(small)).toBe(true);
+  });
+});
+
+describe('evaluation: the budget of one call, shared by its conditions', () => {
+  // Cheap by its estimate (16,005 units): a policy may hold a dozen. At run time 11 units an item.
+  const rule = 'args.items.all(x, x >= 0)';
+  const hostile = () => buildCelActivation(call({ items: numbers(7_000) }), undefined);
+
+  it('stops the conditions after the call has spent DECISION_COST_LIMIT, each within its own limit', () => {
+    const condition = compileCondition(rule);
+    expect(condition.estimatedCost).toBeLessThan(DECISION_COST_LIMIT / 12);
+    const once = decisionBudget();
+    expect(condition.evaluate(hostile(), once)).toBe(true);
+    const spent = DECISION_COST_LIMIT - once.remaining;
+    // 77,000 units: within the condition's own limit, and two of them within the call's, not three.
+    expect(spent).toBeLessThanOrEqual(CEL_COST_LIMIT);
+    expect(2 * spent).toBeLessThanOrEqual(DECISION_COST_LIMIT);
+    expect(3 * spent).toBeGreaterThan(DECISION_COST_LIMIT);
+
+    const budget = decisionBudget();
+    expect(condition.evaluate(hostile(), budget)).toBe(true);
+    expect(condition.evaluate(hostile(), budget)).toBe(true);
+    expect(budget.remaining).toBe(DECISION_COST_LIMIT - 2 * spent);
+    expect(condition.evaluate(hostile(), budget)).toEqual({
+      error: expect.stringMatching(
+        /^cost limit exceeded: the call's conditions together may spend 200,000 units/,
+      ),
+    });
+    // What is left stays for conditions that fit in it, and one that charges nothing always runs.
+    const small = buildCelActivation(call({ items: numbers(10) }), undefined);
+    expect(condition.evaluate(small, budget)).toBe(true);
+    expect(compileCondition('tool == "pay"').evaluate(hostile(), budget)).toBe(true);
+    // Without a budget the condition's own limit applies as before.
+    expect(condition.evaluate(hostile())).toBe(true);
+  });
+
+  it('bounds a policy of many such rules by the call, not by the number of rules', () => {
+    const rules = Array.from({ length: 12 }, (_, i) => ({
+      id: `r${i}`,
+      condition: rule,
+      effect: 'BLOCK',
+      reason: 'no',
+    }));
+    // Accepted: their estimates add up to 192,060 units. On 9,000 items each would spend 99,000 (1.2 M in all).
+    const policy = compilePolicy({
+      rules: [...rules, { ...rules[0]!, id: 'pay', condition: 'tool == "pay"' }],
+    });
+    const evaluation = evaluateRules(call({ items: numbers(9_000) }), policy, undefined);
+    // Two rules evaluated in full (they match: every item is >= 0), the next ten stopped by the call's budget;
+    // the cheap last rule still decides.
+    expect(evaluation.matched.map((r) => r.id)).toEqual(['r0', 'r1', 'pay']);
+    expect(evaluation.errors.map((e) => e.rule_id)).toEqual(rules.slice(2).map((r) => r.id));
   });
 });
 

@@ -23,6 +23,12 @@ import type { parse } from '@bufbuild/cel';
 
 /** Units one condition may spend on one evaluation, and the most its estimate may reach when it is compiled. */
 export const CEL_COST_LIMIT = 100_000;
+/**
+ * Units all the conditions evaluated for one call may spend together, and the most their estimates may add up to
+ * for any one tool when a policy is compiled: without it, a policy of many rules each just under CEL_COST_LIMIT
+ * would add up to a stall (200 of them, 2 s a decision).
+ */
+export const DECISION_COST_LIMIT = 200_000;
 /** The estimate's iteration count for a comprehension over a list it cannot see (an input, a computed list). */
 export const ASSUMED_LIST_SIZE = 1_000;
 /** String characters per unit: native string scans (contains, ==, split, indexOf) take ~2.5 ns a character. */
@@ -85,7 +91,7 @@ export class CelCostError extends Error {
   }
 }
 
-function formatUnits(units: number): string {
+export function formatUnits(units: number): string {
   return Math.round(units).toLocaleString('en-US');
 }
 

@@ -142,6 +142,32 @@ describe('compilePolicy', () => {
     // A version already in force still compiles when re-applied: its evaluations are bounded at run time.
     expect(compilePolicy({ rules: [nested] }, { checkCost: false }).rules[0]?.id).toBe('nested');
   });
+
+  it('refuses a policy whose conditions add up, for some tool, to more than a call may spend', () => {
+    // Each rule alone is accepted (about 84,000 units); three of them for the same call are not.
+    const heavy = (id: string, tools?: string[]) =>
+      rule({
+        id,
+        condition:
+          'args.items.all(x, x >= 0 && x < 1000000 && x != 123456789 && x % 7 != 1000 && x * 2 < 100000000)',
+        ...(tools ? { tools } : {}),
+      });
+    expect(() => compilePolicy({ rules: [heavy('a'), heavy('b')] })).not.toThrow();
+    expect(policyError({ rules: [rule(), heavy('a'), heavy('b'), heavy('c')] })).toMatch(
+      /^conditions too costly together: a call evaluates an estimated 252,\d{3} units of them, over the limit of 200,000 per call \(costliest: 'a' 84,\d{3}, 'b' 84,\d{3}, 'c' 84,\d{3}\)/,
+    );
+    // Restricted to their tools, no call evaluates more than two of them...
+    const split = [heavy('a'), heavy('b', ['import_rows']), heavy('c', ['export_rows'])];
+    expect(compilePolicy({ rules: split }).rules).toHaveLength(3);
+    // ...unless a tool is named by two of them beside a rule for every tool.
+    expect(policyError({ rules: [...split, heavy('d', ['export_rows'])] })).toMatch(
+      /^conditions too costly together: a call to 'export_rows' evaluates an estimated 252,/,
+    );
+    // A version already in force: bounded at run time by the call's budget instead.
+    expect(
+      compilePolicy({ rules: [heavy('a'), heavy('b'), heavy('c')] }, { checkCost: false }).rules,
+    ).toHaveLength(3);
+  });
 });
 
 describe('parsePolicyText', () => {

@@ -2,7 +2,7 @@ import type { ArgsTransform } from '@thoth/contracts';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { type CompiledCondition, type CompileOptions, compileCondition } from './cel-condition.ts';
-import { CelCostError } from './cel-cost.ts';
+import { CelCostError, DECISION_COST_LIMIT, formatUnits } from './cel-cost.ts';
 import type { RuleEffect } from './types.ts';
 
 /** A policy that cannot be read, validated or compiled; the message names the rule and the field. */
@@ -199,6 +199,8 @@ export function compilePolicy(doc: unknown, options: CompileOptions = {}): Compi
     throw new PolicyError(`invalid policy: ${details.join('; ')}`);
   }
   const policy = parsed.data;
+  const rules = policy.rules.map((rule) => compileRule(rule, options));
+  if (options.checkCost !== false) checkDecisionCost(rules);
   return {
     version: policy.version,
     thresholds: resolveThresholds(policy.thresholds),
@@ -208,8 +210,36 @@ export function compilePolicy(doc: unknown, options: CompileOptions = {}): Compi
       approvalsRequired: policy.step_up?.approvals_required ?? 1,
     },
     halfLifeMs: policy.session_decay_half_life_seconds * 1000,
-    rules: policy.rules.map((rule) => compileRule(rule, options)),
+    rules,
   };
+}
+
+/**
+ * Refuses a policy whose conditions' estimates add up, for some tool, to more than DECISION_COST_LIMIT: a call
+ * to that tool would, on inputs of the assumed sizes, run out of its budget before its last rules were evaluated.
+ * A rule without `tools` counts for every tool.
+ */
+function checkDecisionCost(rules: readonly CompiledRule[]): void {
+  const everyTool = rules.filter((rule) => rule.tools === undefined);
+  const tools = new Set(rules.flatMap((rule) => [...(rule.tools ?? [])]));
+  const scopes: Array<{ tool: string | undefined; rules: CompiledRule[] }> = [
+    { tool: undefined, rules: everyTool },
+    ...[...tools].map((tool) => ({ tool, rules: rules.filter((rule) => rule.tools?.has(tool) ?? true) })),
+  ];
+  for (const scope of scopes) {
+    const total = scope.rules.reduce((sum, rule) => sum + rule.condition.estimatedCost, 0);
+    if (total <= DECISION_COST_LIMIT) continue;
+    const costliest = [...scope.rules]
+      .sort((a, b) => b.condition.estimatedCost - a.condition.estimatedCost)
+      .slice(0, 3)
+      .map((rule) => `'${rule.id}' ${formatUnits(rule.condition.estimatedCost)}`);
+    const call = scope.tool === undefined ? 'a call' : `a call to '${scope.tool}'`;
+    throw new PolicyError(
+      `conditions too costly together: ${call} evaluates an estimated ${formatUnits(total)} units of them, ` +
+        `over the limit of ${formatUnits(DECISION_COST_LIMIT)} per call (costliest: ${costliest.join(', ')}); ` +
+        'restrict rules to their tools, or make them cheaper: see docs/policies.md#cost-limits',
+    );
+  }
 }
 
 function compileRule(rule: PolicyDocument['rules'][number], options: CompileOptions): CompiledRule {

@@ -1,4 +1,5 @@
 import { buildCelActivation, type CelActivation } from './cel-activation.ts';
+import { decisionBudget } from './cel-condition.ts';
 import { decisionStrength, effectDecision } from './decision-strength.ts';
 import type { CompiledPolicy, CompiledRule } from './policy.ts';
 import type { SessionRisk, ToolCall } from './types.ts';
@@ -17,8 +18,9 @@ export interface RuleEvaluation {
   risk: number;
   /**
    * Conditions that failed to evaluate for this call: counted as "not matched". That includes a condition that
-   * exceeded its cost limit (CEL_COST_LIMIT, cel-cost.ts): its evaluation stops there, so an input can make a
-   * rule cost at most that much, never stall the decision.
+   * exceeded its cost limit (CEL_COST_LIMIT, cel-cost.ts), or what the conditions before it left of the call's
+   * (DECISION_COST_LIMIT): its evaluation stops there, so an input can make a rule cost at most that much, and
+   * a policy of many rules no more than the call's limit, never stall the decision.
    */
   errors: RuleError[];
 }
@@ -32,10 +34,12 @@ export function evaluateRules(
   const evaluation: RuleEvaluation = { matched: [], winner: undefined, risk: 0, errors: [] };
   // Built on first need: a call no rule applies to pays nothing for it.
   let activation: CelActivation | undefined;
+  // Shared by the conditions in policy order: however many rules there are, a call costs at most this much.
+  const budget = decisionBudget();
   for (const rule of policy.rules) {
     if (rule.tools && !rule.tools.has(call.toolName)) continue;
     activation ??= buildCelActivation(call, session);
-    const result = rule.condition.evaluate(activation);
+    const result = rule.condition.evaluate(activation, budget);
     if (typeof result === 'object') {
       evaluation.errors.push({ rule_id: rule.id, error: result.error });
       continue;
