@@ -243,6 +243,8 @@ describe('secrets the redactor used to miss', () => {
       'set-cookie',
       'basic_auth',
       'cvv',
+      // Non-ASCII letters that lower-case to ASCII (the Kelvin sign to `k`) read as what they lower-case to.
+      'auth_to\u212Aen',
     ];
     const plain = [
       'max_tokens',

@@ -84,8 +84,11 @@ export function isSecretFieldName(name: string): boolean {
   return secret;
 }
 
-/** Upper case or a separator other than `_`: a name that nameWords changes. */
-const NOT_SNAKE_CASE = /[A-Z\-.\s]/;
+/**
+ * Anything but lower-case ASCII letters, digits and `_`: a name nameWords may change (`toLowerCase` also maps
+ * some non-ASCII letters to ASCII ones, e.g. the Kelvin sign to `k`).
+ */
+const NOT_SNAKE_CASE = /[^a-z0-9_]/;
 
 function nameWords(name: string): string {
   if (!NOT_SNAKE_CASE.test(name)) return name;

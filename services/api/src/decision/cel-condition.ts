@@ -6,6 +6,7 @@ import {
   CelCostError,
   DECISION_COST_LIMIT,
   estimateCost,
+  formatUnits,
   meterComprehensions,
   PLANNER_OPERATORS,
 } from './cel-cost.ts';
@@ -18,27 +19,50 @@ const CEL_ENV = celEnv({ variables: CEL_VARIABLES, funcs: meteredFunctions(LIBRA
 const LIMIT_TEXT = CEL_COST_LIMIT.toLocaleString('en-US');
 const DECISION_LIMIT_TEXT = DECISION_COST_LIMIT.toLocaleString('en-US');
 
-/** `true`/`false`, or why the condition could not be evaluated for this call (the rule then does not match). */
-export type ConditionResult = boolean | { error: string };
+/**
+ * `true`/`false`, or why the condition could not be evaluated for this call (the rule then does not match, unless
+ * `overBudget`: see CallBudget).
+ */
+export type ConditionResult = boolean | { error: string; overBudget?: true };
 
 export interface CompiledCondition {
   source: string;
   /** The compile-time estimate of one evaluation, in cost units (cel-cost.ts). */
   estimatedCost: number;
   /**
-   * Evaluates the condition, spending at most CEL_COST_LIMIT units, and at most what is left of `budget` (the
-   * units the call's other conditions left: DECISION_COST_LIMIT in all), which it then reduces by what it spent.
+   * Evaluates the condition, spending at most CEL_COST_LIMIT units, and with a `budget` at most what it allows
+   * this condition (each of a call's conditions in turn).
    */
-  evaluate(activation: CelActivation, budget?: DecisionBudget): ConditionResult;
+  evaluate(activation: CelActivation, budget?: CallBudget): ConditionResult;
 }
 
-/** The units the conditions evaluated for one call may still spend (cel-cost.ts, DECISION_COST_LIMIT). */
-export interface DecisionBudget {
-  remaining: number;
-}
+/**
+ * The units a call's conditions may spend together: DECISION_COST_LIMIT. Each condition is allowed what the ones
+ * before it left, less the estimates of the ones after it (reserved for them), and never less than its own
+ * estimate nor more than CEL_COST_LIMIT. So on inputs of the sizes the estimates assume, every condition runs in
+ * full however the others' inputs grow; a policy whose estimates fit the limit (policy.ts checks that when it is
+ * applied) costs a call at most DECISION_COST_LIMIT.
+ *
+ * A condition that would have stayed within its own CEL_COST_LIMIT but not within its allowance is `overBudget`:
+ * the others' inputs, or its own beyond the assumed sizes, took what it needed. Such a rule counts as matched
+ * (rule-evaluation.ts): otherwise a caller could switch off a rule that must hold — even one that guards its own
+ * input's size — by making some other rule's input large.
+ */
+export class CallBudget {
+  private remaining = DECISION_COST_LIMIT;
 
-export function decisionBudget(): DecisionBudget {
-  return { remaining: DECISION_COST_LIMIT };
+  /** `reserved`: the estimates of the conditions the call will evaluate, all of them. */
+  constructor(private reserved: number) {}
+
+  /** What the next condition (of this estimate) may spend; call it once per condition, in order. */
+  allowanceFor(estimate: number): number {
+    this.reserved = Math.max(0, this.reserved - estimate);
+    return Math.min(CEL_COST_LIMIT, Math.max(estimate, this.remaining - this.reserved));
+  }
+
+  spend(units: number): void {
+    this.remaining = Math.max(0, this.remaining - units);
+  }
 }
 
 export interface CompileOptions {
@@ -71,18 +95,19 @@ export function compileCondition(source: string, options: CompileOptions = {}): 
     source,
     estimatedCost,
     evaluate(activation, budget) {
-      const byBudget = budget !== undefined && budget.remaining < CEL_COST_LIMIT;
-      const meter = new CostMeter(byBudget ? budget.remaining : CEL_COST_LIMIT);
+      const meter = new CostMeter(budget ? budget.allowanceFor(estimatedCost) : CEL_COST_LIMIT);
       try {
         const result = withMeter(meter, () => run(activation));
         // The error the meter raised, whatever the evaluation made of it (`x || error` can still be true).
         if (meter.exceeded)
-          return {
-            error: byBudget
-              ? `cost limit exceeded: the call's conditions together may spend ${DECISION_LIMIT_TEXT} units, ` +
-                'and the ones before this one left too few'
-              : `cost limit exceeded: evaluating the condition needed more than ${LIMIT_TEXT} units`,
-          };
+          return meter.requested > CEL_COST_LIMIT
+            ? { error: `cost limit exceeded: evaluating the condition needed more than ${LIMIT_TEXT} units` }
+            : {
+                error:
+                  `cost limit exceeded: the call's conditions together may spend ${DECISION_LIMIT_TEXT} units, ` +
+                  `and this one needed more than the ${formatUnits(meter.limit)} left to it`,
+                overBudget: true,
+              };
         if (isCelError(result)) return { error: result.message };
         if (typeof result !== 'boolean')
           return { error: `condition evaluated to a non-bool value (${typeof result})` };
@@ -91,7 +116,7 @@ export function compileCondition(source: string, options: CompileOptions = {}): 
         // @bufbuild/cel returns errors as values; this guards the hot path against a library bug all the same.
         return { error: error instanceof Error ? error.message : String(error) };
       } finally {
-        if (budget !== undefined) budget.remaining = Math.max(0, budget.remaining - meter.spent);
+        budget?.spend(meter.spent);
       }
     },
   };

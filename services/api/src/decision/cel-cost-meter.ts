@@ -27,6 +27,8 @@ import {
 export class CostMeter {
   spent = 0;
   exceeded = false;
+  /** What the evaluation asked for in all when the meter refused it (its spending so far plus the refused charge). */
+  requested = 0;
   /** The operands last charged: a function group hands every overload it tries the same array. */
   lastOperands: readonly CelValue[] | undefined;
 
@@ -37,6 +39,7 @@ export class CostMeter {
       this.spent += units;
       return;
     }
+    if (!this.exceeded) this.requested = this.spent + units;
     this.exceeded = true;
     throw new Error(`cost limit exceeded (limit ${this.limit.toLocaleString('en-US')} units)`);
   }

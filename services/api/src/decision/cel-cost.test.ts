@@ -2,16 +2,10 @@ import { CelScalar, celEnv, parse, plan } from '@bufbuild/cel';
 import { strings } from '@bufbuild/cel/ext';
 import { describe, expect, it } from 'vitest';
 import { buildCelActivation } from './cel-activation.ts';
-import { compileCondition, decisionBudget } from './cel-condition.ts';
-import {
-  ASSUMED_LIST_SIZE,
-  CEL_COST_LIMIT,
-  CelCostError,
-  DECISION_COST_LIMIT,
-  estimateCost,
-} from './cel-cost.ts';
+import { CallBudget, compileCondition } from './cel-condition.ts';
+import { ASSUMED_LIST_SIZE, CEL_COST_LIMIT, CelCostError, estimateCost } from './cel-cost.ts';
 import { compilePolicy } from './policy.ts';
-import { evaluateRules } from './rule-evaluation.ts';
+import { COST_BUDGET_EXHAUSTED, evaluateRules } from './rule-evaluation.ts';
 import type { ToolCall } from './types.ts';
 
 const call = (toolArgs: unknown): ToolCall => ({
@@ -163,53 +157,104 @@ describe('evaluation: the run-time bound', () => {
 
 describe('evaluation: the budget of one call, shared by its conditions', () => {
   // Cheap by its estimate (16,005 units): a policy may hold a dozen. At run time 11 units an item.
-  const rule = 'args.items.all(x, x >= 0)';
-  const hostile = () => buildCelActivation(call({ items: numbers(7_000) }), undefined);
-
-  it('stops the conditions after the call has spent DECISION_COST_LIMIT, each within its own limit', () => {
-    const condition = compileCondition(rule);
-    expect(condition.estimatedCost).toBeLessThan(DECISION_COST_LIMIT / 12);
-    const once = decisionBudget();
-    expect(condition.evaluate(hostile(), once)).toBe(true);
-    const spent = DECISION_COST_LIMIT - once.remaining;
-    // 77,000 units: within the condition's own limit, and two of them within the call's, not three.
-    expect(spent).toBeLessThanOrEqual(CEL_COST_LIMIT);
-    expect(2 * spent).toBeLessThanOrEqual(DECISION_COST_LIMIT);
-    expect(3 * spent).toBeGreaterThan(DECISION_COST_LIMIT);
-
-    const budget = decisionBudget();
-    expect(condition.evaluate(hostile(), budget)).toBe(true);
-    expect(condition.evaluate(hostile(), budget)).toBe(true);
-    expect(budget.remaining).toBe(DECISION_COST_LIMIT - 2 * spent);
-    expect(condition.evaluate(hostile(), budget)).toEqual({
-      error: expect.stringMatching(
-        /^cost limit exceeded: the call's conditions together may spend 200,000 units/,
-      ),
+  const RULE = 'args.items.all(x, x >= 0)';
+  const items = (n: number) => buildCelActivation(call({ items: numbers(n) }), undefined);
+  const rules = (n: number, extra: object[] = []) =>
+    compilePolicy({
+      rules: [
+        ...Array.from({ length: n }, (_, i) => ({
+          id: `r${i}`,
+          condition: RULE,
+          effect: 'FLAG',
+          risk_points: 1,
+          reason: 'r',
+        })),
+        ...extra,
+      ],
     });
-    // What is left stays for conditions that fit in it, and one that charges nothing always runs.
-    const small = buildCelActivation(call({ items: numbers(10) }), undefined);
-    expect(condition.evaluate(small, budget)).toBe(true);
-    expect(compileCondition('tool == "pay"').evaluate(hostile(), budget)).toBe(true);
-    // Without a budget the condition's own limit applies as before.
-    expect(condition.evaluate(hostile())).toBe(true);
+
+  it('allows each condition what the ones before left, less what the ones after it are estimated to need', () => {
+    const condition = compileCondition(RULE);
+    const estimate = condition.estimatedCost;
+    // Three such conditions: 7,000 items cost 77,000 units each, within one condition's limit.
+    const budget = new CallBudget(3 * estimate);
+    expect(condition.evaluate(items(7_000), budget)).toBe(true);
+    expect(condition.evaluate(items(7_000), budget)).toBe(true);
+    // The third is left 46,000, less than it needs, but more than its estimate: stopped by the call's budget.
+    expect(condition.evaluate(items(7_000), budget)).toEqual({
+      error: expect.stringMatching(
+        /^cost limit exceeded: the call's conditions together may spend 200,000 units, and this one needed more than the 46,000 left to it/,
+      ),
+      overBudget: true,
+    });
+    // Its own limit still speaks for itself: 10,000 items need 110,000, over any condition's limit.
+    expect(condition.evaluate(items(10_000), new CallBudget(estimate))).toEqual(COST_EXCEEDED);
+    expect(condition.evaluate(items(10_000), new CallBudget(estimate))).not.toHaveProperty('overBudget');
   });
 
-  it('bounds a policy of many such rules by the call, not by the number of rules', () => {
-    const rules = Array.from({ length: 12 }, (_, i) => ({
-      id: `r${i}`,
-      condition: rule,
-      effect: 'BLOCK',
-      reason: 'no',
-    }));
-    // Accepted: their estimates add up to 192,060 units. On 9,000 items each would spend 99,000 (1.2 M in all).
+  it('never starves a condition below its own estimate, however the others spent', () => {
+    const condition = compileCondition(RULE);
+    const budget = new CallBudget(5 * condition.estimatedCost);
+    // The first may take up to its own limit (the other four's estimates stay reserved): 99,000 units.
+    expect(condition.evaluate(items(9_000), budget)).toBe(true);
+    // The second is left 101,000 less the three estimates after it: not enough for 9,000 items.
+    expect(condition.evaluate(items(9_000), budget)).toMatchObject({ overBudget: true });
+    // The last three still get their estimates: inputs of the assumed size pass.
+    for (let i = 0; i < 3; i++) expect(condition.evaluate(items(1_000), budget)).toBe(true);
+  });
+
+  it('bounds a policy of many rules by the call, and counts a rule it could not cover as matched', () => {
+    const policy = rules(6, [
+      { id: 'pay', condition: 'tool == "pay"', effect: 'BLOCK', reason: 'no payments' },
+    ]);
+    // On inputs of the assumed size every rule runs: all six match, the cheap last one decides.
+    const ordinary = evaluateRules(call({ items: numbers(1_000) }), policy, undefined);
+    expect(ordinary.errors).toEqual([]);
+    expect(ordinary.winner?.id).toBe('pay');
+    // 9,000 items: each rule would spend 99,000 (594,000 in all). r0 runs in full (the others' estimates stay
+    // reserved), r1-r4 find too little left and count as matched (listed as errors too), r5 has the rest; the
+    // call spends 198,000 units, and cannot slip past any rule.
+    const hostile = evaluateRules(call({ items: numbers(9_000) }), policy, undefined);
+    expect(hostile.errors.map((e) => e.rule_id)).toEqual(['r1', 'r2', 'r3', 'r4']);
+    expect(hostile.matched.map((r) => r.id)).toEqual(['r0', 'r1', 'r2', 'r3', 'r4', 'r5', 'pay']);
+    expect(hostile.matched.filter((r) => r.reasonCode === COST_BUDGET_EXHAUSTED).map((r) => r.id)).toEqual([
+      'r1',
+      'r2',
+      'r3',
+      'r4',
+    ]);
+  });
+
+  it("lets no caller switch a rule off by making another rule's input large (the rule guards its own size)", () => {
     const policy = compilePolicy({
-      rules: [...rules, { ...rules[0]!, id: 'pay', condition: 'tool == "pay"' }],
+      rules: [
+        { id: 'rows-a', condition: 'args.rows.all(x, x >= 0)', effect: 'FLAG', risk_points: 1, reason: 'a' },
+        {
+          id: 'rows-b',
+          condition: 'args.rows.all(x, x < 1000000)',
+          effect: 'FLAG',
+          risk_points: 1,
+          reason: 'b',
+        },
+        {
+          id: 'no-drop',
+          condition: 'size(args.sql) > 10000 || args.sql.contains("DROP TABLE")',
+          effect: 'BLOCK',
+          reason: 'DROP TABLE, or too much SQL to check',
+        },
+      ],
     });
-    const evaluation = evaluateRules(call({ items: numbers(9_000) }), policy, undefined);
-    // Two rules evaluated in full (they match: every item is >= 0), the next ten stopped by the call's budget;
-    // the cheap last rule still decides.
-    expect(evaluation.matched.map((r) => r.id)).toEqual(['r0', 'r1', 'pay']);
-    expect(evaluation.errors.map((e) => e.rule_id)).toEqual(rules.slice(2).map((r) => r.id));
+    const allowed = evaluateRules(call({ rows: numbers(100), sql: 'SELECT 1' }), policy, undefined);
+    expect(allowed.winner?.effect).toBe('FLAG');
+    // The rows drain the call's budget; a 9,000-character statement needs more than is left for no-drop.
+    const sql = `${'SELECT 1; '.repeat(899)}DROP TABLE t`;
+    const drained = evaluateRules(call({ rows: numbers(9_000), sql }), policy, undefined);
+    expect(drained.winner).toMatchObject({
+      id: 'no-drop',
+      effect: 'BLOCK',
+      reasonCode: COST_BUDGET_EXHAUSTED,
+    });
+    expect(drained.winner?.reason).toMatch(/^DROP TABLE, or too much SQL to check \(counted as matched/);
   });
 });
 

@@ -1,5 +1,5 @@
 import { buildCelActivation, type CelActivation } from './cel-activation.ts';
-import { decisionBudget } from './cel-condition.ts';
+import { CallBudget } from './cel-condition.ts';
 import { decisionStrength, effectDecision } from './decision-strength.ts';
 import type { CompiledPolicy, CompiledRule } from './policy.ts';
 import type { SessionRisk, ToolCall } from './types.ts';
@@ -18,9 +18,9 @@ export interface RuleEvaluation {
   risk: number;
   /**
    * Conditions that failed to evaluate for this call: counted as "not matched". That includes a condition that
-   * exceeded its cost limit (CEL_COST_LIMIT, cel-cost.ts), or what the conditions before it left of the call's
-   * (DECISION_COST_LIMIT): its evaluation stops there, so an input can make a rule cost at most that much, and
-   * a policy of many rules no more than the call's limit, never stall the decision.
+   * exceeded its own cost limit (CEL_COST_LIMIT, cel-cost.ts): its evaluation stops there, so an input can make
+   * a rule cost at most that much, never stall the decision. A condition stopped by the call's budget
+   * (DECISION_COST_LIMIT, shared by all: see CallBudget) is listed here too, and counted as matched.
    */
   errors: RuleError[];
 }
@@ -34,24 +34,50 @@ export function evaluateRules(
   const evaluation: RuleEvaluation = { matched: [], winner: undefined, risk: 0, errors: [] };
   // Built on first need: a call no rule applies to pays nothing for it.
   let activation: CelActivation | undefined;
+  let estimates = 0;
+  for (const rule of policy.rules) if (applies(rule, call)) estimates += rule.condition.estimatedCost;
   // Shared by the conditions in policy order: however many rules there are, a call costs at most this much.
-  const budget = decisionBudget();
+  const budget = new CallBudget(estimates);
   for (const rule of policy.rules) {
-    if (rule.tools && !rule.tools.has(call.toolName)) continue;
+    if (!applies(rule, call)) continue;
     activation ??= buildCelActivation(call, session);
     const result = rule.condition.evaluate(activation, budget);
     if (typeof result === 'object') {
       evaluation.errors.push({ rule_id: rule.id, error: result.error });
+      if (result.overBudget) match(evaluation, overBudgetMatch(rule));
       continue;
     }
-    if (!result) continue;
-    evaluation.matched.push(rule);
-    evaluation.risk += rule.riskPoints;
-    if (evaluation.winner === undefined || isStrongerEffect(rule, evaluation.winner))
-      evaluation.winner = rule;
+    if (result) match(evaluation, rule);
   }
   return evaluation;
 }
+
+function applies(rule: CompiledRule, call: ToolCall): boolean {
+  return rule.tools === undefined || rule.tools.has(call.toolName);
+}
+
+function match(evaluation: RuleEvaluation, rule: CompiledRule): void {
+  evaluation.matched.push(rule);
+  evaluation.risk += rule.riskPoints;
+  if (evaluation.winner === undefined || isStrongerEffect(rule, evaluation.winner)) evaluation.winner = rule;
+}
+
+/**
+ * A rule whose condition the call's budget could not cover counts as matched (CallBudget says why), and its
+ * answer says so: the condition was not found true, the call could not be shown to pass it.
+ */
+function overBudgetMatch(rule: CompiledRule): CompiledRule {
+  return {
+    ...rule,
+    reason:
+      `${rule.reason} (counted as matched: the call's conditions ran out of their cost budget before this ` +
+      'one could be evaluated)',
+    reasonCode: COST_BUDGET_EXHAUSTED,
+  };
+}
+
+/** The reason code of a rule counted as matched because the call's cost budget ran out. */
+export const COST_BUDGET_EXHAUSTED = 'cost_budget_exhausted';
 
 function isStrongerEffect(rule: CompiledRule, than: CompiledRule): boolean {
   // FLAG and a non-matching effect both map to ALLOW; a FLAG rule never displaces an earlier FLAG winner.

@@ -134,11 +134,17 @@ async function encodeInSlices(
   codec: AvroCodec,
 ): Promise<OutgoingMessage[]> {
   const messages: OutgoingMessage[] = [];
+  // Events encoded since the loop last turned: many agents of a few events each share a slice.
+  let encoded = 0;
   for (const [key, agentEvents] of byAgent(events))
     for (let start = 0; start < agentEvents.length; start += EVENTS_ENCODED_PER_SLICE) {
-      await yieldToLoop();
+      if (encoded >= EVENTS_ENCODED_PER_SLICE) {
+        await yieldToLoop();
+        encoded = 0;
+      }
       const slice = agentEvents.slice(start, start + EVENTS_ENCODED_PER_SLICE);
       messages.push(...codec.encodeBatch('thoth.v1.BehavioralEvent', key, slice, { [REDACTED_HEADER]: '1' }));
+      encoded += slice.length;
     }
   return messages;
 }
