@@ -37,7 +37,10 @@ export interface DryRunResult {
   changed: number;
   /** How often each rule matched. */
   rule_matches: Record<string, number>;
-  /** Conditions that failed to evaluate (counted as not matched), per rule — cost limit included. */
+  /**
+   * Conditions that failed to evaluate, per rule — cost limits included: counted as not matched, except those the
+   * call's cost budget stopped, which count as matched too (CallBudget).
+   */
   rule_errors: Record<string, number>;
   /** Up to `samples` calls the rule set decides other than ALLOW, or differently than recorded. */
   samples: DryRunSample[];

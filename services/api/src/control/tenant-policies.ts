@@ -88,7 +88,7 @@ export class TenantPolicies implements PolicySet {
   private compile(record: PolicyVersionRecord): CompiledPolicy {
     if (record.deleted) return { ...this.fallback.forTenant(record.tenant_id), version: record.version };
     // A version on the topic was accepted when applied: a cost limit added since must not unseat it at a restart
-    // (its evaluations are bounded at run time all the same).
+    // (its evaluations are bounded at run time all the same: each condition's limit, and the call's, CallBudget).
     return {
       ...compilePolicy(JSON.parse(record.document_json), { checkCost: false }),
       version: record.version,

@@ -38,26 +38,31 @@ export interface CompiledCondition {
 
 /**
  * The units a call's conditions may spend together: DECISION_COST_LIMIT. Each condition is allowed what the ones
- * before it left, less the estimates of the ones after it (reserved for them), and never less than its own
- * estimate nor more than CEL_COST_LIMIT. So on inputs of the sizes the estimates assume, every condition runs in
- * full however the others' inputs grow; a policy whose estimates fit the limit (policy.ts checks that when it is
- * applied) costs a call at most DECISION_COST_LIMIT.
+ * before it left, less the estimates of the ones after it (reserved for them), never more than CEL_COST_LIMIT. For
+ * a policy whose estimates fit the limit (policy.ts refuses others when they are applied) that is never less than
+ * the condition's own estimate: on inputs of the sizes the estimates assume, every condition runs in full however
+ * the others' inputs grow. A policy in force from before the limit whose estimates add up to more is held to it
+ * all the same (its first conditions may be allowed nothing): no policy makes a call cost more.
  *
- * A condition that would have stayed within its own CEL_COST_LIMIT but not within its allowance is `overBudget`:
- * the others' inputs, or its own beyond the assumed sizes, took what it needed. Such a rule counts as matched
+ * A condition its allowance stopped before the meter saw it pass its own CEL_COST_LIMIT is `overBudget`: the
+ * others' inputs, or its own beyond the assumed sizes, took what it needed. Such a rule counts as matched
  * (rule-evaluation.ts): otherwise a caller could switch off a rule that must hold — even one that guards its own
  * input's size — by making some other rule's input large.
  */
 export class CallBudget {
   private remaining = DECISION_COST_LIMIT;
+  /** The estimates of the conditions still to come, each at most CEL_COST_LIMIT (what it can spend at most). */
+  private reserved = 0;
 
-  /** `reserved`: the estimates of the conditions the call will evaluate, all of them. */
-  constructor(private reserved: number) {}
+  /** `estimates`: those of the conditions the call will evaluate, all of them. */
+  constructor(estimates: readonly number[]) {
+    for (const estimate of estimates) this.reserved += Math.min(estimate, CEL_COST_LIMIT);
+  }
 
   /** What the next condition (of this estimate) may spend; call it once per condition, in order. */
   allowanceFor(estimate: number): number {
-    this.reserved = Math.max(0, this.reserved - estimate);
-    return Math.min(CEL_COST_LIMIT, Math.max(estimate, this.remaining - this.reserved));
+    this.reserved = Math.max(0, this.reserved - Math.min(estimate, CEL_COST_LIMIT));
+    return Math.max(0, Math.min(CEL_COST_LIMIT, this.remaining - this.reserved));
   }
 
   spend(units: number): void {
@@ -96,28 +101,31 @@ export function compileCondition(source: string, options: CompileOptions = {}): 
     estimatedCost,
     evaluate(activation, budget) {
       const meter = new CostMeter(budget ? budget.allowanceFor(estimatedCost) : CEL_COST_LIMIT);
+      let result: ReturnType<typeof run> | undefined;
+      let thrown: unknown;
       try {
-        const result = withMeter(meter, () => run(activation));
-        // The error the meter raised, whatever the evaluation made of it (`x || error` can still be true).
-        if (meter.exceeded)
-          return meter.requested > CEL_COST_LIMIT
-            ? { error: `cost limit exceeded: evaluating the condition needed more than ${LIMIT_TEXT} units` }
-            : {
-                error:
-                  `cost limit exceeded: the call's conditions together may spend ${DECISION_LIMIT_TEXT} units, ` +
-                  `and this one needed more than the ${formatUnits(meter.limit)} left to it`,
-                overBudget: true,
-              };
-        if (isCelError(result)) return { error: result.message };
-        if (typeof result !== 'boolean')
-          return { error: `condition evaluated to a non-bool value (${typeof result})` };
-        return result;
+        result = withMeter(meter, () => run(activation));
       } catch (error) {
         // @bufbuild/cel returns errors as values; this guards the hot path against a library bug all the same.
-        return { error: error instanceof Error ? error.message : String(error) };
+        thrown = error;
       } finally {
         budget?.spend(meter.spent);
       }
+      // The error the meter raised, whatever the evaluation made of it (`x || error` can still be true).
+      if (meter.exceeded)
+        return meter.requested > CEL_COST_LIMIT
+          ? { error: `cost limit exceeded: evaluating the condition needed more than ${LIMIT_TEXT} units` }
+          : {
+              error:
+                `cost limit exceeded: the call's conditions together may spend ${DECISION_LIMIT_TEXT} units, ` +
+                `and this one was stopped at the ${formatUnits(meter.limit)} left to it`,
+              overBudget: true,
+            };
+      if (thrown !== undefined) return { error: thrown instanceof Error ? thrown.message : String(thrown) };
+      if (isCelError(result)) return { error: result.message };
+      if (typeof result !== 'boolean')
+        return { error: `condition evaluated to a non-bool value (${typeof result})` };
+      return result;
     },
   };
 }

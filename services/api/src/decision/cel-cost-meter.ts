@@ -22,7 +22,8 @@ import {
  * The run-time half of the cost model (cel-cost.ts): a meter per evaluation, charged by every function call and
  * by the calls `meterComprehensions` puts into each comprehension. Past the limit the charging call throws; the
  * planner does not catch it, so the evaluation ends at once and `plan()`'s own guard turns it into an error
- * value (the condition's error: the rule does not match, and the error is listed in `rule_errors`).
+ * value (the condition's error, listed in `rule_errors`: the rule does not match, unless it was the call's
+ * budget that stopped it, see CallBudget).
  */
 export class CostMeter {
   spent = 0;

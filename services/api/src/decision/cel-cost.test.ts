@@ -3,9 +3,15 @@ import { strings } from '@bufbuild/cel/ext';
 import { describe, expect, it } from 'vitest';
 import { buildCelActivation } from './cel-activation.ts';
 import { CallBudget, compileCondition } from './cel-condition.ts';
-import { ASSUMED_LIST_SIZE, CEL_COST_LIMIT, CelCostError, estimateCost } from './cel-cost.ts';
+import {
+  ASSUMED_LIST_SIZE,
+  CEL_COST_LIMIT,
+  CelCostError,
+  DECISION_COST_LIMIT,
+  estimateCost,
+} from './cel-cost.ts';
 import { compilePolicy } from './policy.ts';
-import { COST_BUDGET_EXHAUSTED, evaluateRules } from './rule-evaluation.ts';
+import { evaluateRules } from './rule-evaluation.ts';
 import type { ToolCall } from './types.ts';
 
 const call = (toolArgs: unknown): ToolCall => ({
@@ -177,24 +183,24 @@ describe('evaluation: the budget of one call, shared by its conditions', () => {
     const condition = compileCondition(RULE);
     const estimate = condition.estimatedCost;
     // Three such conditions: 7,000 items cost 77,000 units each, within one condition's limit.
-    const budget = new CallBudget(3 * estimate);
+    const budget = new CallBudget([estimate, estimate, estimate]);
     expect(condition.evaluate(items(7_000), budget)).toBe(true);
     expect(condition.evaluate(items(7_000), budget)).toBe(true);
     // The third is left 46,000, less than it needs, but more than its estimate: stopped by the call's budget.
     expect(condition.evaluate(items(7_000), budget)).toEqual({
       error: expect.stringMatching(
-        /^cost limit exceeded: the call's conditions together may spend 200,000 units, and this one needed more than the 46,000 left to it/,
+        /^cost limit exceeded: the call's conditions together may spend 200,000 units, and this one was stopped at the 46,000 left to it/,
       ),
       overBudget: true,
     });
     // Its own limit still speaks for itself: 10,000 items need 110,000, over any condition's limit.
-    expect(condition.evaluate(items(10_000), new CallBudget(estimate))).toEqual(COST_EXCEEDED);
-    expect(condition.evaluate(items(10_000), new CallBudget(estimate))).not.toHaveProperty('overBudget');
+    expect(condition.evaluate(items(10_000), new CallBudget([estimate]))).toEqual(COST_EXCEEDED);
+    expect(condition.evaluate(items(10_000), new CallBudget([estimate]))).not.toHaveProperty('overBudget');
   });
 
   it('never starves a condition below its own estimate, however the others spent', () => {
     const condition = compileCondition(RULE);
-    const budget = new CallBudget(5 * condition.estimatedCost);
+    const budget = new CallBudget(Array.from({ length: 5 }, () => condition.estimatedCost));
     // The first may take up to its own limit (the other four's estimates stay reserved): 99,000 units.
     expect(condition.evaluate(items(9_000), budget)).toBe(true);
     // The second is left 101,000 less the three estimates after it: not enough for 9,000 items.
@@ -217,12 +223,10 @@ describe('evaluation: the budget of one call, shared by its conditions', () => {
     const hostile = evaluateRules(call({ items: numbers(9_000) }), policy, undefined);
     expect(hostile.errors.map((e) => e.rule_id)).toEqual(['r1', 'r2', 'r3', 'r4']);
     expect(hostile.matched.map((r) => r.id)).toEqual(['r0', 'r1', 'r2', 'r3', 'r4', 'r5', 'pay']);
-    expect(hostile.matched.filter((r) => r.reasonCode === COST_BUDGET_EXHAUSTED).map((r) => r.id)).toEqual([
-      'r1',
-      'r2',
-      'r3',
-      'r4',
-    ]);
+    const counted = hostile.matched.filter((r) => r.reason.includes('(counted as matched'));
+    expect(counted.map((r) => r.id)).toEqual(['r1', 'r2', 'r3', 'r4']);
+    // The rule's own reason code, for what filters on it.
+    expect(counted.every((r) => r.reasonCode === 'policy_rule')).toBe(true);
   });
 
   it("lets no caller switch a rule off by making another rule's input large (the rule guards its own size)", () => {
@@ -249,12 +253,50 @@ describe('evaluation: the budget of one call, shared by its conditions', () => {
     // The rows drain the call's budget; a 9,000-character statement needs more than is left for no-drop.
     const sql = `${'SELECT 1; '.repeat(899)}DROP TABLE t`;
     const drained = evaluateRules(call({ rows: numbers(9_000), sql }), policy, undefined);
-    expect(drained.winner).toMatchObject({
-      id: 'no-drop',
-      effect: 'BLOCK',
-      reasonCode: COST_BUDGET_EXHAUSTED,
-    });
+    expect(drained.winner).toMatchObject({ id: 'no-drop', effect: 'BLOCK' });
+    expect(drained.errors.map((e) => e.rule_id)).toEqual(['no-drop']);
     expect(drained.winner?.reason).toMatch(/^DROP TABLE, or too much SQL to check \(counted as matched/);
+  });
+});
+
+describe('evaluation: a policy in force from before the per-call limit, over it', () => {
+  // Five rules of about 84,000 units each (420,000 in all): refused now when applied, re-compiled as they are.
+  const HEAVY =
+    'args.items.all(x, x >= 0 && x < 1000000 && x != 123456789 && x % 7 != 1000 && x * 2 < 100000000)';
+  const legacy = compilePolicy(
+    {
+      rules: Array.from({ length: 5 }, (_, i) => ({
+        id: `h${i}`,
+        condition: HEAVY,
+        effect: 'BLOCK',
+        reason: 'h',
+      })),
+    },
+    { checkCost: false },
+  );
+
+  it('is held to the limit all the same: the conditions that do not fit count as matched', () => {
+    const estimates = legacy.rules.map((r) => r.condition.estimatedCost);
+    expect(estimates.reduce((a, b) => a + b, 0)).toBeGreaterThan(2 * DECISION_COST_LIMIT);
+    // Whatever each spends of what it is allowed, the call's conditions are allowed 200,000 units at most.
+    const budget = new CallBudget(estimates);
+    let allowed = 0;
+    for (const estimate of estimates) {
+      const allowance = budget.allowanceFor(estimate);
+      allowed += allowance;
+      budget.spend(allowance);
+    }
+    expect(allowed).toBe(DECISION_COST_LIMIT);
+    // On 1,000 items (49,000 units a rule): h0-h2 find too little kept for them and count as matched, h3 and h4 run.
+    const evaluation = evaluateRules(call({ items: numbers(1_000) }), legacy, undefined);
+    expect(evaluation.errors.map((e) => e.rule_id)).toEqual(['h0', 'h1', 'h2']);
+    expect(evaluation.matched).toHaveLength(5);
+    // Re-applied as it is, it is refused, naming the limit.
+    expect(() =>
+      compilePolicy({
+        rules: legacy.rules.map((r) => ({ id: r.id, condition: HEAVY, effect: 'BLOCK', reason: 'h' })),
+      }),
+    ).toThrow(/conditions too costly together/);
   });
 });
 

@@ -34,8 +34,8 @@ export function evaluateRules(
   const evaluation: RuleEvaluation = { matched: [], winner: undefined, risk: 0, errors: [] };
   // Built on first need: a call no rule applies to pays nothing for it.
   let activation: CelActivation | undefined;
-  let estimates = 0;
-  for (const rule of policy.rules) if (applies(rule, call)) estimates += rule.condition.estimatedCost;
+  const estimates: number[] = [];
+  for (const rule of policy.rules) if (applies(rule, call)) estimates.push(rule.condition.estimatedCost);
   // Shared by the conditions in policy order: however many rules there are, a call costs at most this much.
   const budget = new CallBudget(estimates);
   for (const rule of policy.rules) {
@@ -63,21 +63,16 @@ function match(evaluation: RuleEvaluation, rule: CompiledRule): void {
 }
 
 /**
- * A rule whose condition the call's budget could not cover counts as matched (CallBudget says why), and its
- * answer says so: the condition was not found true, the call could not be shown to pass it.
+ * A rule whose condition the call's budget stopped counts as matched (CallBudget says why), and its answer says
+ * so: the condition was not found true, the call could not be shown to pass it. Its reason code stays the rule's,
+ * so what filters and alerts on it still see the call; `rule_errors` of the evidence lists the stop.
  */
 function overBudgetMatch(rule: CompiledRule): CompiledRule {
   return {
     ...rule,
-    reason:
-      `${rule.reason} (counted as matched: the call's conditions ran out of their cost budget before this ` +
-      'one could be evaluated)',
-    reasonCode: COST_BUDGET_EXHAUSTED,
+    reason: `${rule.reason} (counted as matched: the call's conditions ran out of their cost budget before this one was decided)`,
   };
 }
-
-/** The reason code of a rule counted as matched because the call's cost budget ran out. */
-export const COST_BUDGET_EXHAUSTED = 'cost_budget_exhausted';
 
 function isStrongerEffect(rule: CompiledRule, than: CompiledRule): boolean {
   // FLAG and a non-matching effect both map to ALLOW; a FLAG rule never displaces an earlier FLAG winner.
