@@ -28,6 +28,10 @@ export const enforceRoutes =
       {
         schema: {
           summary: 'Decide one tool call: ALLOW, BLOCK, STEP_UP, MODIFY or DEFER',
+          description:
+            'A plain ALLOW leaves out its explanation (score_components, top_contributors, decision_evidence); ' +
+            'the query `?detail=full` asks for it too. (Not a declared query parameter: the common request pays ' +
+            'for no query validation.)',
           tags: ['data plane'],
           body: enforceRequestSchema,
           response: {
