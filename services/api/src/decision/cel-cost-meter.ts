@@ -208,8 +208,38 @@ function linearReplace(text: string, old: string, replacement: string, limit?: b
 const ASCII_UPPER = /[A-Z]+/g;
 const ASCII_LOWER = /[a-z]+/g;
 
-/** Replacements of the strings extension's functions that were slow (see above), same ids so they win. */
+const HIGH_SURROGATE = /[\uD800-\uDBFF]/;
+
+/**
+ * Code points in `text`, as CEL's `size` counts them (a surrogate pair is one, a lone surrogate one too) without
+ * the library's `[...text]`, which builds an array of every character (~10 ns a character, against ~1 here).
+ */
+export function codePointCount(text: string): number {
+  // Most strings have no surrogate: one native scan answers for them.
+  if (!HIGH_SURROGATE.test(text)) return text.length;
+  let count = text.length;
+  for (let i = 0; i < text.length - 1; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff) {
+      const next = text.charCodeAt(i + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) {
+        count--;
+        i++;
+      }
+    }
+  }
+  return count;
+}
+
+/**
+ * Replacements of library functions that were slow (see above), same ids so they win: the strings extension's
+ * case mappings and `replace`, and the standard `size` of a string.
+ */
 const FASTER_STRING_FUNCTIONS: readonly CelFunc[] = [
+  celFunc('size', [CelScalar.STRING], CelScalar.INT, (text: string) => BigInt(codePointCount(text))),
+  celMethod('size', CelScalar.STRING, [], CelScalar.INT, function () {
+    return BigInt(codePointCount(this));
+  }),
   celMethod('lowerAscii', CelScalar.STRING, [], CelScalar.STRING, function () {
     return this.replace(ASCII_UPPER, (run) => run.toLowerCase());
   }),

@@ -10,6 +10,7 @@ import {
   DECISION_COST_LIMIT,
   estimateCost,
 } from './cel-cost.ts';
+import { codePointCount } from './cel-cost-meter.ts';
 import { compilePolicy } from './policy.ts';
 import { evaluateRules } from './rule-evaluation.ts';
 import type { ToolCall } from './types.ts';
@@ -131,6 +132,38 @@ describe('evaluation: the run-time bound', () => {
     expect(evaluate(guarded, { items: ['a'] })).toBe(false);
   });
 
+  it('charges size() of a string like a native scan, so a guard on it holds for any string the API takes', () => {
+    // The enforce API takes strings of up to 1 MiB in tool_args.
+    const guarded = 'size(args.sql) > 10000 || args.sql.contains("DROP TABLE")';
+    const { result, ms } = timed(guarded, { sql: 'x'.repeat(1_048_576) });
+    expect(result).toBe(true);
+    expect(ms).toBeLessThan(50);
+    expect(evaluate(guarded, { sql: 'SELECT 1' })).toBe(false);
+    expect(evaluate(guarded, { sql: 'DROP TABLE t' })).toBe(true);
+    // Two-byte text, surrogate pairs and all: counted in a loop, still within the limit.
+    expect(evaluate('args.s.size() == 600000', { s: '😀é'.repeat(300_000) })).toBe(true);
+  });
+
+  it('counts code points as CEL does: a surrogate pair is one, a lone surrogate one too', () => {
+    const samples = [
+      '',
+      'abc',
+      'héllo',
+      '😀',
+      'a😀b',
+      '\ud800',
+      '\udc00',
+      '\ud800\ud800\udc00',
+      'x\udc00\ud800',
+      '😀😀\ud83d',
+    ];
+    for (const text of samples) expect(codePointCount(text), JSON.stringify(text)).toBe([...text].length);
+    for (const text of samples)
+      expect(
+        evaluate('size(args.s) == args.n && args.s.size() == args.n', { s: text, n: [...text].length }),
+      ).toBe(true);
+  });
+
   it('is an error even where CEL would have absorbed it (`true || error`)', () => {
     expect(evaluate('args.items.all(x, x >= 0) || tool == "pay"', { items: numbers(100_000) })).toEqual(
       COST_EXCEEDED,
@@ -242,7 +275,7 @@ describe('evaluation: the budget of one call, shared by its conditions', () => {
         },
         {
           id: 'no-drop',
-          condition: 'size(args.sql) > 10000 || args.sql.contains("DROP TABLE")',
+          condition: 'size(args.sql) > 100000 || args.sql.contains("DROP TABLE")',
           effect: 'BLOCK',
           reason: 'DROP TABLE, or too much SQL to check',
         },
@@ -250,8 +283,9 @@ describe('evaluation: the budget of one call, shared by its conditions', () => {
     });
     const allowed = evaluateRules(call({ rows: numbers(100), sql: 'SELECT 1' }), policy, undefined);
     expect(allowed.winner?.effect).toBe('FLAG');
-    // The rows drain the call's budget; a 9,000-character statement needs more than is left for no-drop.
-    const sql = `${'SELECT 1; '.repeat(899)}DROP TABLE t`;
+    // The rows drain the call's budget (2 × 99,000); a 30,000-character statement needs 3,000 units, more than is
+    // left for no-drop.
+    const sql = `${'SELECT 1; '.repeat(2_999)}DROP TABLE t`;
     const drained = evaluateRules(call({ rows: numbers(9_000), sql }), policy, undefined);
     expect(drained.winner).toMatchObject({ id: 'no-drop', effect: 'BLOCK' });
     expect(drained.errors.map((e) => e.rule_id)).toEqual(['no-drop']);
