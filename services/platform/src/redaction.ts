@@ -223,15 +223,17 @@ const TEXT_PATTERNS: Record<RedactionGroup, TextPattern[]> = {
 };
 
 /**
- * A copy of the members before `key` (in their order). No prototype: a member named `__proto__` (JSON.parse makes
- * it an own member) stays a member instead of becoming the copy's prototype, and dropping out of what is stored.
+ * A copy of the first `count` members (`keys` are the object's own, in order). No prototype: a member named
+ * `__proto__` (JSON.parse makes it an own member) stays a member instead of becoming the copy's prototype, and
+ * dropping out of what is stored.
  */
-function copyUntil(members: Record<string, unknown>, key: string): Record<string, unknown> {
+function copyOf(
+  members: Record<string, unknown>,
+  keys: readonly string[],
+  count: number,
+): Record<string, unknown> {
   const copy: Record<string, unknown> = Object.create(null);
-  for (const k of Object.keys(members)) {
-    if (k === key) break;
-    copy[k] = members[k];
-  }
+  for (let i = 0; i < count; i++) copy[keys[i]!] = members[keys[i]!];
   return copy;
 }
 
@@ -298,9 +300,11 @@ export function createRedactor(config: RedactionConfig): Redactor {
     if (depth >= MAX_DEPTH) return redactedMark('too_deep');
     // Copy on write: a part with nothing to redact is returned as it is (most arguments have no secret), so the
     // common case allocates nothing and the caller can tell by identity that nothing changed.
+    // Indexed loops: no iterator or entry pairs per member on the enforce path.
     if (Array.isArray(input)) {
       let out: unknown[] | undefined;
-      for (const [i, item] of input.entries()) {
+      for (let i = 0; i < input.length; i++) {
+        const item: unknown = input[i];
         const redacted = walk(item, depth + 1);
         if (out === undefined && redacted !== item) out = input.slice(0, i);
         out?.push(redacted);
@@ -308,15 +312,17 @@ export function createRedactor(config: RedactionConfig): Redactor {
       return out ?? input;
     }
     const members = input as Record<string, unknown>;
+    const keys = Object.keys(members);
     let out: Record<string, unknown> | undefined;
-    for (const key of Object.keys(members)) {
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i]!;
       const v = members[key];
       // The whole value under a secret name, arrays and objects included; null and '' say there is none.
       const redacted =
         fields && isSecretFieldName(key) && v !== null && v !== '' && !isMark(v)
           ? redactedMark('secret_field')
           : walk(v, depth + 1);
-      if (out === undefined && redacted !== v) out = copyUntil(members, key);
+      if (out === undefined && redacted !== v) out = copyOf(members, keys, i);
       if (out !== undefined) out[key] = redacted;
     }
     return out ?? input;

@@ -54,9 +54,9 @@ export class CallBudget {
   /** The estimates of the conditions still to come, each at most CEL_COST_LIMIT (what it can spend at most). */
   private reserved = 0;
 
-  /** `estimates`: those of the conditions the call will evaluate, all of them. */
-  constructor(estimates: readonly number[]) {
-    for (const estimate of estimates) this.reserved += Math.min(estimate, CEL_COST_LIMIT);
+  /** Keeps a condition's estimate for it: call it for each condition the call will evaluate, before any runs. */
+  reserve(estimate: number): void {
+    this.reserved += Math.min(estimate, CEL_COST_LIMIT);
   }
 
   /** What the next condition (of this estimate) may spend; call it once per condition, in order. */

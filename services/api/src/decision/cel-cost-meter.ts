@@ -212,7 +212,8 @@ const HIGH_SURROGATE = /[\uD800-\uDBFF]/;
 
 /**
  * Code points in `text`, as CEL's `size` counts them (a surrogate pair is one, a lone surrogate one too) without
- * the library's `[...text]`, which builds an array of every character (~10 ns a character, against ~1 here).
+ * the library's `[...text]`, which builds an array of every character (~10 ns a character; here one native scan
+ * for text without surrogates, ~3 ns a character for text with them).
  */
 export function codePointCount(text: string): number {
   // Most strings have no surrogate: one native scan answers for them.

@@ -194,6 +194,13 @@ describe('evaluation: the run-time bound', () => {
   });
 });
 
+/** A call's budget with the estimates of its conditions reserved, as evaluateRules makes it. */
+function budgetFor(estimates: readonly number[]): CallBudget {
+  const budget = new CallBudget();
+  for (const estimate of estimates) budget.reserve(estimate);
+  return budget;
+}
+
 describe('evaluation: the budget of one call, shared by its conditions', () => {
   // Cheap by its estimate (16,005 units): a policy may hold a dozen. At run time 11 units an item.
   const RULE = 'args.items.all(x, x >= 0)';
@@ -216,7 +223,7 @@ describe('evaluation: the budget of one call, shared by its conditions', () => {
     const condition = compileCondition(RULE);
     const estimate = condition.estimatedCost;
     // Three such conditions: 7,000 items cost 77,000 units each, within one condition's limit.
-    const budget = new CallBudget([estimate, estimate, estimate]);
+    const budget = budgetFor([estimate, estimate, estimate]);
     expect(condition.evaluate(items(7_000), budget)).toBe(true);
     expect(condition.evaluate(items(7_000), budget)).toBe(true);
     // The third is left 46,000, less than it needs, but more than its estimate: stopped by the call's budget.
@@ -227,13 +234,13 @@ describe('evaluation: the budget of one call, shared by its conditions', () => {
       overBudget: true,
     });
     // Its own limit still speaks for itself: 10,000 items need 110,000, over any condition's limit.
-    expect(condition.evaluate(items(10_000), new CallBudget([estimate]))).toEqual(COST_EXCEEDED);
-    expect(condition.evaluate(items(10_000), new CallBudget([estimate]))).not.toHaveProperty('overBudget');
+    expect(condition.evaluate(items(10_000), budgetFor([estimate]))).toEqual(COST_EXCEEDED);
+    expect(condition.evaluate(items(10_000), budgetFor([estimate]))).not.toHaveProperty('overBudget');
   });
 
   it('never starves a condition below its own estimate, however the others spent', () => {
     const condition = compileCondition(RULE);
-    const budget = new CallBudget(Array.from({ length: 5 }, () => condition.estimatedCost));
+    const budget = budgetFor(Array.from({ length: 5 }, () => condition.estimatedCost));
     // The first may take up to its own limit (the other four's estimates stay reserved): 99,000 units.
     expect(condition.evaluate(items(9_000), budget)).toBe(true);
     // The second is left 101,000 less the three estimates after it: not enough for 9,000 items.
@@ -313,7 +320,7 @@ describe('evaluation: a policy in force from before the per-call limit, over it'
     const estimates = legacy.rules.map((r) => r.condition.estimatedCost);
     expect(estimates.reduce((a, b) => a + b, 0)).toBeGreaterThan(2 * DECISION_COST_LIMIT);
     // Whatever each spends of what it is allowed, the call's conditions are allowed 200,000 units at most.
-    const budget = new CallBudget(estimates);
+    const budget = budgetFor(estimates);
     let allowed = 0;
     for (const estimate of estimates) {
       const allowance = budget.allowanceFor(estimate);

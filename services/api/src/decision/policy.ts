@@ -214,6 +214,11 @@ export function compilePolicy(doc: unknown, options: CompileOptions = {}): Compi
   };
 }
 
+/** Whether a call of this tool evaluates the rule: a rule without `tools` applies to every tool. */
+export function appliesTo(rule: CompiledRule, toolName: string): boolean {
+  return rule.tools === undefined || rule.tools.has(toolName);
+}
+
 /**
  * Refuses a policy whose conditions' estimates add up, for some tool, to more than DECISION_COST_LIMIT: a call
  * to that tool would, on inputs of the assumed sizes, run out of its budget before its last rules were evaluated.
@@ -224,7 +229,7 @@ function checkDecisionCost(rules: readonly CompiledRule[]): void {
   const tools = new Set(rules.flatMap((rule) => [...(rule.tools ?? [])]));
   const scopes: Array<{ tool: string | undefined; rules: CompiledRule[] }> = [
     { tool: undefined, rules: everyTool },
-    ...[...tools].map((tool) => ({ tool, rules: rules.filter((rule) => rule.tools?.has(tool) ?? true) })),
+    ...[...tools].map((tool) => ({ tool, rules: rules.filter((rule) => appliesTo(rule, tool)) })),
   ];
   for (const scope of scopes) {
     const total = scope.rules.reduce((sum, rule) => sum + rule.condition.estimatedCost, 0);

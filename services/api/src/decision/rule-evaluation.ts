@@ -1,7 +1,7 @@
 import { buildCelActivation, type CelActivation } from './cel-activation.ts';
 import { CallBudget } from './cel-condition.ts';
 import { decisionStrength, effectDecision } from './decision-strength.ts';
-import type { CompiledPolicy, CompiledRule } from './policy.ts';
+import { appliesTo, type CompiledPolicy, type CompiledRule } from './policy.ts';
 import type { SessionRisk, ToolCall } from './types.ts';
 
 export interface RuleError {
@@ -34,12 +34,12 @@ export function evaluateRules(
   const evaluation: RuleEvaluation = { matched: [], winner: undefined, risk: 0, errors: [] };
   // Built on first need: a call no rule applies to pays nothing for it.
   let activation: CelActivation | undefined;
-  const estimates: number[] = [];
-  for (const rule of policy.rules) if (applies(rule, call)) estimates.push(rule.condition.estimatedCost);
   // Shared by the conditions in policy order: however many rules there are, a call costs at most this much.
-  const budget = new CallBudget(estimates);
+  const budget = new CallBudget();
+  for (const rule of policy.rules)
+    if (appliesTo(rule, call.toolName)) budget.reserve(rule.condition.estimatedCost);
   for (const rule of policy.rules) {
-    if (!applies(rule, call)) continue;
+    if (!appliesTo(rule, call.toolName)) continue;
     activation ??= buildCelActivation(call, session);
     const result = rule.condition.evaluate(activation, budget);
     if (typeof result === 'object') {
@@ -50,10 +50,6 @@ export function evaluateRules(
     if (result) match(evaluation, rule);
   }
   return evaluation;
-}
-
-function applies(rule: CompiledRule, call: ToolCall): boolean {
-  return rule.tools === undefined || rule.tools.has(call.toolName);
 }
 
 function match(evaluation: RuleEvaluation, rule: CompiledRule): void {
