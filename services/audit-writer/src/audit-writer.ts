@@ -49,6 +49,8 @@ export interface AuditWriterDeps {
   /** One insert gathers rows until this many, or until `flushMs` passed. */
   flushRows?: number;
   flushMs?: number;
+  /** Flushes cut by time start at least this far apart (BatchingInserter's minIntervalMs). Default 0. */
+  flushIntervalMs?: number;
   /** Signs the tenants' chain heads every `checkpointIntervalMs` (no checkpoints without a key); its public
    * half is published on `controlTopic`, where every API replica learns it. */
   signingKey?: SigningKey;
@@ -129,6 +131,7 @@ export class AuditWriter {
       },
       this.flushRows,
       deps.flushMs ?? 20,
+      deps.flushIntervalMs ?? 0,
     );
   }
 

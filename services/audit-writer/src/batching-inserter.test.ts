@@ -130,4 +130,57 @@ describe('BatchingInserter', () => {
     await expect(second).rejects.toThrow('lookup failed');
     expect(log).toEqual(['prepare 1,2', 'store 1,2', 'stored 1,2', 'reset']);
   });
+
+  it('under a steady stream, flushes cut by time start at least minIntervalMs apart; after a quiet spell a row waits maxWaitMs', async () => {
+    const { log, gates, stages } = recordingStages();
+    const cutAt: number[] = [];
+    const timed: FlushStages<number[], number[]> = {
+      ...stages,
+      prepare: (rows) => {
+        cutAt.push(performance.now());
+        return stages.prepare(rows);
+      },
+      store: (rows) => {
+        const stored = stages.store(rows);
+        gates.at(-1)!.open(); // stores finish at once: only the spacing holds a flush back
+        return stored;
+      },
+    };
+    const inserter = new BatchingInserter(timed, 1_000, 5, 120);
+    const adds: Array<Promise<void>> = [];
+    const started = performance.now();
+    // A row every 10 ms for 400 ms: a flush every 5 ms would make about 40 of them.
+    for (let row = 1; performance.now() - started < 400; row++) {
+      adds.push(add(inserter, [row]));
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await Promise.all(adds);
+    expect(cutAt.length).toBeGreaterThanOrEqual(3);
+    expect(cutAt.length).toBeLessThanOrEqual(5);
+    for (let i = 1; i < cutAt.length; i++) expect(cutAt[i]! - cutAt[i - 1]!).toBeGreaterThanOrEqual(115);
+    // Every row stored once, in order.
+    const stored = log
+      .filter((l) => l.startsWith('stored '))
+      .flatMap((l) => l.slice(7).split(',').map(Number));
+    expect(stored).toEqual(stored.map((_, i) => i + 1));
+    // Quiet for longer than the interval: the next row is cut after maxWaitMs, not the interval.
+    await new Promise((r) => setTimeout(r, 150));
+    const lone = performance.now();
+    await add(inserter, [9_999]);
+    expect(performance.now() - lone).toBeLessThan(60);
+  });
+
+  it('a full flush goes at once, whatever the interval', async () => {
+    const { log, gates, stages } = recordingStages();
+    const inserter = new BatchingInserter(stages, 2, 1_000, 10_000);
+    const first = add(inserter, [1, 2]);
+    await tick();
+    gates[0]!.open();
+    await first;
+    const second = add(inserter, [3, 4]);
+    await tick();
+    expect(log).toEqual(['prepare 1,2', 'store 1,2', 'stored 1,2', 'prepare 3,4', 'store 3,4']);
+    gates[1]!.open();
+    await second;
+  });
 });

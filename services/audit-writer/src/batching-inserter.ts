@@ -34,11 +34,20 @@ export class BatchingInserter<G, P> {
   /** Bumped by every failure: a flush of an older epoch is dropped. */
   private epoch = 0;
   private lastError: unknown;
+  /** When the last flush was cut (performance.now()). */
+  private lastCutAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly stages: FlushStages<G, P>,
     private readonly maxRows = 20_000,
     private readonly maxWaitMs = 100,
+    /**
+     * A flush cut by time starts at least this long after the one before it was cut. Each insert has a cost of
+     * its own whatever its size (chDB: about 10 ms of CPU, a new part to write and merge), so under a steady
+     * stream of rows a flush every `maxWaitMs` would spend most of the store's CPU on that: this bounds the
+     * inserts a second instead. A row arriving after a quiet spell still waits only `maxWaitMs`.
+     */
+    private readonly minIntervalMs = 0,
   ) {}
 
   /**
@@ -56,11 +65,14 @@ export class BatchingInserter<G, P> {
         this.queue.push(this.cut()!);
         this.pump();
       } else {
-        this.timer ??= setTimeout(() => {
-          this.timer = undefined;
-          this.due = true;
-          this.pump();
-        }, this.maxWaitMs);
+        this.timer ??= setTimeout(
+          () => {
+            this.timer = undefined;
+            this.due = true;
+            this.pump();
+          },
+          Math.max(this.maxWaitMs, this.lastCutAt + this.minIntervalMs - performance.now()),
+        );
       }
     });
   }
@@ -76,6 +88,7 @@ export class BatchingInserter<G, P> {
     this.due = false;
     const flush = this.gathering;
     this.gathering = undefined;
+    if (flush) this.lastCutAt = performance.now();
     return flush;
   }
 

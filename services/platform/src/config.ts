@@ -58,6 +58,8 @@ export const configSchema = z
     /** The audit writer stores one insert per this many rows, or per this many ms, whichever comes first. */
     THOTH_AUDIT_FLUSH_ROWS: z.coerce.number().int().min(1).max(1_000_000).default(20_000),
     THOTH_AUDIT_FLUSH_MS: z.coerce.number().int().min(1).max(60_000).default(20),
+    /** …but under a steady stream at most one insert cut by time per this many ms (each insert costs chDB ~10 ms). */
+    THOTH_AUDIT_FLUSH_INTERVAL_MS: z.coerce.number().int().min(0).max(60_000).default(250),
     /**
      * Nice value (0–19) of the consumers' thread in a process that also serves the API: under contention the
      * kernel runs the enforce path first. 0 gives both the same priority.

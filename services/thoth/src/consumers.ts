@@ -46,6 +46,7 @@ export async function startConsumers(deps: ConsumerDeps): Promise<Consumers> {
       checkpointIntervalMs: config.THOTH_CHECKPOINT_INTERVAL_SECONDS * 1_000,
       flushRows: config.THOTH_AUDIT_FLUSH_ROWS,
       flushMs: config.THOTH_AUDIT_FLUSH_MS,
+      flushIntervalMs: config.THOTH_AUDIT_FLUSH_INTERVAL_MS,
       redactor,
     });
     await auditWriter.start();

@@ -1,0 +1,148 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { DecisionEvent } from '@thoth/contracts';
+import { agentKey, topicNames, topicSpecs } from '@thoth/contracts';
+import { AvroCodec, MemoryBus, Store } from '@thoth/platform';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BaselineSettings } from '../services/baselines/src/agent-baseline.ts';
+import { BaselinesConsumer } from '../services/baselines/src/baselines-consumer.ts';
+import { callDecision } from './fixtures.ts';
+import { quietLog, uniquePrefix, waitFor } from './helpers.ts';
+
+/**
+ * The baselines consumer saves its agents' states for several batches at once (one insert per
+ * `saveIntervalMs` under a steady stream, instead of one per batch), and commits a batch only once a save that
+ * includes it is stored: a failed save sends every batch it covered round again, learned exactly once.
+ */
+const TENANT = 'acme-corp';
+const settings: BaselineSettings = {
+  learningCalls: 1_000,
+  learningMs: 0,
+  minSamples: 20,
+  rateWindowMs: 1_000,
+  cooldownMs: 60_000,
+  timeZone: 'UTC',
+  escalation: { warn: 20, stepUp: 50, block: 80, halfLifeMs: 600_000 },
+};
+
+let dataDir: string;
+let store: Store;
+let bus: MemoryBus;
+let consumer: BaselinesConsumer;
+const codec = new AvroCodec();
+const topics = topicNames(uniquePrefix('baselines-saves'));
+const group = `${topics.events}.baselines`;
+/** Inserts into baseline_state, and what the next ones do: fail, or wait for `release`. */
+let stateInserts = 0;
+let failStateInserts = 0;
+let gate: Promise<void> | undefined;
+
+beforeAll(async () => {
+  dataDir = mkdtempSync(join(tmpdir(), 'thoth-baselines-saves-'));
+  store = await Store.open({ database: 'thoth', dataDir });
+  await store.migrate();
+  bus = new MemoryBus({ defaultPartitions: 1 });
+  await bus.ensureTopics(topicSpecs(topics, 1));
+  consumer = new BaselinesConsumer({
+    bus,
+    codec,
+    store: {
+      select: (query, params) => store.select(query, params),
+      insertRows: async (table, rows, insertSettings) => {
+        if (table === 'baseline_state') {
+          stateInserts++;
+          await gate;
+          if (failStateInserts > 0) {
+            failStateInserts--;
+            throw new Error('injected: baseline_state insert failed');
+          }
+        }
+        await store.insertRows(table, rows, insertSettings);
+      },
+    },
+    eventsTopic: topics.events,
+    directivesTopic: topics.directives,
+    log: quietLog,
+    settings,
+    saveIntervalMs: 200,
+  });
+  await consumer.start();
+});
+
+afterAll(async () => {
+  await consumer?.stop();
+  await bus?.close();
+  await store?.close();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+const publish = (decisions: DecisionEvent[]) =>
+  bus.publish(
+    topics.events,
+    decisions.map((d) => codec.encode('thoth.v1.DecisionEvent', agentKey(d.tenant_id, d.agent_id), d)),
+  );
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const savedCalls = async (agent: string): Promise<number> =>
+  Number(
+    (
+      await store.select<{ n: number | string }>(
+        'SELECT argMax(calls, version) AS n FROM baseline_state WHERE agent_id = {agent:String}',
+        { agent },
+      )
+    )[0]?.n ?? 0,
+  );
+const calls = (agent: string, from: number, count: number, t0: number) =>
+  Array.from({ length: count }, (_, k) =>
+    callDecision(TENANT, agent, from + k, t0 + (from + k) * 500, 'search_docs', 10),
+  );
+
+describe('baselines consumer: state saves', () => {
+  it('a steady stream of small batches is saved a few times, not once a batch', async () => {
+    const agent = 'steady-bot';
+    const t0 = Date.now() - 600_000;
+    const before = stateInserts;
+    // 40 batches of one record, 10 ms apart: 400 ms of stream, a save at most every 200 ms.
+    for (let i = 0; i < 40; i++) {
+      await publish(calls(agent, i, 1, t0));
+      await sleep(10);
+    }
+    await waitFor('every call saved', async () => (await savedCalls(agent)) === 40, 10_000);
+    expect(await bus.lag(group, topics.events)).toBe(0);
+    const inserts = stateInserts - before;
+    expect(inserts).toBeGreaterThanOrEqual(2);
+    expect(inserts).toBeLessThanOrEqual(5);
+  });
+
+  it('commits a batch only once its state is stored', async () => {
+    const agent = 'gated-bot';
+    const t0 = Date.now() - 600_000;
+    let release!: () => void;
+    gate = new Promise((r) => {
+      release = r;
+    });
+    const before = stateInserts;
+    await publish(calls(agent, 0, 5, t0));
+    await waitFor('the save started', () => stateInserts > before, 5_000);
+    await sleep(300);
+    expect(await bus.lag(group, topics.events)).toBe(5);
+    release();
+    gate = undefined;
+    await waitFor('committed', async () => (await bus.lag(group, topics.events)) === 0, 5_000);
+    expect(await savedCalls(agent)).toBe(5);
+  });
+
+  it('a failed save sends its batches round again: each call learned once', async () => {
+    const agent = 'flaky-save-bot';
+    const t0 = Date.now() - 600_000;
+    failStateInserts = 1;
+    for (let i = 0; i < 20; i++) {
+      await publish(calls(agent, i, 1, t0));
+      await sleep(5);
+    }
+    await waitFor('committed', async () => (await bus.lag(group, topics.events)) === 0, 15_000);
+    expect(failStateInserts).toBe(0); // the failure did happen
+    expect(await savedCalls(agent)).toBe(20);
+    expect(consumer.baselineOf(TENANT, agent)?.calls).toBe(20);
+  });
+});
