@@ -2,6 +2,7 @@ import type { DirectiveRecord, FindingRecord } from '@thoth/contracts';
 import { agentKey, directiveKey } from '@thoth/contracts';
 import type { AvroCodec, Bus, Logger, OutgoingMessage, Subscription } from '@thoth/platform';
 import {
+  type Batch,
   baselinesDirectivesTotal,
   baselinesFindingsTotal,
   type DecodedRecord,
@@ -75,7 +76,14 @@ export class BaselinesConsumer {
   private nextSave: PendingSave | undefined;
   private lastSaveAt = Number.NEGATIVE_INFINITY;
   /** A batch failed to apply after the pending save's batches changed state in memory: that save must fail too. */
-  private poisoned: unknown;
+  private poisoned: { error: unknown } | undefined;
+  /**
+   * Per partition (`topic/partition`), the first offset of the earliest batch that failed (to apply or to be
+   * saved): the bus delivers it and every batch after it again. Batches after it that were already handed over
+   * are refused until it comes round again: applied now, on the state its failure left, they would record
+   * themselves (and, by their position, the failed records) as applied.
+   */
+  private readonly rewinding = new Map<string, bigint>();
   findingsRecorded = 0;
   directivesPublished = 0;
 
@@ -91,8 +99,8 @@ export class BaselinesConsumer {
       topics: [this.deps.eventsTopic],
       maxBatchSize: this.maxBatchSize,
       maxInFlightBatches: MAX_IN_FLIGHT_BATCHES,
-      handler: async (records) => {
-        const { saved } = await this.serially(() => this.handle(records));
+      handler: async (records, batch) => {
+        const { saved } = await this.serially(() => this.handle(records, batchStart(batch)));
         await saved;
         return [];
       },
@@ -129,10 +137,16 @@ export class BaselinesConsumer {
     return run;
   }
 
-  private async handle(records: DecodedRecord[]): Promise<{ saved?: Promise<void> }> {
-    await this.loadMissing(records);
+  private async handle(records: DecodedRecord[], start: BatchStart): Promise<{ saved?: Promise<void> }> {
+    const failedAt = this.rewinding.get(start.partition);
+    if (failedAt !== undefined) {
+      if (start.offset > failedAt)
+        throw new Error(`a batch before offset ${start.offset} failed: delivered again after it`);
+      this.rewinding.delete(start.partition); // the failed batch (or one before it) came round again
+    }
     let states: AgentBaseline[];
     try {
+      await this.loadMissing(records);
       states = await this.apply(records);
     } catch (error) {
       // The batch changed these agents' state in memory (and marked its records applied) before failing to
@@ -145,13 +159,24 @@ export class BaselinesConsumer {
       }
       // Batches before this one changed (in memory) agents it may have changed too: their pending save would
       // record this batch's records as applied. It fails instead, and they are all delivered again.
-      if (this.nextSave) this.poisoned = error;
+      if (this.nextSave) this.poisoned = { error };
+      this.rewindFrom([start]);
       throw error;
     }
     if (states.length === 0) return {};
-    const save = this.saveFor(states, records.length);
+    const save = this.saveFor(states, records.length, start);
+    // Only now: an agent is not forgotten before it is in `unsaved` (where forgetLeastRecent leaves it).
+    this.forgetLeastRecent();
     if (save.batches >= MAX_IN_FLIGHT_BATCHES || save.records >= this.maxBatchSize) await this.saveNow(save);
     return { saved: save.done };
+  }
+
+  /** Refuses the batches after these (already handed over) until the bus delivers these again. */
+  private rewindFrom(starts: Iterable<BatchStart>): void {
+    for (const { partition, offset } of starts) {
+      const known = this.rewinding.get(partition);
+      if (known === undefined || offset < known) this.rewinding.set(partition, offset);
+    }
   }
 
   /** Applies the records; answers the agents whose state changed (to be saved before the batch commits). */
@@ -208,7 +233,6 @@ export class BaselinesConsumer {
     this.directivesPublished += directives.length;
     baselinesFindingsTotal.inc(findings.length);
     baselinesDirectivesTotal.inc(directives.length);
-    this.forgetLeastRecent();
     // The state last (saveFor): it records these records as applied, so it must not be saved unless everything
     // they caused (directive, findings) is out — else a redelivery would skip them.
     return states;
@@ -220,23 +244,31 @@ export class BaselinesConsumer {
    * it hold a full batch of records (a backlog: each batch saves, as each insert is large) or are as many as the
    * bus hands over at once (handle); else `saveIntervalMs` after the last save.
    */
-  private saveFor(states: AgentBaseline[], records: number): PendingSave {
+  private saveFor(states: AgentBaseline[], records: number, start: BatchStart): PendingSave {
     for (const baseline of states) this.unsaved.set(agentId(baseline.tenant_id, baseline.agent_id), baseline);
     let save = this.nextSave;
     if (!save) {
-      let settle!: (error?: unknown) => void;
+      let settle!: (failure?: { error: unknown }) => void;
       const done = new Promise<void>((resolve, reject) => {
-        settle = (error) => (error === undefined ? resolve() : reject(error));
+        settle = (failure) => (failure ? reject(failure.error) : resolve());
       });
       // Every batch that joins it awaits it; a failure may settle it before the first of them does.
       done.catch(() => undefined);
       const wait = Math.max(0, this.lastSaveAt + (this.deps.saveIntervalMs ?? 250) - performance.now());
-      const pending: PendingSave = { done, settle, batches: 0, records: 0, timer: undefined };
+      const pending: PendingSave = {
+        done,
+        settle,
+        batches: 0,
+        records: 0,
+        starts: new Map(),
+        timer: undefined,
+      };
       pending.timer = setTimeout(() => void this.serially(() => this.saveNow(pending)), wait);
       this.nextSave = save = pending;
     }
     save.batches += 1;
     save.records += records;
+    if (!save.starts.has(start.partition)) save.starts.set(start.partition, start.offset);
     return save;
   }
 
@@ -251,13 +283,15 @@ export class BaselinesConsumer {
     const poisoned = this.poisoned;
     this.poisoned = undefined;
     try {
-      if (poisoned !== undefined) throw poisoned;
+      if (poisoned) throw poisoned.error;
       await saveBaselines(this.deps.store, states, Date.now());
       save.settle();
     } catch (error) {
-      // Their batches are delivered again: those agents start again from their saved state.
+      // Their batches are delivered again: those agents start again from their saved state, and the batches
+      // after them wait for them.
       for (const b of states) this.baselines.delete(agentId(b.tenant_id, b.agent_id));
-      save.settle(error);
+      this.rewindFrom([...save.starts].map(([partition, offset]) => ({ partition, offset })));
+      save.settle({ error });
     }
   }
 
@@ -354,10 +388,22 @@ export class BaselinesConsumer {
   }
 }
 
+/** Where a batch starts: its partition (`topic/partition`) and first offset. */
+interface BatchStart {
+  partition: string;
+  offset: bigint;
+}
+
+function batchStart(batch: Batch): BatchStart {
+  return { partition: `${batch.topic}/${batch.partition}`, offset: BigInt(batch.messages[0]?.offset ?? -1) };
+}
+
 interface PendingSave {
   /** Settles once the save is stored (or failed). */
   done: Promise<void>;
-  settle: (error?: unknown) => void;
+  settle: (failure?: { error: unknown }) => void;
+  /** The first offset of the first batch waiting for it, by partition. */
+  starts: Map<string, bigint>;
   timer: NodeJS.Timeout | undefined;
   /** Batches waiting for it, and their records. */
   batches: number;
