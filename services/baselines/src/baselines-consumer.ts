@@ -60,7 +60,8 @@ const MAX_IN_FLIGHT_BATCHES = 8;
  * is not learned twice. Batches and the decay timer run one at a time.
  *
  * A batch's findings and directives go out as soon as it is applied; the agents' states are saved for several
- * batches at once (at most every `saveIntervalMs`, or when every batch the bus hands over at once is waiting),
+ * batches at once (every `saveIntervalMs`, or at the end of a batch when the batches waiting hold a full batch of
+ * records or are as many as the bus hands over at once),
  * and each batch is committed only once a save that includes it is stored. Each insert costs the store about as
  * much as a few hundred rows, whatever its size: a save per batch, under a steady stream of small batches, cost
  * the embedded product about a tenth of its CPU.
