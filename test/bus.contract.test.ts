@@ -155,6 +155,7 @@ describe.each(adapters)('bus contract: $name adapter', (adapter) => {
     await bus.ensureTopics([{ name: topic, partitions: 1 }]);
     await bus.publish(topic, numbered(30));
     const deliveries: number[][] = [];
+    const tokens: Array<string | undefined> = [];
     let lagAtRetry = -1;
     let failed = false;
     const sub = await bus.subscribe({
@@ -165,6 +166,7 @@ describe.each(adapters)('bus contract: $name adapter', (adapter) => {
       handler: async (batch) => {
         const ns = batch.messages.map((m) => Number(m.headers.n));
         deliveries.push(ns);
+        tokens.push(batch.delivery);
         if (ns.includes(10)) {
           if (!failed) {
             // Fail after the batches behind it had time to start (and resolve): they must not commit.
@@ -188,6 +190,12 @@ describe.each(adapters)('bus contract: $name adapter', (adapter) => {
     expect(deliveries.slice(retryAt).flat()).toEqual(Array.from({ length: 20 }, (_, i) => 10 + i));
     // Before the failure: each message once, in order (batches behind the failed one may have started too).
     expect(deliveries.slice(0, tenAt).flat()).toEqual([...Array(10).keys()]);
+    // The batches handed over until the rewind share the failed batch's delivery token; the redelivery and
+    // everything after it carry another one (a consumer tells batches to refuse from its redelivery by it).
+    expect(tokens[0]).toEqual(expect.any(String));
+    expect(new Set(tokens.slice(0, retryAt)).size).toBe(1);
+    expect(new Set(tokens.slice(retryAt))).toEqual(new Set([tokens[retryAt]]));
+    expect(tokens[retryAt]).not.toBe(tokens[0]);
   });
 
   it('moves a partition to a joining member only once the handlers of its old owner settled', async () => {

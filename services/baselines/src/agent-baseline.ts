@@ -447,31 +447,15 @@ export function markApplied(baseline: AgentBaseline, at: BusPosition) {
   baseline.positions[`${at.topic}/${at.partition}`] = `${at.offset}:${at.index}`;
 }
 
-const hourFormats = new Map<string, { format: Intl.DateTimeFormat; quarter: number; hour: number }>();
-/** Since 1980 every time zone's offset and every change of it falls on a quarter of an hour (UTC). */
-const QUARTER_MS = 15 * 60_000;
-const QUARTERS_FROM = Date.UTC(1980, 0, 1);
+const hourFormats = new Map<string, Intl.DateTimeFormat>();
 
-/**
- * The hour of `atMs` on the clocks of `timeZone`. Formatting a date is costly and asked once a call, so the
- * hour of the last quarter of an hour asked is kept per zone (calls come in time order): within one quarter
- * the local hour cannot change.
- */
 export function hourOfDay(atMs: number, timeZone: string): number {
-  let zone = hourFormats.get(timeZone);
-  if (!zone) {
-    const format = new Intl.DateTimeFormat('en-US', { timeZone, hour: 'numeric', hourCycle: 'h23' });
-    zone = { format, quarter: Number.NaN, hour: 0 };
-    hourFormats.set(timeZone, zone);
+  let format = hourFormats.get(timeZone);
+  if (!format) {
+    format = new Intl.DateTimeFormat('en-US', { timeZone, hour: 'numeric', hourCycle: 'h23' });
+    hourFormats.set(timeZone, format);
   }
-  const quarter = Math.floor(atMs / QUARTER_MS);
-  if (quarter === zone.quarter) return zone.hour;
-  const hour = Number(zone.format.format(atMs)) % 24;
-  if (atMs >= QUARTERS_FROM) {
-    zone.quarter = quarter;
-    zone.hour = hour;
-  }
-  return hour;
+  return Number(format.format(atMs)) % 24;
 }
 
 function findingRecord(call: CallObservation, d: Detection, learning: boolean): FindingRecord {

@@ -79,12 +79,12 @@ export class BaselinesConsumer {
   /** A batch failed to apply after the pending save's batches changed state in memory: that save must fail too. */
   private poisoned: { error: unknown } | undefined;
   /**
-   * Per partition (`topic/partition`), the first offset of the earliest batch that failed (to apply or to be
-   * saved): the bus delivers it and every batch after it again. Batches after it that were already handed over
-   * are refused until it comes round again: applied now, on the state its failure left, they would record
-   * themselves (and, by their position, the failed records) as applied.
+   * Per partition (`topic/partition`), where the earliest batch that failed (to apply or to be saved) starts,
+   * and its delivery: the bus delivers it and every batch after it again, as a new delivery. Batches of the same
+   * delivery after it (handed over before the bus saw the failure) are refused: applied now, on the state its
+   * failure left, they would record themselves (and, by their position, the failed records) as applied.
    */
-  private readonly rewinding = new Map<string, bigint>();
+  private readonly rewinding = new Map<string, BatchStart>();
   findingsRecorded = 0;
   directivesPublished = 0;
 
@@ -139,11 +139,11 @@ export class BaselinesConsumer {
   }
 
   private async handle(records: DecodedRecord[], start: BatchStart): Promise<{ saved?: Promise<void> }> {
-    const failedAt = this.rewinding.get(start.partition);
-    if (failedAt !== undefined) {
-      if (start.offset > failedAt)
+    const failed = this.rewinding.get(start.partition);
+    if (failed) {
+      if (start.delivery === failed.delivery && start.offset > failed.offset)
         throw new Error(`a batch before offset ${start.offset} failed: delivered again after it`);
-      this.rewinding.delete(start.partition); // the failed batch (or one before it) came round again
+      if (start.delivery !== failed.delivery) this.rewinding.delete(start.partition); // delivered anew
     }
     let states: AgentBaseline[];
     try {
@@ -172,11 +172,12 @@ export class BaselinesConsumer {
     return { saved: save.done };
   }
 
-  /** Refuses the batches after these (already handed over) until the bus delivers these again. */
+  /** Refuses the batches of the same delivery after these (already handed over). */
   private rewindFrom(starts: Iterable<BatchStart>): void {
-    for (const { partition, offset } of starts) {
-      const known = this.rewinding.get(partition);
-      if (known === undefined || offset < known) this.rewinding.set(partition, offset);
+    for (const start of starts) {
+      const known = this.rewinding.get(start.partition);
+      if (!known || known.delivery !== start.delivery || start.offset < known.offset)
+        this.rewinding.set(start.partition, start);
     }
   }
 
@@ -269,7 +270,7 @@ export class BaselinesConsumer {
     }
     save.batches += 1;
     save.records += records;
-    if (!save.starts.has(start.partition)) save.starts.set(start.partition, start.offset);
+    if (!save.starts.has(start.partition)) save.starts.set(start.partition, start);
     return save;
   }
 
@@ -291,7 +292,7 @@ export class BaselinesConsumer {
       // Their batches are delivered again: those agents start again from their saved state, and the batches
       // after them wait for them.
       for (const b of states) this.baselines.delete(agentId(b.tenant_id, b.agent_id));
-      this.rewindFrom([...save.starts].map(([partition, offset]) => ({ partition, offset })));
+      this.rewindFrom(save.starts.values());
       save.settle({ error });
     }
   }
@@ -389,22 +390,29 @@ export class BaselinesConsumer {
   }
 }
 
-/** Where a batch starts: its partition (`topic/partition`) and first offset. */
+/** Where a batch starts: its partition (`topic/partition`), delivery (Batch.delivery) and first offset. */
 interface BatchStart {
   partition: string;
+  delivery: string | undefined;
   offset: bigint;
 }
 
 function batchStart(batch: Batch): BatchStart {
-  return { partition: `${batch.topic}/${batch.partition}`, offset: BigInt(batch.messages[0]?.offset ?? -1) };
+  const first = batch.messages[0];
+  if (!first) throw new Error('a batch without messages'); // the bus hands over none
+  return {
+    partition: `${batch.topic}/${batch.partition}`,
+    delivery: batch.delivery,
+    offset: BigInt(first.offset),
+  };
 }
 
 interface PendingSave {
   /** Settles once the save is stored (or failed). */
   done: Promise<void>;
   settle: (failure?: { error: unknown }) => void;
-  /** The first offset of the first batch waiting for it, by partition. */
-  starts: Map<string, bigint>;
+  /** Where the first batch waiting for it starts, by partition. */
+  starts: Map<string, BatchStart>;
   timer: NodeJS.Timeout | undefined;
   /** Batches waiting for it, and their records. */
   batches: number;

@@ -41,6 +41,12 @@ export interface Batch {
   topic: string;
   partition: number;
   messages: IncomingMessage[];
+  /**
+   * Which delivery of the partition the batch belongs to (partition-lane.ts): the batches handed over behind a
+   * failed one carry its token; after the rewind, its redelivery and every batch after it carry a new one, as
+   * do the batches of a partition assigned to this member anew. Both adapters set it.
+   */
+  delivery?: string;
 }
 
 export type BatchHandler = (batch: Batch) => Promise<void>;

@@ -302,7 +302,12 @@ export class KafkaBus implements Bus {
               heartbeatNow,
               heartbeatMs,
               state.lane.start(messages[0]!.offset, last, () =>
-                options.handler({ topic: batch.topic, partition: batch.partition, messages }),
+                options.handler({
+                  topic: batch.topic,
+                  partition: batch.partition,
+                  messages,
+                  delivery: state.lane.delivery,
+                }),
               ),
             );
             if (!started || !running) break;

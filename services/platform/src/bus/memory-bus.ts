@@ -268,6 +268,7 @@ export class MemoryBus implements Bus {
       const batch: Batch = {
         topic: topic.name,
         partition,
+        delivery: lane.delivery,
         messages: records.map((r) => ({
           topic: topic.name,
           partition,

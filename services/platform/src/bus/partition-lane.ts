@@ -13,8 +13,14 @@ import { redeliveryDelayMs } from './bus.ts';
  *   to `failure.offset` and calls `reset()`: the failed batch and everything after it is delivered again, in
  *   order. The delay doubles with each rewind until a handler resolves again.
  */
+/** Lanes made by this process: a lane's number makes its deliveries' tokens unique (a reassigned partition). */
+let lanesMade = 0;
+
 export class PartitionLane {
   private readonly queue: Entry[] = [];
+  private readonly laneNumber = ++lanesMade;
+  /** Rewinds of this lane so far: the batches of one delivery are those handed over between two rewinds. */
+  private deliveries = 0;
   private committing: Promise<void> = Promise.resolve();
   private earliestFailure: { entry: Entry; error: unknown } | undefined;
   private nextSeq = 0;
@@ -33,6 +39,11 @@ export class PartitionLane {
     /** False once the subscription stops: no handler starts after that. */
     private readonly active: () => boolean,
   ) {}
+
+  /** The token of the batches handed over now (Batch.delivery): it changes with every rewind. */
+  get delivery(): string {
+    return `${this.laneNumber}.${this.deliveries}`;
+  }
 
   /** The first failed batch (in offset order) since the last reset, and why. */
   get failure(): { offset: string; error: unknown } | undefined {
@@ -82,6 +93,7 @@ export class PartitionLane {
     if (this.queue.length > 0) throw new Error('PartitionLane.reset with handlers still running');
     if (this.earliestFailure) this.rewinds++;
     this.earliestFailure = undefined;
+    this.deliveries++;
   }
 
   private settle(entry: Entry, error: unknown, failed: boolean): void {
