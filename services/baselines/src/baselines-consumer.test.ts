@@ -63,7 +63,7 @@ async function harness() {
   });
   await consumer.start();
   /** Hands over the call `offset` of agent-1 as a batch of its own, of the delivery `delivery`. */
-  const deliver = (offset: number, delivery: string) => {
+  const deliver = (offset: number, delivery: string | undefined) => {
     const event = callDecision('acme', 'agent-1', offset, t0 + offset * 1_000, 'search_docs', 10);
     const message = codec.encode('thoth.v1.DecisionEvent', agentKey('acme', 'agent-1'), event);
     const batch: Batch = {
@@ -100,6 +100,18 @@ describe('baselines consumer: batches behind a failure', () => {
     await deliver(1, 'lane-1.1');
     await deliver(2, 'lane-1.1');
     expect(calls()).toBe(2);
+  });
+
+  it('from a bus that stamps no delivery, the offset alone tells the redelivery', async () => {
+    const { deliver, saves, calls } = await harness();
+    await deliver(0, undefined);
+    saves.failures = 1;
+    await expect(deliver(1, undefined)).rejects.toThrow('injected');
+    await expect(deliver(2, undefined)).rejects.toThrow('a batch before offset 2 failed');
+    await deliver(1, undefined);
+    await deliver(2, undefined);
+    await deliver(3, undefined);
+    expect(calls()).toBe(3);
   });
 
   it('a new delivery that starts past the failed batch is taken: the partition came back from elsewhere', async () => {

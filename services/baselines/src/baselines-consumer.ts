@@ -141,9 +141,11 @@ export class BaselinesConsumer {
   private async handle(records: DecodedRecord[], start: BatchStart): Promise<{ saved?: Promise<void> }> {
     const failed = this.rewinding.get(start.partition);
     if (failed) {
-      if (start.delivery === failed.delivery && start.offset > failed.offset)
+      // A bus that stamps no delivery token leaves the offset alone to tell the redelivery.
+      const unstamped = start.delivery === undefined;
+      if ((unstamped || start.delivery === failed.delivery) && start.offset > failed.offset)
         throw new Error(`a batch before offset ${start.offset} failed: delivered again after it`);
-      if (start.delivery !== failed.delivery) this.rewinding.delete(start.partition); // delivered anew
+      if (unstamped || start.delivery !== failed.delivery) this.rewinding.delete(start.partition); // delivered anew
     }
     let states: AgentBaseline[];
     try {

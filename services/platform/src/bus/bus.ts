@@ -43,8 +43,9 @@ export interface Batch {
   messages: IncomingMessage[];
   /**
    * Which delivery of the partition the batch belongs to (partition-lane.ts): the batches handed over behind a
-   * failed one carry its token; after the rewind, its redelivery and every batch after it carry a new one, as
-   * do the batches of a partition assigned to this member anew. Both adapters set it.
+   * failed one carry its token; after the rewind (which the adapters do before anything else once a handler
+   * failed, even when the partition moved away meanwhile), its redelivery and every batch after it carry a new
+   * one. Both adapters set it.
    */
   delivery?: string;
 }
