@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { BehavioralEvent, DecisionEvent } from '@thoth/contracts';
+import type { BaselineSettings } from '../services/baselines/src/agent-baseline.ts';
 
 /** A behavioral event as the ingest API would put it on the bus. */
 export function behavioralEvent(overrides: Partial<BehavioralEvent> = {}): BehavioralEvent {
@@ -101,4 +102,18 @@ export function callDecision(
     ),
     occurred_at: at,
   });
+}
+
+/** Baseline settings for tests: a short learning period, a one-second rate window, UTC; override what a test is about. */
+export function testBaselineSettings(overrides: Partial<BaselineSettings> = {}): BaselineSettings {
+  return {
+    learningCalls: 40,
+    learningMs: 0,
+    minSamples: 20,
+    rateWindowMs: 1_000,
+    cooldownMs: 60_000,
+    timeZone: 'UTC',
+    escalation: { warn: 20, stepUp: 50, block: 80, halfLifeMs: 600_000 },
+    ...overrides,
+  };
 }

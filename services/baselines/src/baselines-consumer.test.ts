@@ -1,8 +1,7 @@
 import { agentKey } from '@thoth/contracts';
 import { AvroCodec, type Batch, type BatchHandler, type Bus, createLogger } from '@thoth/platform';
 import { afterEach, describe, expect, it } from 'vitest';
-import { callDecision } from '../../../test/fixtures.ts';
-import type { BaselineSettings } from './agent-baseline.ts';
+import { callDecision, testBaselineSettings } from '../../../test/fixtures.ts';
 import type { BaselineStore } from './baseline-store.ts';
 import { BaselinesConsumer } from './baselines-consumer.ts';
 
@@ -10,15 +9,7 @@ import { BaselinesConsumer } from './baselines-consumer.ts';
  * Which batches the consumer refuses after a failure, driven batch by batch through a bus that only hands
  * over what the test gives it (the adapters' side, Batch.delivery, is in test/bus.contract.test.ts).
  */
-const settings: BaselineSettings = {
-  learningCalls: 1_000,
-  learningMs: 0,
-  minSamples: 20,
-  rateWindowMs: 1_000,
-  cooldownMs: 60_000,
-  timeZone: 'UTC',
-  escalation: { warn: 20, stepUp: 50, block: 80, halfLifeMs: 600_000 },
-};
+const settings = testBaselineSettings({ learningCalls: 1_000 });
 const codec = new AvroCodec();
 const TOPIC = 'thoth.events';
 const t0 = Date.parse('2026-12-01T10:00:00Z');
