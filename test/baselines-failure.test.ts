@@ -91,23 +91,15 @@ const publish = (decisions: DecisionEvent[]) =>
     decisions.map((d) => codec.encode('thoth.v1.DecisionEvent', agentKey(d.tenant_id, d.agent_id), d)),
   );
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const savedCalls = async (agent: string): Promise<number> =>
-  Number(
-    (
-      await store.select<{ n: number | string }>(
-        'SELECT argMax(calls, version) AS n FROM baseline_state WHERE agent_id = {agent:String}',
-        { agent },
-      )
-    )[0]?.n ?? 0,
-  );
-const outliers = async (agent: string): Promise<number> =>
-  Number(
-    (
-      await store.select<{ n: number | string }>(
-        "SELECT count() AS n FROM findings WHERE agent_id = {agent:String} AND detector = 'numeric_outlier'",
-        { agent },
-      )
-    )[0]?.n ?? 0,
+/** The number `sql` (with `{agent:String}`) answers for `agent`: 0 when it answers no row. */
+const numberFor = async (sql: string, agent: string): Promise<number> =>
+  Number((await store.select<{ n: number | string }>(sql, { agent }))[0]?.n ?? 0);
+const savedCalls = (agent: string) =>
+  numberFor('SELECT argMax(calls, version) AS n FROM baseline_state WHERE agent_id = {agent:String}', agent);
+const outliers = (agent: string) =>
+  numberFor(
+    "SELECT count() AS n FROM findings WHERE agent_id = {agent:String} AND detector = 'numeric_outlier'",
+    agent,
   );
 const calls = (agent: string, from: number, count: number, t0: number) =>
   Array.from({ length: count }, (_, k) =>

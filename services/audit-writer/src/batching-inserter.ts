@@ -43,10 +43,10 @@ export class BatchingInserter<G, P> {
     private readonly maxWaitMs = 100,
     /**
      * A flush cut by time starts at least this long after the one before it was cut (by size, by time or by a
-     * failure). Each insert has a cost of
-     * its own whatever its size (chDB: about 10 ms of CPU, a new part to write and merge), so under a steady
-     * stream of rows a flush every `maxWaitMs` would spend most of the store's CPU on that: this bounds the
-     * inserts a second instead. A row arriving after a quiet spell still waits only `maxWaitMs`.
+     * failure). Each insert has a cost of its own whatever its size (chDB: about 10 ms of CPU, a new part to
+     * write and merge), so under a steady stream of rows a flush every `maxWaitMs` would spend most of the
+     * store's CPU on that: this bounds the inserts a second instead. A row arriving after a quiet spell still
+     * waits only `maxWaitMs`.
      */
     private readonly minIntervalMs = 0,
   ) {}

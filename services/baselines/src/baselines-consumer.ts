@@ -61,10 +61,9 @@ const MAX_IN_FLIGHT_BATCHES = 8;
  *
  * A batch's findings and directives go out as soon as it is applied; the agents' states are saved for several
  * batches at once (every `saveIntervalMs`, or at the end of a batch when the batches waiting hold a full batch of
- * records or are as many as the bus hands over at once),
- * and each batch is committed only once a save that includes it is stored. Each insert costs the store about as
- * much as a few hundred rows, whatever its size: a save per batch, under a steady stream of small batches, cost
- * the embedded product about a tenth of its CPU.
+ * records or are as many as the bus hands over at once), and each batch is committed only once a save that
+ * includes it is stored. Each insert costs the store about as much as a few hundred rows, whatever its size: a
+ * save per batch, under a steady stream of small batches, cost the embedded product about a tenth of its CPU.
  */
 export class BaselinesConsumer {
   private subscription: Subscription | undefined;
