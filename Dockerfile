@@ -127,4 +127,4 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
 
 # One node process (no npm, no shell), so `docker stop`'s SIGTERM reaches Thoth, which drains (up to 30 s).
 # The same entry as `npm start`: the compiled JavaScript.
-CMD ["node", "--max-semi-space-size=64", "services/thoth/dist/main.js"]
+CMD ["node", "--max-semi-space-size=16", "services/thoth/dist/main.js"]

@@ -5,7 +5,7 @@
  *
  *   npm run bench:embedded           # BENCH_DURATION_S=10 BENCH_WARMUP_S=2
  *
- * - thoth: `node --max-semi-space-size=64 services/thoth/dist/main.js` (the command of `npm start`)
+ * - thoth: `node --max-semi-space-size=16 services/thoth/dist/main.js` (the command of `npm start`)
  *   on a fresh data directory, with the rule file of bench:enforce (scripts/enforce-load.ts) as
  *   THOTH_POLICY_FILE. The per-key and per-tenant rate limits are raised (one key drives the whole load; at the
  *   defaults most of it would be answered 429); everything else is the default.
@@ -38,7 +38,7 @@ const { progress, envInt } = benchReporter('bench:embedded');
 function startIsolated(): Promise<{ child: ChildProcess; target: Target }> {
   const child = fork(join(ROOT, 'scripts/bench-enforce.ts'), ['--child=thoth'], {
     cwd: ROOT,
-    execArgv: ['--max-semi-space-size=64', '--conditions=thoth-source', '--import', 'tsx'],
+    execArgv: ['--max-semi-space-size=16', '--conditions=thoth-source', '--import', 'tsx'],
     env: { ...process.env, LOG_LEVEL: 'silent', NODE_ENV: 'production' },
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });

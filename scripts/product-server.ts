@@ -14,7 +14,7 @@ export interface Target {
 }
 
 /**
- * Thoth started the way `npm start` starts it (`node --max-semi-space-size=64
+ * Thoth started the way `npm start` starts it (`node --max-semi-space-size=16
  * services/thoth/dist/main.js`: embedded, every consumer in the process, receipts and decision events on), on a
  * fresh data directory with `policyFile` as THOTH_POLICY_FILE, and an API key of the load's tenant. The per-key
  * and per-tenant rate limits are raised (one key drives the whole load; at the defaults most of it would be
@@ -30,7 +30,7 @@ export async function startProduct(
   const port = await freePort();
   const child = spawn(
     process.execPath,
-    [...nodeFlags, '--max-semi-space-size=64', 'services/thoth/dist/main.js'],
+    [...nodeFlags, '--max-semi-space-size=16', 'services/thoth/dist/main.js'],
     {
       cwd: ROOT,
       env: {

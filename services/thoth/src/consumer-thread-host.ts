@@ -13,6 +13,14 @@ import type { ConsumersThreadData } from './consumers-thread.ts';
 const THREAD_MODULE = siblingModule(import.meta.url, 'consumers-thread');
 
 /**
+ * The consumers' semi-space: 64 MB, so an audit-writer flush's rows and a baselines batch die young instead of
+ * being promoted and marked. Only this thread gets it. Thoth's start commands pass `--max-semi-space-size=16` for
+ * the API's thread, where every scavenge pauses the enforce path: about 2 ms at 16 MB against 5 ms at 64, V8's
+ * own choice on a machine of a few GB (docs/performance.md).
+ */
+const CONSUMERS_SEMI_SPACE_MB = 64;
+
+/**
  * Starts the consumers on a thread of their own, serving them this thread's bus and store. The enforce path
  * then shares its event loop with nothing but the HTTP API: the consumers' decoding, chaining, encoding and
  * detecting run on the other thread (and the other core), and their garbage is collected on their own heap.
@@ -36,7 +44,9 @@ export async function startConsumerThread(options: {
     hasStore: options.store !== undefined,
   };
   // A pure thread: loading chDB there fails at once (store.ts stays on this thread).
-  const worker = startPureThread(options.threadModule ?? THREAD_MODULE, data);
+  const worker = startPureThread(options.threadModule ?? THREAD_MODULE, data, {
+    semiSpaceMb: CONSUMERS_SEMI_SPACE_MB,
+  });
   const rpc = new RpcPort(worker);
   const served = serveBus(rpc, options.bus);
   if (options.store) serveStore(rpc, options.store);

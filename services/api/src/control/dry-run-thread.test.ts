@@ -112,7 +112,7 @@ describe('startPureThread', () => {
   it('refuses to load chDB on the thread', async () => {
     const chdb = pathToFileURL(createRequire(import.meta.url).resolve('chdb'));
     const importer = new URL(`data:text/javascript,import ${JSON.stringify(chdb.href)};`);
-    const worker = startPureThread(importer, null, 64);
+    const worker = startPureThread(importer, null, { maxOldGenerationMb: 64 });
     const [error] = (await once(worker, 'error')) as [Error];
     expect(error.message).toMatch(/a pure thread may not load .*\/node_modules\/chdb\//);
   });

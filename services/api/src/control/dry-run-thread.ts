@@ -55,7 +55,7 @@ export function runDryRunThread(
 ): Promise<DryRunOutcome> {
   const deadlineMs = options.deadlineMs ?? DRY_RUN_DEADLINE_MS;
   const request: DryRunRequest = { policy, samples: options.samples, deadlineAt: Date.now() + deadlineMs };
-  const worker = startPureThread(BODY, request, MAX_HEAP_MB);
+  const worker = startPureThread(BODY, request, { maxOldGenerationMb: MAX_HEAP_MB });
   let settled = false;
   return new Promise<DryRunOutcome>((resolve, reject) => {
     const finish = (outcome: DryRunOutcome | Error) => {
