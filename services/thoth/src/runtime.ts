@@ -15,7 +15,7 @@ import {
 } from '@thoth/platform';
 import { loadSinkConfig } from '@thoth/siem-export';
 import { startConsumerThread } from './consumer-thread-host.ts';
-import { CONSUMER_SERVICES, type Consumers } from './consumers.ts';
+import { CONSUMER_SERVICES, type Consumers, startConsumers } from './consumers.ts';
 import type { StartFacts } from './start-summary.ts';
 
 export interface Runtime {
@@ -119,24 +119,21 @@ export async function startRuntime(config: Config, log: Logger): Promise<Runtime
   const consumerNames = new Set(CONSUMER_SERVICES.filter((name) => wanted.has(name)));
   let consumers: Consumers | undefined;
   if (consumerNames.size > 0) {
-    // The consumers get a thread of their own: where this process also serves the API, nothing they do may hold
-    // the enforce path's event loop; in every process, the thread's young generation is sized for their batches
-    // (consumer-thread-host.ts), where the main thread keeps V8's default. chDB and the bus stay here; the thread
-    // reaches them by bridge.
-    consumers = await startConsumerThread({
-      config,
-      log,
-      bus,
-      store,
-      wanted: consumerNames,
-      onFatal: (error) => {
-        // Drained like a stop (the API's queued decision events, the bus's offsets), then exit 1 to be
-        // restarted: SIGTERM runs main.ts's shutdown, which keeps this exit code.
-        log.fatal({ err: error }, "the consumers' thread died: draining, then exiting");
-        process.exitCode = 1;
-        process.kill(process.pid, 'SIGTERM');
-      },
-    });
+    const consumerDeps = { config, log, bus, store, wanted: consumerNames };
+    // Where this process also serves the API, the consumers get a thread of their own: nothing they do may hold
+    // the enforce path's event loop. chDB and the in-process bus stay here; the thread reaches them by bridge.
+    consumers = wanted.has('api')
+      ? await startConsumerThread({
+          ...consumerDeps,
+          onFatal: (error) => {
+            // Drained like a stop (the API's queued decision events, the bus's offsets), then exit 1 to be
+            // restarted: SIGTERM runs main.ts's shutdown, which keeps this exit code.
+            log.fatal({ err: error }, "the consumers' thread died: draining, then exiting");
+            process.exitCode = 1;
+            process.kill(process.pid, 'SIGTERM');
+          },
+        })
+      : await startConsumers(consumerDeps);
   }
 
   let api: ApiService | undefined;

@@ -36,5 +36,8 @@ export function startPureThread(module: URL, data: unknown, limits: ThreadHeapLi
         limits.maxOldGenerationMb === undefined ? {} : { maxOldGenerationSizeMb: limits.maxOldGenerationMb },
     });
   if (limits.semiSpaceMb === undefined) return start();
-  return withSemiSpace(limits.semiSpaceMb, start, (worker) => once(worker, 'online'));
+  // The flag goes back once the thread runs (its heap exists), or once it ended without ever running.
+  return withSemiSpace(limits.semiSpaceMb, start, (worker) =>
+    Promise.race([once(worker, 'online'), once(worker, 'exit')]),
+  );
 }
