@@ -15,8 +15,8 @@ const THREAD_MODULE = siblingModule(import.meta.url, 'consumers-thread');
 /**
  * The consumers' semi-space: 64 MB, so an audit-writer flush's rows and a baselines batch die young instead of
  * being promoted and marked. Only this thread gets it. Thoth's start commands pass `--max-semi-space-size=16` for
- * the API's thread, where every scavenge pauses the enforce path: about 2 ms at 16 MB against 5 ms at 64, V8's
- * own choice on a machine of a few GB (docs/performance.md).
+ * the API's thread, where every scavenge pauses the enforce path: about 2 ms at 16 MB against 5 ms at 64, which
+ * Node 24 picks by itself on the 24 GB reference machine (docs/performance.md).
  */
 const CONSUMERS_SEMI_SPACE_MB = 64;
 
