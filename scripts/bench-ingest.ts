@@ -1,5 +1,5 @@
 /**
- * Sustained HTTP batch ingest → Kafka → ClickHouse (chDB), end to end, on this machine.
+ * Sustained HTTP batch ingest → Kafka → ClickHouse, end to end, on this machine.
  *
  *   npm run bench:ingest        # BENCH_DURATION_S=60 BENCH_WARMUP_S=5 BENCH_CONCURRENCY=8 BENCH_BATCH_SIZE=500
  *
@@ -7,12 +7,17 @@
  * - a Kafka broker (scripts/kafka.sh on 127.0.0.1:BENCH_KAFKA_PORT, default 29092, wiped at start and stopped
  *   at the end) unless KAFKA_BROKERS names one;
  * - Thoth in its distributed shape (`THOTH_MODE=distributed`, on Kafka), the audit writer in its own process as
- *   in production: an API-only process takes the ingest; a second process runs the audit writer, storing into
- *   the embedded chDB of its data directory (a fresh temporary one, removed at the end unless BENCH_KEEP=1), and
- *   answers the probe's feed reads from it. Only the pipeline under test runs (THOTH_SERVICES=api,audit-writer):
- *   the other consumers of the events topic (baselines, SIEM exports) read it in groups of their own, on machines
- *   of their own in production; here they would take the same 2 cores. BENCH_SERVICES=all runs them too.
- *   BENCH_SPLIT=0 runs the API and the audit writer in one process instead: one event loop carries both;
+ *   in production: an API-only process takes the ingest and serves the probe's feed reads; a second process
+ *   runs the audit writer alone (THOTH_SERVICES=audit-writer). Both use one ClickHouse server (CLICKHOUSE_URL),
+ *   as in production: here the shared ClickHouse of the tests (test/clickhouse-http: ClickHouse's HTTP interface
+ *   in front of chDB, the real engine, in a process of its own, with a temporary data directory), or the server
+ *   CLICKHOUSE_URL names. BENCH_STORE=embedded instead gives the writer process the embedded chDB of its data
+ *   directory (a fresh temporary one, removed at the end unless BENCH_KEEP=1), and it then also serves the
+ *   probe's reads (THOTH_SERVICES=api,audit-writer): the store's work is then the writer process's CPU. Only
+ *   the pipeline under test runs: the other consumers of the events topic (baselines, SIEM exports) read it in
+ *   groups of their own, on machines of their own in production; here they would take the same 2 cores.
+ *   BENCH_SERVICES names the writer process's services (e.g. all). BENCH_SPLIT=0 runs the API and the audit
+ *   writer in one process instead (embedded chDB unless BENCH_STORE=server): one event loop carries both;
  * - this process: the load generator and the probe (loopback HTTP only).
  *
  * Load: BENCH_CONCURRENCY workers each keep up to one `POST /v1/events/batch` in flight (keep-alive), paced
@@ -48,8 +53,11 @@
  * BENCH_BACKLOG events (200,000; at most 15 s of posting, well inside Kafka's 30 s session timeout) are posted to
  * the API closed-loop, and the writer is resumed (SIGCONT). The figure is the number of events the trail gained
  * from the resume until it holds every accepted event, divided by the CPU-seconds (utime + stime of
- * /proc/<writer pid>/stat, all its threads: the event loop, chDB's parse/insert/merge threads, GC, in clock ticks of
- * `getconf CLK_TCK`) the writer process used over the same span: a phase where the writer only drains. The span ends
+ * /proc/<writer pid>/stat, all its threads: the event loop, GC, and with BENCH_STORE=embedded chDB's
+ * parse/insert/merge threads; in clock ticks of `getconf CLK_TCK`) the writer process used over the same span: a
+ * phase where the writer only drains. On a ClickHouse server of this bench's own, the server's CPU over the span
+ * is reported too (`store_server_backlog_cpu_s`), and `writer_and_store_events_per_cpu_s` counts both: what
+ * storing an event costs in all on this machine (the test server's HTTP layer is Node's, a real server's is not). The span ends
  * when the writer's consumer group has committed every offset of the events topic (its lag, asked of the broker
  * every 100 ms: the writer commits a batch only once stored), and the trail's count is read after it: asking the
  * writer's own store for its count 4 times a second, as the bench did before, cost the writer about 45 ms of CPU a
@@ -66,7 +74,9 @@
  * Knobs (environment): BENCH_DURATION_S (60), BENCH_WARMUP_S (5), BENCH_CONCURRENCY (8), BENCH_BATCH_SIZE (500),
  * BENCH_AGENTS (100), BENCH_RATE (20500; 0 = closed loop), BENCH_BACKLOG (200000; 0 = no writer CPU phase), BENCH_SAMPLE_MS (250), BENCH_POLL_MS (50),
  * THOTH_TOPIC_PARTITIONS (6), BENCH_KAFKA_PORT (29092), KAFKA_BROKERS (use that broker instead of starting
- * one), BENCH_SPLIT (1; 0 = one process), BENCH_SERVICES (api,audit-writer), BENCH_KEEP=1 (keep the data directory),
+ * one), BENCH_SPLIT (1; 0 = one process), BENCH_STORE (server in the split shape, else embedded),
+ * CLICKHOUSE_URL/CLICKHOUSE_USER/CLICKHOUSE_PASSWORD (a ClickHouse server to use instead of starting the test's),
+ * BENCH_SERVICES (audit-writer on a server, else api,audit-writer), BENCH_KEEP=1 (keep the data directory),
  * BENCH_CPU_PROF=1, BENCH_THOTH_NODE_ARGS (extra node flags for Thoth, for diagnostics; Thoth runs with the flags
  * of `npm start`). The CPU each process used during the
  * window is reported, and so is what OTHER processes on the machine used: on a shared 2-core machine that is
@@ -86,6 +96,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { topicNames } from '@thoth/contracts';
 import { KafkaBus } from '@thoth/platform';
+import { quietKnownWarnings } from '../services/thoth/src/process-warnings.ts';
+import { type SharedClickHouse, startSharedClickHouse } from '../test/clickhouse-http/shared-clickhouse.ts';
 import {
   benchReporter,
   freePort,
@@ -130,6 +142,8 @@ const TARGET_E2E_P99_MS = 2_000;
 const MAX_OUTSTANDING = 2;
 
 const { progress, envInt } = benchReporter('bench:ingest');
+// The lag probe is a kafkajs client: the same known-harmless warning as Thoth's own processes, kept quiet.
+quietKnownWarnings();
 
 // ---------------------------------------------------------------------------------------------------------
 // Processes: broker, Thoth
@@ -336,7 +350,15 @@ async function main(): Promise<void> {
   const kafkaPort = envInt('BENCH_KAFKA_PORT', 29092, 1024);
   const keep = process.env.BENCH_KEEP === '1';
   const split = process.env.BENCH_SPLIT !== '0';
-  const services = process.env.BENCH_SERVICES ?? 'api,audit-writer';
+  // Distributed mode stores into a ClickHouse server (production), or each process into its own chDB.
+  const storeKind = process.env.BENCH_STORE ?? (split ? 'server' : 'embedded');
+  if (storeKind !== 'server' && storeKind !== 'embedded')
+    throw new Error(`BENCH_STORE is "${storeKind}": server or embedded`);
+  const onServer = storeKind === 'server';
+  // On a shared store the writer process runs the consumers alone and the probe reads through the ingest API;
+  // with chDB the writer process also serves the probe's reads from its own store.
+  const services = process.env.BENCH_SERVICES ?? (split && onServer ? 'audit-writer' : 'api,audit-writer');
+  const writerServesApi = services.split(',').includes('api');
   const backlogEvents = envInt('BENCH_BACKLOG', 200_000, 0);
   const profileDir = process.env.BENCH_CPU_PROF ? resolve(ROOT, '.cache/bench-profiles') : undefined;
   if (profileDir) mkdirSync(profileDir, { recursive: true });
@@ -376,11 +398,31 @@ async function main(): Promise<void> {
     // Diagnostics: extra node flags for the Thoth process (e.g. `--import ./my-timing-hooks.mjs`).
     execArgv.push(...(process.env.BENCH_THOTH_NODE_ARGS ?? '').split(' ').filter(Boolean));
     let thothLogLines = 0;
+    let clickhouse: SharedClickHouse | undefined;
+    if (onServer) {
+      progress('starting the shared ClickHouse (test/clickhouse-http: the HTTP interface in front of chDB)');
+      clickhouse = await startSharedClickHouse();
+      const started = clickhouse;
+      cleanups.push(() => started.stop());
+      progress(`ClickHouse at ${clickhouse.url} (pid ${clickhouse.pid ?? 'not ours'})`);
+    }
+    const storeEnv: Record<string, string> = clickhouse
+      ? {
+          CLICKHOUSE_URL: clickhouse.url,
+          CLICKHOUSE_USER: clickhouse.user,
+          CLICKHOUSE_PASSWORD: clickhouse.password,
+          CLICKHOUSE_DATABASE: `thoth_${prefix.replaceAll('-', '_')}`,
+        }
+      : {};
     const startThoth = async (name: string, services: string): Promise<Thoth> => {
       const port = await freePort();
+      // A process without the API answers /healthz on its metrics port only.
+      const servesApi = services.split(',').includes('api');
+      const healthPort = servesApi ? port : await freePort();
       const dir = join(dataDir, name);
       progress(
-        `starting Thoth "${name}" (THOTH_SERVICES=${services}, distributed) on 127.0.0.1:${port}, data ${dir}`,
+        `starting Thoth "${name}" (THOTH_SERVICES=${services}, distributed) on 127.0.0.1:${healthPort}, ` +
+          (clickhouse ? `store ${clickhouse.url}` : `data ${dir}`),
       );
       const child = spawn(process.execPath, [...execArgv, 'services/thoth/dist/main.js'], {
         cwd: ROOT,
@@ -393,10 +435,11 @@ async function main(): Promise<void> {
           THOTH_DATA_DIR: dir,
           THOTH_TOPIC_PREFIX: prefix,
           THOTH_TOPIC_PARTITIONS: String(partitions),
+          ...storeEnv,
           HOST: '127.0.0.1',
           PORT: String(port),
           // Several Thoth processes on one machine: each its own metrics port.
-          THOTH_METRICS_PORT: '0',
+          THOTH_METRICS_PORT: servesApi ? '0' : String(healthPort),
           LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
           THOTH_RATE_LIMIT_PER_KEY: '1000000',
           THOTH_RATE_LIMIT_PER_TENANT: '1000000',
@@ -423,7 +466,7 @@ async function main(): Promise<void> {
       exited.catch(() => undefined);
       const started = Date.now();
       for (;;) {
-        const ok = await http(probePool, port, 'GET', '/healthz', {}).then(
+        const ok = await http(probePool, healthPort, 'GET', '/healthz', {}).then(
           (a) => a.status === 200,
           () => false,
         );
@@ -447,10 +490,14 @@ async function main(): Promise<void> {
       agentPool.destroy();
       probePool.destroy();
     });
-    // An API-only process takes the ingest and a second process runs the audit writer (and serves the probe's
-    // feed reads from its chDB). BENCH_SPLIT=0: one process, the API and the audit writer on one event loop.
+    // An API-only process takes the ingest and a second process runs the audit writer (with chDB it also serves
+    // the probe's feed reads from its store; on a ClickHouse server the ingest API serves them). BENCH_SPLIT=0:
+    // one process, the API and the audit writer on one event loop.
     const store = await startThoth(split ? 'writer' : 'all', services);
     const ingest = split ? await startThoth('ingest', 'api') : store;
+    const reader = writerServesApi ? store : ingest;
+    // The ClickHouse server's CPU (the store's work: parsing inserts, merges, the probe's queries), when ours.
+    const storeServerCpu = () => (clickhouse?.pid ? cpuSeconds(clickhouse.pid) : undefined);
     const thoths = split ? [store, ingest] : [store];
     const exitedEarly = Promise.race(thoths.map((t) => t.exited));
     exitedEarly.catch(() => undefined);
@@ -476,7 +523,7 @@ async function main(): Promise<void> {
     const feed = async (query: string): Promise<{ total: number; rows: number }> => {
       const answer = await http(
         probePool,
-        store.port,
+        reader.port,
         'GET',
         `/${TENANT}/thoth/governance/feed?${query}`,
         auth,
@@ -495,7 +542,7 @@ async function main(): Promise<void> {
       for (;;) {
         const answer = await http(
           probePool,
-          store.port,
+          reader.port,
           'GET',
           `/${TENANT}/thoth/governance/feed?per_page=1`,
           auth,
@@ -645,6 +692,7 @@ async function main(): Promise<void> {
       thoth: 0,
       thothMain: 0,
       broker: 0 as number | undefined,
+      storeServer: 0 as number | undefined,
       machine: 0 as number | undefined,
       self: process.cpuUsage(),
     };
@@ -679,6 +727,7 @@ async function main(): Promise<void> {
     const writerThreads0 = split ? threadCpu(store.child.pid!) : undefined;
     cpuThoth0.thothMain = thothCpu(true);
     cpuThoth0.broker = brokerCpu();
+    cpuThoth0.storeServer = storeServerCpu();
     cpuThoth0.self = process.cpuUsage();
     cpuThoth0.machine = machineBusySeconds();
     phaseNow = 'measure';
@@ -708,6 +757,8 @@ async function main(): Promise<void> {
       thoth: thothCpu() - cpuThoth0.thoth,
       thothMain: thothCpu(true) - cpuThoth0.thothMain,
       broker: cpuThoth0.broker === undefined ? undefined : (brokerCpu() ?? 0) - cpuThoth0.broker,
+      storeServer:
+        cpuThoth0.storeServer === undefined ? undefined : (storeServerCpu() ?? 0) - cpuThoth0.storeServer,
       self: (() => {
         const u = process.cpuUsage(cpuThoth0.self);
         return (u.user + u.system) / 1e6;
@@ -724,7 +775,7 @@ async function main(): Promise<void> {
     const others =
       cpu.machine === undefined
         ? undefined
-        : Math.max(0, cpu.machine - cpu.thoth - (cpu.broker ?? 0) - cpu.self);
+        : Math.max(0, cpu.machine - cpu.thoth - (cpu.broker ?? 0) - (cpu.storeServer ?? 0) - cpu.self);
     await Promise.all(workers);
     if (writerThreadsWindow)
       progress(`window: the writer's threads, CPU-s: ${threadsLine(writerThreadsWindow)}`);
@@ -773,6 +824,7 @@ async function main(): Promise<void> {
           systemCpuS: number;
           faults: number;
           drainMs: number;
+          storeServerCpuS: number | undefined;
         }
       | undefined;
     if (backlogEvents > 0 && split && errors.length === 0) {
@@ -810,7 +862,11 @@ async function main(): Promise<void> {
       const lagProbe = new KafkaBus({ brokers: brokers.split(','), clientId: `${prefix}-bench-lag` });
       cleanups.push(() => lagProbe.close());
       const writerGroup = `${topicNames(prefix).events}.audit-writer`;
-      const cpu0 = { all: cpuSeconds(writerPid) ?? 0, main: cpuSeconds(writerPid, true) ?? 0 };
+      const cpu0 = {
+        all: cpuSeconds(writerPid) ?? 0,
+        main: cpuSeconds(writerPid, true) ?? 0,
+        storeServer: storeServerCpu(),
+      };
       const threads0 = threadCpu(writerPid);
       const drainStart = Date.now();
       resume();
@@ -824,6 +880,8 @@ async function main(): Promise<void> {
       const drainMs = Date.now() - drainStart;
       const cpuS = (cpuSeconds(writerPid) ?? 0) - cpu0.all;
       const mainCpuS = (cpuSeconds(writerPid, true) ?? 0) - cpu0.main;
+      const storeServerCpuS =
+        cpu0.storeServer === undefined ? undefined : (storeServerCpu() ?? 0) - cpu0.storeServer;
       const threads = threadCpuDelta(threads0, threadCpu(writerPid));
       const stored = await storedTotal();
       const all = [...threads.values()];
@@ -834,6 +892,7 @@ async function main(): Promise<void> {
         systemCpuS: all.reduce((sum, t) => sum + t.system, 0),
         faults: all.reduce((sum, t) => sum + t.faults, 0),
         drainMs,
+        storeServerCpuS,
       };
       progress(
         `backlog: ${writerBacklog.events} events drained in ${drainMs} ms using ${round(writerBacklog.cpuS, 2)} CPU-s ` +
@@ -841,6 +900,11 @@ async function main(): Promise<void> {
           `${Math.round(writerBacklog.events / writerBacklog.cpuS)} events per CPU-second`,
       );
       progress(`backlog: the writer's threads, CPU-s: ${threadsLine(threads)}`);
+      if (storeServerCpuS !== undefined)
+        progress(
+          `backlog: the ClickHouse server used ${round(storeServerCpuS, 2)} CPU-s meanwhile: writer and store ` +
+            `together ${Math.round(writerBacklog.events / (writerBacklog.cpuS + storeServerCpuS))} events per CPU-second`,
+        );
       await sleep(1_000);
       storedFinal = await storedTotal();
       if (storedFinal !== acceptedTotal)
@@ -876,7 +940,9 @@ async function main(): Promise<void> {
         (split
           ? `[${processCpuWindow.map((p) => `${p.name} ${pct(p.all)}, main thread ${pct(p.main)}`).join('; ')}], `
           : '') +
-        `kafka broker ${pct(cpu.broker)}, load generator + probe ${pct(cpu.self)}; whole machine ${pct(cpu.machine)} ` +
+        `kafka broker ${pct(cpu.broker)}, ` +
+        (cpu.storeServer === undefined ? '' : `ClickHouse server ${pct(cpu.storeServer)}, `) +
+        `load generator + probe ${pct(cpu.self)}; whole machine ${pct(cpu.machine)} ` +
         `of 200%, of which other processes ${pct(others)}`,
     );
     if (rejectedTotal > 0) progress(`FAIL: ${rejectedTotal} events rejected`);
@@ -906,12 +972,22 @@ async function main(): Promise<void> {
         batch_size: batchSize,
         concurrency,
         processes: split ? `api | ${services}` : services.replaceAll(',', ' + '),
+        store: onServer ? 'clickhouse server' : 'chdb in the writer process',
         cpu_thoth_pct: Math.round((cpu.thoth / windowS) * 100),
         cpu_thoth_main_thread_pct: Math.round((cpu.thothMain / windowS) * 100),
         cpu_broker_pct: cpu.broker === undefined ? null : Math.round((cpu.broker / windowS) * 100),
+        cpu_store_server_pct:
+          cpu.storeServer === undefined ? null : Math.round((cpu.storeServer / windowS) * 100),
         cpu_others_pct: others === undefined ? null : Math.round((others / windowS) * 100),
         writer_events_per_cpu_s: writerBacklog ? Math.round(writerBacklog.events / writerBacklog.cpuS) : null,
         writer_backlog_events: writerBacklog?.events ?? null,
+        // The store's CPU too (its server's, over the same span): what storing an event costs in all.
+        writer_and_store_events_per_cpu_s:
+          writerBacklog?.storeServerCpuS !== undefined
+            ? Math.round(writerBacklog.events / (writerBacklog.cpuS + writerBacklog.storeServerCpuS))
+            : null,
+        store_server_backlog_cpu_s:
+          writerBacklog?.storeServerCpuS !== undefined ? round(writerBacklog.storeServerCpuS, 2) : null,
         writer_backlog_cpu_s: writerBacklog ? round(writerBacklog.cpuS, 2) : null,
         writer_backlog_main_thread_cpu_s: writerBacklog ? round(writerBacklog.mainCpuS, 2) : null,
         writer_backlog_system_cpu_s: writerBacklog ? round(writerBacklog.systemCpuS, 2) : null,

@@ -13,6 +13,8 @@ export interface SharedClickHouse {
   /** The user to connect as: the one the started server accepts, or CLICKHOUSE_USER/CLICKHOUSE_PASSWORD. */
   user: string;
   password: string;
+  /** The started server's process id (for its CPU, in benchmarks); undefined for a server named by CLICKHOUSE_URL. */
+  pid?: number;
   /** Stops the server this call started and removes its data (nothing, for a server named by CLICKHOUSE_URL). */
   stop(): Promise<void>;
 }
@@ -59,6 +61,7 @@ export async function startSharedClickHouse(
     return {
       url,
       ...credentials,
+      pid: child.pid,
       stop: async () => {
         if (child.exitCode === null) child.kill('SIGTERM');
         await exited;
