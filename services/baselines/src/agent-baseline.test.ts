@@ -173,6 +173,31 @@ describe('analyzeCall', () => {
     expect(found).toEqual(['blocked_burst']);
   });
 
+  it('the hour in UTC (by arithmetic) is the one Intl formats, before 1970 too', () => {
+    const intl = new Intl.DateTimeFormat('en-US', { timeZone: 'UTC', hour: 'numeric', hourCycle: 'h23' });
+    for (let i = 0; i < 2_000; i++) {
+      const at = Math.round((Math.random() - 0.3) * 4e12);
+      expect(hourOfDay(at, 'UTC')).toBe(Number(intl.format(at)));
+    }
+  });
+
+  it('an event applied more than 256 events ago is applied again; a recent one is not', () => {
+    const b = trained();
+    const first = call({ eventId: 'early', atMs: T0 + 60_000 });
+    analyzeCall(b, first, settings);
+    for (let i = 0; i < 255; i++) analyzeCall(b, call({ atMs: T0 + 60_000 + i }), settings);
+    const calls = b.calls;
+    analyzeCall(b, first, settings);
+    expect(b.calls).toBe(calls);
+    analyzeCall(b, call({ atMs: T0 + 61_000 }), settings);
+    analyzeCall(b, first, settings);
+    expect(b.calls).toBe(calls + 2);
+    // A baseline read back from its stored form knows the same recent events.
+    const restored = structuredClone(b);
+    analyzeCall(restored, first, settings);
+    expect(restored.calls).toBe(calls + 2);
+  });
+
   it('off-hours uses the configured time zone', () => {
     expect(hourOfDay(T0, 'UTC')).toBe(10);
     expect(hourOfDay(T0, 'Asia/Tokyo')).toBe(19);

@@ -189,7 +189,7 @@ export function analyzeCall(
   call: CallObservation,
   s: BaselineSettings,
 ): CallAnalysis {
-  if (baseline.recent_event_ids.includes(call.eventId)) return { findings: [], escalated: false };
+  if (recentIds(baseline).has(call.eventId)) return { findings: [], escalated: false };
   const learning = baseline.learning_ended_at === null;
   const detections: Detection[] = [];
   const add = (d: Detection | undefined) => d && detections.push(d);
@@ -303,9 +303,27 @@ function learnCall(
     }
   }
   closeIdleSessions(baseline, call.atMs);
+  const recent = recentIds(baseline);
   baseline.recent_event_ids.push(call.eventId);
+  recent.add(call.eventId);
   if (baseline.recent_event_ids.length > MAX_RECENT_IDS)
-    baseline.recent_event_ids.splice(0, baseline.recent_event_ids.length - MAX_RECENT_IDS);
+    for (const gone of baseline.recent_event_ids.splice(0, baseline.recent_event_ids.length - MAX_RECENT_IDS))
+      recent.delete(gone);
+}
+
+/**
+ * `recent_event_ids` as a set, kept beside the baseline (not stored: built again from the array after a load):
+ * every call asks whether it was applied, and a scan of the array's 256 ids was a few percent of the consumer.
+ */
+const recentSets = new WeakMap<AgentBaseline, Set<string>>();
+
+function recentIds(baseline: AgentBaseline): Set<string> {
+  let set = recentSets.get(baseline);
+  if (!set || set.size !== baseline.recent_event_ids.length) {
+    set = new Set(baseline.recent_event_ids);
+    recentSets.set(baseline, set);
+  }
+  return set;
 }
 
 /** The per-tool profile: calls, argument keys, numeric and categorical argument values. */
@@ -448,8 +466,11 @@ export function markApplied(baseline: AgentBaseline, at: BusPosition) {
 }
 
 const hourFormats = new Map<string, Intl.DateTimeFormat>();
+const HOUR_MS = 3_600_000;
 
 export function hourOfDay(atMs: number, timeZone: string): number {
+  // The default zone by arithmetic: Intl's formatting was a few percent of the consumer's time a call.
+  if (timeZone === 'UTC') return ((Math.floor(atMs / HOUR_MS) % 24) + 24) % 24;
   let format = hourFormats.get(timeZone);
   if (!format) {
     format = new Intl.DateTimeFormat('en-US', { timeZone, hour: 'numeric', hourCycle: 'h23' });

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ulid, urlSafeToken } from './ids.ts';
 
@@ -8,6 +9,11 @@ describe('ulid', () => {
     expect(a).toMatch(/^[0-9A-HJKMNP-TV-Z]{26}$/);
     expect(a < b).toBe(true);
     expect(ulid(0).slice(0, 10)).toBe('0000000000');
+  });
+  it('is the same for the same time and entropy, as in every earlier version (finding ids derive from it)', () => {
+    const entropy = createHash('sha256').update('thoth').digest();
+    expect(ulid(1_796_484_395_927, entropy)).toBe('01M93D0WWQ1WHG61WVE9W21GX1');
+    expect(ulid(1_796_484_395_927, entropy)).toBe(ulid(1_796_484_395_927, entropy));
   });
   it('does not repeat', () => {
     const ids = new Set(Array.from({ length: 10_000 }, () => ulid(1)));

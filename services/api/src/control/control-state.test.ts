@@ -41,6 +41,8 @@ describe('ControlState: projection, commands, key usage', () => {
       permissions: ['read'],
       createdBy: 'admin-token',
     });
+    // Known (and remembered: identify keeps the hashes of keys it found) before the tombstone, gone after it.
+    expect(control.projection.identify(apiKey)?.keyId).toBe(record.key_id);
     await bus.publish(CONTROL, [{ key: `apikey/${record.key_id}`, value: null }]);
     await expect.poll(() => control.projection.identify(apiKey)).toBeUndefined();
     await control.stop();

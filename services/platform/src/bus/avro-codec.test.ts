@@ -294,6 +294,27 @@ describe('batch messages', () => {
     expect(avro.Type.forSchema({ type: 'array', items: schema }).fromBuffer(message!.value!)).toEqual(events);
   });
 
+  it('writes the bytes of the Avro array encoding, records of any size (its scratch buffer grows)', () => {
+    const schema = JSON.parse(
+      readFileSync(
+        fileURLToPath(new URL('../../../../schemas/avro/behavioral_event.avsc', import.meta.url)),
+        'utf8',
+      ),
+    );
+    const arrayType = avro.Type.forSchema({ type: 'array', items: schema });
+    // Small, over avsc's 1 KB buffer, and over the 64 KB the scratch buffer starts with.
+    const sized = [10, 2_000, 70_000, 300_000, 5].map((n, i) => ({ ...events[i]!, content: 'x'.repeat(n) }));
+    const [message, ...more] = codec.encodeBatch('thoth.v1.BehavioralEvent', 'k', sized);
+    expect(more).toEqual([]);
+    expect(Buffer.compare(message!.value!, arrayType.toBuffer(sized))).toBe(0);
+    // Split: each message is the array of its own records, byte for byte.
+    const split = codec.encodeBatch('thoth.v1.BehavioralEvent', 'k', sized, {}, 100_000);
+    expect(split.map((m) => m.headers?.[RECORD_COUNT_HEADER])).toEqual(['3', '1', '1']);
+    const parts = [sized.slice(0, 3), sized.slice(3, 4), sized.slice(4)];
+    for (const [i, m] of split.entries())
+      expect(Buffer.compare(m.value!, arrayType.toBuffer(parts[i]))).toBe(0);
+  });
+
   it('splits at maxBytes, keeping the order; a record larger than maxBytes travels alone', () => {
     const messages = codec.encodeBatch('thoth.v1.BehavioralEvent', 'k', events, {}, 4_000);
     expect(messages.length).toBeGreaterThan(5);
