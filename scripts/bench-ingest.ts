@@ -76,7 +76,8 @@
  * THOTH_TOPIC_PARTITIONS (6), BENCH_KAFKA_PORT (29092), KAFKA_BROKERS (use that broker instead of starting
  * one), BENCH_SPLIT (1; 0 = one process), BENCH_STORE (server in the split shape, else embedded),
  * CLICKHOUSE_URL/CLICKHOUSE_USER/CLICKHOUSE_PASSWORD (a ClickHouse server to use instead of starting the test's),
- * BENCH_SERVICES (audit-writer on a server, else api,audit-writer), BENCH_KEEP=1 (keep the data directory),
+ * BENCH_SERVICES (audit-writer on a server, else api,audit-writer), BENCH_KEEP=1 (keep the data directory, and
+ * the database on a server CLICKHOUSE_URL names; the tests' server started here removes its data when it stops),
  * BENCH_CPU_PROF=1, BENCH_THOTH_NODE_ARGS (extra node flags for Thoth, for diagnostics; Thoth runs with the flags
  * of `npm start`). The CPU each process used during the
  * window is reported, and so is what OTHER processes on the machine used: on a shared 2-core machine that is
@@ -94,6 +95,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:
 import { Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { createClient } from '@clickhouse/client';
 import { topicNames } from '@thoth/contracts';
 import { KafkaBus } from '@thoth/platform';
 import { quietKnownWarnings } from '../services/thoth/src/process-warnings.ts';
@@ -123,6 +125,11 @@ const BACKLOG_MAX_PAUSE_MS = 15_000;
  * does no work for it), so the check can be frequent and ends the measured span close to the last commit.
  */
 const BACKLOG_LAG_READING_MS = 100;
+
+/** Whether THOTH_SERVICES names the API (`all` does). */
+function includesApi(services: string): boolean {
+  return services.split(',').some((name) => name.trim() === 'api' || name.trim() === 'all');
+}
 
 /** Least-squares slope of (epoch ms, count) points, per second. */
 function slopePerSecond(points: Array<[number, number]>): number {
@@ -358,7 +365,7 @@ async function main(): Promise<void> {
   // On a shared store the writer process runs the consumers alone and the probe reads through the ingest API;
   // with chDB the writer process also serves the probe's reads from its own store.
   const services = process.env.BENCH_SERVICES ?? (split && onServer ? 'audit-writer' : 'api,audit-writer');
-  const writerServesApi = services.split(',').includes('api');
+  const writerServesApi = includesApi(services);
   const backlogEvents = envInt('BENCH_BACKLOG', 200_000, 0);
   const profileDir = process.env.BENCH_CPU_PROF ? resolve(ROOT, '.cache/bench-profiles') : undefined;
   if (profileDir) mkdirSync(profileDir, { recursive: true });
@@ -406,18 +413,35 @@ async function main(): Promise<void> {
       cleanups.push(() => started.stop());
       progress(`ClickHouse at ${clickhouse.url} (pid ${clickhouse.pid ?? 'not ours'})`);
     }
-    const storeEnv: Record<string, string> = clickhouse
+    const database = `thoth_${prefix.replaceAll('-', '_')}`;
+    if (clickhouse && clickhouse.pid === undefined && !keep) {
+      // A server of its own (CLICKHOUSE_URL) outlives the bench: its database goes unless BENCH_KEEP=1. The
+      // server the bench started removes its data directory when it stops.
+      const server = clickhouse;
+      cleanups.push(async () => {
+        const admin = createClient({ url: server.url, username: server.user, password: server.password });
+        await admin.command({ query: `DROP DATABASE IF EXISTS ${database}` });
+        await admin.close();
+      });
+    }
+    // Embedded: the processes must not inherit a server from this environment (spawn leaves undefined out).
+    const storeEnv: Record<string, string | undefined> = clickhouse
       ? {
           CLICKHOUSE_URL: clickhouse.url,
           CLICKHOUSE_USER: clickhouse.user,
           CLICKHOUSE_PASSWORD: clickhouse.password,
-          CLICKHOUSE_DATABASE: `thoth_${prefix.replaceAll('-', '_')}`,
+          CLICKHOUSE_DATABASE: database,
         }
-      : {};
+      : {
+          CLICKHOUSE_URL: undefined,
+          CLICKHOUSE_USER: undefined,
+          CLICKHOUSE_PASSWORD: undefined,
+          CLICKHOUSE_DATABASE: undefined,
+        };
     const startThoth = async (name: string, services: string): Promise<Thoth> => {
       const port = await freePort();
       // A process without the API answers /healthz on its metrics port only.
-      const servesApi = services.split(',').includes('api');
+      const servesApi = includesApi(services);
       const healthPort = servesApi ? port : await freePort();
       const dir = join(dataDir, name);
       progress(
@@ -536,8 +560,8 @@ async function main(): Promise<void> {
     // The tenant's `_admin` chain (the admin audit of creating the bench's API key) is not ingested traffic.
     const storedTotal = async () =>
       (await feed('per_page=1')).total - (await feed('per_page=1&agent_id=_admin')).total;
-    if (split) {
-      // The key reaches the other process through the control topic.
+    if (reader !== ingest) {
+      // The key reaches the writer process through the control topic.
       const t0 = Date.now();
       for (;;) {
         const answer = await http(
@@ -936,7 +960,7 @@ async function main(): Promise<void> {
     );
     progress(
       `CPU over the window (100% = one core; the machine has 2): thoth ${pct(cpu.thoth)} ` +
-        `(its main thread, the event loop, ${pct(cpu.thothMain)}; chDB and other threads ${pct(cpu.thoth - cpu.thothMain)}), ` +
+        `(its main thread, the event loop, ${pct(cpu.thothMain)}; ${onServer ? '' : 'chDB and '}other threads ${pct(cpu.thoth - cpu.thothMain)}), ` +
         (split
           ? `[${processCpuWindow.map((p) => `${p.name} ${pct(p.all)}, main thread ${pct(p.main)}`).join('; ')}], `
           : '') +

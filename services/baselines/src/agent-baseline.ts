@@ -470,7 +470,8 @@ const HOUR_MS = 3_600_000;
 
 export function hourOfDay(atMs: number, timeZone: string): number {
   // The default zone by arithmetic: Intl's formatting was a few percent of the consumer's time a call.
-  if (timeZone === 'UTC') return ((Math.floor(atMs / HOUR_MS) % 24) + 24) % 24;
+  // (whole milliseconds from 1970 on, what ingest accepts; anything else the way Intl reads it).
+  if (timeZone === 'UTC' && Number.isSafeInteger(atMs) && atMs >= 0) return Math.floor(atMs / HOUR_MS) % 24;
   let format = hourFormats.get(timeZone);
   if (!format) {
     format = new Intl.DateTimeFormat('en-US', { timeZone, hour: 'numeric', hourCycle: 'h23' });

@@ -1,6 +1,9 @@
 import { randomBytes } from 'node:crypto';
 
 const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+const CROCKFORD_CODES = Buffer.from(CROCKFORD, 'latin1');
+/** Where `ulid` writes an id (one per thread; read out as a string before it returns). */
+const ULID_TEXT = Buffer.alloc(26);
 const POOL_SIZE = 4096;
 let pool = randomBytes(POOL_SIZE);
 let poolOffset = 0;
@@ -44,9 +47,6 @@ export function ulid(nowMs = Date.now(), entropy?: Buffer): string {
   }
   return ULID_TEXT.toString('latin1', 0, at);
 }
-
-const CROCKFORD_CODES = Buffer.from(CROCKFORD, 'latin1');
-const ULID_TEXT = Buffer.alloc(26);
 
 /** An unguessable URL-safe token (`bytes` of randomness, base64url). */
 export function urlSafeToken(bytes = 24): string {

@@ -28,8 +28,9 @@ export class ControlProjection {
   private readonly keysByHash = new Map<string, ApiKeyIdentity>();
   /**
    * The hash of each key presented lately that exists: hashing the key was about 1.5% of the enforce path's
-   * CPU a request, for the same few keys over and over. It holds presented keys in memory, as the requests that
-   * carry them do; the hash alone is what the control topic stores.
+   * CPU a request, for the same few keys over and over. It keeps live keys' plaintext in this process's memory
+   * (the control topic stores their hashes only); it is emptied whenever a key changes or goes (revocation,
+   * deletion, a new expiry: rare), so a key that stopped working does not stay in it.
    */
   private readonly hashOfKnownKey = new Map<string, string>();
   private readonly keysById = new Map<string, ApiKeyRecord>();
@@ -51,8 +52,14 @@ export class ControlProjection {
     let keyHash = this.hashOfKnownKey.get(apiKey);
     if (keyHash === undefined) {
       keyHash = hashApiKey(apiKey);
-      // Only keys that exist are remembered: unknown ones (a guesser's) cannot fill the map.
-      if (this.keysByHash.has(keyHash)) {
+      // Only keys that work are remembered: unknown ones (a guesser's) cannot fill the map, and revoked or expired
+      // ones are not kept.
+      const identity = this.keysByHash.get(keyHash);
+      if (
+        identity &&
+        identity.revokedAt === null &&
+        (identity.expiresAt === null || identity.expiresAt > this.now())
+      ) {
         if (this.hashOfKnownKey.size >= KNOWN_KEY_HASHES) this.hashOfKnownKey.clear();
         this.hashOfKnownKey.set(apiKey, keyHash);
       }
@@ -123,6 +130,7 @@ export class ControlProjection {
       if (record) {
         this.keysById.delete(record.key_id);
         this.keysByHash.delete(record.key_hash);
+        this.hashOfKnownKey.clear();
       }
     } else if (key.startsWith('tenant/')) this.tenants.delete(key.slice('tenant/'.length));
     else if (key.startsWith('receipt-key/')) this.receiptKeys.delete(key.slice('receipt-key/'.length));
@@ -130,7 +138,10 @@ export class ControlProjection {
 
   private applyKey(record: ApiKeyRecord): void {
     const previous = this.keysById.get(record.key_id);
-    if (previous) this.keysByHash.delete(previous.key_hash);
+    if (previous) {
+      this.keysByHash.delete(previous.key_hash);
+      this.hashOfKnownKey.clear();
+    }
     this.keysById.set(record.key_id, record);
     this.keysByHash.set(record.key_hash, {
       keyId: record.key_id,

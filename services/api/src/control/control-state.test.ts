@@ -29,6 +29,11 @@ describe('ControlState: projection, commands, key usage', () => {
     expect(one.projection.hasTenant('acme')).toBe(true);
     await one.commands.revokeApiKey('acme', record.key_id, 'admin-token');
     await expect.poll(() => two.projection.identify(apiKey)?.revokedAt).toBe(1_000);
+    // A revoked key's plaintext is not kept: the remembered hashes are dropped when a key changes.
+    for (const replica of [one, two])
+      expect(
+        (replica.projection as unknown as { hashOfKnownKey: Map<string, string> }).hashOfKnownKey.has(apiKey),
+      ).toBe(false);
     await Promise.all([one.stop(), two.stop()]);
   });
 
@@ -45,6 +50,10 @@ describe('ControlState: projection, commands, key usage', () => {
     expect(control.projection.identify(apiKey)?.keyId).toBe(record.key_id);
     await bus.publish(CONTROL, [{ key: `apikey/${record.key_id}`, value: null }]);
     await expect.poll(() => control.projection.identify(apiKey)).toBeUndefined();
+    // …and its plaintext is not kept in the projection's memory once it is gone.
+    const remembered = (control.projection as unknown as { hashOfKnownKey: Map<string, string> })
+      .hashOfKnownKey;
+    expect(remembered.has(apiKey)).toBe(false);
     await control.stop();
   });
 

@@ -121,6 +121,8 @@ export class AvroCodec {
       count++;
     }
     flush();
+    // A record of megabytes grew it: the next batches do not need that much kept.
+    if (scratch.length > SCRATCH_KEPT_BYTES) scratch = Buffer.allocUnsafe(SCRATCH_START_BYTES);
     return messages;
   }
 
@@ -192,7 +194,10 @@ function arrayOf(known: KnownSchema): NonNullable<KnownSchema['array']> {
 }
 
 /** Where encodeBatch encodes a message's records (grown when a message needs more; one per thread). */
-let scratch = Buffer.allocUnsafe(64 * 1024);
+const SCRATCH_START_BYTES = 64 * 1024;
+/** Past this (a batch message is at most 512 KB, plus a record larger than that), it starts over after the call. */
+const SCRATCH_KEPT_BYTES = 2 * 1024 * 1024;
+let scratch = Buffer.allocUnsafe(SCRATCH_START_BYTES);
 
 /** Encodes `value` into the scratch buffer at `at` (growing it as needed) and returns where it ends. */
 function encodeInto(type: avro.Type, value: unknown, at: number): number {

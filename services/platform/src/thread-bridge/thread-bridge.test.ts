@@ -1,6 +1,9 @@
 import { MessageChannel } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { IncomingMessage } from '../bus/bus.ts';
+import { MemoryBus } from '../bus/memory-bus.ts';
 import type { AnalyticsStore } from '../store/analytics-store.ts';
+import { BridgedBus, serveBus } from './bus-bridge.ts';
 import { ownBytes, RpcPort } from './rpc-port.ts';
 import { BridgedStore, serveStore } from './store-bridge.ts';
 
@@ -48,6 +51,47 @@ describe('RpcPort', () => {
     // Shared memory crosses as it is (the other thread sees the same bytes): a slice of it is not copied.
     const shared = Buffer.from(new SharedArrayBuffer(1_000)).subarray(10, 20);
     expect(ownBytes(shared)).toBe(shared);
+  });
+});
+
+describe('bus bridge', () => {
+  it("delivers each group the message's bytes; a large message crosses once, as shared memory", async () => {
+    const [main, thread] = pair();
+    const bus = new MemoryBus({ defaultPartitions: 1 });
+    const served = serveBus(main, bus);
+    const bridged = new BridgedBus(thread);
+    const seen = new Map<string, IncomingMessage[]>();
+    for (const group of ['audit', 'baselines'])
+      await bridged.subscribe({
+        group,
+        topics: ['events'],
+        handler: async (batch) => {
+          seen.set(group, [...(seen.get(group) ?? []), ...batch.messages]);
+        },
+      });
+    const large = Buffer.alloc(100_000);
+    for (let i = 0; i < large.length; i++) large[i] = i % 251;
+    await bus.publish('events', [
+      { key: 'a', value: large },
+      { key: 'b', value: Buffer.from('small') },
+    ]);
+    await expect
+      .poll(() => seen.get('audit')?.length === 2 && seen.get('baselines')?.length === 2)
+      .toBe(true);
+    const [audit, baselines] = [seen.get('audit')!, seen.get('baselines')!];
+    for (const messages of [audit, baselines]) {
+      expect(Buffer.compare(messages[0]!.value!, large)).toBe(0);
+      expect(messages[0]!.value!.buffer).toBeInstanceOf(SharedArrayBuffer);
+      expect(Buffer.isBuffer(messages[0]!.value)).toBe(true);
+      expect(messages[1]!.value!.toString()).toBe('small');
+      expect(messages[1]!.value!.buffer).not.toBeInstanceOf(SharedArrayBuffer);
+    }
+    // One copy for both groups: the two views are of the same memory (the bus's own bytes are not shared).
+    audit[0]!.value![0] = 99;
+    expect(baselines[0]!.value![0]).toBe(99);
+    expect(large[0]).toBe(0);
+    await served.close();
+    await bus.close();
   });
 });
 
