@@ -57,9 +57,10 @@
  * parse/insert/merge threads; in clock ticks of `getconf CLK_TCK`) the writer process used over the same span: a
  * phase where the writer only drains. On a ClickHouse server of this bench's own, the server's CPU over the span
  * is reported too (`store_server_backlog_cpu_s`), and `writer_and_store_events_per_cpu_s` counts both: what
- * storing an event costs in all on this machine (the test server's HTTP layer is Node's, a real server's is not). The span ends
- * when the writer's consumer group has committed every offset of the events topic (its lag, asked of the broker
- * every 100 ms: the writer commits a batch only once stored), and the trail's count is read after it: asking the
+ * storing an event costs in all on this machine (the test server's HTTP layer is Node's, a real server's is
+ * not). The span ends when the writer's consumer group has committed every offset of the events topic (its lag,
+ * asked of the broker every 100 ms: the writer commits a batch only once stored), and the trail's count is read
+ * after it (on a server, its merges of the drained rows may go on after that, uncounted): asking the
  * writer's own store for its count 4 times a second, as the bench did before, cost the writer about 45 ms of CPU a
  * reading on a trail of a million rows (the feed's page and total), a sixth of what the span measured.
  * CPU-seconds per event hold up on a shared machine far better than wall-clock rates, which move with whatever
@@ -99,6 +100,7 @@ import { createClient } from '@clickhouse/client';
 import { topicNames } from '@thoth/contracts';
 import { KafkaBus } from '@thoth/platform';
 import { quietKnownWarnings } from '../services/thoth/src/process-warnings.ts';
+import { wantedServices } from '../services/thoth/src/service-names.ts';
 import { type SharedClickHouse, startSharedClickHouse } from '../test/clickhouse-http/shared-clickhouse.ts';
 import {
   benchReporter,
@@ -126,9 +128,14 @@ const BACKLOG_MAX_PAUSE_MS = 15_000;
  */
 const BACKLOG_LAG_READING_MS = 100;
 
-/** Whether THOTH_SERVICES names the API (`all` does). */
+/** Whether a THOTH_SERVICES value runs the API (`all` does), read as Thoth reads it. */
 function includesApi(services: string): boolean {
-  return services.split(',').some((name) => name.trim() === 'api' || name.trim() === 'all');
+  return wantedServices(
+    services
+      .split(',')
+      .map((name) => name.trim())
+      .filter(Boolean),
+  ).has('api');
 }
 
 /** Least-squares slope of (epoch ms, count) points, per second. */

@@ -469,8 +469,8 @@ const hourFormats = new Map<string, Intl.DateTimeFormat>();
 const HOUR_MS = 3_600_000;
 
 export function hourOfDay(atMs: number, timeZone: string): number {
-  // The default zone by arithmetic: Intl's formatting was a few percent of the consumer's time a call.
-  // (whole milliseconds from 1970 on, what ingest accepts; anything else the way Intl reads it).
+  // The default zone by arithmetic, for whole milliseconds from 1970 on (what ingest accepts): Intl's formatting
+  // was a few percent of the consumer's time a call. Anything else is read by Intl, as before.
   if (timeZone === 'UTC' && Number.isSafeInteger(atMs) && atMs >= 0) return Math.floor(atMs / HOUR_MS) % 24;
   let format = hourFormats.get(timeZone);
   if (!format) {

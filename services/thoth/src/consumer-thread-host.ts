@@ -7,8 +7,9 @@ import {
   siblingModule,
   startPureThread,
 } from '@thoth/platform';
-import type { ConsumerName, Consumers } from './consumers.ts';
+import type { Consumers } from './consumers.ts';
 import type { ConsumersThreadData } from './consumers-thread.ts';
+import type { ConsumerName } from './service-names.ts';
 
 const THREAD_MODULE = siblingModule(import.meta.url, 'consumers-thread');
 

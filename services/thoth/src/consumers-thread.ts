@@ -2,7 +2,8 @@ import { getPriority, setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Config } from '@thoth/platform';
 import { BridgedBus, BridgedStore, createLogger, RpcPort, serveThreadMetrics } from '@thoth/platform';
-import { type ConsumerName, type Consumers, startConsumers } from './consumers.ts';
+import { type Consumers, startConsumers } from './consumers.ts';
+import type { ConsumerName } from './service-names.ts';
 
 /**
  * The consumers' thread (started by consumer-thread-host.ts as a pure thread): the audit writer, baselines, SIEM exports and the

@@ -5,9 +5,7 @@ import { ApprovalNotifier } from '@thoth/notifier';
 import type { AnalyticsStore, Bus, Config, Logger } from '@thoth/platform';
 import { AvroCodec, configuredRedactor, SigningKey } from '@thoth/platform';
 import { loadSinkConfig, SiemExporter } from '@thoth/siem-export';
-
-export const CONSUMER_SERVICES = ['audit-writer', 'approval-notifier', 'siem-export', 'baselines'] as const;
-export type ConsumerName = (typeof CONSUMER_SERVICES)[number];
+import type { ConsumerName } from './service-names.ts';
 
 export interface ConsumerDeps {
   config: Config;

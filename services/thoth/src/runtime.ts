@@ -15,7 +15,8 @@ import {
 } from '@thoth/platform';
 import { loadSinkConfig } from '@thoth/siem-export';
 import { startConsumerThread } from './consumer-thread-host.ts';
-import { CONSUMER_SERVICES, type Consumers, startConsumers } from './consumers.ts';
+import { type Consumers, startConsumers } from './consumers.ts';
+import { CONSUMER_SERVICES, wantedServices } from './service-names.ts';
 import type { StartFacts } from './start-summary.ts';
 
 export interface Runtime {
@@ -30,9 +31,6 @@ export interface Runtime {
   stop(): Promise<void>;
 }
 
-const SERVICES = ['api', ...CONSUMER_SERVICES] as const;
-type ServiceName = (typeof SERVICES)[number];
-
 /**
  * Starts Thoth. Embedded mode: in-process bus + chDB, every service in this process. Distributed mode: Kafka
  * + a ClickHouse server, the services named in THOTH_SERVICES. Same code either way, only the bus and the
@@ -41,12 +39,7 @@ type ServiceName = (typeof SERVICES)[number];
 export async function startRuntime(config: Config, log: Logger): Promise<Runtime> {
   const dataDir = resolve(config.THOTH_DATA_DIR);
   mkdirSync(dataDir, { recursive: true });
-  const wanted = new Set<ServiceName>(
-    config.THOTH_SERVICES.includes('all') ? SERVICES : (config.THOTH_SERVICES as ServiceName[]),
-  );
-  for (const name of wanted)
-    if (!SERVICES.includes(name))
-      throw new Error(`THOTH_SERVICES: unknown service "${name}" (known: all, ${SERVICES.join(', ')})`);
+  const wanted = wantedServices(config.THOTH_SERVICES);
 
   // First, so a port in use fails the start at once. Every shape of process serves its metrics here (docs/metrics.md).
   let ready = false;
