@@ -61,10 +61,16 @@ export const configSchema = z
     /** …but under a steady stream at most one insert cut by time per this many ms (each insert costs chDB ~10 ms). */
     THOTH_AUDIT_FLUSH_INTERVAL_MS: z.coerce.number().int().min(0).max(60_000).default(250),
     /**
-     * Nice value (0–19) of the consumers' thread in a process that also serves the API: under contention the
-     * kernel runs the enforce path first. 0 gives both the same priority.
+     * Nice value (0–19) of the consumers' thread in a process that also serves the API (with THOTH_API_OWN_CPU, of
+     * chDB's and libuv's threads too): under contention the kernel runs the enforce path first. 0: the same.
      */
     THOTH_CONSUMERS_NICE: z.coerce.number().int().min(0).max(19).default(5),
+    /**
+     * Embedded (the API and the consumers in one process, the in-process bus): the API's thread keeps one CPU and
+     * every other thread keeps off it while the consumers keep up (Linux, two CPUs or more; util-linux's
+     * `taskset`): api-cpu.ts, docs/performance.md.
+     */
+    THOTH_API_OWN_CPU: bool.default(true),
     /** Retention of the audit trail, applied as a ClickHouse TTL. */
     THOTH_EVENTS_TTL_DAYS: z.coerce.number().int().min(1).default(365),
 

@@ -1,4 +1,5 @@
 // The package's one entry: every module below is part of its public surface.
+export * from './api-cpu.ts';
 export * from './bus/avro-codec.ts';
 export * from './bus/bus.ts';
 export * from './bus/kafka-assigner.ts';

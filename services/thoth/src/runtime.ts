@@ -9,6 +9,7 @@ import {
   consumerLag,
   KafkaBus,
   MemoryBus,
+  reserveCpuForApiThread,
   SigningKey,
   Store,
   startMetricsServer,
@@ -153,6 +154,15 @@ export async function startRuntime(config: Config, log: Logger): Promise<Runtime
       throw error;
     });
   }
+  // After the consumers' thread and chDB's pools exist, so that they start on the other CPUs.
+  // Embedded only: the backlog it watches is the in-process bus's.
+  const apiCpu =
+    api && consumers && config.THOTH_API_OWN_CPU && bus instanceof MemoryBus
+      ? await reserveCpuForApiThread(log, {
+          backgroundNice: config.THOTH_CONSUMERS_NICE,
+          backlogMs: () => bus.oldestPendingMs(topics.events),
+        })
+      : undefined;
   ready = true;
 
   const running = [...wanted].filter(
@@ -204,6 +214,7 @@ export async function startRuntime(config: Config, log: Logger): Promise<Runtime
     facts,
     stop: async () => {
       ready = false;
+      apiCpu?.stop();
       await api?.stop();
       await consumers?.stop();
       await bus.close();

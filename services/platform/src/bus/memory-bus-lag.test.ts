@@ -53,3 +53,43 @@ describe('MemoryBus.consumerLags', () => {
     await bus.close();
   });
 });
+
+describe('MemoryBus.oldestPendingMs', () => {
+  it('is the age of the oldest message a group here has not committed, live tails left out', async () => {
+    const bus = new MemoryBus({ defaultPartitions: 2 });
+    await bus.ensureTopics([
+      { name: 'events', partitions: 2 },
+      { name: 'other', partitions: 1 },
+    ]);
+    const published = Date.now();
+    await bus.publish('events', [{ key: 'k1', value: Buffer.from('1') }]);
+    // Nobody consumes it yet: nothing is pending for anyone.
+    expect(await bus.oldestPendingMs('events', published + 5_000)).toBe(0);
+    let release = () => {};
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const tail = await bus.subscribe({
+      group: 'tail',
+      topics: ['events'],
+      ephemeral: true,
+      handler: () => held,
+    });
+    expect(await bus.oldestPendingMs('events', published + 5_000)).toBe(0);
+
+    const writer = await bus.subscribe({ group: 'writer', topics: ['events'], handler: () => held });
+    const pending = await bus.oldestPendingMs('events', published + 5_000);
+    expect(pending).toBeGreaterThan(4_900);
+    expect(pending).toBeLessThanOrEqual(5_000);
+    // Another topic's backlog is its own.
+    expect(await bus.oldestPendingMs('other', published + 5_000)).toBe(0);
+
+    release();
+    const deadline = Date.now() + 5_000;
+    while ((await bus.oldestPendingMs('events')) > 0) {
+      if (Date.now() > deadline) throw new Error('the group never caught up');
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await tail.stop();
+    await writer.stop();
+    await bus.close();
+  });
+});

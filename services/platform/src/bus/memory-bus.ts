@@ -175,6 +175,25 @@ export class MemoryBus implements Bus {
     return lags;
   }
 
+  /**
+   * How long (ms) the oldest message of `topicName` that some group here has not committed has waited (live-tail
+   * groups left out); 0 when every group is caught up.
+   */
+  async oldestPendingMs(topicName: string, now = Date.now()): Promise<number> {
+    const topic = await this.topic(topicName);
+    let oldest = now;
+    for (const group of this.groups.values()) {
+      if (group.ephemeral || !group.members.some((m) => m.topics.includes(topicName))) continue;
+      topic.partitions.forEach((log, partition) => {
+        const committed = group.committed.get(`${topicName}/${partition}`) ?? log.startOffset;
+        if (committed >= log.endOffset) return;
+        const first = log.read(committed, 1)[0];
+        if (first && first.timestamp < oldest) oldest = first.timestamp;
+      });
+    }
+    return Math.max(0, now - oldest);
+  }
+
   async lag(groupName: string, topicName: string): Promise<number> {
     const topic = await this.topic(topicName);
     const group = this.group(groupName);

@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { backgroundCpus, CALM_CHECKS, nextShare, parseCpuList, type ShareState } from './api-cpu.ts';
+
+describe('parseCpuList', () => {
+  it('reads the kernel list format', () => {
+    expect(parseCpuList('0')).toEqual([0]);
+    expect(parseCpuList('0-1\n')).toEqual([0, 1]);
+    expect(parseCpuList('0-3,5,7-8')).toEqual([0, 1, 2, 3, 5, 7, 8]);
+  });
+  it('refuses what is not a list', () => {
+    expect(() => parseCpuList('ff')).toThrow(/not a CPU list/);
+    expect(() => parseCpuList('1-')).toThrow(/not a CPU list/);
+  });
+});
+
+describe('backgroundCpus', () => {
+  it('keeps the lowest allowed CPU for the API thread', () => {
+    expect(backgroundCpus([0, 1])).toEqual([1]);
+    expect(backgroundCpus([5, 3, 4])).toEqual([4, 5]);
+  });
+  it('leaves one CPU shared', () => {
+    expect(backgroundCpus([2])).toBeUndefined();
+    expect(backgroundCpus([2, 2])).toBeUndefined();
+    expect(backgroundCpus([])).toBeUndefined();
+  });
+});
+
+describe('nextShare', () => {
+  const own: ShareState = { share: 'own', calm: 0 };
+  it('shares the API CPU once the oldest pending event waited over a second', () => {
+    expect(nextShare(own, 900)).toEqual(own);
+    expect(nextShare(own, 1_001)).toEqual({ share: 'shared', calm: 0 });
+  });
+  it('takes it back after three calm checks in a row, and only then', () => {
+    let state: ShareState = { share: 'shared', calm: 0 };
+    for (let i = 1; i < CALM_CHECKS; i++) {
+      state = nextShare(state, 100);
+      expect(state).toEqual({ share: 'shared', calm: i });
+    }
+    expect(nextShare(state, 600)).toEqual({ share: 'shared', calm: 0 }); // not calm: counting starts over
+    expect(nextShare(state, 100)).toEqual(own);
+  });
+});

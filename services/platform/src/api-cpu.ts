@@ -1,0 +1,200 @@
+import { execFile } from 'node:child_process';
+import { readdir, readFile } from 'node:fs/promises';
+import { getPriority, setPriority } from 'node:os';
+import type { Logger } from './logger.ts';
+
+/**
+ * A CPU of its own for the enforce path (`THOTH_API_OWN_CPU`, on by default in embedded mode). In a process that
+ * serves the API and runs the consumers, the API's thread (the main thread) keeps to one of the process's CPUs and
+ * every other thread — the consumers' thread, chDB's pools, libuv's pool, V8's collector helpers, a dry run's
+ * thread — keeps off it, chDB's and libuv's threads at a lower priority than V8's helpers. Otherwise the kernel's
+ * fair scheduler lets background threads take turns on the core where the API's thread waits. While the consumers
+ * fall behind (nextShare), the background threads may use every CPU again. On the 2-core reference machine,
+ * `bench:embedded`'s p99 at 1 connection went from 3.8–4.2 to a median of 2.76 ms, at 16 from 6.7–10 to 5.19 ms,
+ * its ratio to the isolated API from 0.69–0.85 to 0.827, with the trail's lag p99 1.0–1.9 s (docs/performance.md).
+ *
+ * Linux only (thread affinity is set with util-linux's `taskset`, which every Debian system has); elsewhere, with
+ * one CPU, or without `taskset`, nothing changes.
+ */
+
+/** `0-3,5,7-8` (the kernel's list format, as in /proc's `Cpus_allowed_list`) → [0,1,2,3,5,7,8]. */
+export function parseCpuList(text: string): number[] {
+  const cpus: number[] = [];
+  for (const part of text.trim().split(',')) {
+    if (part === '') continue;
+    const match = /^(\d+)(?:-(\d+))?$/.exec(part);
+    if (!match) throw new Error(`not a CPU list: ${JSON.stringify(text)}`);
+    const first = Number(match[1]);
+    const last = match[2] === undefined ? first : Number(match[2]);
+    for (let cpu = first; cpu <= last; cpu++) cpus.push(cpu);
+  }
+  return cpus;
+}
+
+/** The CPUs background threads keep to: all the allowed ones but the lowest, or undefined with fewer than two. */
+export function backgroundCpus(allowed: readonly number[]): number[] | undefined {
+  if (allowed.length < 2) return undefined;
+  const sorted = [...new Set(allowed)].sort((a, b) => a - b);
+  return sorted.length < 2 ? undefined : sorted.slice(1);
+}
+
+/**
+ * Threads that keep their own priority: V8's collector helpers (`V8Worker`), which also run the API thread's
+ * collections (a scavenge waits for its helpers: behind chDB's threads on the one CPU left to them, the API
+ * thread's collections stalled), and worker threads (`WorkerThread`: the consumers' thread sets its own).
+ */
+const OWN_PRIORITY = new Set(['V8Worker', 'WorkerThread']);
+
+const cpusAllowed = async (tid: number): Promise<string | undefined> => {
+  const status = await readFile(`/proc/self/task/${tid}/status`, 'utf8').catch(() => undefined);
+  return status && /^Cpus_allowed_list:\s*(\S+)/m.exec(status)?.[1];
+};
+
+const taskset = (args: string[]): Promise<void> =>
+  new Promise((resolve, reject) => execFile('taskset', args, (error) => (error ? reject(error) : resolve())));
+const setAffinity = (tid: number, cpus: string) => taskset(['--pid', '--cpu-list', cpus, String(tid)]);
+/** Every thread of this process. */
+const allThreads = (cpus: string) =>
+  taskset(['--all-tasks', '--pid', '--cpu-list', cpus, String(process.pid)]);
+
+/**
+ * Where the background threads run: off the API's CPU (`own`), or — while the events they consume wait too long,
+ * which on a saturated machine the one CPU left to them can cause — on every CPU (`shared`), as without the
+ * reservation, until they caught up. The enforce path is fast first; the trail still never falls behind for good.
+ */
+export type CpuShare = 'own' | 'shared';
+
+/** Shared once the oldest event not yet consumed has waited this long (the audit writer stores every 250 ms). */
+export const SHARE_AFTER_MS = 1_000;
+/** Own again after this many checks in a row (one a second) with the backlog below OWN_BELOW_MS. */
+export const OWN_BELOW_MS = 400;
+export const CALM_CHECKS = 3;
+
+export interface ShareState {
+  share: CpuShare;
+  /** Checks in a row, while shared, with the backlog below OWN_BELOW_MS. */
+  calm: number;
+}
+
+/** The next state after a check that found the oldest pending event `backlogMs` old. */
+export function nextShare(state: ShareState, backlogMs: number): ShareState {
+  if (state.share === 'own')
+    return backlogMs > SHARE_AFTER_MS ? { share: 'shared', calm: 0 } : { share: 'own', calm: 0 };
+  const calm = backlogMs < OWN_BELOW_MS ? state.calm + 1 : 0;
+  return calm >= CALM_CHECKS ? { share: 'own', calm: 0 } : { share: 'shared', calm };
+}
+
+export interface ApiCpuReservation {
+  /** The CPU the API's thread has to itself. */
+  apiCpu: number;
+  /** The CPUs every other thread keeps to, in the kernel's list format. */
+  background: string;
+  share(): CpuShare;
+  /** One check, as the timer makes every `checkMs`: the backlog, then the threads started since the last. */
+  check(): Promise<void>;
+  stop(): void;
+}
+
+/**
+ * Keeps the calling (main) thread on the lowest of the process's CPUs and every other thread off it, lowering
+ * their priority to `backgroundNice` (but for OWN_PRIORITY's). Every `checkMs` it reads `backlogMs()` (how long
+ * the oldest event the consumers have not committed has waited) to switch between `own` and `shared`
+ * (nextShare), and lists /proc/self/task for threads started since: a thread started by one kept off the API's
+ * CPU inherits that; those the main thread starts are moved. Returns undefined, having said why, where it does
+ * not apply.
+ */
+export async function reserveCpuForApiThread(
+  log: Logger,
+  options: {
+    /** The nice value of the other threads (chDB's, libuv's), but for those in OWN_PRIORITY. */
+    backgroundNice: number;
+    backlogMs: () => Promise<number>;
+    checkMs?: number;
+  },
+): Promise<ApiCpuReservation | undefined> {
+  const { backgroundNice, backlogMs, checkMs = 1_000 } = options;
+  if (process.platform !== 'linux') return undefined;
+  const mainAllowed = await cpusAllowed(process.pid);
+  const background = mainAllowed === undefined ? undefined : backgroundCpus(parseCpuList(mainAllowed));
+  if (!mainAllowed || !background) {
+    log.debug({ cpus: mainAllowed }, 'one CPU: the API thread shares it with the background threads');
+    return undefined;
+  }
+  const list = background.join(',');
+  const apiCpu = parseCpuList(mainAllowed).filter((cpu) => !background.includes(cpu))[0]!;
+  let state: ShareState = { share: 'own', calm: 0 };
+  const seen = new Set<number>();
+
+  // taskset forks this process: a whole process's threads (`--all-tasks`) are moved with one call.
+  const keepOwn = async () => {
+    await allThreads(list);
+    await setAffinity(process.pid, String(apiCpu));
+  };
+  const newThreads = async (): Promise<void> => {
+    const present = (await readdir('/proc/self/task')).map(Number);
+    // A thread id can be reused once its thread is gone: forget those no longer present.
+    const alive = new Set(present);
+    for (const tid of seen) if (!alive.has(tid)) seen.delete(tid);
+    for (const tid of present) {
+      if (tid === process.pid || seen.has(tid)) continue;
+      seen.add(tid);
+      try {
+        const name = (await readFile(`/proc/self/task/${tid}/comm`, 'utf8')).trim();
+        // Only ever lowered (raising a priority needs privileges); Linux keeps a nice value per thread.
+        if (!OWN_PRIORITY.has(name) && getPriority(tid) < backgroundNice) setPriority(tid, backgroundNice);
+        if (state.share !== 'own') continue;
+        // Most new threads are chDB's, started by a thread already kept off the API's CPU, whose affinity they
+        // inherited: only one the main thread started is moved.
+        const current = await cpusAllowed(tid);
+        if (current !== undefined && parseCpuList(current).join(',') !== list) await setAffinity(tid, list);
+      } catch {
+        // gone since the listing (ENOENT from /proc, ESRCH, taskset's exit status)
+      }
+    }
+  };
+  try {
+    await keepOwn();
+    await newThreads();
+  } catch (error) {
+    log.warn(
+      { err: error },
+      "could not keep a CPU for the enforce path (is util-linux's taskset installed?): its thread shares every CPU with the background threads",
+    );
+    return undefined;
+  }
+
+  let checking: Promise<void> | undefined;
+  const checkOnce = async (): Promise<void> => {
+    const backlog = await backlogMs();
+    const next = nextShare(state, backlog);
+    if (next.share !== state.share) {
+      if (next.share === 'shared') {
+        await allThreads(mainAllowed.trim());
+        log.info(
+          { backlog_ms: backlog },
+          "the consumers fall behind: background threads may use the enforce path's CPU until they caught up",
+        );
+      } else {
+        await keepOwn();
+        log.info({ backlog_ms: backlog }, 'the consumers caught up: the enforce path keeps its CPU again');
+      }
+    }
+    state = next;
+    await newThreads();
+  };
+  const check = (): Promise<void> => {
+    checking ??= checkOnce().finally(() => {
+      checking = undefined;
+    });
+    return checking;
+  };
+  const timer = setInterval(() => {
+    check().catch((error) => log.warn({ err: error }, "keeping the enforce path's CPU failed"));
+  }, checkMs);
+  timer.unref();
+  log.info(
+    { api_cpu: apiCpu, background_cpus: list },
+    'the enforce path keeps a CPU to itself: background threads run on the others',
+  );
+  return { apiCpu, background: list, share: () => state.share, check, stop: () => clearInterval(timer) };
+}
