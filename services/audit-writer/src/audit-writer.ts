@@ -143,12 +143,17 @@ export class AuditWriter {
     return this.deps.maxBatchSize ?? Math.min(5_000, this.flushRows);
   }
 
+  /** The consumer group's default name: after the topic (which carries THOTH_TOPIC_PREFIX). */
+  static group(eventsTopic: string): string {
+    return `${eventsTopic}.audit-writer`;
+  }
+
   async start(): Promise<void> {
     this.subscription = await subscribeRecordStream({
       bus: this.deps.bus,
       codec: this.deps.codec,
       // Named after the topic (which carries THOTH_TOPIC_PREFIX), so deployments sharing a broker never mix.
-      group: this.deps.group ?? `${this.deps.eventsTopic}.audit-writer`,
+      group: this.deps.group ?? AuditWriter.group(this.deps.eventsTopic),
       topics: [this.deps.eventsTopic],
       // No partition batch larger than one flush: a batch is stored (and committed) in one piece.
       maxBatchSize: this.maxBatchSize,

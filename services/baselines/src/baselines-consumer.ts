@@ -89,13 +89,18 @@ export class BaselinesConsumer {
 
   constructor(private readonly deps: BaselinesDeps) {}
 
+  /** The consumer group's default name: after the topic (which carries THOTH_TOPIC_PREFIX). */
+  static group(eventsTopic: string): string {
+    return `${eventsTopic}.baselines`;
+  }
+
   async start(): Promise<void> {
     for (const b of await loadEscalatedBaselines(this.deps.store))
       this.baselines.set(agentId(b.tenant_id, b.agent_id), b);
     this.subscription = await subscribeRecords({
       bus: this.deps.bus,
       codec: this.deps.codec,
-      group: this.deps.group ?? `${this.deps.eventsTopic}.baselines`,
+      group: this.deps.group ?? BaselinesConsumer.group(this.deps.eventsTopic),
       topics: [this.deps.eventsTopic],
       maxBatchSize: this.maxBatchSize,
       maxInFlightBatches: MAX_IN_FLIGHT_BATCHES,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { backgroundCpus, CALM_CHECKS, nextShare, parseCpuList, type ShareState } from './api-cpu.ts';
+import { CALM_CHECKS, nextShare, parseCpuList, type ShareState, splitCpus } from './api-cpu.ts';
 
 describe('parseCpuList', () => {
   it('reads the kernel list format', () => {
@@ -13,15 +13,16 @@ describe('parseCpuList', () => {
   });
 });
 
-describe('backgroundCpus', () => {
-  it('keeps the lowest allowed CPU for the API thread', () => {
-    expect(backgroundCpus([0, 1])).toEqual([1]);
-    expect(backgroundCpus([5, 3, 4])).toEqual([4, 5]);
+describe('splitCpus', () => {
+  it('gives the API thread the lowest allowed CPU and the background the rest', () => {
+    expect(splitCpus([0, 1])).toEqual({ api: 0, background: [1] });
+    expect(splitCpus([5, 3, 4])).toEqual({ api: 3, background: [4, 5] });
+    expect(splitCpus([0, 2])).toEqual({ api: 0, background: [2] });
   });
   it('leaves one CPU shared', () => {
-    expect(backgroundCpus([2])).toBeUndefined();
-    expect(backgroundCpus([2, 2])).toBeUndefined();
-    expect(backgroundCpus([])).toBeUndefined();
+    expect(splitCpus([2])).toBeUndefined();
+    expect(splitCpus([2, 2])).toBeUndefined();
+    expect(splitCpus([])).toBeUndefined();
   });
 });
 

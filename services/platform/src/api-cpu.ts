@@ -31,17 +31,17 @@ export function parseCpuList(text: string): number[] {
   return cpus;
 }
 
-/** The CPUs background threads keep to: all the allowed ones but the lowest, or undefined with fewer than two. */
-export function backgroundCpus(allowed: readonly number[]): number[] | undefined {
-  if (allowed.length < 2) return undefined;
+/** The API's CPU (the lowest allowed) and the background's (the rest), or undefined with fewer than two. */
+export function splitCpus(allowed: readonly number[]): { api: number; background: number[] } | undefined {
   const sorted = [...new Set(allowed)].sort((a, b) => a - b);
-  return sorted.length < 2 ? undefined : sorted.slice(1);
+  return sorted.length < 2 ? undefined : { api: sorted[0]!, background: sorted.slice(1) };
 }
 
 /**
  * Threads that keep their own priority: V8's collector helpers (`V8Worker`), which also run the API thread's
- * collections (a scavenge waits for its helpers: behind chDB's threads on the one CPU left to them, the API
- * thread's collections stalled), and worker threads (`WorkerThread`: the consumers' thread sets its own).
+ * collections (with chDB's threads at their priority, 1 connection's p99 was 3.4–3.5 ms against 2.9:
+ * docs/performance.md), and worker threads (`WorkerThread`: the consumers' thread sets its own; the signing
+ * thread of per-decision receipts signs beside the API's thread, on the other CPUs, as it was made to).
  */
 const OWN_PRIORITY = new Set(['V8Worker', 'WorkerThread']);
 
@@ -53,9 +53,19 @@ const cpusAllowed = async (tid: number): Promise<string | undefined> => {
 const taskset = (args: string[]): Promise<void> =>
   new Promise((resolve, reject) => execFile('taskset', args, (error) => (error ? reject(error) : resolve())));
 const setAffinity = (tid: number, cpus: string) => taskset(['--pid', '--cpu-list', cpus, String(tid)]);
-/** Every thread of this process. */
-const allThreads = (cpus: string) =>
-  taskset(['--all-tasks', '--pid', '--cpu-list', cpus, String(process.pid)]);
+/**
+ * Every thread of this process. taskset stops at the first thread it cannot move, and chDB ends threads by the
+ * dozen under load: one that exited between taskset's listing and its move fails the call, so it is tried again.
+ */
+async function allThreads(cpus: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await taskset(['--all-tasks', '--pid', '--cpu-list', cpus, String(process.pid)]);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT' || attempt === 3) throw error;
+    }
+  }
+}
 
 /**
  * Where the background threads run: off the API's CPU (`own`), or — while the events they consume wait too long,
@@ -92,7 +102,8 @@ export interface ApiCpuReservation {
   share(): CpuShare;
   /** One check, as the timer makes every `checkMs`: the backlog, then the threads started since the last. */
   check(): Promise<void>;
-  stop(): void;
+  /** No more checks (a running one finishes first). The threads stay where they are: the process is ending. */
+  stop(): Promise<void>;
 }
 
 /**
@@ -108,20 +119,21 @@ export async function reserveCpuForApiThread(
   options: {
     /** The nice value of the other threads (chDB's, libuv's), but for those in OWN_PRIORITY. */
     backgroundNice: number;
+    /** How long the oldest event the CPU-bound consumers (audit writer, baselines) have not committed waited. */
     backlogMs: () => Promise<number>;
     checkMs?: number;
   },
 ): Promise<ApiCpuReservation | undefined> {
   const { backgroundNice, backlogMs, checkMs = 1_000 } = options;
   if (process.platform !== 'linux') return undefined;
-  const mainAllowed = await cpusAllowed(process.pid);
-  const background = mainAllowed === undefined ? undefined : backgroundCpus(parseCpuList(mainAllowed));
-  if (!mainAllowed || !background) {
-    log.debug({ cpus: mainAllowed }, 'one CPU: the API thread shares it with the background threads');
+  const mainAllowed = (await cpusAllowed(process.pid))?.trim();
+  const cpus = mainAllowed === undefined ? undefined : splitCpus(parseCpuList(mainAllowed));
+  if (!mainAllowed || !cpus) {
+    log.info({ cpus: mainAllowed }, 'one CPU: the enforce path shares it with the background threads');
     return undefined;
   }
-  const list = background.join(',');
-  const apiCpu = parseCpuList(mainAllowed).filter((cpu) => !background.includes(cpu))[0]!;
+  const list = cpus.background.join(',');
+  const apiCpu = cpus.api;
   let state: ShareState = { share: 'own', calm: 0 };
   const seen = new Set<number>();
 
@@ -156,20 +168,26 @@ export async function reserveCpuForApiThread(
     await keepOwn();
     await newThreads();
   } catch (error) {
+    // Half done, the API's thread could be left beside the background: every thread back on every CPU.
+    await allThreads(mainAllowed).catch(() => undefined);
     log.warn(
       { err: error },
-      "could not keep a CPU for the enforce path (is util-linux's taskset installed?): its thread shares every CPU with the background threads",
+      (error as NodeJS.ErrnoException).code === 'ENOENT'
+        ? "util-linux's taskset is not installed: the enforce path shares every CPU with the background threads"
+        : 'could not keep a CPU for the enforce path: it shares every CPU with the background threads',
     );
     return undefined;
   }
 
   let checking: Promise<void> | undefined;
+  let stopped = false;
   const checkOnce = async (): Promise<void> => {
     const backlog = await backlogMs();
     const next = nextShare(state, backlog);
+    if (stopped) return;
     if (next.share !== state.share) {
       if (next.share === 'shared') {
-        await allThreads(mainAllowed.trim());
+        await allThreads(mainAllowed);
         log.info(
           { backlog_ms: backlog },
           "the consumers fall behind: background threads may use the enforce path's CPU until they caught up",
@@ -180,7 +198,7 @@ export async function reserveCpuForApiThread(
       }
     }
     state = next;
-    await newThreads();
+    if (!stopped) await newThreads();
   };
   const check = (): Promise<void> => {
     checking ??= checkOnce().finally(() => {
@@ -196,5 +214,15 @@ export async function reserveCpuForApiThread(
     { api_cpu: apiCpu, background_cpus: list },
     'the enforce path keeps a CPU to itself: background threads run on the others',
   );
-  return { apiCpu, background: list, share: () => state.share, check, stop: () => clearInterval(timer) };
+  return {
+    apiCpu,
+    background: list,
+    share: () => state.share,
+    check,
+    stop: async () => {
+      stopped = true;
+      clearInterval(timer);
+      await checking?.catch(() => undefined);
+    },
+  };
 }

@@ -1,6 +1,8 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type ApiService, startApiService } from '@thoth/api';
+import { AuditWriter } from '@thoth/audit-writer';
+import { BaselinesConsumer } from '@thoth/baselines';
 import { topicNames, topicSpecs, urlSafeToken } from '@thoth/contracts';
 import type { Bus, Config, Logger } from '@thoth/platform';
 import {
@@ -160,7 +162,12 @@ export async function startRuntime(config: Config, log: Logger): Promise<Runtime
     api && consumers && config.THOTH_API_OWN_CPU && bus instanceof MemoryBus
       ? await reserveCpuForApiThread(log, {
           backgroundNice: config.THOTH_CONSUMERS_NICE,
-          backlogMs: () => bus.oldestPendingMs(topics.events),
+          // The consumers whose delay is CPU: a SIEM sink or the notifier waiting on a retry is not.
+          backlogMs: () =>
+            bus.oldestPendingMs(topics.events, [
+              AuditWriter.group(topics.events),
+              BaselinesConsumer.group(topics.events),
+            ]),
         })
       : undefined;
   ready = true;
@@ -214,7 +221,7 @@ export async function startRuntime(config: Config, log: Logger): Promise<Runtime
     facts,
     stop: async () => {
       ready = false;
-      apiCpu?.stop();
+      await apiCpu?.stop();
       await api?.stop();
       await consumers?.stop();
       await bus.close();

@@ -55,40 +55,59 @@ describe('MemoryBus.consumerLags', () => {
 });
 
 describe('MemoryBus.oldestPendingMs', () => {
-  it('is the age of the oldest message a group here has not committed, live tails left out', async () => {
-    const bus = new MemoryBus({ defaultPartitions: 2 });
+  it('is the age of the oldest message the named groups have not committed', async () => {
+    const bus = new MemoryBus({ defaultPartitions: 1 });
     await bus.ensureTopics([
-      { name: 'events', partitions: 2 },
+      { name: 'events', partitions: 1 },
       { name: 'other', partitions: 1 },
     ]);
-    const published = Date.now();
-    await bus.publish('events', [{ key: 'k1', value: Buffer.from('1') }]);
+    const t0 = Date.now();
+    await bus.publish('events', [{ key: 'a', value: Buffer.from('1') }]);
     // Nobody consumes it yet: nothing is pending for anyone.
-    expect(await bus.oldestPendingMs('events', published + 5_000)).toBe(0);
-    let release = () => {};
-    const held = new Promise<void>((resolve) => (release = resolve));
-    const tail = await bus.subscribe({
-      group: 'tail',
+    expect(await bus.oldestPendingMs('events', ['writer', 'slow'], t0 + 5_000)).toBe(0);
+
+    // `writer` takes the first message, then holds the second (published 50 ms later); `slow` holds the first.
+    let releaseWriter = () => {};
+    const writerHeld = new Promise<void>((resolve) => (releaseWriter = resolve));
+    let releaseSlow = () => {};
+    const slowHeld = new Promise<void>((resolve) => (releaseSlow = resolve));
+    const slow = await bus.subscribe({ group: 'slow', topics: ['events'], handler: () => slowHeld });
+    const writerSaw: string[] = [];
+    const writer = await bus.subscribe({
+      group: 'writer',
       topics: ['events'],
-      ephemeral: true,
-      handler: () => held,
+      handler: async (batch) => {
+        writerSaw.push(...batch.messages.map((m) => m.key));
+        if (batch.messages.some((m) => m.key === 'b')) await writerHeld;
+      },
     });
-    expect(await bus.oldestPendingMs('events', published + 5_000)).toBe(0);
-
-    const writer = await bus.subscribe({ group: 'writer', topics: ['events'], handler: () => held });
-    const pending = await bus.oldestPendingMs('events', published + 5_000);
-    expect(pending).toBeGreaterThan(4_900);
-    expect(pending).toBeLessThanOrEqual(5_000);
-    // Another topic's backlog is its own.
-    expect(await bus.oldestPendingMs('other', published + 5_000)).toBe(0);
-
-    release();
     const deadline = Date.now() + 5_000;
-    while ((await bus.oldestPendingMs('events')) > 0) {
-      if (Date.now() > deadline) throw new Error('the group never caught up');
-      await new Promise((r) => setTimeout(r, 10));
+    while (!writerSaw.includes('a') || (await bus.oldestPendingMs('events', ['writer'])) > 0) {
+      if (Date.now() > deadline) throw new Error('the writer never committed the first message');
+      await new Promise((r) => setTimeout(r, 5));
     }
-    await tail.stop();
+    await new Promise((r) => setTimeout(r, 50));
+    const t1 = Date.now();
+    await bus.publish('events', [{ key: 'b', value: Buffer.from('2') }]);
+
+    const now = t1 + 5_000;
+    // The writer waits on `b` only: its age, not `a`'s.
+    const writerPending = await bus.oldestPendingMs('events', ['writer'], now);
+    expect(writerPending).toBeGreaterThanOrEqual(5_000 - 10);
+    expect(writerPending).toBeLessThanOrEqual(5_000);
+    // `slow` still waits on `a`, 50 ms older: the oldest over the groups named.
+    expect(await bus.oldestPendingMs('events', ['writer', 'slow'], now)).toBeGreaterThanOrEqual(5_050);
+    // Groups not named, unknown ones, and another topic count for nothing.
+    expect(await bus.oldestPendingMs('events', ['nobody'], now)).toBe(0);
+    expect(await bus.oldestPendingMs('other', ['writer', 'slow'], now)).toBe(0);
+
+    releaseWriter();
+    releaseSlow();
+    while ((await bus.oldestPendingMs('events', ['writer', 'slow'])) > 0) {
+      if (Date.now() > deadline) throw new Error('the groups never caught up');
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await slow.stop();
     await writer.stop();
     await bus.close();
   });

@@ -176,14 +176,15 @@ export class MemoryBus implements Bus {
   }
 
   /**
-   * How long (ms) the oldest message of `topicName` that some group here has not committed has waited (live-tail
-   * groups left out); 0 when every group is caught up.
+   * How long (ms) the oldest message of `topicName` that one of `groupNames` (those with a member here) has not
+   * committed has waited; 0 when they are caught up.
    */
-  async oldestPendingMs(topicName: string, now = Date.now()): Promise<number> {
+  async oldestPendingMs(topicName: string, groupNames: readonly string[], now = Date.now()): Promise<number> {
     const topic = await this.topic(topicName);
     let oldest = now;
-    for (const group of this.groups.values()) {
-      if (group.ephemeral || !group.members.some((m) => m.topics.includes(topicName))) continue;
+    for (const name of groupNames) {
+      const group = this.groups.get(name);
+      if (!group?.members.some((m) => m.topics.includes(topicName))) continue;
       topic.partitions.forEach((log, partition) => {
         const committed = group.committed.get(`${topicName}/${partition}`) ?? log.startOffset;
         if (committed >= log.endOffset) return;
