@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { CALM_CHECKS, nextShare, parseCpuList, type ShareState, splitCpus } from './api-cpu.ts';
+import {
+  CALM_CHECKS,
+  nextShare,
+  parseCpuList,
+  SHARE_AFTER_MS,
+  type ShareState,
+  splitCpus,
+} from './api-cpu.ts';
 
 describe('parseCpuList', () => {
   it('reads the kernel list format', () => {
@@ -28,9 +35,9 @@ describe('splitCpus', () => {
 
 describe('nextShare', () => {
   const own: ShareState = { share: 'own', calm: 0 };
-  it('shares the API CPU once the oldest pending event waited over a second', () => {
-    expect(nextShare(own, 900)).toEqual(own);
-    expect(nextShare(own, 1_001)).toEqual({ share: 'shared', calm: 0 });
+  it('shares the API CPU once the oldest pending event waited over SHARE_AFTER_MS', () => {
+    expect(nextShare(own, SHARE_AFTER_MS)).toEqual(own);
+    expect(nextShare(own, SHARE_AFTER_MS + 1)).toEqual({ share: 'shared', calm: 0 });
   });
   it('takes it back after three calm checks in a row, and only then', () => {
     let state: ShareState = { share: 'shared', calm: 0 };

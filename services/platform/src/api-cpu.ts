@@ -10,8 +10,8 @@ import type { Logger } from './logger.ts';
  * thread — keeps off it, chDB's and libuv's threads at a lower priority than V8's helpers. Otherwise the kernel's
  * fair scheduler lets background threads take turns on the core where the API's thread waits. While the consumers
  * fall behind (nextShare), the background threads may use every CPU again. On the 2-core reference machine,
- * `bench:embedded`'s p99 at 1 connection went from 3.8–4.2 to a median of 2.76 ms, at 16 from 6.7–10 to 5.19 ms,
- * its ratio to the isolated API from 0.69–0.85 to 0.827, with the trail's lag p99 1.0–1.9 s (docs/performance.md).
+ * `bench:embedded`'s p99 at 1 connection went from 3.8–4.2 to a median of 2.9 ms, at 16 from 6.7–10 to 5.2 ms, its
+ * ratio to the isolated API from 0.69–0.85 to 0.77–0.85, with the trail's lag p99 1.2–1.8 s (docs/performance.md).
  *
  * Linux only (thread affinity is set with util-linux's `taskset`, which every Debian system has); elsewhere, with
  * one CPU, or without `taskset`, nothing changes.
@@ -74,8 +74,12 @@ async function allThreads(cpus: string): Promise<void> {
  */
 export type CpuShare = 'own' | 'shared';
 
-/** Shared once the oldest event not yet consumed has waited this long (the audit writer stores every 250 ms). */
-export const SHARE_AFTER_MS = 1_000;
+/**
+ * Shared once the oldest event not yet consumed has waited this long (the audit writer stores every 250 ms). At 1 s
+ * the trail's lag p99 under bench:embedded's saturation passed 2 s in three runs of eight; at 0.7 s in none of five,
+ * for a little less throughput at saturation (docs/performance.md).
+ */
+export const SHARE_AFTER_MS = 700;
 /** Own again after this many checks in a row (one a second) with the backlog below OWN_BELOW_MS. */
 export const OWN_BELOW_MS = 400;
 export const CALM_CHECKS = 3;
