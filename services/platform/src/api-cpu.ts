@@ -76,7 +76,7 @@ export type CpuShare = 'own' | 'shared';
 
 /**
  * Shared once the oldest event not yet consumed has waited this long (the audit writer stores every 250 ms). At 1 s
- * the trail's lag p99 under bench:embedded's saturation passed 2 s in three runs of eight; at 0.7 s in none of five,
+ * the trail's lag p99 under bench:embedded's saturation passed 2 s in two runs of eight; at 0.7 s in none of five,
  * for a little less throughput at saturation (docs/performance.md).
  */
 export const SHARE_AFTER_MS = 700;
