@@ -99,10 +99,6 @@ export function nextShare(state: ShareState, backlogMs: number): ShareState {
 }
 
 export interface ApiCpuReservation {
-  /** The CPU the API's thread has to itself. */
-  apiCpu: number;
-  /** The CPUs every other thread keeps to, in the kernel's list format. */
-  background: string;
   share(): CpuShare;
   /** One check, as the timer makes every `checkMs`: the backlog, then the threads started since the last. */
   check(): Promise<void>;
@@ -219,8 +215,6 @@ export async function reserveCpuForApiThread(
     'the enforce path keeps a CPU to itself: background threads run on the others',
   );
   return {
-    apiCpu,
-    background: list,
     share: () => state.share,
     check,
     stop: async () => {

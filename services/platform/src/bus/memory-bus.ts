@@ -40,6 +40,10 @@ interface Member {
   topics: string[];
 }
 
+/** Where `group` goes on in a partition: its committed offset, or the log's start when it has none. */
+const resumeAt = (group: Group, topic: string, partition: number, log: PartitionLog): number =>
+  group.committed.get(`${topic}/${partition}`) ?? log.startOffset;
+
 interface Group {
   name: string;
   /** SubscribeOptions.ephemeral: not persisted, and dropped (with its hold on retention) when its last member leaves. */
@@ -167,8 +171,12 @@ export class MemoryBus implements Bus {
       for (const name of new Set(group.members.flatMap((m) => m.topics))) {
         const topic = await this.topic(name);
         topic.partitions.forEach((log, partition) => {
-          const committed = group.committed.get(`${name}/${partition}`) ?? log.startOffset;
-          lags.push({ group: group.name, topic: name, partition, lag: log.endOffset - committed });
+          lags.push({
+            group: group.name,
+            topic: name,
+            partition,
+            lag: log.endOffset - resumeAt(group, name, partition, log),
+          });
         });
       }
     }
@@ -186,7 +194,7 @@ export class MemoryBus implements Bus {
       const group = this.groups.get(name);
       if (!group?.members.some((m) => m.topics.includes(topicName))) continue;
       topic.partitions.forEach((log, partition) => {
-        const committed = group.committed.get(`${topicName}/${partition}`) ?? log.startOffset;
+        const committed = resumeAt(group, topicName, partition, log);
         if (committed >= log.endOffset) return;
         const first = log.read(committed, 1)[0];
         if (first && first.timestamp < oldest) oldest = first.timestamp;
@@ -199,7 +207,7 @@ export class MemoryBus implements Bus {
     const topic = await this.topic(topicName);
     const group = this.group(groupName);
     return topic.partitions.reduce(
-      (sum, log, p) => sum + log.endOffset - (group.committed.get(`${topicName}/${p}`) ?? log.startOffset),
+      (sum, log, p) => sum + log.endOffset - resumeAt(group, topicName, p, log),
       0,
     );
   }
