@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
-  CALM_CHECKS,
+  CALM_MS,
+  CHECK_MS,
   nextShare,
   parseCpuList,
   SHARE_AFTER_MS,
@@ -34,18 +35,22 @@ describe('splitCpus', () => {
 });
 
 describe('nextShare', () => {
-  const own: ShareState = { share: 'own', calm: 0 };
+  const own: ShareState = { share: 'own', calmMs: 0 };
   it('shares the API CPU once the oldest pending event waited over SHARE_AFTER_MS', () => {
-    expect(nextShare(own, SHARE_AFTER_MS)).toEqual(own);
-    expect(nextShare(own, SHARE_AFTER_MS + 1)).toEqual({ share: 'shared', calm: 0 });
+    expect(nextShare(own, SHARE_AFTER_MS, CHECK_MS)).toEqual(own);
+    expect(nextShare(own, SHARE_AFTER_MS + 1, CHECK_MS)).toEqual({ share: 'shared', calmMs: 0 });
   });
-  it('takes it back after three calm checks in a row, and only then', () => {
-    let state: ShareState = { share: 'shared', calm: 0 };
-    for (let i = 1; i < CALM_CHECKS; i++) {
-      state = nextShare(state, 100);
-      expect(state).toEqual({ share: 'shared', calm: i });
+  it('takes it back once the backlog stayed low for CALM_MS of checks in a row, and only then', () => {
+    const calmChecks = CALM_MS / CHECK_MS;
+    expect(Number.isInteger(calmChecks) && calmChecks > 1).toBe(true);
+    let state: ShareState = { share: 'shared', calmMs: 0 };
+    for (let i = 1; i < calmChecks; i++) {
+      state = nextShare(state, 100, CHECK_MS);
+      expect(state).toEqual({ share: 'shared', calmMs: i * CHECK_MS });
     }
-    expect(nextShare(state, 600)).toEqual({ share: 'shared', calm: 0 }); // not calm: counting starts over
-    expect(nextShare(state, 100)).toEqual(own);
+    expect(nextShare(state, 600, CHECK_MS)).toEqual({ share: 'shared', calmMs: 0 }); // not calm: counting starts over
+    expect(nextShare(state, 100, CHECK_MS)).toEqual(own);
+    // Checks further apart count for more.
+    expect(nextShare({ share: 'shared', calmMs: 0 }, 100, CALM_MS)).toEqual(own);
   });
 });

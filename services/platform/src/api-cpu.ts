@@ -75,32 +75,40 @@ async function allThreads(cpus: string): Promise<void> {
 export type CpuShare = 'own' | 'shared';
 
 /**
- * Shared once the oldest event not yet consumed has waited this long (the audit writer stores every 250 ms). At 1 s
- * the trail's lag p99 under bench:embedded's saturation passed 2 s in two runs of eight; at 0.7 s in none of five,
- * for a little less throughput at saturation (docs/performance.md).
+ * Shared once the oldest event not yet consumed has waited this long (the audit writer stores every 250 ms). With a
+ * check a second, at 1 s the trail's lag p99 under bench:embedded's saturation passed 2 s in two runs of eight; at
+ * 0.7 s in none of five, for a little less throughput at saturation. With a check every 250 ms (CHECK_MS) it stayed
+ * at or under 1.05 s in four runs of four; at 1 s it passed 2 s again in one of four (docs/performance.md).
  */
 export const SHARE_AFTER_MS = 700;
-/** Own again after this many checks in a row (one a second) with the backlog below OWN_BELOW_MS. */
+/** Own again once the backlog stayed below OWN_BELOW_MS this long (checks in a row). */
 export const OWN_BELOW_MS = 400;
-export const CALM_CHECKS = 3;
+export const CALM_MS = 3_000;
+/**
+ * How often the backlog is read. A backlog grows by up to this much between two reads, so it is part of how far
+ * past SHARE_AFTER_MS the trail can fall before the background gets more CPU (a read is a few map lookups). The
+ * threads are listed every THREAD_SCAN_MS only: that reads /proc once per thread started since.
+ */
+export const CHECK_MS = 250;
+export const THREAD_SCAN_MS = 1_000;
 
 export interface ShareState {
   share: CpuShare;
-  /** Checks in a row, while shared, with the backlog below OWN_BELOW_MS. */
-  calm: number;
+  /** While shared: how long the backlog has stayed below OWN_BELOW_MS (the checks in a row that found it so). */
+  calmMs: number;
 }
 
-/** The next state after a check that found the oldest pending event `backlogMs` old. */
-export function nextShare(state: ShareState, backlogMs: number): ShareState {
+/** The next state after a check, `sinceMs` after the one before, that found the oldest pending event `backlogMs` old. */
+export function nextShare(state: ShareState, backlogMs: number, sinceMs: number): ShareState {
   if (state.share === 'own')
-    return backlogMs > SHARE_AFTER_MS ? { share: 'shared', calm: 0 } : { share: 'own', calm: 0 };
-  const calm = backlogMs < OWN_BELOW_MS ? state.calm + 1 : 0;
-  return calm >= CALM_CHECKS ? { share: 'own', calm: 0 } : { share: 'shared', calm };
+    return backlogMs > SHARE_AFTER_MS ? { share: 'shared', calmMs: 0 } : { share: 'own', calmMs: 0 };
+  const calmMs = backlogMs < OWN_BELOW_MS ? state.calmMs + sinceMs : 0;
+  return calmMs >= CALM_MS ? { share: 'own', calmMs: 0 } : { share: 'shared', calmMs };
 }
 
 export interface ApiCpuReservation {
   share(): CpuShare;
-  /** One check, as the timer makes every `checkMs`: the backlog, then the threads started since the last. */
+  /** One check, as the timer makes every `checkMs`: the backlog, then (every `threadScanMs`) the threads started since. */
   check(): Promise<void>;
   /** No more checks (a running one finishes first). The threads stay where they are: the process is ending. */
   stop(): Promise<void>;
@@ -110,8 +118,8 @@ export interface ApiCpuReservation {
  * Keeps the calling (main) thread on the lowest of the process's CPUs and every other thread off it, lowering
  * their priority to `backgroundNice` (but for OWN_PRIORITY's). Every `checkMs` it reads `backlogMs()` (how long
  * the oldest event the consumers have not committed has waited) to switch between `own` and `shared`
- * (nextShare), and lists /proc/self/task for threads started since: a thread started by one kept off the API's
- * CPU inherits that; those the main thread starts are moved. Returns undefined, having said why, where it does
+ * (nextShare), and every `threadScanMs` it lists /proc/self/task for threads started since: a thread started by
+ * one kept off the API's CPU inherits that; those the main thread starts are moved. Returns undefined, having said why, where it does
  * not apply.
  */
 export async function reserveCpuForApiThread(
@@ -122,9 +130,10 @@ export async function reserveCpuForApiThread(
     /** How long the oldest event the CPU-bound consumers (audit writer, baselines) have not committed waited. */
     backlogMs: () => Promise<number>;
     checkMs?: number;
+    threadScanMs?: number;
   },
 ): Promise<ApiCpuReservation | undefined> {
-  const { backgroundNice, backlogMs, checkMs = 1_000 } = options;
+  const { backgroundNice, backlogMs, checkMs = CHECK_MS, threadScanMs = THREAD_SCAN_MS } = options;
   if (process.platform !== 'linux') return undefined;
   const mainAllowed = (await cpusAllowed(process.pid))?.trim();
   const cpus = mainAllowed === undefined ? undefined : splitCpus(parseCpuList(mainAllowed));
@@ -134,7 +143,7 @@ export async function reserveCpuForApiThread(
   }
   const list = cpus.background.join(',');
   const apiCpu = cpus.api;
-  let state: ShareState = { share: 'own', calm: 0 };
+  let state: ShareState = { share: 'own', calmMs: 0 };
   const seen = new Set<number>();
 
   // taskset forks this process: a whole process's threads (`--all-tasks`) are moved with one call.
@@ -181,9 +190,14 @@ export async function reserveCpuForApiThread(
 
   let checking: Promise<void> | undefined;
   let stopped = false;
+  // The threads are listed every this many checks.
+  const scanEvery = Math.max(1, Math.round(threadScanMs / checkMs));
+  let checks = 0;
   const checkOnce = async (): Promise<void> => {
     const backlog = await backlogMs();
-    const next = nextShare(state, backlog);
+    // Calm counts checks, as the timer makes them (one every checkMs), not the clock: a check that waited for a
+    // core counts no more than one on time.
+    const next = nextShare(state, backlog, checkMs);
     if (stopped) return;
     if (next.share !== state.share) {
       if (next.share === 'shared') {
@@ -198,7 +212,8 @@ export async function reserveCpuForApiThread(
       }
     }
     state = next;
-    if (!stopped) await newThreads();
+    if (stopped || ++checks % scanEvery !== 0) return;
+    await newThreads();
   };
   const check = (): Promise<void> => {
     checking ??= checkOnce().finally(() => {
