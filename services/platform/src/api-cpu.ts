@@ -11,7 +11,8 @@ import type { Logger } from './logger.ts';
  * fair scheduler lets background threads take turns on the core where the API's thread waits. While the consumers
  * fall behind (nextShare), the background threads may use every CPU again. On the 2-core reference machine,
  * `bench:embedded`'s p99 at 1 connection went from 3.8–4.2 to a median of 2.9 ms, at 16 from 6.7–10 to 5.2 ms, its
- * ratio to the isolated API from 0.69–0.85 to 0.77–0.85, with the trail's lag p99 1.2–1.8 s (docs/performance.md).
+ * ratio to the isolated API from 0.69–0.85 to 0.77–0.85, with the trail's lag p99 1.2–1.8 s; with the backlog read
+ * every 250 ms, the lag p99 is 0.8–1.3 s (docs/performance.md).
  *
  * Linux only (thread affinity is set with util-linux's `taskset`, which every Debian system has); elsewhere, with
  * one CPU, or without `taskset`, nothing changes.
