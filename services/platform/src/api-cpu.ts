@@ -11,8 +11,8 @@ import type { Logger } from './logger.ts';
  * fair scheduler lets background threads take turns on the core where the API's thread waits. While the consumers
  * fall behind (nextShare), the background threads may use every CPU again. On the 2-core reference machine,
  * `bench:embedded`'s p99 at 1 connection went from 3.8–4.2 to a median of 2.9 ms, at 16 from 6.7–10 to 5.2 ms, its
- * ratio to the isolated API from 0.69–0.85 to 0.77–0.85, with the trail's lag p99 1.2–1.8 s; with the backlog read
- * every 250 ms, the lag p99 is 0.8–1.3 s (docs/performance.md).
+ * ratio to the isolated API from 0.69–0.85 to 0.77–0.85, with the trail's lag p99 1.2–1.8 s; with the backlog
+ * read every 250 ms, the lag p99 is 0.8–1.3 s (docs/performance.md).
  *
  * Linux only (thread affinity is set with util-linux's `taskset`, which every Debian system has); elsewhere, with
  * one CPU, or without `taskset`, nothing changes.
@@ -99,7 +99,10 @@ export interface ShareState {
   calmMs: number;
 }
 
-/** The next state after a check, `sinceMs` after the one before, that found the oldest pending event `backlogMs` old. */
+/**
+ * The next state after a check, `sinceMs` after the one before, that found the oldest pending event `backlogMs`
+ * old.
+ */
 export function nextShare(state: ShareState, backlogMs: number, sinceMs: number): ShareState {
   if (state.share === 'own')
     return backlogMs > SHARE_AFTER_MS ? { share: 'shared', calmMs: 0 } : { share: 'own', calmMs: 0 };
@@ -109,7 +112,10 @@ export function nextShare(state: ShareState, backlogMs: number, sinceMs: number)
 
 export interface ApiCpuReservation {
   share(): CpuShare;
-  /** One check, as the timer makes every `checkMs`: the backlog, then (every `threadScanMs`) the threads started since. */
+  /**
+   * One check, as the timer makes every `checkMs`: the backlog, then (every `threadScanMs`) the threads started
+   * since.
+   */
   check(): Promise<void>;
   /** No more checks (a running one finishes first). The threads stay where they are: the process is ending. */
   stop(): Promise<void>;
@@ -120,8 +126,8 @@ export interface ApiCpuReservation {
  * their priority to `backgroundNice` (but for OWN_PRIORITY's). Every `checkMs` it reads `backlogMs()` (how long
  * the oldest event the consumers have not committed has waited) to switch between `own` and `shared`
  * (nextShare), and every `threadScanMs` it lists /proc/self/task for threads started since: a thread started by
- * one kept off the API's CPU inherits that; those the main thread starts are moved. Returns undefined, having said why, where it does
- * not apply.
+ * one kept off the API's CPU inherits that; those the main thread starts are moved. Returns undefined, having said
+ * why, where it does not apply.
  */
 export async function reserveCpuForApiThread(
   log: Logger,
