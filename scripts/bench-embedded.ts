@@ -29,7 +29,7 @@ import { join, resolve } from 'node:path';
 import { Store } from '@thoth/platform';
 import { benchReporter, round, stopChild, targetsVerdict } from './bench-support.ts';
 import { BODY_TEMPLATE, POLICY, SESSIONS_PER_THREAD, TENANT } from './enforce-load.ts';
-import { startProduct, type Target } from './product-server.ts';
+import { START_FLAGS, startProduct, type Target } from './product-server.ts';
 import { luaScript, runWrk, type WrkResult, wrkPath } from './wrk.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -38,7 +38,7 @@ const { progress, envInt } = benchReporter('bench:embedded');
 function startIsolated(): Promise<{ child: ChildProcess; target: Target }> {
   const child = fork(join(ROOT, 'scripts/bench-enforce.ts'), ['--child=thoth'], {
     cwd: ROOT,
-    execArgv: ['--max-semi-space-size=16', '--conditions=thoth-source', '--import', 'tsx'],
+    execArgv: [...START_FLAGS, '--conditions=thoth-source', '--import', 'tsx'],
     env: { ...process.env, LOG_LEVEL: 'silent', NODE_ENV: 'production' },
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });

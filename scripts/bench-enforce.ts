@@ -39,7 +39,7 @@ import { benchReporter, round, targetsVerdict } from './bench-support.ts';
 import { BODY_TEMPLATE, POLICY, SESSIONS_PER_THREAD } from './enforce-load.ts';
 import { startIsolatedApi } from './isolated-api.ts';
 import { OPA_MODULE, opaBinary, startOpa } from './opa-server.ts';
-import { startProduct } from './product-server.ts';
+import { START_FLAGS, startProduct } from './product-server.ts';
 import { luaScript, runWrk, type WrkResult, wrkPath } from './wrk.ts';
 
 const SELF = import.meta.filename;
@@ -143,7 +143,9 @@ interface Server {
 }
 
 function startChild(mode: 'thoth' | 'bare' | 'bare-signed', cpuProfileDir?: string): Promise<Server> {
-  const execArgv = [...process.execArgv];
+  // The flags Thoth is started with, for the bare servers too: each runs as it would be deployed (bare Fastify's
+  // young generation stays under the cap anyway: it scavenges as often with the flag as without).
+  const execArgv = [...process.execArgv, ...START_FLAGS];
   if (cpuProfileDir) execArgv.push('--cpu-prof', `--cpu-prof-dir=${cpuProfileDir}`);
   const child = fork(SELF, [`--child=${mode}`], {
     cwd: ROOT,

@@ -112,6 +112,7 @@ import {
   sleep,
   stopChild,
 } from './bench-support.ts';
+import { START_FLAGS } from './product-server.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const TENANT = 'bench-corp';
@@ -407,7 +408,7 @@ async function main(): Promise<void> {
 
     // The node flags of `npm start` (package.json): a small young generation for the API's thread (the consumers'
     // thread takes its own).
-    const execArgv = ['--max-semi-space-size=16'];
+    const execArgv = [...START_FLAGS];
     if (profileDir) execArgv.push('--cpu-prof', `--cpu-prof-dir=${profileDir}`);
     // Diagnostics: extra node flags for the Thoth process (e.g. `--import ./my-timing-hooks.mjs`).
     execArgv.push(...(process.env.BENCH_THOTH_NODE_ARGS ?? '').split(' ').filter(Boolean));

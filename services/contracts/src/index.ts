@@ -6,6 +6,7 @@ export * from './evidence-chain.ts';
 export * from './http/baselines.ts';
 export * from './http/console.ts';
 export * from './http/enforce.ts';
+export * from './http/enforce-plain.ts';
 export * from './http/errors.ts';
 export * from './http/health.ts';
 export * from './http/holds-and-approvals.ts';

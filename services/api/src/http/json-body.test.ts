@@ -5,6 +5,7 @@ import {
   MAX_JSON_DEPTH,
   parseJsonBody,
   SCAN_SLICE_CHARS,
+  SMALL_BODY_CHARS,
   scanJsonText,
 } from './json-body.ts';
 
@@ -29,6 +30,40 @@ describe('parseJsonBody', () => {
     await expect(parseJsonBody('{"n":')).rejects.toThrow(
       expect.objectContaining({ statusCode: 400, code: 'invalid_json' }),
     );
+  });
+
+  it('gives a small body (parsed, then walked) the verdict the scan gives a large one', async () => {
+    const nested = (levels: number, inner = '1') =>
+      `${'[{"a":'.repeat(levels / 2)}${inner}${'}]'.repeat(levels / 2)}`;
+    const bodies = [
+      '{"a":[1,{"b":null}],"s":"[[[[{{{{"}',
+      nested(MAX_JSON_DEPTH),
+      nested(MAX_JSON_DEPTH + 2),
+      `${'['.repeat(MAX_JSON_DEPTH + 1)}${']'.repeat(MAX_JSON_DEPTH + 1)}`,
+      nested(MAX_JSON_DEPTH - 2, '[[]]'),
+      nested(MAX_JSON_DEPTH - 2, '[{}]'),
+      nested(MAX_JSON_DEPTH - 2, '[1e999]'),
+      nested(10, '-1e309'),
+      '{"n":1.5e308,"s":"e999","t":"1e999"}',
+      '{"n":',
+      '[1,]',
+    ];
+    const verdict = (body: string) =>
+      parseJsonBody(body).then(
+        (value) => ({ value }),
+        (error: { statusCode: number; message: string }) => ({
+          status: error.statusCode,
+          message: error.message,
+        }),
+      );
+    for (const body of bodies) {
+      expect(body.length).toBeLessThanOrEqual(SMALL_BODY_CHARS);
+      const padded = `${body}${' '.repeat(SMALL_BODY_CHARS)}`;
+      expect(await verdict(body), body).toEqual(await verdict(padded));
+    }
+    await expect(parseJsonBody(nested(MAX_JSON_DEPTH + 2))).rejects.toThrow(/nested deeper/);
+    await expect(parseJsonBody(nested(10, '-1e309'))).rejects.toThrow(/too large/);
+    expect(await parseJsonBody(nested(MAX_JSON_DEPTH))).toBeDefined();
   });
 
   it('checks a body of long digit runs in linear time (no backtracking before authentication)', async () => {

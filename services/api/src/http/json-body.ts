@@ -24,13 +24,22 @@ export const MAX_BODY_VALUES = 250_000;
 export const SCAN_SLICE_CHARS = 256 * 1024;
 
 /**
+ * Bodies up to this many characters are parsed first and walked after: JSON.parse cannot be made slow by so
+ * little text, and neither limit on members or values can be reached in it. The walk of an enforce body costs a
+ * fraction of the scan's character loop (about 1.5 µs for 400 characters).
+ */
+export const SMALL_BODY_CHARS = 16 * 1024;
+
+/**
  * Parses a request body as JSON and refuses what the rest of the server must never see: nesting deeper than
  * MAX_JSON_DEPTH, more than MAX_BODY_MEMBERS keys or MAX_BODY_VALUES values, and numbers JSON.parse turns into
- * ±Infinity (e.g. 1e309). One pass over the text decides all of them before JSON.parse runs (constant work per
- * character: nothing here can be made to backtrack), in slices that give the event loop back between them, and
- * stops as soon as a limit is passed. Rejects with an HttpError (400, or 413 for too many members or values).
+ * ±Infinity (e.g. 1e309). A larger body is decided by one pass over the text before JSON.parse runs (constant
+ * work per character: nothing here can be made to backtrack), in slices that give the event loop back between
+ * them, stopping as soon as a limit is passed; a small one (SMALL_BODY_CHARS) is parsed, then walked. Rejects
+ * with an HttpError (400, or 413 for too many members or values).
  */
 export async function parseJsonBody(text: string): Promise<unknown> {
+  if (text.length <= SMALL_BODY_CHARS) return parseSmallJson(text);
   if (text.trim() === '') return undefined;
   const scanner = new JsonTextScanner(text);
   scanner.scan(SCAN_SLICE_CHARS);
@@ -39,8 +48,7 @@ export async function parseJsonBody(text: string): Promise<unknown> {
     scanner.scan(SCAN_SLICE_CHARS);
   }
   const shape = scanner.shape();
-  if (shape.tooDeep)
-    throw new HttpError(400, 'invalid_json', `the body is nested deeper than ${MAX_JSON_DEPTH} levels`);
+  if (shape.tooDeep) throw tooDeep();
   if (shape.members > MAX_BODY_MEMBERS)
     throw new HttpError(
       413,
@@ -53,15 +61,30 @@ export async function parseJsonBody(text: string): Promise<unknown> {
       'payload_too_large',
       `the body holds more than ${MAX_BODY_VALUES} values (array items and objects): send less per request`,
     );
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    throw new HttpError(400, 'invalid_json', 'the body is not valid JSON');
-  }
+  const value = parseText(text);
   if (shape.maybeHugeNumber) checkNumbers(value, 0);
   return value;
 }
+
+function parseSmallJson(text: string): unknown {
+  if (text.trim() === '') return undefined;
+  const value = parseText(text);
+  checkParsed(value, 0);
+  return value;
+}
+
+function parseText(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new HttpError(400, 'invalid_json', 'the body is not valid JSON');
+  }
+}
+
+const tooDeep = () =>
+  new HttpError(400, 'invalid_json', `the body is nested deeper than ${MAX_JSON_DEPTH} levels`);
+const tooLarge = () =>
+  new HttpError(400, 'invalid_json', 'the body contains a number too large to represent');
 
 export interface JsonTextShape {
   /** Brackets outside strings opened deeper than MAX_JSON_DEPTH at some point. */
@@ -194,11 +217,25 @@ function isDigit(c: number): boolean {
 /** Recursive, but never deeper than MAX_JSON_DEPTH frames (the scan refused deeper text). */
 function checkNumbers(node: unknown, depth: number): void {
   if (typeof node === 'number') {
-    if (!Number.isFinite(node))
-      throw new HttpError(400, 'invalid_json', 'the body contains a number too large to represent');
+    if (!Number.isFinite(node)) throw tooLarge();
     return;
   }
   if (node === null || typeof node !== 'object' || depth >= MAX_JSON_DEPTH) return;
   if (Array.isArray(node)) for (const child of node) checkNumbers(child, depth + 1);
   else for (const key in node) checkNumbers((node as Record<string, unknown>)[key], depth + 1);
+}
+
+/**
+ * A parsed small body: no container deeper than MAX_JSON_DEPTH (counted as the scan counts brackets: the outer
+ * one is level 1) and no non-finite number. Recursive, never more than MAX_JSON_DEPTH + 1 frames.
+ */
+function checkParsed(node: unknown, depth: number): void {
+  if (typeof node === 'number') {
+    if (!Number.isFinite(node)) throw tooLarge();
+    return;
+  }
+  if (node === null || typeof node !== 'object') return;
+  if (depth >= MAX_JSON_DEPTH) throw tooDeep();
+  if (Array.isArray(node)) for (const child of node) checkParsed(child, depth + 1);
+  else for (const key in node) checkParsed((node as Record<string, unknown>)[key], depth + 1);
 }

@@ -7,8 +7,9 @@ import {
   type HoldRecord,
   holdParamsSchema,
   holdPollAnswerSchema,
+  plainEnforceRequest,
 } from '@thoth/contracts';
-import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { type FastifyPluginAsyncZod, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Enforcer } from '../enforce/enforcer.ts';
 import type { HoldRegistry } from '../holds/hold-registry.ts';
 import { type Authenticator, assertSameTenant } from '../http/auth.ts';
@@ -38,6 +39,16 @@ export const enforceRoutes =
             200: enforceResponseSchema.describe('the decision, its explanation and its signed receipt'),
             ...errorResponses(400, 401, 403, 413, 415, 429, 500),
           },
+        },
+        // The body an SDK sends is checked by hand (plainEnforceRequest, held to the schema by its tests);
+        // anything else goes through the schema, which names the field at fault.
+        validatorCompiler: (route) => {
+          const bySchema = validatorCompiler(route as unknown as Parameters<typeof validatorCompiler>[0]);
+          if (route.httpPart !== 'body') return bySchema;
+          return (body) => {
+            const plain = plainEnforceRequest(body);
+            return plain === undefined ? bySchema(body) : { value: plain };
+          };
         },
       },
       async (request) => {

@@ -15,7 +15,7 @@ const wellFormed = (s: string) => (s as unknown as { isWellFormed(): boolean }).
 const WELL_FORMED = 'must be well-formed Unicode (no lone surrogates)';
 const id = z.string().min(1).max(512).refine(wellFormed, WELL_FORMED);
 const optionalText = z.string().max(4_096).nullish();
-const MODES = ['observe', 'progressive', 'step_up', 'block'] as const;
+export const ENFORCEMENT_MODES = ['observe', 'progressive', 'step_up', 'block'] as const;
 
 /**
  * The request body (docs/protocol.md §Enforce request). Liberal where the SDK families differ: nulls for absent
@@ -33,7 +33,7 @@ export const enforceRequestSchema = z.object({
   enforcement_mode: z
     .string()
     .transform((m) => m.toLowerCase().replace('-', '_'))
-    .pipe(z.enum(MODES))
+    .pipe(z.enum(ENFORCEMENT_MODES))
     .nullish(),
   environment: optionalText,
   enforcement_trace_id: z.string().max(512).refine(wellFormed, WELL_FORMED).nullish(),
