@@ -21,7 +21,7 @@ import {
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
 import { clientErrorCode, HttpError } from './http/http-error.ts';
-import { parseJsonBody } from './http/json-body.ts';
+import { parseJsonBodyThen } from './http/json-body.ts';
 import { type ResponseMismatch, validateResponses } from './http/response-validation.ts';
 import { type ApprovalRouteDeps, approvalRoutes } from './routes/approval-routes.ts';
 import { type BaselineRouteDeps, baselineRoutes } from './routes/baseline-routes.ts';
@@ -122,9 +122,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   // One JSON parser for every body (bounded depth, finite numbers). Be liberal in what we accept: a JSON body
   // sent without, or with another, content type is still JSON.
-  // Async: a large body is scanned in slices with the event loop free between them (parseJsonBody).
-  const parseBody = (_request: unknown, body: string | Buffer) =>
-    parseJsonBody(typeof body === 'string' ? body : body.toString('utf8'));
+  // A large body is scanned in slices with the event loop free between them; a small one is answered at once
+  // (parseJsonBodyThen).
+  const parseBody = (
+    _request: unknown,
+    body: string | Buffer,
+    done: (error: Error | null, value?: unknown) => void,
+  ) => parseJsonBodyThen(typeof body === 'string' ? body : body.toString('utf8'), done);
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'string' }, parseBody);
   app.addContentTypeParser('*', { parseAs: 'string' }, parseBody);

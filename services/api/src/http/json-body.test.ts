@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest';
+import type { HttpError } from './http-error.ts';
 import {
   MAX_BODY_MEMBERS,
   MAX_BODY_VALUES,
   MAX_JSON_DEPTH,
   parseJsonBody,
+  parseJsonBodyThen,
   SCAN_SLICE_CHARS,
   SMALL_BODY_CHARS,
   scanJsonText,
@@ -64,6 +66,24 @@ describe('parseJsonBody', () => {
     await expect(parseJsonBody(nested(MAX_JSON_DEPTH + 2))).rejects.toThrow(/nested deeper/);
     await expect(parseJsonBody(nested(10, '-1e309'))).rejects.toThrow(/too large/);
     expect(await parseJsonBody(nested(MAX_JSON_DEPTH))).toBeDefined();
+  });
+
+  it('answers a small body within the call and a large one after its scan, once each (parseJsonBodyThen)', async () => {
+    const answers: unknown[] = [];
+    const record = (error: Error | null, value?: unknown) =>
+      answers.push(error ? (error as HttpError).code : value);
+    parseJsonBodyThen('{"a":1}', record);
+    parseJsonBodyThen('{"a":', record);
+    parseJsonBodyThen(`${'['.repeat(MAX_JSON_DEPTH + 1)}${']'.repeat(MAX_JSON_DEPTH + 1)}`, record);
+    expect(answers).toEqual([{ a: 1 }, 'invalid_json', 'invalid_json']);
+    const large = `{"a":[${'1,'.repeat(SMALL_BODY_CHARS)}1]}`;
+    parseJsonBodyThen(large, record);
+    parseJsonBodyThen(`${large} x`, record);
+    expect(answers).toHaveLength(3);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(answers).toHaveLength(5);
+    expect((answers[3] as { a: number[] }).a).toHaveLength(SMALL_BODY_CHARS + 1);
+    expect(answers[4]).toBe('invalid_json');
   });
 
   it('checks a body of long digit runs in linear time (no backtracking before authentication)', async () => {

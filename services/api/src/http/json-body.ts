@@ -66,6 +66,29 @@ export async function parseJsonBody(text: string): Promise<unknown> {
   return value;
 }
 
+/**
+ * parseJsonBody for a callback-style parser (fastify's content-type parsers): a small body is answered within the
+ * call, with no promise and no extra turn of the microtask queue on the enforce path; a larger one once its scan
+ * ends. `done` is called exactly once, outside any try: an error it throws is the caller's, not the parser's.
+ */
+export function parseJsonBodyThen(text: string, done: (error: Error | null, value?: unknown) => void): void {
+  if (text.length > SMALL_BODY_CHARS) {
+    parseJsonBody(text).then(
+      (value) => done(null, value),
+      (error: Error) => done(error),
+    );
+    return;
+  }
+  let value: unknown;
+  try {
+    value = parseSmallJson(text);
+  } catch (error) {
+    done(error as Error);
+    return;
+  }
+  done(null, value);
+}
+
 function parseSmallJson(text: string): unknown {
   if (text.trim() === '') return undefined;
   const value = parseText(text);
