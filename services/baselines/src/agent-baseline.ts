@@ -336,11 +336,15 @@ function learnToolCall(
   for (const key of call.argKeys)
     if (key in tool.keys || Object.keys(tool.keys).length < MAX_KEYS_PER_TOOL)
       tool.keys[key] = (tool.keys[key] ?? 0) + 1;
-  let paths = Object.keys(tool.numeric).length + Object.keys(tool.categorical).length;
+  // Counted when a new path first needs it: the usual call has only paths already learned.
+  let paths: number | undefined;
   for (const leaf of call.args) {
     const learned = leaf.path in tool.numeric || leaf.path in tool.categorical;
-    if (!learned && paths >= MAX_PATHS_PER_TOOL) continue;
-    if (!learned) paths++;
+    if (!learned) {
+      paths ??= Object.keys(tool.numeric).length + Object.keys(tool.categorical).length;
+      if (paths >= MAX_PATHS_PER_TOOL) continue;
+      paths++;
+    }
     if (typeof leaf.value === 'number') {
       // An outlier is not learned as normal: a repeat is still an outlier.
       if (outliers.has(leaf.path)) continue;
@@ -352,8 +356,10 @@ function learnToolCall(
     const category = tool.categorical[leaf.path] ?? { values: names(), overflow: false };
     tool.categorical[leaf.path] = category;
     if (category.overflow) continue;
-    category.values[leaf.value] = (category.values[leaf.value] ?? 0) + 1;
-    if (Object.keys(category.values).length > MAX_CATEGORIES) {
+    const seen = category.values[leaf.value];
+    category.values[leaf.value] = (seen ?? 0) + 1;
+    // Only a new value can take the count past the limit (a value seen before left it as it was).
+    if (seen === undefined && Object.keys(category.values).length > MAX_CATEGORIES) {
       category.overflow = true;
       category.values = names();
     }

@@ -5,12 +5,13 @@ import {
   novelArgKey,
   novelArgValue,
   numericOutlier,
+  OUTLIER_MIN_RATIO,
   offHours,
   rareTool,
   rateSpike,
   unusualTransition,
 } from './detectors.ts';
-import { addToSketch, emptySketch } from './quantile-sketch.ts';
+import { addToSketch, emptySketch, quantile } from './quantile-sketch.ts';
 
 const amounts = (from: number, to: number, n: number) => {
   const sketch = emptySketch();
@@ -56,6 +57,18 @@ describe('detectors', () => {
     expect(numericOutlier('submit_payment', 'amount', 1e12, sketch, 30)?.score).toBe(70);
     expect(numericOutlier('submit_payment', 'amount', 50_000, amounts(10, 200, 10), 30)).toBeUndefined();
     expect(numericOutlier('submit_payment', 'amount', 50_000, undefined, 30)).toBeUndefined();
+  });
+
+  it('numeric_outlier: a value under 3× the smallest seen is decided as the p99 decides it', () => {
+    // Sketches of one value, of a range, with zeros and negatives; values around each bound.
+    const sketches = [amounts(10, 10, 50), amounts(10, 200, 300), amounts(0, 100, 50), amounts(-50, 50, 60)];
+    for (const sketch of sketches) {
+      const p99 = quantile(sketch, 0.99);
+      for (const value of [-100, 0, 1, 9, 10, 29.9, 30, 31, 100, 599, 600, 601, 5_000])
+        expect(numericOutlier('pay', 'amount', value, sketch, 30) !== undefined, `${value}`).toBe(
+          p99 > 0 && value >= OUTLIER_MIN_RATIO * p99,
+        );
+    }
   });
 
   it('novel_arg_key and novel_arg_value', () => {

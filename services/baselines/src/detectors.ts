@@ -118,6 +118,9 @@ export function numericOutlier(
   minSamples: number,
 ): Detection | undefined {
   if (!sketch || sketch.count < minSamples) return undefined;
+  // The p99 is never below the smallest value seen, so under 3× that there is no outlier: the usual call (most
+  // arguments repeat their usual values) skips the quantile's sort.
+  if (value < OUTLIER_MIN_RATIO * sketch.min) return undefined;
   const p99 = quantile(sketch, 0.99);
   if (!(p99 > 0) || value < OUTLIER_MIN_RATIO * p99) return undefined;
   const ratio = value / p99;
