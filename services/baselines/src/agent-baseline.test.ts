@@ -279,6 +279,28 @@ describe('bounded state', () => {
     expect(Object.keys(tool.numeric).length + Object.keys(tool.categorical).length).toBeLessThanOrEqual(200);
     expect(Object.keys(b.tools['tool-1099'] ?? {})).toHaveLength(0);
   });
+
+  it('counts a tool’s paths as the call found them: a known path changing type does not crowd out a new one', () => {
+    const b = newBaseline('acme', 'agent-paths', T0);
+    const numeric = Array.from({ length: 199 }, (_, i) => ({ path: `p${i}`, value: i }));
+    analyzeCall(b, call({ agentId: 'agent-paths', args: numeric }), settings);
+    // p0 known as a number arrives as text (a categorical entry of its own), then a new path: the last one left.
+    analyzeCall(
+      b,
+      call({
+        agentId: 'agent-paths',
+        atMs: T0 + 1,
+        args: [
+          { path: 'p0', value: 'x' },
+          { path: 'q', value: 'y' },
+        ],
+      }),
+      settings,
+    );
+    const tool = b.tools.search_docs!;
+    expect(Object.keys(tool.categorical).sort()).toEqual(['p0', 'q']);
+    expect(Object.keys(tool.numeric)).toHaveLength(199);
+  });
 });
 
 describe('open sessions', () => {

@@ -336,15 +336,16 @@ function learnToolCall(
   for (const key of call.argKeys)
     if (key in tool.keys || Object.keys(tool.keys).length < MAX_KEYS_PER_TOOL)
       tool.keys[key] = (tool.keys[key] ?? 0) + 1;
-  // Counted when a new path first needs it: the usual call has only paths already learned.
-  let paths: number | undefined;
+  const isLearned = (path: string) => path in tool.numeric || path in tool.categorical;
+  // Counted before the loop, as the loop's known paths may add entries; but only when some path is new (the usual
+  // call's are all learned, and a learned path never reads the count).
+  let paths = call.args.every((leaf) => isLearned(leaf.path))
+    ? 0
+    : Object.keys(tool.numeric).length + Object.keys(tool.categorical).length;
   for (const leaf of call.args) {
-    const learned = leaf.path in tool.numeric || leaf.path in tool.categorical;
-    if (!learned) {
-      paths ??= Object.keys(tool.numeric).length + Object.keys(tool.categorical).length;
-      if (paths >= MAX_PATHS_PER_TOOL) continue;
-      paths++;
-    }
+    const learned = isLearned(leaf.path);
+    if (!learned && paths >= MAX_PATHS_PER_TOOL) continue;
+    if (!learned) paths++;
     if (typeof leaf.value === 'number') {
       // An outlier is not learned as normal: a repeat is still an outlier.
       if (outliers.has(leaf.path)) continue;

@@ -26,7 +26,9 @@ export const SCAN_SLICE_CHARS = 256 * 1024;
 /**
  * Bodies up to this many characters are parsed first and walked after: JSON.parse cannot be made slow by so
  * little text, and neither limit on members or values can be reached in it. The walk of an enforce body costs a
- * fraction of the scan's character loop (about 1.5 µs for 400 characters).
+ * fraction of the scan's character loop (about 1.5 µs for 400 characters). The verdict is the scan's; only a
+ * body with two faults may be refused for the other one (invalid and too deep: "not valid JSON"; a huge number
+ * walked before a too deep part: "too large"), always 400 `invalid_json`.
  */
 export const SMALL_BODY_CHARS = 16 * 1024;
 
@@ -69,7 +71,9 @@ export async function parseJsonBody(text: string): Promise<unknown> {
 /**
  * parseJsonBody for a callback-style parser (fastify's content-type parsers): a small body is answered within the
  * call, with no promise and no extra turn of the microtask queue on the enforce path; a larger one once its scan
- * ends. `done` is called exactly once, outside any try: an error it throws is the caller's, not the parser's.
+ * ends. `done` is called exactly once, and never inside this function's try: an error it throws is not taken for
+ * the body's (a small body's goes to the caller, as with fastify's own parser; a large one's rejects the promise
+ * `then` made, as with fastify's async parsers).
  */
 export function parseJsonBodyThen(text: string, done: (error: Error | null, value?: unknown) => void): void {
   if (text.length > SMALL_BODY_CHARS) {

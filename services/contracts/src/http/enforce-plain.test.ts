@@ -128,6 +128,8 @@ function compare(body: unknown): { plain: boolean; valid: boolean } {
   if (plain !== undefined) {
     expect(parsed.success, JSON.stringify(body).slice(0, 300)).toBe(true);
     expect(isDeepStrictEqual(plain, parsed.data), JSON.stringify(body).slice(0, 300)).toBe(true);
+    // Key order too (isDeepStrictEqual ignores it).
+    expect(Object.keys(plain)).toEqual(Object.keys(parsed.data as object));
   }
   return { plain: plain !== undefined, valid: parsed.success };
 }

@@ -11,80 +11,78 @@ import { FREE_JSON_BUDGET, jsonBudgetExceeded } from './json-budget.ts';
  */
 export function plainEnforceRequest(body: unknown): EnforceRequest | undefined {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) return undefined;
-  const b = body as Record<string, unknown>;
-  const { agent_id, tenant_id, tool_name, session_id } = b;
-  if (
-    !isId(agent_id) ||
-    agent_id === ADMIN_AGENT_ID ||
-    !isId(tenant_id) ||
-    !isId(tool_name) ||
-    !isId(session_id)
-  )
-    return undefined;
-  const out: Record<string, unknown> = { agent_id, tenant_id, tool_name, session_id };
-  for (const [key, maxLength, wellFormedOnly] of TEXT_FIELDS) {
-    const value = b[key];
-    if (value === undefined) continue;
-    if (value !== null && !isText(value, maxLength, wellFormedOnly)) return undefined;
-    out[key] = value;
-  }
-  for (const key of NAME_LISTS) {
-    const value = b[key];
-    if (value === undefined) continue;
-    if (value !== null) {
-      if (!isNameList(value)) return undefined;
-      out[key] = value.slice(); // zod's result is a new array too
-    } else out[key] = null;
-  }
-  const mode = b.enforcement_mode;
-  if (mode !== undefined) {
-    if (mode === null) out.enforcement_mode = null;
-    else {
-      if (typeof mode !== 'string') return undefined;
-      const normalized = normalizeMode(mode);
-      if (!MODES.has(normalized)) return undefined;
-      out.enforcement_mode = normalized;
-    }
-  }
-  for (const key of FREE_JSON) {
-    const value = b[key];
-    if (value === undefined) continue;
-    if (jsonBudgetExceeded(value, FREE_JSON_BUDGET) !== undefined) return undefined;
-    out[key] = value;
-  }
-  for (const key of FREE_RECORDS) {
-    const value = b[key];
-    if (value === undefined) continue;
-    if (value === null) {
-      out[key] = null;
-      continue;
-    }
-    // zod copies a record member by member, and `__proto__` assigned that way would be the copy's prototype.
-    if (!isPlainRecord(value) || Object.hasOwn(value, '__proto__')) return undefined;
-    if (jsonBudgetExceeded(value, FREE_JSON_BUDGET) !== undefined) return undefined;
-    out[key] = { ...value };
+  const fields = body as Record<string, unknown>;
+  // In the schema's order, so the result has its keys in the order zod's parse gives them.
+  const out: Record<string, unknown> = {};
+  for (const [key, check] of FIELDS) {
+    const value = check(fields[key]);
+    if (value === REFUSED) return undefined;
+    if (value !== undefined) out[key] = value;
   }
   return out as EnforceRequest;
 }
 
-/** The mode as the schema reads it: any case, `-` for `_` (its first occurrence, as the schema does). */
-const normalizeMode = (mode: string) => mode.toLowerCase().replace('-', '_');
-const MODES: ReadonlySet<string> = new Set(ENFORCEMENT_MODES);
+/** A check's answer when the schema must decide: the value is invalid, or this check is not sure. */
+const REFUSED: unique symbol = Symbol('refused');
 
-/** Strings with their schema's bound: [field, max length, must be well-formed Unicode]. */
-const TEXT_FIELDS: ReadonlyArray<readonly [string, number, boolean]> = [
-  ['user_id', 512, false],
-  ['enforcement_trace_id', 512, true],
-  ['request_id', 512, false],
-  ['occurred_at', 64, false],
-  ...['environment', 'session_intent', 'purpose', 'data_classification'].map(
-    (k) => [k, 4_096, false] as const,
-  ),
-  ...['endpoint_id', 'fleet_id', 'model_name', 'model_provider'].map((k) => [k, 4_096, false] as const),
+/** One field: undefined when absent (and allowed to be), the value as the schema returns it, or REFUSED. */
+type FieldCheck = (value: unknown) => unknown;
+
+const id: FieldCheck = (value) => (isId(value) ? value : REFUSED);
+const text =
+  (maxLength: number, wellFormedOnly = false): FieldCheck =>
+  (value) =>
+    value === undefined || value === null || isText(value, maxLength, wellFormedOnly) ? value : REFUSED;
+const nameList: FieldCheck = (value) => {
+  if (value === undefined || value === null) return value;
+  // The body's own array (zod's result is a copy): the body JSON.parse made is not used past validation.
+  return isNameList(value) ? value : REFUSED;
+};
+/** The mode as the schema reads it: any case, `_` for the first `-` (as the schema does). */
+const mode: FieldCheck = (value) => {
+  if (value === undefined || value === null) return value;
+  if (typeof value !== 'string') return REFUSED;
+  const normalized = value.toLowerCase().replace('-', '_');
+  return MODES.has(normalized) ? normalized : REFUSED;
+};
+const MODES: ReadonlySet<string> = new Set(ENFORCEMENT_MODES);
+/** Any JSON within the budget (null too). */
+const freeJson: FieldCheck = (value) =>
+  value === undefined || jsonBudgetExceeded(value, FREE_JSON_BUDGET) === undefined ? value : REFUSED;
+/** A JSON object within the budget, or null. zod copies a record member by member: so does this. */
+const freeRecord: FieldCheck = (value) => {
+  if (value === undefined || value === null) return value;
+  // `__proto__` assigned member by member (as zod copies) would be the copy's prototype: the schema decides.
+  if (!isPlainRecord(value) || Object.hasOwn(value, '__proto__')) return REFUSED;
+  return jsonBudgetExceeded(value, FREE_JSON_BUDGET) === undefined ? { ...value } : REFUSED;
+};
+
+/** Every field of `enforceRequestSchema`, in its order; the test compares the results key order and all. */
+const FIELDS: ReadonlyArray<readonly [string, FieldCheck]> = [
+  ['agent_id', (value) => (value === ADMIN_AGENT_ID ? REFUSED : id(value))],
+  ['tenant_id', id],
+  ['tool_name', id],
+  ['session_id', id],
+  ['user_id', text(512)],
+  ['session_tool_calls', nameList],
+  ['approved_scope', nameList],
+  ['enforcement_mode', mode],
+  ['environment', text(4_096)],
+  ['enforcement_trace_id', text(512, true)],
+  ['tool_args', freeJson],
+  ['session_intent', text(4_096)],
+  ['purpose', text(4_096)],
+  ['data_classification', text(4_096)],
+  ['task_context', freeRecord],
+  ['identity_binding', freeJson],
+  ['metadata', freeRecord],
+  ['request_id', text(512)],
+  ['occurred_at', text(64)],
+  ['endpoint_id', text(4_096)],
+  ['fleet_id', text(4_096)],
+  ['model_name', text(4_096)],
+  ['model_provider', text(4_096)],
 ];
-const NAME_LISTS = ['session_tool_calls', 'approved_scope'] as const;
-const FREE_JSON = ['tool_args', 'identity_binding'] as const;
-const FREE_RECORDS = ['task_context', 'metadata'] as const;
 
 // String.prototype.isWellFormed (ES2024, in every Node this runs on) is outside the ES2023 lib the project types with.
 const wellFormed = (s: string) => (s as unknown as { isWellFormed(): boolean }).isWellFormed();
