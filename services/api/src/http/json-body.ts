@@ -64,7 +64,8 @@ export async function parseJsonBody(text: string): Promise<unknown> {
       `the body holds more than ${MAX_BODY_VALUES} values (array items and objects): send less per request`,
     );
   const value = parseText(text);
-  if (shape.maybeHugeNumber) checkNumbers(value, 0);
+  // The scan refused deeper text, so the walk finds nothing too deep here.
+  if (shape.maybeHugeNumber) checkParsed(value, 0);
   return value;
 }
 
@@ -241,20 +242,9 @@ function isDigit(c: number): boolean {
   return c >= 48 && c <= 57;
 }
 
-/** Recursive, but never deeper than MAX_JSON_DEPTH frames (the scan refused deeper text). */
-function checkNumbers(node: unknown, depth: number): void {
-  if (typeof node === 'number') {
-    if (!Number.isFinite(node)) throw tooLarge();
-    return;
-  }
-  if (node === null || typeof node !== 'object' || depth >= MAX_JSON_DEPTH) return;
-  if (Array.isArray(node)) for (const child of node) checkNumbers(child, depth + 1);
-  else for (const key in node) checkNumbers((node as Record<string, unknown>)[key], depth + 1);
-}
-
 /**
- * A parsed small body: no container deeper than MAX_JSON_DEPTH (counted as the scan counts brackets: the outer
- * one is level 1) and no non-finite number. Recursive, never more than MAX_JSON_DEPTH + 1 frames.
+ * A parsed body: no container deeper than MAX_JSON_DEPTH (counted as the scan counts brackets: the outer one is
+ * level 1) and no non-finite number. Recursive, never more than MAX_JSON_DEPTH + 1 frames.
  */
 function checkParsed(node: unknown, depth: number): void {
   if (typeof node === 'number') {
