@@ -1,6 +1,6 @@
 import { createPublicKey, hash, verify } from 'node:crypto';
 import { canonicalJson } from './canonical-json.ts';
-import { leafDigest, verifyInclusion } from './merkle-tree.ts';
+import { leafHash, verifyInclusion } from './merkle-tree.ts';
 
 /**
  * Decision receipts (docs/receipts.md): what Thoth signs for each answer of `POST /v1/enforce`, in one of two
@@ -64,7 +64,7 @@ export interface BatchHead {
  * the leaf's inputs without the unredacted arguments. Its leaf hash, hex.
  */
 export function receiptLeaf(decision: SignedDecision): string {
-  return leafDigest(leafText(decision)).toString('hex');
+  return leafHash(leafText(decision));
 }
 
 /**

@@ -61,6 +61,20 @@ describe('merkle tree (RFC 9162)', () => {
     }
   });
 
+  it('takes a path element that is not a hash as no proof, never as the bytes of the node hashed before it', () => {
+    const [a, b] = leaves(2) as [string, string];
+    const root = nodeHash(a, b);
+    expect(verifyInclusion(a, 0, 2, [b], root)).toBe(true);
+    expect(verifyInclusion(a, 0, 2, [b.toUpperCase()], root)).toBe(true);
+    // The node input is written in place: an element hex-decoding to nothing would leave b's bytes there.
+    for (const bad of ['zz', '', `${b}00`, b.slice(2), `${b.slice(0, 62)}zz`]) {
+      nodeHash(a, b);
+      expect(verifyInclusion(a, 0, 2, [bad], root), JSON.stringify(bad)).toBe(false);
+    }
+    expect(verifyInclusion(a, 0, 2, [42 as unknown as string], root)).toBe(false);
+    expect(() => nodeHash(a, 'zz')).toThrow(TypeError);
+  });
+
   it('refuses an index outside the tree', () => {
     const hashed = leaves(3);
     const { root, paths } = merkleTree(hashed);

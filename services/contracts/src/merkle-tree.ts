@@ -5,31 +5,31 @@ import { hash } from 'node:crypto';
  * hashes `0x00 ‖ data`, an inner node `0x01 ‖ left ‖ right`, so no leaf can pose as a node. For n > 1 leaves
  * the tree splits at k, the largest power of two below n. Batched decision receipts (docs/receipts.md) use it:
  * one signature covers a batch's root, and each decision proves its place with an audit path.
- * Pure functions; hashes are lowercase hex outside, bytes inside (one-shot `crypto.hash`: the receipts of the
- * enforce path hash a leaf per decision and a node per decision).
+ * Pure functions. Hashes are lowercase hex, inside too: the enforce path hashes a leaf and a node per decision,
+ * and Node's one-shot `crypto.hash` answers hex in about half the time it takes to answer a Buffer (0.75 against
+ * 1.5 µs for a leaf, 0.4 against 1.3 for a node, on the reference machine), which made bytes the dearer form.
  */
 
-const NODE_PREFIX = Buffer.from([1]);
+const HEX_HASH = /^[0-9a-fA-F]{64}$/;
+/** An inner node's input, written in place: `0x01 ‖ left ‖ right` (a node hashes synchronously, one at a time). */
+const NODE_INPUT = Buffer.alloc(65);
+NODE_INPUT[0] = 1;
 
 /** The leaf hash (hex) of `data` (a string is hashed as its UTF-8 bytes). */
 export function leafHash(data: string | Uint8Array): string {
-  return leafDigest(data).toString('hex');
-}
-
-/** The leaf hash of `data`, as bytes. */
-export function leafDigest(data: string | Uint8Array): Buffer {
   // U+0000 is the single byte 0x00 in UTF-8: the leaf prefix without a copy of the text into a new buffer.
-  if (typeof data === 'string') return hash('sha256', `\u0000${data}`, 'buffer');
-  return hash('sha256', Buffer.concat([Buffer.from([0]), data]), 'buffer');
+  if (typeof data === 'string') return hash('sha256', `\u0000${data}`, 'hex');
+  return hash('sha256', Buffer.concat([Buffer.from([0]), data]), 'hex');
 }
 
-/** The hash (hex) of an inner node from its children's hashes (hex). */
+/** The hash (hex) of an inner node from its children's hashes (hex, 64 digits each; anything else throws). */
 export function nodeHash(left: string, right: string): string {
-  return nodeDigest(Buffer.from(left, 'hex'), Buffer.from(right, 'hex')).toString('hex');
-}
-
-function nodeDigest(left: Buffer, right: Buffer): Buffer {
-  return hash('sha256', Buffer.concat([NODE_PREFIX, left, right], 65), 'buffer');
+  // write() stops at the first character that is not hex: a short write would leave the last node's bytes.
+  if (!HEX_HASH.test(left) || !HEX_HASH.test(right))
+    throw new TypeError('a Merkle node hashes two SHA-256 hashes of 64 hex digits');
+  NODE_INPUT.write(left, 1, 32, 'hex');
+  NODE_INPUT.write(right, 33, 32, 'hex');
+  return hash('sha256', NODE_INPUT, 'hex');
 }
 
 /** The largest power of two smaller than n (n ≥ 2). */
@@ -39,45 +39,26 @@ function split(n: number): number {
   return k;
 }
 
-interface Node {
-  digest: Buffer;
-  hex: string;
-}
-
-/**
- * The root and every leaf's audit path of a tree over `leaves` (leaf hashes, as bytes or hex; at least one).
- * Hashes come back as hex.
- */
-export function merkleTree(leaves: readonly (Buffer | string)[]): { root: string; paths: string[][] } {
+/** The root and every leaf's audit path of a tree over `leaves` (leaf hashes, hex; at least one). */
+export function merkleTree(leaves: readonly string[]): { root: string; paths: string[][] } {
   if (leaves.length === 0) throw new Error('a Merkle tree needs at least one leaf');
-  const nodes: Node[] = leaves.map((leaf) =>
-    typeof leaf === 'string' ? { digest: Buffer.from(leaf, 'hex'), hex: leaf } : { digest: leaf, hex: '' },
-  );
   const paths: string[][] = leaves.map(() => []);
-  const root = subtree(nodes, 0, nodes.length, paths);
-  return { root: hexOf(root), paths };
-}
-
-function hexOf(node: Node): string {
-  if (node.hex === '') node.hex = node.digest.toString('hex');
-  return node.hex;
+  return { root: subtree(leaves, 0, leaves.length, paths), paths };
 }
 
 /**
  * The node over leaves [from, to), appending to each of their paths the sibling on the way up: RFC 9162's
  * PATH(m, D[n]) lists the siblings from the leaf up, which is the order the recursion returns in.
  */
-function subtree(leaves: readonly Node[], from: number, to: number, paths: string[][]): Node {
+function subtree(leaves: readonly string[], from: number, to: number, paths: string[][]): string {
   const n = to - from;
   if (n === 1) return leaves[from]!;
   const k = split(n);
   const left = subtree(leaves, from, from + k, paths);
   const right = subtree(leaves, from + k, to, paths);
-  const rightHex = hexOf(right);
-  const leftHex = hexOf(left);
-  for (let i = from; i < from + k; i++) paths[i]!.push(rightHex);
-  for (let i = from + k; i < to; i++) paths[i]!.push(leftHex);
-  return { digest: nodeDigest(left.digest, right.digest), hex: '' };
+  for (let i = from; i < from + k; i++) paths[i]!.push(right);
+  for (let i = from + k; i < to; i++) paths[i]!.push(left);
+  return nodeHash(left, right);
 }
 
 /**
@@ -92,6 +73,8 @@ export function verifyInclusion(
   root: string,
 ): boolean {
   if (!Number.isSafeInteger(index) || !Number.isSafeInteger(size) || index < 0 || index >= size) return false;
+  // A path from a receipt is input: a hash that is not 64 hex digits proves nothing (nodeHash would throw).
+  if (!HEX_HASH.test(leaf) || !path.every((p) => typeof p === 'string' && HEX_HASH.test(p))) return false;
   let fn = index;
   let sn = size - 1;
   let r = leaf;

@@ -1,12 +1,13 @@
 import type { Receipt, ReceiptForm, SignedDecision } from '@thoth/contracts';
-import { batchHead, leafDigest, leafText, MERKLE_RECEIPT_FORMAT, merkleTree } from '@thoth/contracts';
+import { batchHead, leafHash, leafText, MERKLE_RECEIPT_FORMAT, merkleTree } from '@thoth/contracts';
 import type { SigningKey } from './signing-key.ts';
 
 /** A batch stops gathering at this many decisions and is signed at once (the tree's paths stay short). */
 const MAX_BATCH = 1024;
 
 interface Pending {
-  leaf: Buffer;
+  /** The leaf hash, hex. */
+  leaf: string;
   issuedAt: string;
   resolve: (receipt: Receipt) => void;
   reject: (error: Error) => void;
@@ -36,9 +37,9 @@ export class ReceiptMaker {
       }));
     // The leaf first: a decision whose leaf cannot be written (a value with no JSON form) fails alone, before it
     // joins a batch.
-    let leaf: Buffer;
+    let leaf: string;
     try {
-      leaf = leafDigest(leafText(decision));
+      leaf = leafHash(leafText(decision));
     } catch (error) {
       return Promise.reject(error);
     }
