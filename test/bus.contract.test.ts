@@ -348,6 +348,40 @@ describe('in-process bus persistence', () => {
     }
   });
 
+  it('saves group offsets shortly after commits, while it runs (not only at close)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'thoth-bus-'));
+    const saved = (): number => {
+      try {
+        const offsets = JSON.parse(readFileSync(join(dir, 'offsets.json'), 'utf8')) as Record<
+          string,
+          Record<string, number>
+        >;
+        return offsets.g?.['ev/0'] ?? -1;
+      } catch {
+        return -1; // not written yet
+      }
+    };
+    const bus = new MemoryBus({ dir, defaultPartitions: 1 });
+    try {
+      await bus.ensureTopics([{ name: 'ev', partitions: 1 }]);
+      let consumed = 0;
+      await bus.subscribe({
+        group: 'g',
+        topics: ['ev'],
+        handler: async (b) => void (consumed += b.messages.length),
+      });
+      // Commits in quick succession, over several of the saves' timer periods.
+      for (let round = 1; round <= 20; round++) {
+        await bus.publish('ev', numbered(5, round * 5));
+        await waitFor(`round ${round} consumed`, () => consumed === round * 5);
+      }
+      await waitFor('the last commit saved without a close', () => saved() === 100, 5_000);
+    } finally {
+      await bus.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('keeps messages, compacted state and group offsets across a restart', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'thoth-bus-'));
     try {
