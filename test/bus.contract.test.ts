@@ -368,7 +368,9 @@ describe('in-process bus persistence', () => {
       await bus.subscribe({
         group: 'g',
         topics: ['ev'],
-        handler: async (b) => void (consumed += b.messages.length),
+        handler: async (b) => {
+          consumed += b.messages.length;
+        },
       });
       // Commits in quick succession, over several of the saves' timer periods.
       for (let round = 1; round <= 20; round++) {
