@@ -6,7 +6,7 @@ import {
   baselinesDirectivesTotal,
   baselinesFindingsTotal,
   type DecodedRecord,
-  subscribeRecordStream,
+  subscribeRecords,
 } from '@thoth/platform';
 import {
   type AgentBaseline,
@@ -97,23 +97,15 @@ export class BaselinesConsumer {
   async start(): Promise<void> {
     for (const b of await loadEscalatedBaselines(this.deps.store))
       this.baselines.set(agentId(b.tenant_id, b.agent_id), b);
-    this.subscription = await subscribeRecordStream({
+    this.subscription = await subscribeRecords({
       bus: this.deps.bus,
       codec: this.deps.codec,
       group: this.deps.group ?? BaselinesConsumer.group(this.deps.eventsTopic),
       topics: [this.deps.eventsTopic],
       maxBatchSize: this.maxBatchSize,
       maxInFlightBatches: MAX_IN_FLIGHT_BATCHES,
-      // Decoded when its turn comes, not on arrival: up to MAX_IN_FLIGHT_BATCHES batches wait here while the
-      // ones before them are saved, and their thousands of decoded records each would outlive the thread's
-      // scavenges and be promoted (docs/performance.md, eleventh session).
-      handler: async (stream, batch) => {
-        const { saved } = await this.serially(() => {
-          const records = [...stream];
-          return records.length > 0
-            ? this.handle(records, batchStart(batch))
-            : Promise.resolve<{ saved?: Promise<void> }>({});
-        });
+      handler: async (records, batch) => {
+        const { saved } = await this.serially(() => this.handle(records, batchStart(batch)));
         await saved;
         return [];
       },

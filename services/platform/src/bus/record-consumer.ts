@@ -76,10 +76,9 @@ export function subscribeRecords(options: RecordSubscriptionOptions): Promise<Su
 
 /**
  * `subscribeRecords` for a handler that is done with each record as soon as it reached it (the audit writer
- * encodes it into its flush), or that takes a batch's records only when it gets to the batch (the baselines
- * consumer queues batches): the records are decoded a message at a time as the handler iterates them, so at
+ * encodes it into its flush): the records are decoded a message at a time as the handler iterates them, so at
  * most one message's records are alive at once instead of the batch's thousands, which a garbage collection
- * in the middle of the batch would otherwise copy, and none wait decoded in a queue.
+ * in the middle of the batch would otherwise copy.
  */
 export function subscribeRecordStream(options: RecordStreamOptions): Promise<Subscription> {
   const { bus } = options;
