@@ -9,8 +9,8 @@ const ROOT = resolve(import.meta.dirname, '..');
 /**
  * The Node.js flags `npm start` (and the Dockerfile) start Thoth with: a young generation capped at 16 MB a
  * semi-space. Uncapped, V8 grew the isolated API's young generation to about 48 MB under the enforce load, and
- * each scavenge then held the event loop about 3.5 ms instead of under 1. Every Node.js server a benchmark starts
- * gets them, so each runs as deployed.
+ * each scavenge then held the event loop about 3.5 ms instead of under 1. The enforce-path benchmarks (bench:enforce,
+ * bench:embedded, bench:ingest) start every Node.js server they measure with them, so each runs as deployed.
  */
 export const START_FLAGS: readonly string[] = ['--max-semi-space-size=16'];
 

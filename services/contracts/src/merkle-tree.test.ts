@@ -72,6 +72,7 @@ describe('merkle tree (RFC 9162)', () => {
       expect(verifyInclusion(a, 0, 2, [bad], root), JSON.stringify(bad)).toBe(false);
     }
     expect(verifyInclusion(a, 0, 2, [42 as unknown as string], root)).toBe(false);
+    expect(verifyInclusion(a, 0, 2, b as unknown as string[], root)).toBe(false);
     expect(() => nodeHash(a, 'zz')).toThrow(TypeError);
   });
 

@@ -74,7 +74,8 @@ export function verifyInclusion(
 ): boolean {
   if (!Number.isSafeInteger(index) || !Number.isSafeInteger(size) || index < 0 || index >= size) return false;
   // A path from a receipt is input: a hash that is not 64 hex digits proves nothing (nodeHash would throw).
-  if (!HEX_HASH.test(leaf) || !path.every((p) => typeof p === 'string' && HEX_HASH.test(p))) return false;
+  if (!Array.isArray(path) || typeof leaf !== 'string' || !HEX_HASH.test(leaf)) return false;
+  if (!path.every((p) => typeof p === 'string' && HEX_HASH.test(p))) return false;
   let fn = index;
   let sn = size - 1;
   let r = leaf;

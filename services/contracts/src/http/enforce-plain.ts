@@ -1,5 +1,11 @@
 import { ADMIN_AGENT_ID } from '../records.ts';
-import { ENFORCEMENT_MODES, type EnforceRequest } from './enforce.ts';
+import {
+  ENFORCEMENT_MODES,
+  type EnforceRequest,
+  ENFORCE_LIMITS as L,
+  normalizeMode,
+  wellFormed,
+} from './enforce.ts';
 import { FREE_JSON_BUDGET, jsonBudgetExceeded } from './json-budget.ts';
 
 /**
@@ -38,11 +44,11 @@ const nameList: FieldCheck = (value) => {
   // The body's own array (zod's result is a copy): the body JSON.parse made is not used past validation.
   return isNameList(value) ? value : REFUSED;
 };
-/** The mode as the schema reads it: any case, `_` for the first `-` (as the schema does). */
+/** The mode as the schema reads it (normalizeMode). */
 const mode: FieldCheck = (value) => {
   if (value === undefined || value === null) return value;
   if (typeof value !== 'string') return REFUSED;
-  const normalized = value.toLowerCase().replace('-', '_');
+  const normalized = normalizeMode(value);
   return MODES.has(normalized) ? normalized : REFUSED;
 };
 const MODES: ReadonlySet<string> = new Set(ENFORCEMENT_MODES);
@@ -63,32 +69,29 @@ const FIELDS: ReadonlyArray<readonly [string, FieldCheck]> = [
   ['tenant_id', id],
   ['tool_name', id],
   ['session_id', id],
-  ['user_id', text(512)],
+  ['user_id', text(L.name)],
   ['session_tool_calls', nameList],
   ['approved_scope', nameList],
   ['enforcement_mode', mode],
-  ['environment', text(4_096)],
-  ['enforcement_trace_id', text(512, true)],
+  ['environment', text(L.text)],
+  ['enforcement_trace_id', text(L.name, true)],
   ['tool_args', freeJson],
-  ['session_intent', text(4_096)],
-  ['purpose', text(4_096)],
-  ['data_classification', text(4_096)],
+  ['session_intent', text(L.text)],
+  ['purpose', text(L.text)],
+  ['data_classification', text(L.text)],
   ['task_context', freeRecord],
   ['identity_binding', freeJson],
   ['metadata', freeRecord],
-  ['request_id', text(512)],
-  ['occurred_at', text(64)],
-  ['endpoint_id', text(4_096)],
-  ['fleet_id', text(4_096)],
-  ['model_name', text(4_096)],
-  ['model_provider', text(4_096)],
+  ['request_id', text(L.name)],
+  ['occurred_at', text(L.occurredAt)],
+  ['endpoint_id', text(L.text)],
+  ['fleet_id', text(L.text)],
+  ['model_name', text(L.text)],
+  ['model_provider', text(L.text)],
 ];
 
-// String.prototype.isWellFormed (ES2024, in every Node this runs on) is outside the ES2023 lib the project types with.
-const wellFormed = (s: string) => (s as unknown as { isWellFormed(): boolean }).isWellFormed();
-
 function isId(value: unknown): value is string {
-  return typeof value === 'string' && value.length >= 1 && value.length <= 512 && wellFormed(value);
+  return typeof value === 'string' && value.length >= 1 && value.length <= L.name && wellFormed(value);
 }
 
 function isText(value: unknown, maxLength: number, wellFormedOnly: boolean): boolean {
@@ -96,8 +99,8 @@ function isText(value: unknown, maxLength: number, wellFormedOnly: boolean): boo
 }
 
 function isNameList(value: unknown): value is string[] {
-  if (!Array.isArray(value) || value.length > 10_000) return false;
-  for (const name of value) if (typeof name !== 'string' || name.length > 512) return false;
+  if (!Array.isArray(value) || value.length > L.list) return false;
+  for (const name of value) if (typeof name !== 'string' || name.length > L.name) return false;
   return true;
 }
 
@@ -106,3 +109,6 @@ function isPlainRecord(value: unknown): value is Record<string, unknown> {
   const proto = Object.getPrototypeOf(value);
   return proto === Object.prototype || proto === null;
 }
+
+/** The fields the hand check reads, in order (its test holds them to the schema's). */
+export const PLAIN_ENFORCE_FIELDS: readonly string[] = FIELDS.map(([name]) => name);

@@ -11,11 +11,16 @@ import { budgetedJson } from './json-budget.ts';
  * U+FFFD), and the stored decision would no longer match its receipt (docs/receipts.md).
  */
 // String.prototype.isWellFormed (ES2024, in every Node this runs on) is outside the ES2023 lib the project types with.
-const wellFormed = (s: string) => (s as unknown as { isWellFormed(): boolean }).isWellFormed();
+export const wellFormed = (s: string) => (s as unknown as { isWellFormed(): boolean }).isWellFormed();
 const WELL_FORMED = 'must be well-formed Unicode (no lone surrogates)';
-const id = z.string().min(1).max(512).refine(wellFormed, WELL_FORMED);
-const optionalText = z.string().max(4_096).nullish();
+/** The body's bounds, shared with the hand check of enforce-plain.ts. */
+export const ENFORCE_LIMITS = { name: 512, text: 4_096, list: 10_000, occurredAt: 64 } as const;
+const L = ENFORCE_LIMITS;
+const id = z.string().min(1).max(L.name).refine(wellFormed, WELL_FORMED);
+const optionalText = z.string().max(L.text).nullish();
 export const ENFORCEMENT_MODES = ['observe', 'progressive', 'step_up', 'block'] as const;
+/** A mode as the SDK families spell it, as the schema reads it: any case, `_` for the first `-`. */
+export const normalizeMode = (mode: string) => mode.toLowerCase().replace('-', '_');
 
 /**
  * The request body (docs/protocol.md §Enforce request). Liberal where the SDK families differ: nulls for absent
@@ -25,18 +30,14 @@ export const enforceRequestSchema = z.object({
   // The tenant's control-plane changes form the `_admin` evidence chain: no agent may write into it.
   agent_id: id.refine((agent) => agent !== ADMIN_AGENT_ID, `"${ADMIN_AGENT_ID}" is reserved`),
   tenant_id: id,
-  tool_name: z.string().min(1).max(512).refine(wellFormed, WELL_FORMED),
+  tool_name: z.string().min(1).max(L.name).refine(wellFormed, WELL_FORMED),
   session_id: id,
-  user_id: z.string().max(512).nullish(),
-  session_tool_calls: z.array(z.string().max(512)).max(10_000).nullish(),
-  approved_scope: z.array(z.string().max(512)).max(10_000).nullish(),
-  enforcement_mode: z
-    .string()
-    .transform((m) => m.toLowerCase().replace('-', '_'))
-    .pipe(z.enum(ENFORCEMENT_MODES))
-    .nullish(),
+  user_id: z.string().max(L.name).nullish(),
+  session_tool_calls: z.array(z.string().max(L.name)).max(L.list).nullish(),
+  approved_scope: z.array(z.string().max(L.name)).max(L.list).nullish(),
+  enforcement_mode: z.string().transform(normalizeMode).pipe(z.enum(ENFORCEMENT_MODES)).nullish(),
   environment: optionalText,
-  enforcement_trace_id: z.string().max(512).refine(wellFormed, WELL_FORMED).nullish(),
+  enforcement_trace_id: z.string().max(L.name).refine(wellFormed, WELL_FORMED).nullish(),
   tool_args: budgetedJson().optional(),
   session_intent: optionalText,
   purpose: optionalText,
@@ -44,8 +45,8 @@ export const enforceRequestSchema = z.object({
   task_context: budgetedJson().pipe(z.record(z.string(), z.unknown())).nullish(),
   identity_binding: budgetedJson().optional(),
   metadata: budgetedJson().pipe(z.record(z.string(), z.unknown())).nullish(),
-  request_id: z.string().max(512).nullish(),
-  occurred_at: z.string().max(64).nullish(),
+  request_id: z.string().max(L.name).nullish(),
+  occurred_at: z.string().max(L.occurredAt).nullish(),
   endpoint_id: optionalText,
   fleet_id: optionalText,
   model_name: optionalText,

@@ -395,16 +395,20 @@ export class MemoryBus implements Bus {
     this.offsetsDirty = false;
     const path = join(this.options.dir, 'offsets.json');
     const text = this.offsetsJson();
+    let failed = false;
     this.offsetsSaving = writeFile(`${path}.tmp`, text)
       .then(() => rename(`${path}.tmp`, path))
       .catch((error: unknown) => {
-        // Saved again with the next commit, or at close; until then a restart redelivers a little more.
+        // Saved again with the next commit, or at close (not retried in a loop while the disk refuses): until
+        // then a restart redelivers a little more.
+        failed = true;
         this.offsetsDirty = true;
         this.options.onError?.(error, "saving the consumer groups' offsets");
       })
       .finally(() => {
         this.offsetsSaving = undefined;
-        if (this.offsetsDirty && !this.closed) this.scheduleOffsetSave();
+        // Commits made during the save are saved by the next one.
+        if (this.offsetsDirty && !failed && !this.closed) this.scheduleOffsetSave();
       });
   }
 
