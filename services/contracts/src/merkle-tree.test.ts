@@ -76,6 +76,24 @@ describe('merkle tree (RFC 9162)', () => {
     expect(() => nodeHash(a, 'zz')).toThrow(TypeError);
   });
 
+  it('hashes a node only from two children of 64 hex digits, wherever a bad digit sits', () => {
+    const [a, b] = leaves(2) as [string, string];
+    const bads = [
+      '',
+      'zz',
+      `${b}00`,
+      b.slice(2),
+      `${b.slice(0, 62)}zz`,
+      `g${b.slice(1)}`,
+      `${b.slice(0, 30)}-${b.slice(31)}`,
+    ];
+    for (const bad of [...bads, 42, null, undefined]) {
+      expect(() => nodeHash(a, bad as string), String(bad)).toThrow(TypeError);
+      expect(() => nodeHash(bad as string, a), String(bad)).toThrow(TypeError);
+    }
+    expect(nodeHash(a.toUpperCase(), b)).toBe(nodeHash(a, b));
+  });
+
   it('refuses an index outside the tree', () => {
     const hashed = leaves(3);
     const { root, paths } = merkleTree(hashed);
