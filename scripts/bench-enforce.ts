@@ -4,10 +4,13 @@
  *
  *   npm run bench:enforce            # BENCH_DURATION_S=10 BENCH_CONNECTIONS=50 BENCH_THREADS=2 BENCH_ROUNDS=1
  *
- * Five servers, each its own process (so none shares an event loop with another or with this script):
+ * Six servers, each its own process (so none shares an event loop with another or with this script):
  * - bare:  plain Fastify, one POST route answering a small JSON object;
  * - bare-signed: the same route plus one Ed25519 signature a request on a signing thread (what a receipt per
  *   decision costs, THOTH_RECEIPTS=per-decision; kept for comparison with the batched Merkle receipts);
+ * - bare-audited: the bare route plus what the protocol requires of every answer, made with Thoth's own parts:
+ *   a Merkle receipt and a decision event on the in-memory bus. No authentication, validation or decision
+ *   logic, so it is the most any enforce API that keeps the protocol can answer here;
  * - thoth: the isolated API — `startApiService` on the in-memory bus with the 3-rule CEL policy of
  *   scripts/enforce-load.ts and an API key, plus a reader that commits the decision events as the audit writer
  *   would (so the bus lets go of them);
@@ -23,21 +26,24 @@
  *
  * Progress goes to stderr; the last line on stdout is one JSON object:
  *   {"rps","p50_ms","p99_ms","bare_rps","bare_p99_ms","ratio","p99_to_bare","signed_bare_rps","signed_bare_ratio",
- *    "product_rps","product_p50_ms","product_p99_ms","opa_rps","opa_p99_ms","ratio_to_opa","isolated_ratio_to_opa",
- *    "rounds","targets_met"}
- * (ratio = thoth rps / bare rps; ratio_to_opa = product rps / OPA rps.) Targets (issue #24): ratio ≥ 0.75,
- * thoth p99 ≤ 1.5 × bare p99, the product ≥ OPA's rps with a lower p99. Exit 2 when wrk is missing, 1 when a
- * check fails (a non-2xx answer, a decision other than ALLOW), and with BENCH_STRICT=1 also when a target is
- * missed. BENCH_CPU_PROF=1 writes V8 CPU profiles of the thoth and product servers to .cache/bench-profiles/.
+ *    "audited_bare_rps","audited_bare_p99_ms","audited_bare_ratio","product_rps","product_p50_ms","product_p99_ms",
+ *    "opa_rps","opa_p99_ms","ratio_to_opa","isolated_ratio_to_opa","rounds","targets_met"}
+ * (ratio = thoth rps / bare rps; audited_bare_ratio = bare-audited rps / bare rps; ratio_to_opa = product rps / OPA
+ * rps.) Targets (issue #24): ratio ≥ 0.75, thoth p99 ≤ 1.5 × bare p99, the product ≥ OPA's rps with a lower p99.
+ * Exit 2 when wrk is missing, 1 when a check fails (a non-2xx answer, a decision other than ALLOW, a reference
+ * whose receipts do not verify or whose events do not reach the bus), and with BENCH_STRICT=1 also when a target
+ * is missed. BENCH_CPU_PROF=1 writes V8 CPU profiles of the thoth and product servers to .cache/bench-profiles/.
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import type { Receipt, SignedDecision } from '@thoth/contracts';
+import type { FastifyInstance } from 'fastify';
 import { benchReporter, round, targetsVerdict } from './bench-support.ts';
 import { BODY_TEMPLATE, POLICY, SESSIONS_PER_THREAD } from './enforce-load.ts';
-import { startIsolatedApi } from './isolated-api.ts';
+import { busWithEventsReader, startIsolatedApi } from './isolated-api.ts';
 import { OPA_MODULE, opaBinary, startOpa } from './opa-server.ts';
 import { START_FLAGS, startProduct } from './product-server.ts';
 import { luaScript, runWrk, type WrkResult, wrkPath } from './wrk.ts';
@@ -106,11 +112,20 @@ async function bareChild(signed: boolean): Promise<void> {
     const issuedAt = new Date().toISOString();
     return { ...answer, receipt: await signer.signAsync({ ...answer, issued_at: issuedAt }) };
   });
+  await serveChild(app);
+}
+
+/** Listens on a free loopback port, answers the parent's stats requests, and stops on SIGTERM or disconnect. */
+async function serveChild(
+  app: FastifyInstance,
+  more: { onClose?: () => Promise<void>; stats?: () => Record<string, unknown> } = {},
+): Promise<void> {
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.server.address();
   if (address === null || typeof address === 'string') throw new Error('no port');
   const stop = async () => {
     await app.close();
+    await more.onClose?.();
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop());
@@ -121,10 +136,108 @@ async function bareChild(signed: boolean): Promise<void> {
     if (message === 'reset') loopDelay.reset();
     if (message === 'stats')
       process.send?.({
-        stats: { ...loopDelayStats(loopDelay), rss_mb: Math.round(process.memoryUsage().rss / 1e6) },
+        stats: {
+          ...loopDelayStats(loopDelay),
+          rss_mb: Math.round(process.memoryUsage().rss / 1e6),
+          ...more.stats?.(),
+        },
       } satisfies ChildMessage);
   });
   process.send?.({ ready: true, port: address.port } satisfies ChildMessage);
+}
+
+/**
+ * Bare Fastify plus what the protocol requires of every answer, made with Thoth's own parts: a Merkle receipt
+ * (`ReceiptMaker`, one signature a batch at the end of the turn) and a decision event queued on the in-memory
+ * bus (`BackgroundPublisher`, Avro batches at the flush, a reader committing them). No authentication,
+ * validation, decision logic, redaction or replay record: any enforce API that keeps the protocol does at least
+ * this much, so this server's rate is the ceiling the isolated API can approach on this machine.
+ */
+async function bareAuditedChild(): Promise<void> {
+  const { default: Fastify } = await import('fastify');
+  const { AvroCodec, ReceiptMaker, SigningKey, createLogger } = await import('@thoth/platform');
+  const { agentKey, ulid } = await import('@thoth/contracts');
+  const { BackgroundPublisher } = await import('../services/api/src/background-publisher.ts');
+  const { merkleReceiptJson } = await import('../services/api/src/enforce/enforcer.ts');
+  const keyDir = mkdtempSync(join(tmpdir(), 'thoth-bench-key-'));
+  const signer = SigningKey.loadOrCreate(SigningKey.pathIn(keyDir));
+  rmSync(keyDir, { recursive: true, force: true });
+  const receipts = new ReceiptMaker(signer, 'merkle');
+  const { bus, topics } = await busWithEventsReader('bench-audited');
+  const publisher = new BackgroundPublisher({ bus, codec: new AvroCodec(), log: createLogger('silent') });
+
+  const app = Fastify({ logger: false });
+  app.post('/v1/enforce', async (request) => {
+    const body = request.body as typeof BODY_TEMPLATE;
+    const now = Date.now();
+    const decisionId = ulid(now);
+    const signed = {
+      decision: 'ALLOW',
+      decision_reason_code: 'within_scope',
+      decision_id: decisionId,
+      enforcement_trace_id: body.session_id,
+      tenant_id: body.tenant_id,
+      agent_id: body.agent_id,
+      session_id: body.session_id,
+      tool_name: body.tool_name,
+      risk_score: 0,
+      issued_at: new Date(now).toISOString(),
+      policy_version: 1,
+    };
+    const receipt = await receipts.receipt(signed);
+    publisher.enqueueRecord(
+      topics.events,
+      'thoth.v1.DecisionEvent',
+      agentKey(body.tenant_id, body.agent_id),
+      {
+        event_id: `${body.tenant_id}:${decisionId}`,
+        tenant_id: body.tenant_id,
+        agent_id: body.agent_id,
+        session_id: body.session_id,
+        user_id: body.user_id,
+        tool_name: body.tool_name,
+        decision: 'ALLOW',
+        would_be_decision: 'ALLOW',
+        enforcement_mode: body.enforcement_mode,
+        environment: body.environment,
+        reason: 'within scope',
+        reason_code: 'within_scope',
+        action_classification: 'read',
+        violation_id: decisionId,
+        enforcement_trace_id: body.session_id,
+        risk_score: 0,
+        matched_rule_ids: [],
+        model_signals: [],
+        top_contributors_json: '[]',
+        decision_evidence_json: '{}',
+        tool_args_json: JSON.stringify(body.tool_args),
+        modified_tool_args_json: null,
+        hold_token: null,
+        policy_version: 1,
+        latency_us: 0,
+        receipt_signature: receipt.signature,
+        receipt_key_id: receipt.key_id,
+        request_id: null,
+        purpose: null,
+        data_classification: null,
+        occurred_at: now,
+        replay_json: null,
+        receipt_json: merkleReceiptJson(receipt),
+      },
+    );
+    return { ...signed, receipt };
+  });
+  await serveChild(app, {
+    onClose: async () => {
+      await publisher.drain();
+      await bus.close();
+    },
+    stats: () => ({
+      public_key_pem: signer.publicKeyPem,
+      decision_events_published: publisher.published,
+      decision_events_dropped: publisher.dropped,
+    }),
+  });
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -142,7 +255,10 @@ interface Server {
   path?: string;
 }
 
-function startChild(mode: 'thoth' | 'bare' | 'bare-signed', cpuProfileDir?: string): Promise<Server> {
+function startChild(
+  mode: 'thoth' | 'bare' | 'bare-signed' | 'bare-audited',
+  cpuProfileDir?: string,
+): Promise<Server> {
   // The flags Thoth is started with, for the bare servers too: each runs as it would be deployed (bare Fastify's
   // young generation stays under the cap anyway: it scavenges as often with the flag as without).
   const execArgv = [...process.execArgv, ...START_FLAGS];
@@ -217,6 +333,33 @@ async function checkAllSessions(server: Server, threads: number): Promise<Record
     }
   }
   return sample;
+}
+
+/**
+ * The audited reference answers with a Merkle receipt that verifies against its own public key, and its decision
+ * events reach the bus (so its rate counts the work it claims to do).
+ */
+async function checkAudited(server: Server): Promise<void> {
+  const { verifyReceipt } = await import('@thoth/contracts');
+  const { public_key_pem: publicKeyPem } = await stats(server);
+  for (let i = 0; i < 20; i++) {
+    const res = await fetch(`http://127.0.0.1:${server.port}/v1/enforce`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: bodyFor(`check-${i}`),
+    });
+    const { receipt, ...decision } = (await res.json()) as { receipt?: Receipt } & SignedDecision;
+    if (
+      res.status !== 200 ||
+      receipt?.receipt_format === undefined ||
+      !verifyReceipt(decision, receipt, String(publicKeyPem))
+    )
+      throw new Error(`${server.name}: expected 200 with a Merkle receipt that verifies, got ${res.status}`);
+  }
+  await new Promise((r) => setTimeout(r, 500));
+  const published = (await stats(server)).decision_events_published;
+  if (typeof published !== 'number' || published < 20)
+    throw new Error(`${server.name}: ${published} decision events published for 20 answers`);
 }
 
 /** CPU ticks (user, system) of a process, or of one of its threads, from /proc (Linux; undefined elsewhere). */
@@ -311,10 +454,13 @@ async function main(): Promise<void> {
     servers.push(bare);
     const bareSigned = await startChild('bare-signed');
     servers.push(bareSigned);
+    const bareAudited = await startChild('bare-audited');
+    servers.push(bareAudited);
     const thoth = await startChild('thoth', profileDir);
     servers.push(thoth);
     progress(
-      `bare fastify on 127.0.0.1:${bare.port}, bare fastify + Ed25519 on 127.0.0.1:${bareSigned.port}, thoth on 127.0.0.1:${thoth.port}`,
+      `bare fastify on 127.0.0.1:${bare.port}, bare fastify + Ed25519 on 127.0.0.1:${bareSigned.port}, ` +
+        `bare fastify + Merkle receipt + decision event on 127.0.0.1:${bareAudited.port}, thoth on 127.0.0.1:${thoth.port}`,
     );
 
     const policyFile = join(workDir, 'policy.json');
@@ -357,6 +503,7 @@ async function main(): Promise<void> {
       if ((server === bareSigned) !== (answer.receipt?.signature !== undefined))
         throw new Error(`${server.name} server: a receipt where none was expected, or none where one was`);
     }
+    await checkAudited(bareAudited);
     if (opa) {
       const check = await fetch(`http://127.0.0.1:${opa.port}${opa.path}`, {
         method: 'POST',
@@ -369,7 +516,7 @@ async function main(): Promise<void> {
     }
 
     const scripts: Record<string, string> = {};
-    const measured = [bare, bareSigned, thoth, productServer, ...(opa ? [opa] : [])];
+    const measured = [bare, bareSigned, bareAudited, thoth, productServer, ...(opa ? [opa] : [])];
     for (const server of measured) {
       scripts[server.name] = join(workDir, `${server.name}.lua`);
       const body = server === opa ? { input: BODY_TEMPLATE } : BODY_TEMPLATE;
@@ -426,6 +573,7 @@ async function main(): Promise<void> {
     const ratio = rps / bareRps;
     const bareP99 = med('bare', (r) => r.p99Ms);
     const signedBareRps = med('bare-signed', (r) => r.rps);
+    const auditedBareRps = med('bare-audited', (r) => r.rps);
     const productRps = med('product', (r) => r.rps);
     const productP99 = med('product', (r) => r.p99Ms);
     const opaRps = opa ? med('opa', (r) => r.rps) : undefined;
@@ -462,6 +610,12 @@ async function main(): Promise<void> {
         p99_to_bare: round(p99 / bareP99, 3),
         signed_bare_rps: round(signedBareRps, 0),
         signed_bare_ratio: round(signedBareRps / bareRps, 3),
+        audited_bare_rps: round(auditedBareRps, 0),
+        audited_bare_p99_ms: round(
+          med('bare-audited', (r) => r.p99Ms),
+          3,
+        ),
+        audited_bare_ratio: round(auditedBareRps / bareRps, 3),
         product_rps: round(productRps, 0),
         product_p50_ms: round(
           med('product', (r) => r.p50Ms),
@@ -490,4 +644,5 @@ const childMode = process.argv.find((arg) => arg.startsWith('--child='))?.slice(
 if (childMode === 'thoth') await thothChild();
 else if (childMode === 'bare') await bareChild(false);
 else if (childMode === 'bare-signed') await bareChild(true);
+else if (childMode === 'bare-audited') await bareAuditedChild();
 else await main();

@@ -27,8 +27,6 @@ export async function startIsolatedApi(options: {
   const { startApiService } = await import('../services/api/src/api-service.ts');
   const { policySetFrom } = await import('../services/api/src/policy-source.ts');
   const { AvroCodec } = await import('@thoth/platform');
-  const { MemoryBus } = await import('@thoth/platform');
-  const { topicNames, topicSpecs } = await import('@thoth/contracts');
   const { loadConfig } = await import('@thoth/platform');
   const { createLogger } = await import('@thoth/platform');
 
@@ -40,15 +38,7 @@ export async function startIsolatedApi(options: {
     THOTH_RATE_LIMIT_PER_TENANT: '1000000000',
     ...options.settings,
   });
-  const bus = new MemoryBus({ defaultPartitions: 3 });
-  const topics = topicNames(options.prefix);
-  await bus.ensureTopics(topicSpecs(topics, 3));
-  await bus.subscribe({
-    group: `${topics.events}.reader`,
-    topics: [topics.events],
-    fromBeginning: false,
-    handler: async () => {},
-  });
+  const { bus, topics } = await busWithEventsReader(options.prefix);
   const service = await startApiService({
     config,
     log: createLogger('silent'),
@@ -78,4 +68,23 @@ export async function startIsolatedApi(options: {
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * An in-memory bus with Thoth's topics under `prefix`, and a reader that commits the decision events as the
+ * audit writer would, so the bus lets go of them and a run measures the API, not a growing heap.
+ */
+export async function busWithEventsReader(prefix: string) {
+  const { MemoryBus } = await import('@thoth/platform');
+  const { topicNames, topicSpecs } = await import('@thoth/contracts');
+  const bus = new MemoryBus({ defaultPartitions: 3 });
+  const topics = topicNames(prefix);
+  await bus.ensureTopics(topicSpecs(topics, 3));
+  await bus.subscribe({
+    group: `${topics.events}.reader`,
+    topics: [topics.events],
+    fromBeginning: false,
+    handler: async () => {},
+  });
+  return { bus, topics };
 }

@@ -198,7 +198,10 @@ export class Enforcer {
       latency_us: Math.round(ctx.latencyUs),
       receipt_signature: ctx.receipt.signature,
       receipt_key_id: ctx.receipt.key_id,
-      receipt_json: merkleReceiptJson(ctx.receipt, outcome),
+      receipt_json: merkleReceiptJson(
+        ctx.receipt,
+        outcome.decision === 'MODIFY' ? outcome.modifiedToolArgs : undefined,
+      ),
       // Free text from the caller: redacted like the arguments before it reaches the bus.
       request_id: body.request_id == null ? null : this.deps.redactor.text(body.request_id),
       purpose: body.purpose == null ? null : this.deps.redactor.text(body.purpose),
@@ -277,11 +280,11 @@ export function envelope(
 /**
  * What the audit trail keeps of a Merkle receipt besides its signature and key id: the batch head and the
  * decision's place in the tree, and the digest the leaf has for MODIFY's arguments (the event stores those
- * redacted). The decision event's chain link covers it, so each signed batch root is anchored in the trail.
+ * redacted; `modified`: MODIFY's arguments, undefined for any other decision). The decision event's chain link
+ * covers it, so each signed batch root is anchored in the trail.
  */
-function merkleReceiptJson(receipt: Receipt, outcome: DecisionOutcome): string | null {
+export function merkleReceiptJson(receipt: Receipt, modified?: unknown): string | null {
   if (receipt.receipt_format === undefined) return null;
-  const modified = outcome.decision === 'MODIFY' ? outcome.modifiedToolArgs : undefined;
   return JSON.stringify({
     receipt_format: receipt.receipt_format,
     issued_at: receipt.issued_at,
