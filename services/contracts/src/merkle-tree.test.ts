@@ -87,7 +87,9 @@ describe('merkle tree (RFC 9162)', () => {
       `g${b.slice(1)}`,
       `${b.slice(0, 30)}-${b.slice(31)}`,
     ];
-    for (const bad of [...bads, 42, null, undefined]) {
+    // Hex decoding reads the low byte of each UTF-16 unit: U+0130 and Cyrillic а (U+0430) would pass for '0'.
+    const lookalikes = [`${b.slice(0, 62)}\u0130\u0130`, '\u0430'.repeat(64), `${b.slice(0, 63)}\udc30`];
+    for (const bad of [...bads, ...lookalikes, 42, null, undefined]) {
       expect(() => nodeHash(a, bad as string), String(bad)).toThrow(TypeError);
       expect(() => nodeHash(bad as string, a), String(bad)).toThrow(TypeError);
     }
