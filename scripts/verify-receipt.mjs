@@ -27,6 +27,8 @@ const leafHash = (text) => sha256(Buffer.from([0]), Buffer.from(text));
 const nodeHash = (left, right) =>
   sha256(Buffer.from([1]), Buffer.from(left, 'hex'), Buffer.from(right, 'hex'));
 
+const HEX_HASH = /^[0-9a-fA-F]{64}$/;
+
 /** RFC 9162 §2.1.3.2: does `path` lead from `leaf` at `index` of a `size`-leaf tree to `root`? */
 export function verifyInclusion(leaf, index, size, path, root) {
   if (!Number.isSafeInteger(index) || !Number.isSafeInteger(size) || index < 0 || index >= size) return false;
@@ -35,7 +37,9 @@ export function verifyInclusion(leaf, index, size, path, root) {
   let sn = size - 1;
   let r = leaf;
   for (const p of path) {
-    if (sn === 0 || typeof p !== 'string') return false;
+    // Buffer.from(p, 'hex') would skip what is not hex and read a look-alike such as U+0130 as 0: a path element
+    // is 64 hex digits or no proof at all.
+    if (sn === 0 || typeof p !== 'string' || !HEX_HASH.test(p)) return false;
     if (fn % 2 === 1 || fn === sn) {
       r = nodeHash(p, r);
       while (fn % 2 === 0 && fn !== 0) {

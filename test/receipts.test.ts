@@ -154,6 +154,25 @@ describe('Merkle batch receipts (the default)', () => {
     }
   });
 
+  it('takes no path element for proof that is not 64 hex digits, even one that decodes to the right bytes', () => {
+    // Hex decoding reads a UTF-16 unit's low byte and stops at a pair that is not hex: U+0130 reads as '0', and a
+    // 65th character is ignored. Either would leave the bytes, and so the root, unchanged.
+    const lookalike = (hex: string) => String.fromCharCode(0x100 + hex.charCodeAt(0)) + hex.slice(1);
+    let checked = 0;
+    for (const [i, answer] of answers.entries()) {
+      const receipt = answer.receipt as Json;
+      const path = receipt.audit_path as string[];
+      if (path.length === 0) continue;
+      const decision = signedDecision(bodies[i]!, answer);
+      for (const element of [lookalike(path[0]!), `${path[0]}0`, ` ${path[0]!.slice(1)}`]) {
+        const forged = { ...receipt, audit_path: [element, ...path.slice(1)] };
+        expect(receiptProblem(decision, forged, pem), JSON.stringify(element)).toBeDefined();
+      }
+      checked++;
+    }
+    expect(checked).toBeGreaterThan(0);
+  });
+
   it('stores each batch head and audit path in the decision event, anchored in the trail', async () => {
     const events = () =>
       api
