@@ -17,13 +17,15 @@ export default defineConfig({
         test: {
           name: 'unit',
           pool: 'forks',
-          // doc-links, import-boundaries and record-types read files only: they need no broker.
+          // doc-links, import-boundaries and record-types read files only, offline-verifiers builds its evidence in
+          // memory: they need no broker.
           include: [
             'services/**/*.test.ts',
             'sdk/typescript/src/**/*.test.ts',
             'test/doc-links.test.ts',
             'test/import-boundaries.test.ts',
             'test/record-types.test.ts',
+            'test/offline-verifiers.test.ts',
           ],
         },
       },
@@ -39,6 +41,7 @@ export default defineConfig({
             'test/doc-links.test.ts',
             'test/import-boundaries.test.ts',
             'test/record-types.test.ts',
+            'test/offline-verifiers.test.ts',
             'test/topology.test.ts',
           ],
           globalSetup: ['test/setup/build.ts', 'test/setup/broker.ts'],

@@ -3,9 +3,15 @@
 // Deliberately standalone (with verify-receipt.mjs it re-implements canonical JSON, the link hash and the
 // receipts' Merkle hashing) so a third party can audit it.
 //   node scripts/verify-bundle.mjs bundle.json [--key-id <id>]
-import { createHash, createPublicKey, verify } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { canonical, receiptProblem } from './verify-receipt.mjs';
+import {
+  canonical,
+  ed25519Key,
+  keyIdOf,
+  receiptProblem,
+  signatureValid as signedBy,
+} from './verify-receipt.mjs';
 
 const GENESIS = '0'.repeat(64);
 const HASHED = [
@@ -35,29 +41,19 @@ function linkHash(record) {
 }
 
 /**
- * The listed key named `keyId`, if its PEM really is that key: a key id is the first 16 hex digits of the SHA-256
- * of the raw 32-byte Ed25519 public key (docs/receipts.md), so a forger cannot list its own key under Thoth's id.
+ * The listed key named `keyId`, if its PEM really is that key: an Ed25519 key (another kind of key could carry
+ * Thoth's 32 key bytes where an id is read from) whose id, the first 16 hex digits of the SHA-256 of its raw 32
+ * bytes (docs/receipts.md), is `keyId`. So a forger cannot list its own key under Thoth's id.
  */
 function listedKey(keys, keyId) {
-  const key = keys.find((k) => k.key_id === keyId);
-  if (!key) return undefined;
-  try {
-    const raw = createPublicKey(key.public_key_pem).export({ type: 'spki', format: 'der' }).subarray(-32);
-    return createHash('sha256').update(raw).digest('hex').slice(0, 16) === keyId ? key : undefined;
-  } catch {
-    return undefined;
-  }
+  const key = keys.find((k) => k?.key_id === keyId);
+  const ed25519 = key && typeof key.public_key_pem === 'string' ? ed25519Key(key.public_key_pem) : undefined;
+  return ed25519 && keyIdOf(ed25519) === keyId ? key : undefined;
 }
 
 function signatureValid(payload, signature, keyId, keys) {
   const key = listedKey(keys, keyId);
-  if (!key) return false;
-  return verify(
-    null,
-    Buffer.from(canonical(payload)),
-    createPublicKey(key.public_key_pem),
-    Buffer.from(signature, 'base64url'),
-  );
+  return key !== undefined && signedBy(canonical(payload), signature, key.public_key_pem);
 }
 
 /**
@@ -81,8 +77,15 @@ function decisionReceiptProblem(record, keys) {
   } catch {
     return 'receipt_json is not JSON';
   }
-  if (!merkle && (fields.decision ?? record.decision) === 'MODIFY') return undefined;
-  if (!merkle && !fields.receipt_signature) return undefined;
+  // Every decision is recorded with its receipt (receipt_signature and receipt_key_id are required fields of a
+  // decision event): a record without one is a record someone stripped.
+  if (typeof fields.receipt_signature !== 'string' || typeof fields.receipt_key_id !== 'string')
+    return 'the decision has no receipt';
+  // The payload leaves the decision to its column; one there too must agree (it must not turn an ALLOW into a
+  // MODIFY, whose per-decision receipt cannot be checked).
+  if (Object.hasOwn(fields, 'decision') && fields.decision !== record.decision)
+    return `the payload's decision ${fields.decision} contradicts the record's ${record.decision}`;
+  if (!merkle && record.decision === 'MODIFY') return undefined;
   const occurredAt = column('occurred_at', 'occurred_at_ms');
   if (!Number.isFinite(occurredAt) || Math.abs(occurredAt) > 8.64e15) return 'occurred_at is not a time';
   const decision = {
@@ -159,6 +162,13 @@ export function approvalsIn(bundle) {
   return [...approvals.values()];
 }
 
+/** Who a vote's principal is, as the server tells principals apart. */
+function principalIdentity(p) {
+  if (p?.kind === 'person') return `person:${p.issuer ?? ''}#${p.subject ?? ''}`;
+  if (p?.kind === 'key') return `key:${p.key_id ?? ''}`;
+  return 'admin-token';
+}
+
 /** A vote bound to other arguments (or policy) than its hold's, or an approval with too few distinct approvers. */
 function approvalProblem(approval) {
   for (const vote of approval.votes) {
@@ -168,21 +178,40 @@ function approvalProblem(approval) {
       return `approval ${approval.approval_id}: ${vote.voter} voted under policy version ${vote.policy_version}, not ${approval.policy_version}`;
   }
   if (approval.status === 'approved') {
+    // As the server counts (docs/approvals.md): at least one approval; a principal counts once (a person by
+    // issuer and subject, a key by its id, the admin token as one); and where more than one is required, only
+    // signed-in people count: a key or the admin token cannot stand in for a second person.
+    const required = Math.max(1, Number(approval.approvals_required) || 1);
     const approvers = new Set(
       approval.votes
         .filter((v) => v.decision === 'approve')
-        .map((v) =>
-          v.principal?.kind === 'person' ? `${v.principal.issuer}#${v.principal.subject}` : v.voter,
-        ),
+        .filter((v) => required === 1 || v.principal?.kind === 'person')
+        .map((v) => principalIdentity(v.principal)),
     );
-    if (approvers.size < approval.approvals_required)
-      return `approval ${approval.approval_id}: approved by ${approvers.size} distinct approver(s), ${approval.approvals_required} required`;
+    if (approvers.size < required)
+      return `approval ${approval.approval_id}: approved by ${approvers.size} distinct approver(s) who may count, ${required} required`;
   }
   return undefined;
 }
 
-export function verifyBundle(bundle, { keyId } = {}) {
+const HEX_HASH = /^[0-9a-f]{64}$/;
+
+/** Why `bundle` is not a valid evidence bundle, or undefined when it is. Never throws: malformed input is a reason. */
+export function verifyBundle(bundle, options = {}) {
+  try {
+    return bundleProblem(bundle, options);
+  } catch (error) {
+    return `the bundle is malformed: ${error.message}`;
+  }
+}
+
+function bundleProblem(bundle, { keyId }) {
+  if (!bundle || typeof bundle !== 'object' || Array.isArray(bundle))
+    return 'the bundle is not a JSON object';
   const keys = bundle.public_keys ?? [];
+  const records = bundle.records ?? [];
+  if (!Array.isArray(keys) || !Array.isArray(records)) return 'public_keys and records must be arrays';
+  if (records.some((r) => !r || typeof r !== 'object')) return 'every record must be an object';
   const { signature, ...unsigned } = bundle;
   if (!signature?.signature) return 'the bundle has no signature';
   if (keyId && signature.key_id !== keyId)
@@ -190,8 +219,12 @@ export function verifyBundle(bundle, { keyId } = {}) {
   if (!signatureValid(unsigned, signature.signature, signature.key_id, keys))
     return 'the bundle signature does not verify: the bundle was modified or signed by an unknown key';
   const last = new Map();
-  for (const record of bundle.records ?? []) {
+  for (const record of records) {
     const where = `record ${record.event_id} (agent ${record.agent_id}, chain_index ${record.chain_index})`;
+    if (!Number.isSafeInteger(record.chain_index) || record.chain_index < 1)
+      return `${where}: chain_index is not a positive integer`;
+    if (!HEX_HASH.test(record.hash ?? '') || !HEX_HASH.test(record.previous_hash ?? ''))
+      return `${where}: hash and previous_hash must be 64 hex digits`;
     if (linkHash(record) !== record.hash) return `${where}: hash does not match its content`;
     if (record.chain_index === 1 && record.previous_hash !== GENESIS)
       return `${where}: first link must follow the genesis`;
@@ -209,8 +242,19 @@ export function verifyBundle(bundle, { keyId } = {}) {
   }
   if (bundle.checkpoint) {
     const { signature: cs, key_id: ck, ...body } = bundle.checkpoint;
-    if (!signatureValid(body, cs, ck, keys))
-      return `checkpoint ${bundle.checkpoint.checkpoint_id}: signature does not verify`;
+    const where = `checkpoint ${bundle.checkpoint.checkpoint_id}`;
+    if (!signatureValid(body, cs, ck, keys)) return `${where}: signature does not verify`;
+    if (body.tenant_id !== bundle.tenant_id) return `${where}: signed for tenant ${body.tenant_id}`;
+    if (!Array.isArray(body.heads)) return `${where}: no heads`;
+    // Each head it signed that the bundle holds must still be that record (schemas/evidence-chain.md): a rewrite
+    // after the checkpoint shows here even when the rewritten chain is consistent in itself.
+    for (const head of body.heads) {
+      const record = records.find(
+        (r) => r.agent_id === head?.agent_id && r.chain_index === head?.chain_index,
+      );
+      if (record && record.hash !== head.hash)
+        return `${where}: agent ${head.agent_id}'s head at chain_index ${head.chain_index} was signed as ${head.hash}, the bundle holds ${record.hash}`;
+    }
   }
   return undefined;
 }
@@ -248,7 +292,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     process.exit(1);
   }
   console.log(
-    `VALID: ${bundle.records.length} records of session ${bundle.session_id} (tenant ${bundle.tenant_id}), signed by key ${bundle.signature.key_id}`,
+    `VALID: ${(bundle.records ?? []).length} records of session ${bundle.session_id} (tenant ${bundle.tenant_id}), signed by key ${bundle.signature.key_id}`,
   );
   // Who approved exactly which arguments: each approval in the session, its votes in the order they counted.
   for (const a of approvalsIn(bundle)) {

@@ -14,3 +14,6 @@ export function receiptProblem(
   publicKeyPem: string,
   options?: { modifiedArgsSha256?: string },
 ): string | undefined;
+export function ed25519Key(publicKeyPem: string): import('node:crypto').KeyObject | undefined;
+export function keyIdOf(key: import('node:crypto').KeyObject): string;
+export function signatureValid(text: string, signature: unknown, publicKeyPem: string): boolean;

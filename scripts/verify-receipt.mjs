@@ -7,6 +7,10 @@ import { createHash, createPublicKey, verify } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 
 export function canonical(value) {
+  // JSON.stringify writes NaN and ±Infinity as null: a number with no JSON form has no canonical form either
+  // (as in the library's canonicalJson), or two different documents would share one signature.
+  if (typeof value === 'number' && !Number.isFinite(value))
+    throw new TypeError(`${value} has no canonical JSON form`);
   if (Array.isArray(value))
     return `[${value.map((v) => (v === undefined ? 'null' : canonical(v))).join(',')}]`;
   if (value !== null && typeof value === 'object') {
@@ -76,14 +80,31 @@ export function signedDecision(request, response) {
   };
 }
 
-function signatureValid(text, signature, publicKeyPem) {
+/** An Ed25519 signature in unpadded base64url: 64 bytes are exactly 86 characters (a lenient decoder would
+ * accept padding, junk and other spellings of the same bytes). */
+const SIGNATURE = /^[A-Za-z0-9_-]{86}$/;
+
+/** The Ed25519 key of a PEM, or undefined when the PEM is not one (an RSA key must not pass for Thoth's). */
+export function ed25519Key(publicKeyPem) {
   try {
-    return verify(
-      null,
-      Buffer.from(text),
-      createPublicKey(publicKeyPem),
-      Buffer.from(signature, 'base64url'),
-    );
+    const key = createPublicKey(publicKeyPem);
+    return key.asymmetricKeyType === 'ed25519' ? key : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A key id: the first 16 hex digits of the SHA-256 of the raw 32-byte Ed25519 public key (docs/receipts.md). */
+export function keyIdOf(key) {
+  const raw = Buffer.from(key.export({ format: 'jwk' }).x, 'base64url');
+  return createHash('sha256').update(raw).digest('hex').slice(0, 16);
+}
+
+export function signatureValid(text, signature, publicKeyPem) {
+  const key = ed25519Key(publicKeyPem);
+  if (!key || typeof signature !== 'string' || !SIGNATURE.test(signature)) return false;
+  try {
+    return verify(null, Buffer.from(text), key, Buffer.from(signature, 'base64url'));
   } catch {
     return false;
   }
@@ -93,10 +114,26 @@ function signatureValid(text, signature, publicKeyPem) {
  * Why `receipt` does not vouch for `decision` (a `signedDecision`) under `publicKeyPem`, or undefined when it
  * does. `modifiedArgsSha256` stands in for `decision.modified_tool_args` in a Merkle leaf (see above).
  */
-export function receiptProblem(decision, receipt, publicKeyPem, { modifiedArgsSha256 } = {}) {
-  if (!receipt || typeof receipt.signature !== 'string') return 'no receipt signature';
+export function receiptProblem(decision, receipt, publicKeyPem, options = {}) {
+  try {
+    return receiptProblemOf(decision, receipt, publicKeyPem, options);
+  } catch (error) {
+    // A value with no canonical form (a number out of range), a malformed path: not a valid receipt.
+    return `the decision or its receipt is malformed: ${error.message}`;
+  }
+}
+
+function receiptProblemOf(decision, receipt, publicKeyPem, { modifiedArgsSha256 }) {
+  if (!decision || typeof decision !== 'object') return 'no decision';
+  if (!receipt || typeof receipt !== 'object' || typeof receipt.signature !== 'string')
+    return 'no receipt signature';
   if (receipt.signing_algorithm !== 'ed25519')
     return `unknown signing algorithm ${receipt.signing_algorithm}`;
+  const key = ed25519Key(publicKeyPem);
+  if (!key) return 'the public key is not an Ed25519 key';
+  // The key id a receipt names is the key's own (signed in a Merkle batch head, and printed as the signer).
+  if (receipt.key_id !== keyIdOf(key))
+    return `the receipt names key ${receipt.key_id}, not the given key's ${keyIdOf(key)}`;
   if (receipt.issued_at !== decision.issued_at) return 'issued_at differs from the decision';
   if (receipt.receipt_format === undefined)
     return signatureValid(canonical(decision), receipt.signature, publicKeyPem)
@@ -151,6 +188,10 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   } catch (error) {
     console.error(`cannot read the inputs: ${error.message}`);
     process.exit(2);
+  }
+  if (!response || typeof response !== 'object' || !request || typeof request !== 'object') {
+    console.error('INVALID: the request and the response must be JSON objects');
+    process.exit(1);
   }
   const problem = receiptProblem(signedDecision(request, response), response.receipt, pem);
   if (problem) {
