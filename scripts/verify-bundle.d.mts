@@ -19,3 +19,4 @@ export interface BundleApproval {
   votes: BundleApprovalVote[];
 }
 export function approvalsIn(bundle: unknown): BundleApproval[];
+export function uncheckedDecisions(bundle: unknown): Array<Record<string, unknown>>;

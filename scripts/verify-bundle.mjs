@@ -61,6 +61,36 @@ function signatureValid(payload, signature, keyId, keys) {
  * record's `receipt_json`) always; a per-decision signature unless the decision is MODIFY, whose arguments the
  * trail keeps redacted. Undefined when it holds or there is nothing to check.
  */
+/** The decision-event fields the payload leaves to a column of the row, and that column. */
+const COLUMN_OF_PAYLOAD_FIELD = [
+  ['decision', 'decision'],
+  ['reason_code', 'reason_code'],
+  ['violation_id', 'violation_id'],
+  ['enforcement_trace_id', 'enforcement_trace_id'],
+  ['tenant_id', 'tenant_id'],
+  ['agent_id', 'agent_id'],
+  ['session_id', 'session_id'],
+  ['tool_name', 'tool_name'],
+  ['risk_score', 'risk_score'],
+  ['occurred_at', 'occurred_at_ms'],
+];
+
+/**
+ * The decision records whose receipt this script cannot check against the trail: a MODIFY with a per-decision
+ * receipt (THOTH_RECEIPTS=per-decision), whose signature covers the arguments the trail keeps redacted. A bundle
+ * is valid with them, but only the receipt the caller kept proves what such a decision was.
+ */
+export function uncheckedDecisions(bundle) {
+  return (bundle.records ?? []).filter((record) => {
+    if (record?.kind !== 'decision' || record.decision !== 'MODIFY') return false;
+    try {
+      return !JSON.parse(record.payload).receipt_json;
+    } catch {
+      return false;
+    }
+  });
+}
+
 function decisionReceiptProblem(record, keys) {
   if (record.kind !== 'decision') return undefined;
   let fields;
@@ -81,10 +111,13 @@ function decisionReceiptProblem(record, keys) {
   // decision event): a record without one is a record someone stripped.
   if (typeof fields.receipt_signature !== 'string' || typeof fields.receipt_key_id !== 'string')
     return 'the decision has no receipt';
-  // The payload leaves the decision to its column; one there too must agree (it must not turn an ALLOW into a
-  // MODIFY, whose per-decision receipt cannot be checked).
-  if (Object.hasOwn(fields, 'decision') && fields.decision !== record.decision)
-    return `the payload's decision ${fields.decision} contradicts the record's ${record.decision}`;
+  // The payload leaves out what a column holds; a field in both (older rows) must agree, or the receipt would be
+  // checked against the payload while people read the columns (and a decision could pose as an unverifiable MODIFY).
+  for (const [field, name] of COLUMN_OF_PAYLOAD_FIELD)
+    if (Object.hasOwn(fields, field) && String(fields[field]) !== String(record[name]))
+      return `the payload's ${field} ${fields[field]} contradicts the record's ${name} ${record[name]}`;
+  // A MODIFY's per-decision signature covers its arguments, which the trail keeps redacted: it cannot be checked
+  // here (uncheckedDecisions lists such records, and the command line prints them).
   if (!merkle && record.decision === 'MODIFY') return undefined;
   const occurredAt = column('occurred_at', 'occurred_at_ms');
   if (!Number.isFinite(occurredAt) || Math.abs(occurredAt) > 8.64e15) return 'occurred_at is not a time';
@@ -248,10 +281,9 @@ function bundleProblem(bundle, { keyId }) {
     if (!Array.isArray(body.heads)) return `${where}: no heads`;
     // Each head it signed that the bundle holds must still be that record (schemas/evidence-chain.md): a rewrite
     // after the checkpoint shows here even when the rewritten chain is consistent in itself.
+    const held = new Map(records.map((r) => [`${r.agent_id}\u0000${r.chain_index}`, r]));
     for (const head of body.heads) {
-      const record = records.find(
-        (r) => r.agent_id === head?.agent_id && r.chain_index === head?.chain_index,
-      );
+      const record = held.get(`${head?.agent_id}\u0000${head?.chain_index}`);
       if (record && record.hash !== head.hash)
         return `${where}: agent ${head.agent_id}'s head at chain_index ${head.chain_index} was signed as ${head.hash}, the bundle holds ${record.hash}`;
     }
@@ -294,6 +326,10 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   console.log(
     `VALID: ${(bundle.records ?? []).length} records of session ${bundle.session_id} (tenant ${bundle.tenant_id}), signed by key ${bundle.signature.key_id}`,
   );
+  for (const record of uncheckedDecisions(bundle))
+    console.log(
+      `not checked: decision ${record.violation_id} (MODIFY) has a per-decision receipt over arguments the trail keeps redacted; the receipt its caller kept proves it`,
+    );
   // Who approved exactly which arguments: each approval in the session, its votes in the order they counted.
   for (const a of approvalsIn(bundle)) {
     console.log(

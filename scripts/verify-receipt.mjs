@@ -103,8 +103,11 @@ export function keyIdOf(key) {
 export function signatureValid(text, signature, publicKeyPem) {
   const key = ed25519Key(publicKeyPem);
   if (!key || typeof signature !== 'string' || !SIGNATURE.test(signature)) return false;
+  // The last character carries 4 unused bits: only the one spelling that encodes back to itself counts.
+  const bytes = Buffer.from(signature, 'base64url');
+  if (bytes.toString('base64url') !== signature) return false;
   try {
-    return verify(null, Buffer.from(text), key, Buffer.from(signature, 'base64url'));
+    return verify(null, Buffer.from(text), key, bytes);
   } catch {
     return false;
   }

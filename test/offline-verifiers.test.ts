@@ -16,7 +16,7 @@ import {
   type SignedDecision,
 } from '@thoth/contracts';
 import { describe, expect, it } from 'vitest';
-import { verifyBundle } from '../scripts/verify-bundle.mjs';
+import { uncheckedDecisions, verifyBundle } from '../scripts/verify-bundle.mjs';
 import { receiptProblem, signedDecision } from '../scripts/verify-receipt.mjs';
 
 /**
@@ -241,6 +241,23 @@ describe('the standalone bundle verifier', () => {
     expect(verifyBundle(bundleOf(relink([rows[0]!, { ...modify, decision: 'ALLOW' }])))).toMatch(
       /contradicts/,
     );
+    // The receipt is checked against the signed values: a payload that keeps them while the columns people read
+    // say otherwise is a forgery too.
+    const relabelled = withPayload({ ...rows[1]!, tool_name: 'read_docs', risk_score: 0 }, (p) => {
+      p.tool_name = rows[1]!.tool_name;
+      p.risk_score = rows[1]!.risk_score;
+    });
+    expect(verifyBundle(bundleOf(relink([rows[0]!, relabelled, rows[2]!])))).toMatch(/payload's tool_name/);
+  });
+
+  it('lists a MODIFY with a per-decision receipt as not checked: its signature covers arguments kept redacted', () => {
+    const modify = withPayload({ ...rows[1]!, decision: 'MODIFY' }, (p) => {
+      delete p.receipt_json;
+    });
+    const bundle = bundleOf(relink([rows[0]!, modify, rows[2]!]));
+    expect(verifyBundle(bundle)).toBeUndefined();
+    expect(uncheckedDecisions(bundle).map((r) => r.violation_id)).toEqual(['dec_1']);
+    expect(uncheckedDecisions(bundleOf(rows))).toEqual([]);
   });
 
   it('counts approvers as the server does: once each, and only people where more than one is required', () => {
@@ -356,7 +373,19 @@ describe('the standalone receipt verifier', () => {
 
   it('refuses another spelling of the signature and a key id that is not the key', () => {
     const decided = signedDecision(request, response());
-    for (const signature of [`${receipt.signature}==`, `${receipt.signature}!!!*`, ` ${receipt.signature}`])
+    // The last of 86 characters carries 4 unused bits: flipping one spells the same 64 bytes.
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    const last = alphabet.indexOf(receipt.signature.at(-1)!);
+    const sameBytes = receipt.signature.slice(0, -1) + alphabet[last ^ 1];
+    expect(Buffer.from(sameBytes, 'base64url').equals(Buffer.from(receipt.signature, 'base64url'))).toBe(
+      true,
+    );
+    for (const signature of [
+      `${receipt.signature}==`,
+      `${receipt.signature}!!!*`,
+      ` ${receipt.signature}`,
+      sameBytes,
+    ])
       expect(receiptProblem(decided, { ...receipt, signature }, K.pem), signature).toBeDefined();
     expect(receiptProblem(decided, { ...receipt, key_id: 'c46ec9d55e464998' }, K.pem)).toMatch(/names key/);
   });
