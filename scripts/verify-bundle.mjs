@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import {
   canonical,
   ed25519Key,
+  HEX_HASH,
   keyIdOf,
   receiptProblem,
   signatureValid as signedBy,
@@ -226,8 +227,6 @@ function approvalProblem(approval) {
   }
   return undefined;
 }
-
-const HEX_HASH = /^[0-9a-f]{64}$/;
 
 /** Why `bundle` is not a valid evidence bundle, or undefined when it is. Never throws: malformed input is a reason. */
 export function verifyBundle(bundle, options = {}) {

@@ -17,3 +17,4 @@ export function receiptProblem(
 export function ed25519Key(publicKeyPem: string): import('node:crypto').KeyObject | undefined;
 export function keyIdOf(key: import('node:crypto').KeyObject): string;
 export function signatureValid(text: string, signature: unknown, publicKeyPem: string): boolean;
+export const HEX_HASH: RegExp;

@@ -31,7 +31,8 @@ const leafHash = (text) => sha256(Buffer.from([0]), Buffer.from(text));
 const nodeHash = (left, right) =>
   sha256(Buffer.from([1]), Buffer.from(left, 'hex'), Buffer.from(right, 'hex'));
 
-const HEX_HASH = /^[0-9a-fA-F]{64}$/;
+/** A SHA-256 hash in hex, as receipts and the chain write them. */
+export const HEX_HASH = /^[0-9a-fA-F]{64}$/;
 
 /** RFC 9162 §2.1.3.2: does `path` lead from `leaf` at `index` of a `size`-leaf tree to `root`? */
 export function verifyInclusion(leaf, index, size, path, root) {

@@ -287,31 +287,36 @@ describe('the standalone bundle verifier', () => {
     });
     const verdict = (row: Row) => verifyBundle(bundleOf(relink([...rows, row])));
     expect(verdict(approval(1, [['key', 'k1', 'ops']]))).toBeUndefined();
-    expect(
-      verdict(
-        approval(2, [
+    type Voters = Array<[string, string | null, string]>;
+    const refused: Array<[string, number, Voters]> = [
+      [
+        'one key under two names',
+        2,
+        [
           ['key', 'k1', 'ops'],
           ['key', 'k1', 'ops-renamed'],
-        ]),
-      ),
-    ).toMatch(/distinct approver/);
-    expect(
-      verdict(
-        approval(2, [
+        ],
+      ],
+      [
+        'two keys, not two people',
+        2,
+        [
           ['key', 'k1', 'ops'],
           ['key', 'k2', 'ops-2'],
-        ]),
-      ),
-    ).toMatch(/distinct approver/);
-    expect(
-      verdict(
-        approval(2, [
+        ],
+      ],
+      [
+        'the admin token twice',
+        2,
+        [
           ['admin-token', null, 'root'],
           ['admin-token', null, 'root2'],
-        ]),
-      ),
-    ).toMatch(/distinct/);
-    expect(verdict(approval(0, []))).toMatch(/distinct approver/);
+        ],
+      ],
+      ['none required is still one', 0, []],
+    ];
+    for (const [why, required, voters] of refused)
+      expect(verdict(approval(required, voters)), why).toMatch(/distinct approver/);
   });
 
   it('refuses a record whose chain index is not a positive integer', () => {
